@@ -1,0 +1,189 @@
+"""The one declaration of every AWS resource the Data Engine uses, per stage.
+
+Everything else derives from `for_stage(stage)`: the names in `app.py`'s decorators,
+the functions' environment variables (`.chalice/config.json`), the IAM policy, local
+provisioning on the emulator (`devstack`) and the generated Terraform (`infra`).
+Names are `{app}-{stage}-{purpose}`, so stages never collide in one account.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+APP_NAME = "data-engine"
+STAGES = ("local", "dev", "staging", "prod")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    key: str
+    name: str
+    env: str
+
+
+@dataclass(frozen=True)
+class DeadLetterQueue:
+    key: str
+    name: str
+    env: str
+    fifo: bool = False
+    retention_seconds: int = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Queue:
+    key: str
+    name: str
+    env: str
+    visibility_timeout: int
+    dead_letter: DeadLetterQueue | None = None
+    max_receive_count: int = 5
+    fifo: bool = False
+    retention_seconds: int = 4 * 24 * 3600
+
+    @property
+    def all_queues(self) -> list[Queue | DeadLetterQueue]:
+        return [self] + ([self.dead_letter] if self.dead_letter else [])
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    hash_key: str
+    range_key: str | None = None
+    projection: str = "ALL"
+    non_key_attributes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    name: str
+    env: str
+    hash_key: str
+    range_key: str | None = None
+    # attribute name -> DynamoDB scalar type ("S", "N", "B") for every key attribute
+    attributes: dict[str, str] = field(default_factory=dict)
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule `app.py` attaches to a function; expression in EventBridge syntax."""
+
+    key: str
+    expression: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Resources:
+    app: str
+    stage: str
+    buckets: tuple[Bucket, ...]
+    queues: tuple[Queue, ...]
+    tables: tuple[Table, ...]
+    schedules: tuple[Schedule, ...]
+
+    def bucket(self, key: str) -> Bucket:
+        return _by_key(self.buckets, key)
+
+    def queue(self, key: str) -> Queue:
+        return _by_key(self.queues, key)
+
+    def table(self, key: str) -> Table:
+        return _by_key(self.tables, key)
+
+    def schedule(self, key: str) -> Schedule:
+        return _by_key(self.schedules, key)
+
+    def all_queues(self) -> list[Queue | DeadLetterQueue]:
+        return [q for queue in self.queues for q in queue.all_queues]
+
+    def environment(self) -> dict[str, str]:
+        """The environment variables every function of this stage gets."""
+        env = {"STAGE": self.stage, "APP_NAME": self.app}
+        for item in (*self.buckets, *self.all_queues(), *self.tables):
+            env[item.env] = item.name
+        return env
+
+
+def _by_key(items: tuple[Any, ...], key: str) -> Any:
+    for item in items:
+        if item.key == key:
+            return item
+    raise KeyError(f"no resource declared with key {key!r}")
+
+
+def for_stage(stage: str, app: str = APP_NAME) -> Resources:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+    prefix = f"{app}-{stage}"
+
+    def dlq(key: str, env: str, fifo: bool = False) -> DeadLetterQueue:
+        suffix = ".fifo" if fifo else ""
+        return DeadLetterQueue(key=key, name=f"{prefix}-{key}{suffix}", env=env, fifo=fifo)
+
+    return Resources(
+        app=app,
+        stage=stage,
+        buckets=(
+            Bucket("raw", f"{prefix}-raw", "RAW_BUCKET"),
+            Bucket("lake", f"{prefix}-lake", "LAKE_BUCKET"),
+            Bucket("quarantine", f"{prefix}-quarantine", "QUARANTINE_BUCKET"),
+        ),
+        queues=(
+            Queue(
+                "normalize", f"{prefix}-normalize", "NORMALIZE_QUEUE",
+                visibility_timeout=6 * FUNCTION_TIMEOUT,
+                dead_letter=dlq("normalize-dlq", "NORMALIZE_DLQ"),
+            ),
+            Queue(
+                "state-changes", f"{prefix}-state-changes", "STATE_CHANGE_QUEUE",
+                visibility_timeout=6 * FUNCTION_TIMEOUT,
+                dead_letter=dlq("state-changes-dlq", "STATE_CHANGE_DLQ"),
+            ),
+            Queue(
+                "sap-dispatch", f"{prefix}-sap-dispatch.fifo", "SAP_DISPATCH_QUEUE",
+                visibility_timeout=6 * FUNCTION_TIMEOUT,
+                dead_letter=dlq("sap-dispatch-dlq", "SAP_DISPATCH_DLQ", fifo=True),
+                max_receive_count=8,
+                fifo=True,
+            ),
+        ),
+        tables=(
+            Table(
+                "state", f"{prefix}-state", "STATE_TABLE",
+                hash_key="pk", range_key="sk",
+                attributes={"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S"},
+                indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+                ttl_attribute="expires_at",
+            ),
+            Table(
+                "config", f"{prefix}-config", "CONFIG_TABLE",
+                hash_key="pk", range_key="sk",
+                attributes={"pk": "S", "sk": "S"},
+            ),
+            Table(
+                "sap-ledger", f"{prefix}-sap-ledger", "SAP_LEDGER_TABLE",
+                hash_key="pk", range_key="sk",
+                attributes={"pk": "S", "sk": "S"},
+                ttl_attribute="expires_at",
+            ),
+        ),
+        schedules=(
+            Schedule("dlq-watch", "rate(15 minutes)", "Alert on records parked in a DLQ"),
+        ),
+    )
+
+
+# Seconds a function may run; queues' visibility timeouts derive from it (AWS requires
+# visibility >= function timeout; six times leaves room for retries within a batch).
+FUNCTION_TIMEOUT = 60
+
+
+def current() -> Resources:
+    """The resources of the stage this process runs in (`STAGE`, default `local`)."""
+    return for_stage(os.environ.get("STAGE", "local"))

@@ -1,0 +1,86 @@
+"""Create a stage's declared resources on the emulator (idempotent)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.resources import DeadLetterQueue, Queue, Resources, Table
+
+
+def provision(resources: Resources, session: Any) -> None:
+    """Create every bucket, queue and table of `resources`; existing ones are kept."""
+    s3 = session.client("s3")
+    for bucket in resources.buckets:
+        create_bucket(s3, bucket.name, session.region_name)
+    sqs = session.client("sqs")
+    for queue in resources.queues:
+        create_queue(sqs, queue)
+    dynamodb = session.client("dynamodb")
+    existing = set(dynamodb.list_tables()["TableNames"])
+    for table in resources.tables:
+        if table.name not in existing:
+            create_table(dynamodb, table)
+
+
+def create_bucket(s3: Any, name: str, region: str) -> None:
+    if region == "us-east-1":  # the one region S3 refuses a location constraint for
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+
+
+def create_queue(sqs: Any, queue: Queue) -> str:
+    """Create a queue and its dead-letter queue; return the queue's URL."""
+    attributes: dict[str, str] = {
+        "VisibilityTimeout": str(queue.visibility_timeout),
+        "MessageRetentionPeriod": str(queue.retention_seconds),
+    }
+    if queue.fifo:
+        attributes["FifoQueue"] = "true"
+        attributes["ContentBasedDeduplication"] = "false"
+    if queue.dead_letter is not None:
+        dlq_url = _create_dead_letter_queue(sqs, queue.dead_letter)
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}
+        )
+    return sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
+
+
+def _create_dead_letter_queue(sqs: Any, dlq: DeadLetterQueue) -> str:
+    attributes = {"MessageRetentionPeriod": str(dlq.retention_seconds)}
+    if dlq.fifo:
+        attributes["FifoQueue"] = "true"
+    return sqs.create_queue(QueueName=dlq.name, Attributes=attributes)["QueueUrl"]
+
+
+def create_table(dynamodb: Any, table: Table) -> None:
+    key_schema = [{"AttributeName": table.hash_key, "KeyType": "HASH"}]
+    if table.range_key:
+        key_schema.append({"AttributeName": table.range_key, "KeyType": "RANGE"})
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "KeySchema": key_schema,
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind} for name, kind in table.attributes.items()
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if table.indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": [{"AttributeName": index.hash_key, "KeyType": "HASH"}]
+                + ([{"AttributeName": index.range_key, "KeyType": "RANGE"}] if index.range_key else []),
+                "Projection": {"ProjectionType": index.projection}
+                | ({"NonKeyAttributes": list(index.non_key_attributes)} if index.non_key_attributes else {}),
+            }
+            for index in table.indexes
+        ]
+    dynamodb.create_table(**request)
+    if table.ttl_attribute:
+        dynamodb.update_time_to_live(
+            TableName=table.name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+        )
