@@ -1,0 +1,160 @@
+"""What Lambda's event source mappings and S3 notifications do, against the emulator.
+
+`QueuePoller` is one SQS event source mapping: it receives up to `batch_size` messages,
+calls the handler with Lambda's SQS event, and deletes what succeeded. A raised exception
+leaves the whole batch to reappear after the queue's visibility timeout; a returned
+`{"batchItemFailures": [...]}` leaves only those records. The queue's own redrive
+policy (`maxReceiveCount`) moves messages that keep failing to the dead-letter queue.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from devstack.emulator import LambdaContext
+from devstack.events import sqs_record
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any, Any], Any]
+_MAX_RECEIVE = 10  # SQS's own limit per ReceiveMessage call
+
+
+@dataclass
+class PollerStats:
+    batches: int = 0
+    messages: int = 0
+    failed_batches: int = 0
+    failed_messages: int = 0
+
+
+class QueuePoller:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Handler,
+        function_name: str,
+        batch_size: int = 10,
+        batching_window: float = 0.0,
+        wait_seconds: int = 1,
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.handler = handler
+        self.function_name = function_name
+        self.batch_size = batch_size
+        self.batching_window = batching_window
+        self.wait_seconds = wait_seconds
+        self.stats = PollerStats()
+        self.busy = False
+        self._queue_arn = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"poll-{self.function_name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.wait_seconds + 30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # keep polling, as Lambda's poller does; the batch is retried
+                log.exception("poller for %s failed", self.function_name)
+                self._stop.wait(1)
+
+    def poll_once(self) -> int:
+        """Receive one batch, run the handler, delete what succeeded. Returns batch size."""
+        messages = self._receive_batch()
+        if not messages:
+            return 0
+        self.busy = True
+        try:
+            self._handle(messages)
+        finally:
+            self.busy = False
+        return len(messages)
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.batching_window
+        wait = self.wait_seconds
+        while len(messages) < self.batch_size and not self._stop.is_set():
+            received = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(_MAX_RECEIVE, self.batch_size - len(messages)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            messages.extend(received)
+            wait = 0
+            if not received and (messages or time.monotonic() >= deadline):
+                break
+        return messages
+
+    def _handle(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [sqs_record(m, self._queue_arn) for m in messages]}
+        self.stats.batches += 1
+        self.stats.messages += len(messages)
+        try:
+            result = self.handler(event, LambdaContext(self.function_name))
+        except Exception as error:
+            self.stats.failed_batches += 1
+            self.stats.failed_messages += len(messages)
+            log.warning("%s failed on a batch of %d: %s", self.function_name, len(messages),
+                        type(error).__name__)
+            return
+        failed = _failed_message_ids(result)
+        self.stats.failed_messages += len(failed)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), _MAX_RECEIVE):
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                         for i, m in enumerate(done[start:start + _MAX_RECEIVE])],
+            )
+
+
+def _failed_message_ids(result: Any) -> set[str]:
+    if isinstance(result, dict) and "batchItemFailures" in result:
+        return {item["itemIdentifier"] for item in result["batchItemFailures"]}
+    return set()
+
+
+class S3NotificationPoller(QueuePoller):
+    """Delivers S3 event notifications, which moto puts on an SQS queue, to a handler.
+
+    Lambda receives S3 notifications one event per invocation; the queue is an
+    implementation detail of the local runtime, invisible to the handler.
+    """
+
+    def _handle(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            body = json.loads(message["Body"])
+            if body.get("Event") == "s3:TestEvent":  # S3 sends one when notifications are set
+                self._delete(message)
+                continue
+            self.stats.batches += 1
+            self.stats.messages += 1
+            try:
+                self.handler(body, LambdaContext(self.function_name))
+            except Exception as error:
+                self.stats.failed_messages += 1
+                log.warning("%s failed on an S3 event: %s", self.function_name, type(error).__name__)
+                continue
+            self._delete(message)
+
+    def _delete(self, message: dict[str, Any]) -> None:
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])

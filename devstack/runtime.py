@@ -1,0 +1,218 @@
+"""Discovers every event source of a Chalice app and runs it as AWS would, locally.
+
+Nothing here knows the Data Engine's handlers: adding an `@app.on_sqs_message`,
+`@app.on_s3_event`, `@app.schedule` or `@app.lambda_function` needs no change here.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import ModuleType
+from typing import Any
+
+from chalice.app import (
+    Chalice,
+    S3EventConfig,
+    ScheduledEventConfig,
+    ScheduleExpression,
+    SQSEventConfig,
+)
+
+from devstack.emulator import Emulator, LambdaContext
+from devstack.events import scheduled_event
+from devstack.pollers import Handler, QueuePoller, S3NotificationPoller
+from devstack.schedules import next_fire
+
+log = logging.getLogger(__name__)
+
+S3_NOTIFY_MAX_RECEIVE = 3  # Lambda retries a failed asynchronous S3 invocation twice
+
+
+def resolve_handler(app_module: ModuleType, handler_string: str) -> Handler:
+    """Chalice's handler string (`app.function`) to the callable Lambda would run."""
+    return getattr(app_module, handler_string.rpartition(".")[2])
+
+
+def function_name(app: Chalice, stage: str, name: str) -> str:
+    """The deployed Lambda function name Chalice gives a handler."""
+    return f"{app.app_name}-{stage}-{name}"
+
+
+@dataclass
+class ScheduledFunction:
+    name: str
+    rule_name: str
+    expression: str
+    handler: Handler
+    next_at: datetime
+    fired: int = 0
+
+
+class LocalRuntime:
+    def __init__(self, app_module: ModuleType, session: Any, emulator: Emulator,
+                 stage: str = "local", poll_wait_seconds: int = 1) -> None:
+        """`app_module` is the module holding the Chalice app as `app`, as Lambda loads it."""
+        self.app_module = app_module
+        self.app: Chalice = app_module.app
+        self.stage = stage
+        self.session = session
+        self.emulator = emulator
+        self.poll_wait_seconds = poll_wait_seconds
+        self.pollers: list[QueuePoller] = []
+        self.schedules: dict[str, ScheduledFunction] = {}
+        self._stop = threading.Event()
+        self._scheduler: threading.Thread | None = None
+
+    # -- set-up ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        sqs = self.session.client("sqs")
+        s3_sources: list[S3EventConfig] = []
+        for source in self.app.event_sources:
+            if isinstance(source, SQSEventConfig):
+                self.pollers.append(self._sqs_poller(sqs, source))
+            elif isinstance(source, S3EventConfig):
+                s3_sources.append(source)
+            elif isinstance(source, ScheduledEventConfig):
+                self._add_schedule(source)
+            else:
+                log.warning("the local runtime has no support for %s (%s)",
+                            type(source).__name__, source.name)
+        self.pollers.extend(self._s3_pollers(sqs, s3_sources))
+        for function in self.app.pure_lambda_functions:
+            self.emulator.register_function(
+                function_name(self.app, self.stage, function.name),
+                resolve_handler(self.app_module, function.handler_string),
+            )
+        self.emulator.control_routes["fire"] = lambda request: self.fire(request["path"].split("/", 1)[1])
+        self.emulator.control_routes["status"] = lambda request: self.status()
+        for poller in self.pollers:
+            poller.start()
+        self._scheduler = threading.Thread(target=self._run_schedules, name="schedules", daemon=True)
+        self._scheduler.start()
+
+    def _sqs_poller(self, sqs: Any, source: SQSEventConfig) -> QueuePoller:
+        queue_name = source.queue or str(source.queue_arn).rsplit(":", 1)[-1]
+        return QueuePoller(
+            sqs,
+            sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+            resolve_handler(self.app_module, source.handler_string),
+            function_name(self.app, self.stage, source.name),
+            batch_size=source.batch_size,
+            batching_window=source.maximum_batching_window_in_seconds,
+            wait_seconds=self.poll_wait_seconds,
+        )
+
+    def _s3_pollers(self, sqs: Any, sources: list[S3EventConfig]) -> list[QueuePoller]:
+        """Route each bucket's notifications to one local queue per handler."""
+        import json
+
+        pollers: list[QueuePoller] = []
+        per_bucket: dict[str, list[dict[str, Any]]] = {}
+        for source in sources:
+            name = function_name(self.app, self.stage, source.name)
+            dlq_url = sqs.create_queue(QueueName=f"devstack-s3-{name}-dlq")["QueueUrl"]
+            dlq_arn = _queue_arn(sqs, dlq_url)
+            url = sqs.create_queue(QueueName=f"devstack-s3-{name}", Attributes={
+                "VisibilityTimeout": "30",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                             "maxReceiveCount": str(S3_NOTIFY_MAX_RECEIVE)}),
+            })["QueueUrl"]
+            rules = [{"Name": "prefix", "Value": source.prefix}] if source.prefix else []
+            rules += [{"Name": "suffix", "Value": source.suffix}] if source.suffix else []
+            config: dict[str, Any] = {"QueueArn": _queue_arn(sqs, url), "Events": source.events}
+            if rules:
+                config["Filter"] = {"Key": {"FilterRules": rules}}
+            per_bucket.setdefault(source.bucket, []).append(config)
+            pollers.append(S3NotificationPoller(
+                sqs, url, resolve_handler(self.app_module, source.handler_string), name,
+                batch_size=10, wait_seconds=self.poll_wait_seconds,
+            ))
+        s3 = self.session.client("s3")
+        for bucket, configs in per_bucket.items():
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs})
+        return pollers
+
+    def _add_schedule(self, source: ScheduledEventConfig) -> None:
+        expression = source.schedule_expression
+        if isinstance(expression, ScheduleExpression):
+            expression = expression.to_string()
+        now = datetime.now(timezone.utc)
+        self.schedules[source.name] = ScheduledFunction(
+            name=source.name,
+            rule_name=function_name(self.app, self.stage, source.name) + "-event",
+            expression=expression,
+            handler=resolve_handler(self.app_module, source.handler_string),
+            next_at=next_fire(expression, now),
+        )
+
+    # -- running ---------------------------------------------------------------------
+
+    def _run_schedules(self) -> None:
+        while not self._stop.wait(0.5):
+            now = datetime.now(timezone.utc)
+            for scheduled in self.schedules.values():
+                if scheduled.next_at <= now:
+                    scheduled.next_at = next_fire(scheduled.expression, now)
+                    try:
+                        self._fire(scheduled)
+                    except Exception as error:  # a failed run waits for the next fire
+                        log.warning("schedule %s failed: %s", scheduled.name, type(error).__name__)
+
+    def fire(self, name: str) -> dict[str, Any]:
+        """Run a scheduled function now, as its rule would; returns what it returned."""
+        if name not in self.schedules:
+            raise LookupError(f"no schedule named {name!r}; known: {', '.join(sorted(self.schedules))}")
+        return {"schedule": name, "result": self._fire(self.schedules[name])}
+
+    def _fire(self, scheduled: ScheduledFunction) -> Any:
+        scheduled.fired += 1
+        return scheduled.handler(scheduled_event(scheduled.rule_name), LambdaContext(scheduled.name))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pollers": {p.function_name: vars(p.stats) for p in self.pollers},
+            "schedules": {s.name: {"expression": s.expression, "next_at": s.next_at.isoformat(),
+                                   "fired": s.fired} for s in self.schedules.values()},
+            "functions": sorted(self.emulator.functions),
+        }
+
+    def idle(self) -> bool:
+        """True when no handler runs and no polled queue holds a message, visible or not."""
+        if any(p.busy for p in self.pollers):
+            return False
+        sqs = self.session.client("sqs")
+        for poller in self.pollers:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=poller.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if any(int(value) for value in attributes.values()):
+                return False
+        return not any(p.busy for p in self.pollers)
+
+    def wait_until_idle(self, timeout: float = 60.0, settle: float = 0.5) -> bool:
+        """Wait until `idle()` holds twice `settle` seconds apart; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.idle():
+                time.sleep(settle)
+                if self.idle():
+                    return True
+            time.sleep(0.2)
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        for poller in self.pollers:
+            poller.stop()
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=5)
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -1,0 +1,153 @@
+"""The local runtime does what AWS does around a Chalice app's functions."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+import pytest
+
+from devstack.emulator import Emulator
+from devstack.runtime import LocalRuntime
+from tests.integration.devstack import recording_app
+from tests.integration.devstack.recording_app import calls
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def runtime(aws: boto3.Session, emulator: Emulator) -> Iterator[LocalRuntime]:
+    # GIVEN the recording app's queues and bucket, with short visibility timeouts
+    sqs = aws.client("sqs")
+    for name in ("rec-batches", "rec-partial"):
+        sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1"})
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=sqs.create_queue(QueueName="rec-poison-dlq")["QueueUrl"],
+        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.create_queue(QueueName="rec-poison", Attributes={
+        "VisibilityTimeout": "1",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+    })
+    sqs.create_queue(QueueName="rec-orders.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "5"})
+    aws.client("s3").create_bucket(
+        Bucket="rec-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    calls.clear()
+    running = LocalRuntime(recording_app, aws, emulator)
+    running.start()
+    yield running
+    running.stop()
+
+
+def send(aws: boto3.Session, queue: str, bodies: list[str], **extra: Any) -> None:
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    for body in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=body, **extra)
+
+
+def test_it_hands_the_handler_batches_no_larger_than_batch_size(runtime: LocalRuntime, aws: boto3.Session) -> None:
+    send(aws, "rec-batches", [f"m{i}" for i in range(12)])
+    wait_for(lambda: sum(len(b) for b in calls["batches"]) == 12)
+    assert max(len(batch) for batch in calls["batches"]) <= 5
+    assert len(calls["batches"]) >= 3
+
+
+def test_it_retries_only_the_records_a_handler_reports_failed(runtime: LocalRuntime, aws: boto3.Session) -> None:
+    # WHEN a batch holds good and bad records and the handler reports the bad ones failed
+    send(aws, "rec-partial", ["good-1", "bad-1", "good-2"])
+    # THEN the bad record comes back after the visibility timeout; the good ones never do
+    wait_for(lambda: calls["partial"].count("bad-1") >= 3, timeout=20)
+    assert calls["partial"].count("good-1") == 1
+    assert calls["partial"].count("good-2") == 1
+
+
+def test_a_failed_message_stays_invisible_for_the_visibility_timeout(runtime: LocalRuntime, aws: boto3.Session) -> None:
+    send(aws, "rec-partial", ["bad-timed"])
+    wait_for(lambda: calls["partial"].count("bad-timed") == 1)
+    first = time.monotonic()
+    wait_for(lambda: calls["partial"].count("bad-timed") == 2)
+    assert time.monotonic() - first >= 0.9  # the queue's VisibilityTimeout is 1 s
+
+
+def test_it_moves_a_message_to_the_dead_letter_queue_after_max_receive_count(
+        runtime: LocalRuntime, aws: boto3.Session) -> None:
+    send(aws, "rec-poison", ["poison-pill"])
+    sqs = aws.client("sqs")
+    dlq = sqs.get_queue_url(QueueName="rec-poison-dlq")["QueueUrl"]
+    parked = wait_for(lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"), timeout=30)
+    assert parked[0]["Body"] == "poison-pill"
+    assert [count for _, count in calls["poison"]] == ["1", "2", "3"]
+
+
+def test_it_keeps_the_order_of_a_fifo_message_group(runtime: LocalRuntime, aws: boto3.Session) -> None:
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName="rec-orders.fifo")["QueueUrl"]
+    for i in range(10):
+        for group in ("a", "b"):
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"group": group, "n": i}),
+                             MessageGroupId=group)
+    wait_for(lambda: len(calls["orders"]) == 20)
+    for group in ("a", "b"):
+        assert [o["n"] for o in calls["orders"] if o["group"] == group] == list(range(10))
+
+
+def test_it_delivers_s3_notifications_matching_prefix_and_suffix(runtime: LocalRuntime, aws: boto3.Session) -> None:
+    s3 = aws.client("s3")
+    s3.put_object(Bucket="rec-bucket", Key="incoming/a file.json", Body=b"{}")
+    s3.put_object(Bucket="rec-bucket", Key="incoming/skip.csv", Body=b"")
+    s3.put_object(Bucket="rec-bucket", Key="elsewhere/skip.json", Body=b"{}")
+    wait_for(lambda: calls["uploaded"])
+    time.sleep(1.5)
+    assert calls["uploaded"] == [("rec-bucket", "incoming/a file.json")]
+
+
+def test_a_cron_schedule_fires_when_its_time_comes(runtime: LocalRuntime) -> None:
+    nightly = runtime.schedules["nightly"]
+    assert (nightly.next_at.hour, nightly.next_at.minute) == (3, 0)
+    # WHEN the clock reaches the rule's next fire time
+    nightly.next_at = datetime.now(timezone.utc)
+    # THEN the scheduler runs the function with a scheduled event and plans the next run
+    wait_for(lambda: calls["nightly"] == ["Scheduled Event"])
+    assert nightly.next_at > datetime.now(timezone.utc)
+
+
+def test_a_schedule_can_be_fired_on_demand_over_http(runtime: LocalRuntime, emulator: Emulator) -> None:
+    import requests
+
+    response = requests.post(f"{emulator.endpoint}/_devstack/fire/nightly", timeout=10)
+    assert response.status_code == 200
+    assert calls["nightly"] == ["Scheduled Event"]
+    unknown = requests.post(f"{emulator.endpoint}/_devstack/fire/nope", timeout=10)
+    assert unknown.status_code == 404
+
+
+def test_a_step_functions_task_state_runs_our_lambda_function(runtime: LocalRuntime, aws: boto3.Session) -> None:
+    sfn = aws.client("stepfunctions")
+    definition = {
+        "StartAt": "Double",
+        "States": {"Double": {
+            "Type": "Task",
+            "Resource": "arn:aws:lambda:eu-central-1:123456789012:function:recorder-local-double",
+            "End": True,
+        }},
+    }
+    machine = sfn.create_state_machine(
+        name="doubler", definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"value": 21}))
+    done = wait_for(lambda: (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"]
+                    != "RUNNING" and d, timeout=30)
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"]) == {"value": 42}
