@@ -86,6 +86,9 @@ class Resources:
     queues: tuple[Queue, ...]
     tables: tuple[Table, ...]
     schedules: tuple[Schedule, ...]
+    # SES identity that sends operations mail, and who receives it
+    mail_from: str
+    mail_to: tuple[str, ...]
 
     def bucket(self, key: str) -> Bucket:
         return _by_key(self.buckets, key)
@@ -104,7 +107,8 @@ class Resources:
 
     def environment(self) -> dict[str, str]:
         """The environment variables every function of this stage gets."""
-        env = {"STAGE": self.stage, "APP_NAME": self.app}
+        env = {"STAGE": self.stage, "APP_NAME": self.app,
+               "OPS_MAIL_FROM": self.mail_from, "OPS_MAIL_TO": ",".join(self.mail_to)}
         for item in (*self.buckets, *self.all_queues(), *self.tables):
             env[item.env] = item.name
         return env
@@ -176,6 +180,8 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
         schedules=(
             Schedule("dlq-watch", "rate(15 minutes)", "Alert on records parked in a DLQ"),
         ),
+        mail_from=f"{prefix}@example.com",
+        mail_to=("business-operations@example.com",),
     )
 
 

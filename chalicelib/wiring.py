@@ -11,6 +11,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from chalicelib.auth.tokens import TokenStore
+from chalicelib.mail import SesMailer
 from chalicelib.resources import Resources, current
 
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
@@ -48,3 +50,14 @@ def cached_builder(function: Any) -> Any:
 @cached_builder
 def queue_url(name: str) -> str:
     return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+@cached_builder
+def token_store() -> TokenStore:
+    return TokenStore(resources().table("config").name, client("dynamodb"))
+
+
+@cached_builder
+def mailer() -> SesMailer:
+    declared = resources()
+    return SesMailer(declared.mail_from, list(declared.mail_to), client("ses"))

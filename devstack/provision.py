@@ -8,13 +8,14 @@ from chalicelib.resources import DeadLetterQueue, Queue, Resources, Table
 
 
 def provision(resources: Resources, session: Any) -> None:
-    """Create every bucket, queue and table of `resources`; existing ones are kept."""
+    """Create every bucket, queue, table and mail identity of `resources`; keeps existing ones."""
     s3 = session.client("s3")
     for bucket in resources.buckets:
         create_bucket(s3, bucket.name, session.region_name)
     sqs = session.client("sqs")
     for queue in resources.queues:
         create_queue(sqs, queue)
+    session.client("ses").verify_email_identity(EmailAddress=resources.mail_from)
     dynamodb = session.client("dynamodb")
     existing = set(dynamodb.list_tables()["TableNames"])
     for table in resources.tables:

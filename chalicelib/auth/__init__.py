@@ -1,0 +1,1 @@
+"""Bearer tokens for the operations API: created by a command, stored only as hashes."""

@@ -1,0 +1,146 @@
+"""Terraform for a stage: Chalice's own package plus our declared resources and fixes.
+
+`chalice package --pkg-format terraform` writes `chalice.tf.json` (functions, roles,
+event sources, API Gateway). Next to it we write:
+
+- `resources.tf.json`: every bucket, queue, table and mail identity of the declaration;
+- `chalice_override.tf.json`: Terraform's override mechanism fixes Chalice's gaps without
+  editing its output: current Terraform/provider pins, app- and stage-prefixed schedule
+  rule names, `ReportBatchItemFailures` on SQS mappings, and references (so implicit
+  dependencies) from event sources to the queues and bucket they need.
+
+One gap an override cannot fix: Chalice declares an unused `null_data_source`, which
+makes Terraform require the `null` provider. We drop that block and requirement from
+`chalice.tf.json` (nothing references it), so `terraform init` needs only the AWS provider.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from chalicelib.resources import Queue, Resources, Table
+
+TERRAFORM_VERSION = ">= 1.5.0"
+AWS_PROVIDER_VERSION = ">= 5.0, < 6.0"
+
+
+def tf_name(name: str) -> str:
+    """A Terraform resource label from a declared key (`sap-dispatch` -> `sap_dispatch`)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def drop_null_provider(chalice_tf: dict[str, Any]) -> dict[str, Any]:
+    """`chalice.tf.json` without its unused `null_data_source` and `null` provider pin."""
+    chalice_tf.get("data", {}).pop("null_data_source", None)
+    chalice_tf.get("terraform", {}).get("required_providers", {}).pop("null", None)
+    return chalice_tf
+
+
+def resources_tf(resources: Resources) -> dict[str, Any]:
+    resource: dict[str, dict[str, Any]] = {}
+    for bucket in resources.buckets:
+        label = tf_name(bucket.key)
+        resource.setdefault("aws_s3_bucket", {})[label] = {"bucket": bucket.name}
+        resource.setdefault("aws_s3_bucket_public_access_block", {})[label] = {
+            "bucket": f"${{aws_s3_bucket.{label}.id}}",
+            "block_public_acls": True, "block_public_policy": True,
+            "ignore_public_acls": True, "restrict_public_buckets": True,
+        }
+        resource.setdefault("aws_s3_bucket_server_side_encryption_configuration", {})[label] = {
+            "bucket": f"${{aws_s3_bucket.{label}.id}}",
+            "rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}],
+        }
+    for queue in resources.queues:
+        resource.setdefault("aws_sqs_queue", {}).update(_queue_tf(queue))
+    for table in resources.tables:
+        resource.setdefault("aws_dynamodb_table", {})[tf_name(table.key)] = _table_tf(table)
+    resource["aws_ses_email_identity"] = {"operations": {"email": resources.mail_from}}
+    return {"resource": resource}
+
+
+def _queue_tf(queue: Queue) -> dict[str, Any]:
+    queues: dict[str, Any] = {}
+    main: dict[str, Any] = {
+        "name": queue.name,
+        "visibility_timeout_seconds": queue.visibility_timeout,
+        "message_retention_seconds": queue.retention_seconds,
+        "sqs_managed_sse_enabled": True,
+    }
+    if queue.fifo:
+        main |= {"fifo_queue": True, "content_based_deduplication": False}
+    if queue.dead_letter is not None:
+        dlq = queue.dead_letter
+        queues[tf_name(dlq.key)] = {
+            "name": dlq.name,
+            "message_retention_seconds": dlq.retention_seconds,
+            "sqs_managed_sse_enabled": True,
+        } | ({"fifo_queue": True} if dlq.fifo else {})
+        main["redrive_policy"] = (
+            f'${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{tf_name(dlq.key)}.arn, '
+            f'maxReceiveCount = {queue.max_receive_count}}})}}'
+        )
+    queues[tf_name(queue.key)] = main
+    return queues
+
+
+def _table_tf(table: Table) -> dict[str, Any]:
+    declared: dict[str, Any] = {
+        "name": table.name,
+        "billing_mode": "PAY_PER_REQUEST",
+        "hash_key": table.hash_key,
+        "attribute": [{"name": name, "type": kind} for name, kind in table.attributes.items()],
+        "point_in_time_recovery": [{"enabled": True}],
+        "server_side_encryption": [{"enabled": True}],
+    }
+    if table.range_key:
+        declared["range_key"] = table.range_key
+    if table.indexes:
+        declared["global_secondary_index"] = [
+            {"name": index.name, "hash_key": index.hash_key, "projection_type": index.projection}
+            | ({"range_key": index.range_key} if index.range_key else {})
+            | ({"non_key_attributes": list(index.non_key_attributes)} if index.non_key_attributes else {})
+            for index in table.indexes
+        ]
+    if table.ttl_attribute:
+        declared["ttl"] = [{"attribute_name": table.ttl_attribute, "enabled": True}]
+    return declared
+
+
+def override_tf(chalice_tf: dict[str, Any], resources: Resources) -> dict[str, Any]:
+    """Overrides for the blocks of `chalice.tf.json` that need fixing."""
+    generated = chalice_tf.get("resource", {})
+    queues_by_name = {q.name: q for q in resources.queues}
+    mappings = {}
+    for label, mapping in generated.get("aws_lambda_event_source_mapping", {}).items():
+        queue = queues_by_name[mapping["event_source_arn"].rsplit(":", 1)[-1]]
+        mappings[label] = {
+            "event_source_arn": f"${{aws_sqs_queue.{tf_name(queue.key)}.arn}}",
+            "function_response_types": ["ReportBatchItemFailures"],
+        }
+    rules = {
+        label: {"name": f"{resources.app}-{resources.stage}-{rule['name']}"}
+        for label, rule in generated.get("aws_cloudwatch_event_rule", {}).items()
+    }
+    buckets_by_name = {b.name: b for b in resources.buckets}
+    notifications = {
+        label: {"bucket": f"${{aws_s3_bucket.{tf_name(buckets_by_name[n['bucket']].key)}.id}}"}
+        for label, n in generated.get("aws_s3_bucket_notification", {}).items()
+    }
+    override: dict[str, Any] = {
+        "terraform": {
+            "required_version": TERRAFORM_VERSION,
+            "required_providers": {"aws": {"source": "hashicorp/aws", "version": AWS_PROVIDER_VERSION}},
+        },
+        "resource": {},
+    }
+    for kind, blocks in (("aws_lambda_event_source_mapping", mappings),
+                         ("aws_cloudwatch_event_rule", rules),
+                         ("aws_s3_bucket_notification", notifications)):
+        if blocks:
+            override["resource"][kind] = blocks
+    return override
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
