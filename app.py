@@ -13,8 +13,8 @@ from chalicelib.auth.tokens import bearer_token
 from chalicelib.resources import APP_NAME, current
 
 app = Chalice(app_name=APP_NAME)
-logging.basicConfig(level=logging.INFO)
 log = logging.getLogger("data_engine")
+log.setLevel(logging.INFO)
 resources = current()
 
 

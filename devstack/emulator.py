@@ -23,6 +23,7 @@ from moto.server import MotoRequestHandler  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, make_server
 
 log = logging.getLogger(__name__)
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call drowns the rest
 
 LambdaFunction = Callable[[Any, Any], Any]
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")

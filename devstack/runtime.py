@@ -89,6 +89,8 @@ class LocalRuntime:
             )
         self.emulator.control_routes["fire"] = lambda request: self.fire(request["path"].split("/", 1)[1])
         self.emulator.control_routes["status"] = lambda request: self.status()
+        self.emulator.control_routes["idle"] = lambda request: {
+            "idle": self.wait_until_idle(float(request.get("timeout", 60)))}
         for poller in self.pollers:
             poller.start()
         self._scheduler = threading.Thread(target=self._run_schedules, name="schedules", daemon=True)

@@ -38,6 +38,7 @@ def emulator() -> Iterator["Emulator"]:
 @pytest.fixture
 def aws(emulator: "Emulator") -> Iterator[boto3.Session]:
     """A boto3 session on a freshly reset emulator (no resources)."""
+    os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint
     emulator.reset()
     from chalicelib import wiring
 

@@ -1,0 +1,113 @@
+"""The local runtime's commands.
+
+    python -m devstack up [--samples DIR]   start everything; Ctrl-C stops it
+    python -m devstack fire NAME             run a scheduled function now
+    python -m devstack token create NAME     create an API token (printed once)
+    python -m devstack status                pollers, schedules and functions
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import requests
+
+from devstack.emulator import PortInUse
+from devstack.stack import DevStack, FAKE_CREDENTIALS, REGION
+
+DEFAULT_EMULATOR = "http://127.0.0.1:4566"
+
+
+def up(args: argparse.Namespace) -> int:
+    stack = DevStack(emulator_port=args.emulator_port, api_port=args.api_port)
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stack.start()
+    except PortInUse as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        print(f"AWS emulator  {stack.emulator.endpoint}")
+        print(f"REST API      {stack.api_url}")
+        if args.samples:
+            from devstack.progress import run_samples
+
+            run_samples(stack, Path(args.samples), stopped)
+        token = stack_token(stack)
+        print(f"\nAPI token (operator 'local-admin'): {token}\n")
+        print("Try:")
+        print(f"  curl -s {stack.api_url}/health")
+        print(f"  curl -s -H 'Authorization: Bearer {token}' {stack.api_url}/queues")
+        print(f"  curl -s -H 'Authorization: Bearer {token}' {stack.api_url}/stats")
+        print("\nServing until Ctrl-C.")
+        stopped.wait()
+    finally:
+        print("\nstopping…")
+        stack.stop()
+    return 0
+
+
+def stack_token(stack: DevStack) -> str:
+    from chalicelib import wiring
+
+    return wiring.token_store().create("local-admin", role="admin")
+
+
+def fire(args: argparse.Namespace) -> int:
+    response = requests.post(f"{args.endpoint}/_devstack/fire/{args.name}", timeout=900)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.ok else 1
+
+
+def status(args: argparse.Namespace) -> int:
+    response = requests.post(f"{args.endpoint}/_devstack/status", timeout=30)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.ok else 1
+
+
+def token(args: argparse.Namespace) -> int:
+    os.environ.update({**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": args.endpoint,
+                       "STAGE": "local"})
+    from chalicelib import wiring
+
+    print(wiring.token_store().create(args.name, role=args.role))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("up", help="start the local stack")
+    start.add_argument("--emulator-port", type=int, default=4566)
+    start.add_argument("--api-port", type=int, default=8000)
+    start.add_argument("--samples", help="upload the sample files under DIR and follow them")
+    start.set_defaults(run=up)
+    for name, run, help_text in (("fire", fire, "run a scheduled function now"),
+                                 ("status", status, "show pollers, schedules and functions")):
+        sub = commands.add_parser(name, help=help_text)
+        if name == "fire":
+            sub.add_argument("name")
+        sub.add_argument("--endpoint", default=DEFAULT_EMULATOR)
+        sub.set_defaults(run=run)
+    tokens = commands.add_parser("token", help="manage API tokens")
+    tokens.add_argument("action", choices=["create"])
+    tokens.add_argument("name")
+    tokens.add_argument("--role", default="operator", choices=["operator", "admin"])
+    tokens.add_argument("--endpoint", default=DEFAULT_EMULATOR)
+    tokens.set_defaults(run=token)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The whole local stack in one object: emulator, stage `local`, runtime and REST API.
+
+Used by `python -m devstack up` and by the end-to-end tests, so both run the same thing.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import requests
+
+from chalicelib.resources import Resources, for_stage
+from devstack.emulator import Emulator, check_port_free
+from devstack.provision import provision
+from devstack.runtime import LocalRuntime
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "eu-central-1"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_SESSION_TOKEN": "testing"}
+
+
+class DevStack:
+    def __init__(self, emulator_port: int = 4566, api_port: int | None = 8000,
+                 host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.api_port = api_port
+        self.emulator = Emulator(host=host, port=emulator_port)
+        self.resources: Resources = for_stage("local")
+        self.runtime: LocalRuntime | None = None
+        self.session: Any = None
+        self._api: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    def environment(self) -> dict[str, str]:
+        """What every local function (and `chalice local`) sees, as in Lambda."""
+        return {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.emulator.endpoint, **self.resources.environment()}
+
+    def start(self) -> None:
+        if self.api_port:
+            check_port_free(self.host, self.api_port)
+        self.emulator.start()
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(self.environment())
+        self.session = boto3.Session(region_name=REGION)
+        provision(self.resources, self.session)
+        self.runtime = LocalRuntime(load_app(), self.session, self.emulator)
+        self.runtime.start()
+        if self.api_port:
+            self._start_api()
+
+    def _start_api(self) -> None:
+        chalice = Path(sys.executable).parent / "chalice"
+        self._api = subprocess.Popen(
+            [str(chalice), "local", "--stage", "local", "--host", self.host, "--port", str(self.api_port),
+             "--no-autoreload"],
+            cwd=ROOT, env={**os.environ, **self.environment()},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._api.poll() is not None:
+                raise RuntimeError("chalice local exited: " + self._api.stderr.read().decode()[-2000:])
+            try:
+                requests.get(f"{self.api_url}/health", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise RuntimeError("chalice local did not answer within 30 s")
+
+    def stop(self) -> None:
+        if self._api is not None and self._api.poll() is None:
+            self._api.terminate()
+            try:
+                self._api.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._api.kill()
+        if self.runtime is not None:
+            self.runtime.stop()
+        self.emulator.stop()
+
+    def __enter__(self) -> DevStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def load_app() -> ModuleType:
+    """Import `app.py` from the project root, as Lambda does."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("app")

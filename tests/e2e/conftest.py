@@ -1,0 +1,83 @@
+"""The whole local stack as a user runs it (`python -m devstack up`), spoken to over HTTP."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningStack:
+    api_url: str
+    emulator_url: str
+
+    def client(self, service: str) -> object:
+        return boto3.client(service, endpoint_url=self.emulator_url, region_name="eu-central-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def wait_until_idle(self, timeout: float = 120) -> None:
+        response = requests.post(f"{self.emulator_url}/_devstack/idle", json={"timeout": timeout},
+                                 timeout=timeout + 10)
+        assert response.ok and response.json()["idle"], "the pipeline did not settle in time"
+
+
+@pytest.fixture(scope="session")
+def devstack() -> Iterator[RunningStack]:
+    api_port, emulator_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "up", "--api-port", str(api_port),
+         "--emulator-port", str(emulator_port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    stack = RunningStack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}")
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError("devstack exited:\n" + (process.stdout.read() if process.stdout else ""))
+        try:
+            if requests.get(f"{stack.api_url}/health", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("devstack did not start within 60 s")
+        time.sleep(0.3)
+    yield stack
+    process.send_signal(signal.SIGINT)  # what Ctrl-C does
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+@pytest.fixture(scope="session")
+def token(devstack: RunningStack) -> str:
+    from chalicelib.auth.tokens import TokenStore
+
+    return TokenStore("data-engine-local-config", devstack.client("dynamodb")).create("e2e", role="admin")
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
