@@ -70,6 +70,16 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Secret:
+    """A Secrets Manager secret; Terraform declares it, operators put its value."""
+
+    key: str
+    name: str
+    env: str
+    description: str
+
+
+@dataclass(frozen=True)
 class Schedule:
     """A schedule `app.py` attaches to a function; expression in EventBridge syntax."""
 
@@ -86,6 +96,7 @@ class Resources:
     queues: tuple[Queue, ...]
     tables: tuple[Table, ...]
     schedules: tuple[Schedule, ...]
+    secrets: tuple[Secret, ...]
     # SES identity that sends operations mail, and who receives it
     mail_from: str
     mail_to: tuple[str, ...]
@@ -102,6 +113,9 @@ class Resources:
     def schedule(self, key: str) -> Schedule:
         return _by_key(self.schedules, key)
 
+    def secret(self, key: str) -> Secret:
+        return _by_key(self.secrets, key)
+
     def all_queues(self) -> list[Queue | DeadLetterQueue]:
         return [q for queue in self.queues for q in queue.all_queues]
 
@@ -109,7 +123,7 @@ class Resources:
         """The environment variables every function of this stage gets."""
         env = {"STAGE": self.stage, "APP_NAME": self.app,
                "OPS_MAIL_FROM": self.mail_from, "OPS_MAIL_TO": ",".join(self.mail_to)}
-        for item in (*self.buckets, *self.all_queues(), *self.tables):
+        for item in (*self.buckets, *self.all_queues(), *self.tables, *self.secrets):
             env[item.env] = item.name
         return env
 
@@ -179,6 +193,12 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
         ),
         schedules=(
             Schedule("dlq-watch", "rate(15 minutes)", "Alert on records parked in a DLQ"),
+        ),
+        secrets=(
+            Secret("subject-key", f"{app}/{stage}/subject-key", "SUBJECT_KEY_SECRET",
+                   "HMAC key turning normalized emails into pseudonymous subject ids"),
+            Secret("sap", f"{app}/{stage}/sap", "SAP_SECRET",
+                   'SAP communication user: {"base_url", "user", "password"}'),
         ),
         mail_from=f"{prefix}@example.com",
         mail_to=("business-operations@example.com",),

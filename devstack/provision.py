@@ -2,19 +2,30 @@
 from __future__ import annotations
 
 import json
+from secrets import token_hex
 from typing import Any
 
 from chalicelib.resources import DeadLetterQueue, Queue, Resources, Table
 
 
-def provision(resources: Resources, session: Any) -> None:
-    """Create every bucket, queue, table and mail identity of `resources`; keeps existing ones."""
+def provision(resources: Resources, session: Any, secret_values: dict[str, str] | None = None) -> None:
+    """Create every bucket, queue, table, secret and mail identity of `resources`.
+
+    Existing ones are kept. A secret gets its value from `secret_values` (by key) or,
+    failing that, a random one, as an operator would put after `terraform apply`.
+    """
     s3 = session.client("s3")
     for bucket in resources.buckets:
         create_bucket(s3, bucket.name, session.region_name)
     sqs = session.client("sqs")
     for queue in resources.queues:
         create_queue(sqs, queue)
+    secrets = session.client("secretsmanager")
+    existing_secrets = {s["Name"] for s in secrets.list_secrets()["SecretList"]}
+    for secret in resources.secrets:
+        if secret.name not in existing_secrets:
+            value = (secret_values or {}).get(secret.key) or token_hex(32)
+            secrets.create_secret(Name=secret.name, Description=secret.description, SecretString=value)
     session.client("ses").verify_email_identity(EmailAddress=resources.mail_from)
     dynamodb = session.client("dynamodb")
     existing = set(dynamodb.list_tables()["TableNames"])

@@ -55,6 +55,8 @@ def iam_policy(resources: Resources) -> dict[str, Any]:
                         "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
                         "dynamodb:TransactWriteItems", "dynamodb:DescribeTable"],
              "Resource": tables + [f"{t}/index/*" for t in tables]},
+            {"Sid": "Secrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+             "Resource": [f"arn:aws:secretsmanager:*:*:secret:{s.name}-*" for s in resources.secrets]},
             {"Sid": "Mail", "Effect": "Allow", "Action": ["ses:SendEmail", "ses:SendRawEmail"],
              "Resource": "*",
              "Condition": {"StringEquals": {"ses:FromAddress": resources.mail_from}}},

@@ -55,6 +55,10 @@ def resources_tf(resources: Resources) -> dict[str, Any]:
         resource.setdefault("aws_sqs_queue", {}).update(_queue_tf(queue))
     for table in resources.tables:
         resource.setdefault("aws_dynamodb_table", {})[tf_name(table.key)] = _table_tf(table)
+    resource["aws_secretsmanager_secret"] = {
+        tf_name(secret.key): {"name": secret.name, "description": secret.description}
+        for secret in resources.secrets
+    }
     resource["aws_ses_email_identity"] = {"operations": {"email": resources.mail_from}}
     return {"resource": resource}
 
