@@ -172,11 +172,14 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             ),
         ),
         tables=(
+            # State Keeper (chalicelib/state_keeper/DESIGN.md): one item per document, state
+            # pages, file pages and hourly counters; the only index is the subject one,
+            # keys only, written once per document.
             Table(
                 "state", f"{prefix}-state", "STATE_TABLE",
                 hash_key="pk", range_key="sk",
-                attributes={"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S"},
-                indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+                attributes={"pk": "S", "sk": "S", "subject": "S"},
+                indexes=(Index("by_subject", "subject", projection="KEYS_ONLY"),),
                 ttl_attribute="expires_at",
             ),
             Table(

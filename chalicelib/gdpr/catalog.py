@@ -1,0 +1,104 @@
+"""The lake as a table: where it lies, how it is partitioned, and its Glue/Athena declaration.
+
+`LakeTable` is what the find queries and the local query engine need to know about the
+lake. `glue_table_declaration` and `athena_workgroup_declaration` describe the AWS
+objects for the one resource declaration (Terraform and local provisioning derive from
+them). The table uses partition projection, so no crawler and no `MSCK REPAIR` is needed,
+and a query that filters on the partition keys only lists the partitions it names.
+
+The lake's layout, columns and partition projection are `chalicelib/normalize/lake.py`'s;
+the erasure needs only `subject_id` (or the compact `subject_key`, see below) and the
+lineage column (`raw_key`, the raw object a row came from).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.normalize.lake import LAKE_PREFIX, PARTITION_KEYS, athena_columns, partition_projection
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """The lake's Parquet objects under `s3://{bucket}/{prefix}`, Hive-partitioned."""
+
+    database: str
+    name: str
+    bucket: str
+    prefix: str = LAKE_PREFIX
+    partition_keys: tuple[str, ...] = PARTITION_KEYS
+    subject_column: str = "subject_id"
+    # the raw object each row came from, so one scan also finds the raw files to rewrite
+    lineage_column: str | None = "raw_key"
+    # a BIGINT column holding `subject_key(subject_id)`: 8 bytes a row to scan instead of
+    # the 64-character id (the id's column is ~5x more bytes); None = find by the id
+    subject_key_column: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.database}.{self.name}"
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def subject_key(subject_id: str) -> int:
+    """The lake's compact subject key: the first 8 bytes of SHA-256(subject id), signed.
+
+    Cheap to scan and to compare; not unique in theory (a 64-bit key, so a collision is
+    ~1e-9 likely per job on a billion subjects), so it only finds candidate objects and
+    the rewrite matches rows by the full subject id.
+    """
+    return int.from_bytes(hashlib.sha256(subject_id.encode()).digest()[:8], "big", signed=True)
+
+
+def database_name(app: str, stage: str) -> str:
+    # Athena wants lower case and underscores in database names
+    return f"{app}_{stage}".replace("-", "_").lower()
+
+
+def lake_table(app: str, stage: str, lake_bucket: str) -> LakeTable:
+    return LakeTable(database=database_name(app, stage), name="lake_records", bucket=lake_bucket)
+
+
+def workgroup_name(app: str, stage: str) -> str:
+    return f"{app}-{stage}-gdpr"
+
+
+def glue_table_declaration(table: LakeTable, sources: list[str],
+                           columns: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The Glue database and table (Parquet, the lake's columns and partition projection)."""
+    projection = partition_projection(sources, location=table.location)
+    return {
+        "database": table.database,
+        "table": table.name,
+        "location": table.location,
+        "table_type": "EXTERNAL_TABLE",
+        "columns": [{"name": name, "type": kind} for name, kind in (columns or athena_columns())],
+        "partition_keys": projection["partition_keys"],
+        "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+        "parameters": {"classification": "parquet", "EXTERNAL": "TRUE", **projection["parameters"]},  # type: ignore[dict-item]
+    }
+
+
+def athena_workgroup_declaration(name: str, results_bucket: str,
+                                 bytes_scanned_cutoff: int = 10 * 1024**4) -> dict[str, Any]:
+    """The Athena workgroup: engine v3, results in the results bucket, a scan cut-off per query.
+
+    The results bucket also holds the erasure jobs' manifests (`gdpr/jobs/`); both hold no
+    personal data beyond paths and pseudonymous ids, and a 7-day expiry keeps it small.
+    """
+    return {
+        "name": name,
+        "engine_version": "Athena engine version 3",
+        "output_location": f"s3://{results_bucket}/athena/",
+        "encryption": "SSE_S3",
+        "enforce_workgroup_configuration": True,
+        "publish_cloudwatch_metrics": True,
+        "bytes_scanned_cutoff_per_query": bytes_scanned_cutoff,
+        "results_bucket": {"name": results_bucket, "expire_after_days": 7},
+    }

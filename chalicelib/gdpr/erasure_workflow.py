@@ -1,0 +1,215 @@
+"""The erasure workflow's task bodies, bound to their dependencies.
+
+Each method is the whole body of one Step Functions task (`state_machine.TASK_FUNCTIONS`):
+`app.py`'s `@app.lambda_function`s call `wiring.erasure_workflow().find(event, context)`
+and so on. The state passed between tasks carries ids, counts and the measured usage;
+the found objects and each chunk's results live under `gdpr/jobs/{job_id}/` in the
+work bucket (no personal data: keys, counts, pseudonymous ids).
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from chalicelib.gdpr.catalog import LakeTable
+from chalicelib.gdpr.cost import JobUsage, erasure_transitions
+from chalicelib.gdpr.erasure_requests import (DONE, FAILED, JOB_DONE, JOB_FAILED, PENDING, ErasureRequests,
+                                              batch_pending_requests)
+from chalicelib.gdpr.find_objects import find_objects
+from chalicelib.gdpr.forget_subjects import SubjectTraces, erase_from_quarantine
+from chalicelib.gdpr.object_store import ObjectStore
+from chalicelib.gdpr.query_engine import QueryEngine
+from chalicelib.gdpr.report_job import job_report, mail_text, request_reports
+from chalicelib.gdpr.rewrite_object import SubjectOf, rewrite_without_subjects
+from chalicelib.gdpr.verify_erasure import verify_erasure
+from chalicelib.mail import Mailer
+
+JOBS_PREFIX = "gdpr/jobs/"
+
+
+@dataclass
+class ErasureWorkflow:
+    requests: ErasureRequests
+    engine: QueryEngine
+    object_store: Callable[[], ObjectStore]  # a fresh store per task, so its request counts are the task's
+    table: LakeTable
+    raw_bucket: str
+    quarantine_bucket: str
+    work_bucket: str
+    subject_of_for: Callable[[str, str], SubjectOf]  # (bucket, key) -> how to tell a raw record's subject
+    traces: SubjectTraces
+    mailer: Mailer
+    app: str = "data-engine"
+    stage: str = "local"
+    chunk_size: int = 50
+    verify_scope: Literal["found", "full"] = "found"
+
+    # -- the tasks ----------------------------------------------------------------------
+
+    def find(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        started, store = time.monotonic(), self.object_store()
+        job = self.requests.get_job(event["job_id"])
+        round_ = int(event.get("round", 0)) + 1
+        found_at = datetime.now(timezone.utc).isoformat()
+        found = find_objects(self.engine, self.table, job.subject_ids, raw_bucket=self.raw_bucket)
+        items = ([{"bucket": self.table.bucket, "key": k, "kind": "lake"} for k in found.lake_keys]
+                 + [{"bucket": self.raw_bucket, "key": k, "kind": "raw"} for k in found.raw_keys])
+        chunks = [items[i:i + self.chunk_size] for i in range(0, len(items), self.chunk_size)]
+        self._put_json(store, job.job_id, f"round-{round_}/manifest.json", {
+            "found_at": found_at, "lake_keys": found.lake_keys, "raw_keys": found.raw_keys, "chunks": chunks})
+        usage = self._usage(event)
+        usage.query_bytes.extend([found.bytes_scanned] if found.queries == 1 else
+                                 [found.bytes_scanned // found.queries] * found.queries)
+        self._account(usage, store, started, context)
+        return {"job_id": job.job_id, "round": round_, "chunks": list(range(len(chunks))),
+                "found": {"lake": len(found.lake_keys), "raw": len(found.raw_keys),
+                          "bytes_scanned": found.bytes_scanned},
+                "chunks_total": int(event.get("chunks_total", 0)) + len(chunks), "usage": usage.as_dict()}
+
+    def rewrite(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        started, store = time.monotonic(), self.object_store()
+        job = self.requests.get_job(event["job_id"])
+        round_, chunk = int(event["round"]), int(event["chunk"])
+        manifest = self._get_json(store, job.job_id, f"round-{round_}/manifest.json")
+        results = []
+        for item in manifest["chunks"][chunk]:
+            raw = item["kind"] != "lake"
+            rewrite = rewrite_without_subjects(
+                store, item["bucket"], item["key"], job.subject_ids,
+                subject_of=self.subject_of_for(item["bucket"], item["key"]) if raw else None,
+                subject_column=self.table.subject_column, expect_hits=True, found_at=manifest["found_at"],
+                key_column=self.table.subject_key_column)
+            results.append(rewrite.as_dict())
+        self._put_json(store, job.job_id, f"round-{round_}/chunk-{chunk:05d}.json", results)
+        usage = JobUsage()
+        self._account(usage, store, started, context)
+        return {"objects": len(results), "rows_removed": sum(r["rows_removed"] for r in results),
+                "usage": usage.as_dict()}
+
+    def forget(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        started, store = time.monotonic(), self.object_store()
+        job = self.requests.get_job(event["job_id"])
+        round_ = int(event["round"])
+        usage = self._usage(event)
+        for chunk_result in event.get("rewrites", []):
+            usage.add(JobUsage.from_dict(chunk_result["usage"]))
+        forgotten = self.traces.forget(job.subject_ids)
+        quarantine = erase_from_quarantine(store, self.quarantine_bucket, job.subject_ids, self.subject_of_for)
+        self._put_json(store, job.job_id, f"round-{round_}/forget.json", {
+            "state_keeper": forgotten, "quarantine": [r.as_dict() for r in quarantine.rewrites],
+            "quarantine_objects_read": quarantine.objects_read, "quarantine_unreadable": quarantine.unreadable})
+        self._account(usage, store, started, context)
+        state = {k: v for k, v in event.items() if k != "rewrites"}
+        state["forgotten"] = {"state_keeper": sum(forgotten.values()), "quarantine_objects": len(quarantine.rewrites),
+                              "quarantine_unreadable": len(quarantine.unreadable)}
+        state["usage"] = usage.as_dict()
+        return state
+
+    def verify(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        started, store = time.monotonic(), self.object_store()
+        job = self.requests.get_job(event["job_id"])
+        round_ = int(event["round"])
+        manifest = self._get_json(store, job.job_id, f"round-{round_}/manifest.json")
+        forget = self._get_json(store, job.job_id, f"round-{round_}/forget.json")
+        verification = verify_erasure(
+            self.engine, self.table, store, job.subject_ids,
+            found_lake_keys=manifest["lake_keys"], raw_bucket=self.raw_bucket, raw_keys=manifest["raw_keys"],
+            quarantine_bucket=self.quarantine_bucket, quarantine_keys=[r["key"] for r in forget["quarantine"]],
+            subject_of_for=self.subject_of_for, state_keeper_hits=lambda: self.traces.count(job.subject_ids),
+            scope=self.verify_scope)
+        usage = self._usage(event)
+        if verification.queries:
+            usage.query_bytes.append(verification.bytes_scanned)
+        self._account(usage, store, started, context)
+        return {**event, "verify": verification.as_dict(), "usage": usage.as_dict()}
+
+    def report(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        started, store = time.monotonic(), self.object_store()
+        job = self.requests.get_job(event["job_id"])
+        failed = bool(event.get("failed"))
+        error = _error_summary(event.get("error")) if event.get("error") else (
+            "traces remain after the last verification round" if failed else None)
+        rounds = int(event.get("round", 0))
+        object_results: list[dict[str, Any]] = []
+        state_keeper: dict[str, int] = {}
+        for info in list(store.list(self.work_bucket, f"{JOBS_PREFIX}{job.job_id}/")):
+            name = info.key.rsplit("/", 1)[-1]
+            if name.startswith("chunk-"):
+                object_results.extend(json.loads(store.get(self.work_bucket, info.key).body))
+            elif name == "forget.json":
+                forget = json.loads(store.get(self.work_bucket, info.key).body)
+                object_results.extend(forget["quarantine"])
+                for subject, count in forget["state_keeper"].items():
+                    state_keeper[subject] = state_keeper.get(subject, 0) + count
+        usage = self._usage(event)
+        usage.transitions += erasure_transitions(int(event.get("chunks_total", 0)), max(1, rounds))
+        usage.mails += 1
+        usage.dynamodb_writes += 2 * len(job.request_ids) + 2
+        self._account(usage, store, started, context)
+        verification = event.get("verify", {"clean": False, "lake_query": "not run"})
+        subjects = {rid: self.requests.get(rid).subject_id for rid in job.request_ids}
+        reports = request_reports(job, subjects, object_results, state_keeper, verification, usage, failed, error)
+        summary = job_report(job, object_results, verification, usage, failed, error, rounds)
+        self._put_json(store, job.job_id, "report.json", {"job": summary, "requests": reports})
+        for request_id, report in reports.items():
+            self.requests.move(request_id, FAILED if failed else DONE, report=report)
+        self.requests.finish_job(job.job_id, JOB_FAILED if failed else JOB_DONE, summary)
+        subject, body = mail_text(summary, self.app, self.stage)
+        self.mailer.send(subject, body)
+        return {"job_id": job.job_id, "status": summary["status"], "objects_rewritten": summary["objects_rewritten"],
+                "rows_removed": summary["rows_removed"], "cost_usd_per_request": summary["cost_usd_per_request"]}
+
+    # -- helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _usage(event: dict[str, Any]) -> JobUsage:
+        return JobUsage.from_dict(event["usage"]) if event.get("usage") else JobUsage()
+
+    @staticmethod
+    def _account(usage: JobUsage, store: ObjectStore, started: float, context: Any) -> None:
+        """Add this task's S3 requests and Lambda time (GB-s at the function's memory)."""
+        usage.s3_get += store.counts.get
+        usage.s3_put += store.counts.put
+        usage.s3_list += store.counts.list
+        usage.s3_delete += store.counts.delete
+        memory_mb = int(getattr(context, "memory_limit_in_mb", 1024) or 1024)
+        usage.lambda_invocations += 1
+        usage.lambda_gb_seconds += (time.monotonic() - started) * memory_mb / 1024
+
+    def _put_json(self, store: ObjectStore, job_id: str, name: str, value: Any) -> None:
+        store.put(self.work_bucket, f"{JOBS_PREFIX}{job_id}/{name}", json.dumps(value, sort_keys=True).encode())
+
+    def _get_json(self, store: ObjectStore, job_id: str, name: str) -> Any:
+        return json.loads(store.get(self.work_bucket, f"{JOBS_PREFIX}{job_id}/{name}").body)
+
+
+def _error_summary(error: dict[str, Any]) -> str:
+    """`Error: message` of a Step Functions error, without the stack trace."""
+    name = str(error.get("Error", "Error"))
+    try:
+        message = json.loads(error.get("Cause", "{}")).get("errorMessage", "")
+    except (ValueError, AttributeError):
+        message = ""
+    return f"{name}: {message}"[:1000]
+
+
+def start_erasure_job(requests: ErasureRequests, sfn: Any, state_machine_arn: str,
+                      max_requests: int = 100) -> dict[str, Any]:
+    """Batch the pending requests into one job and start its execution (named after the job)."""
+    job = batch_pending_requests(requests, max_requests)
+    if job is None:
+        return {"started": False, "requests": 0}
+    try:
+        execution = sfn.start_execution(stateMachineArn=state_machine_arn, name=job.job_id,
+                                        input=json.dumps({"job_id": job.job_id}))
+    except Exception:
+        for request_id in job.request_ids:  # back in the queue for the next batch
+            requests.move(request_id, PENDING)
+        requests.finish_job(job.job_id, JOB_FAILED, {"error": "the execution could not start"})
+        raise
+    return {"started": True, "job_id": job.job_id, "requests": len(job.request_ids),
+            "execution_arn": execution["executionArn"]}

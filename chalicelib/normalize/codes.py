@@ -1,0 +1,51 @@
+"""The machine-readable codes of the package: record rejection reasons and file problems.
+
+Both are `StrEnum`s, so they serialize as their plain string values in messages, the
+State Keeper and the quarantine bucket.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    """Why one record was rejected (INVALID). Paired with the field it concerns."""
+
+    MISSING = "missing"
+    INVALID_EMAIL = "invalid_email"
+    INVALID_PHONE = "invalid_phone"
+    INVALID_COUNTRY = "invalid_country"
+    INVALID_LANGUAGE = "invalid_language"
+    INVALID_DATETIME = "invalid_datetime"
+    INVALID_AMOUNT = "invalid_amount"
+    INVALID_CURRENCY = "invalid_currency"
+    INVALID_QUANTITY = "invalid_quantity"
+    INVALID_CONSENT = "invalid_consent"
+    INVALID_TEXT = "invalid_text"
+    TOO_LONG = "too_long"
+    UNKNOWN_INTERACTION_TYPE = "unknown_interaction_type"
+    MISSING_RECORD_ID = "missing_record_id"
+    TEST_RECORD = "test_record"
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_SOURCE = "unknown_source"
+    UNREADABLE_RECORD = "unreadable_record"
+    SCHEMA_VIOLATION = "schema_violation"
+
+
+class FileProblemCode(StrEnum):
+    """A problem with a raw file as a whole or with one of its lines, found while reading."""
+
+    EMPTY_FILE = "empty_file"
+    BOM = "bom"
+    NOT_UTF8 = "not_utf8"
+    NOT_GZIP = "not_gzip"
+    TRUNCATED_FILE = "truncated_file"
+    TRUNCATED_JSON = "truncated_json"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    RECORD_TOO_LARGE = "record_too_large"
+    NESTING_TOO_DEEP = "nesting_too_deep"
+    WRONG_COLUMN_COUNT = "wrong_column_count"
+    MALFORMED_CSV = "malformed_csv"
+    MISSING_HEADER = "missing_header"
+    UNSUPPORTED_FORMAT = "unsupported_format"

@@ -1,0 +1,88 @@
+"""Eventbrite API v3 attendee objects.
+
+Files hold either a list-attendees page (`GET /v3/events/{id}/attendees/` or the
+organization variant: `{"pagination": {...}, "attendees": [...]}`) or one attendee object
+as fetched after a webhook (`GET /v3/events/{id}/attendees/{attendee_id}/`).
+
+Fields used (Eventbrite's documented attendee object): `id`, `created`, `changed`,
+`event_id`, `order_id`, `ticket_class_name`, `quantity`, `status`, `checked_in`,
+`cancelled`, `refunded`, `costs.gross` (a currency object: `currency`, `value` in minor
+units, `major_value`), `profile` (`email`, `first_name`, `last_name`, `name`,
+`cell_phone`, `addresses.home.country`...). With `expand=event,event.venue` the attendee
+also carries `event` (`name.text`, `start.utc`, `venue.name`, `venue.address.country`).
+
+One attendee object is the attendee's current state, so the interaction it stands for is
+derived from its flags, most final first: refunded, cancelled, checked in, paid ticket,
+free registration. The record id is `{attendee id}:{interaction type}`: re-delivering the
+same state is the same document; a later check-in is a new interaction (a new document).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.normalize.connectors.base import Connector, Draft, FileFormat, dig, scalar
+from chalicelib.normalize.schema import InteractionType
+
+
+def _gross_is_paid(data: dict[str, Any]) -> bool:
+    value = dig(data, "costs", "gross", "value")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value > 0
+    major = dig(data, "costs", "gross", "major_value")
+    try:
+        return Decimal(str(major)) > 0
+    except Exception:  # noqa: BLE001 - any unreadable value means "not shown as paid"
+        return False
+
+
+def interaction_type(data: dict[str, Any]) -> InteractionType:
+    if data.get("refunded") is True:
+        return InteractionType.REFUND
+    if data.get("cancelled") is True:
+        return InteractionType.CANCELLATION
+    if data.get("checked_in") is True:
+        return InteractionType.CHECK_IN
+    return InteractionType.TICKET_PURCHASE if _gross_is_paid(data) else InteractionType.REGISTRATION
+
+
+class EventbriteAttendees(Connector):
+    name = "eventbrite"
+    file_format = FileFormat(kind="json", extensions=("json",), page_keys=("attendees",))
+
+    def record_id(self, data: dict[str, Any]) -> str | None:
+        attendee = scalar(data.get("id"))
+        return f"{attendee}:{interaction_type(data).value}" if attendee else None
+
+    def draft(self, data: dict[str, Any]) -> Draft:
+        kind = interaction_type(data)
+        profile = data.get("profile") if isinstance(data.get("profile"), dict) else {}
+        addresses = profile.get("addresses") if isinstance(profile.get("addresses"), dict) else {}
+        country = next((dig(addresses, kind_, "country") for kind_ in ("home", "bill", "work", "ship")
+                        if dig(addresses, kind_, "country")), None)
+        gross = dig(data, "costs", "gross")
+        # a state change happened at `changed`; a registration or purchase at `created`
+        at_creation = kind in (InteractionType.REGISTRATION, InteractionType.TICKET_PURCHASE)
+        return Draft(
+            interaction_type=kind,
+            occurred_at=data.get("created") if at_creation else (data.get("changed") or data.get("created")),
+            email=profile.get("email"),
+            first_name=profile.get("first_name"),
+            last_name=profile.get("last_name"),
+            full_name=profile.get("name"),
+            phone=profile.get("cell_phone") or profile.get("work_phone"),
+            country=country,
+            amount=dig(gross, "major_value") if isinstance(gross, dict) else None,
+            currency=dig(gross, "currency") if isinstance(gross, dict) else None,
+            order_id=scalar(data.get("order_id")),
+            item=data.get("ticket_class_name"),
+            quantity=data.get("quantity"),
+            event_id=scalar(data.get("event_id")) or scalar(dig(data, "event", "id")),
+            event_name=dig(data, "event", "name", "text"),
+            event_start=dig(data, "event", "start", "utc"),
+            event_venue=dig(data, "event", "venue", "name"),
+            event_country=dig(data, "event", "venue", "address", "country"),
+        )
+
+
+CONNECTORS = [EventbriteAttendees()]

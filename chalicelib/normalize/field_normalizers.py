@@ -1,0 +1,247 @@
+"""Normalizing single field values: email, phone, names, country, language, currency,
+date-times and amounts. Each function returns the normalized value or raises `FieldInvalid`
+with a reason code; the exception never holds the value itself.
+
+Email and phone normalization are idempotent (property-tested): normalizing a normalized
+value returns it unchanged.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+import pycountry
+from email_validator import EmailNotValidError, validate_email
+
+from chalicelib.normalize.codes import ReasonCode
+
+MAX_TEXT = 500
+_WHITESPACE = re.compile(r"\s+")
+_AMOUNT_LIMIT = Decimal(10) ** 14
+_TRUE = {"true", "1", "yes", "y", "ja", "j", "x", "opt-in", "optin", "on"}
+_FALSE = {"false", "0", "no", "n", "nein", "opt-out", "optout", "off", ""}
+
+
+class FieldInvalid(ValueError):
+    """A value that cannot be normalized. Holds the reason code only, never the value."""
+
+    def __init__(self, code: ReasonCode) -> None:
+        super().__init__(code.value)
+        self.code = code
+
+
+def text(value: Any, max_length: int = MAX_TEXT) -> str | None:
+    """Trimmed, whitespace-collapsed, Unicode NFC text; None for empty."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise FieldInvalid(ReasonCode.INVALID_TEXT)
+    cleaned = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", str(value))).strip()
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in cleaned):
+        raise FieldInvalid(ReasonCode.INVALID_TEXT)
+    if len(cleaned) > max_length:
+        raise FieldInvalid(ReasonCode.TOO_LONG)
+    return cleaned or None
+
+
+def name(value: Any) -> str | None:
+    return text(value, max_length=200)
+
+
+def email(value: Any) -> str:
+    """The normalized address: email-validator's normalized form (NFC, IDNA-checked domain in
+    lower case), with an ASCII local part lower-cased too. Mailbox providers treat local parts
+    case-insensitively in practice, and one person must map to one subject id."""
+    raw = text(value, max_length=320)
+    if raw is None:
+        raise FieldInvalid(ReasonCode.MISSING)
+    try:
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError:
+        raise FieldInvalid(ReasonCode.INVALID_EMAIL) from None
+    local, _, domain = result.normalized.rpartition("@")
+    if local.isascii():
+        local = local.lower()
+    return f"{local}@{domain.lower()}"
+
+
+def phone(value: Any, region: str | None = None) -> str:
+    """E.164 (`+4930123456`). A number without country code is read in `region`'s plan."""
+    raw = text(value, max_length=64)
+    if raw is None:
+        raise FieldInvalid(ReasonCode.MISSING)
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise FieldInvalid(ReasonCode.INVALID_PHONE) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise FieldInvalid(ReasonCode.INVALID_PHONE)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=1024)
+def _country(raw: str) -> str | None:
+    candidate = None
+    if len(raw) == 2:
+        candidate = pycountry.countries.get(alpha_2=raw.upper())
+    elif len(raw) == 3:
+        candidate = pycountry.countries.get(alpha_3=raw.upper())
+    if candidate is None:
+        try:
+            candidate = pycountry.countries.lookup(raw)  # English names, official names
+        except LookupError:
+            return None
+    return candidate.alpha_2
+
+
+def country(value: Any) -> str | None:
+    """ISO 3166-1 alpha-2 from an alpha-2 or alpha-3 code or an English country name."""
+    raw = text(value, max_length=100)
+    if raw is None:
+        return None
+    code = _country(raw)
+    if code is None:
+        raise FieldInvalid(ReasonCode.INVALID_COUNTRY)
+    return code
+
+
+@lru_cache(maxsize=256)
+def _language(raw: str) -> str | None:
+    primary = raw.replace("_", "-").split("-", 1)[0].lower()  # de-DE, de_AT -> de
+    found = None
+    if len(primary) == 2:
+        found = pycountry.languages.get(alpha_2=primary)
+    elif len(primary) == 3:
+        found = pycountry.languages.get(alpha_3=primary)
+    return getattr(found, "alpha_2", None)
+
+
+def language(value: Any) -> str | None:
+    """ISO 639-1 (two letters) from a code or a BCP 47 tag such as `de-AT`."""
+    raw = text(value, max_length=35)
+    if raw is None:
+        return None
+    code = _language(raw)
+    if code is None:
+        raise FieldInvalid(ReasonCode.INVALID_LANGUAGE)
+    return code
+
+
+@lru_cache(maxsize=256)
+def _currency(raw: str) -> bool:
+    return pycountry.currencies.get(alpha_3=raw) is not None
+
+
+def currency(value: Any) -> str | None:
+    raw = text(value, max_length=16)
+    if raw is None:
+        return None
+    code = raw.upper()
+    if len(code) != 3 or not code.isascii() or not _currency(code):
+        raise FieldInvalid(ReasonCode.INVALID_CURRENCY)
+    return code
+
+
+def amount(value: Any, decimal_comma: bool = False) -> Decimal | None:
+    """A decimal amount with at most 4 places. `decimal_comma`: `1.234,50` means 1234.50."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise FieldInvalid(ReasonCode.INVALID_AMOUNT)
+    if isinstance(value, float):
+        value = repr(value)  # shortest round-trip form, not the binary expansion
+    raw = str(value).strip().replace("\u00a0", "").replace(" ", "")
+    if decimal_comma:
+        raw = raw.replace(".", "").replace(",", ".")
+    try:
+        parsed = Decimal(raw)
+    except (InvalidOperation, ValueError):
+        raise FieldInvalid(ReasonCode.INVALID_AMOUNT) from None
+    if not parsed.is_finite() or abs(parsed) >= _AMOUNT_LIMIT:
+        raise FieldInvalid(ReasonCode.INVALID_AMOUNT)
+    exponent = parsed.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -4:
+        raise FieldInvalid(ReasonCode.INVALID_AMOUNT)
+    return parsed
+
+
+def quantity(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise FieldInvalid(ReasonCode.INVALID_QUANTITY)
+    try:
+        parsed = int(str(value).strip())
+    except ValueError:
+        raise FieldInvalid(ReasonCode.INVALID_QUANTITY) from None
+    if parsed < 0 or parsed > 1_000_000:
+        raise FieldInvalid(ReasonCode.INVALID_QUANTITY)
+    return parsed
+
+
+def flag(value: Any) -> bool | None:
+    """A yes/no value as platforms write it (`true`, `1`, `ja`, `x`, ...); None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return None if lowered == "" else False
+    raise FieldInvalid(ReasonCode.INVALID_CONSENT)
+
+
+@lru_cache(maxsize=64)
+def _zone(tz_name: str) -> ZoneInfo:
+    return ZoneInfo(tz_name)
+
+
+def instant(value: Any, formats: tuple[str, ...] = (), local_timezone: str = "UTC") -> datetime | None:
+    """A UTC datetime from ISO 8601 (with `Z`, `+0000` or `+00:00`), an epoch in seconds, or
+    one of `formats` (strptime). Times without offset are in `local_timezone`."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    parsed: datetime | None = None
+    if isinstance(value, bool):
+        raise FieldInvalid(ReasonCode.INVALID_DATETIME)
+    if isinstance(value, (int, float)):
+        try:
+            parsed = datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise FieldInvalid(ReasonCode.INVALID_DATETIME) from None
+    elif isinstance(value, str):
+        raw = value.strip()
+        for fmt in formats:
+            try:
+                parsed = datetime.strptime(raw, fmt)
+                break
+            except ValueError:
+                continue
+        if parsed is None:
+            iso = raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw
+            try:
+                parsed = datetime.fromisoformat(iso)
+            except ValueError:
+                raise FieldInvalid(ReasonCode.INVALID_DATETIME) from None
+    else:
+        raise FieldInvalid(ReasonCode.INVALID_DATETIME)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_zone(local_timezone))
+    try:
+        utc = parsed.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise FieldInvalid(ReasonCode.INVALID_DATETIME) from None
+    if not 1970 <= utc.year <= 2200:
+        raise FieldInvalid(ReasonCode.INVALID_DATETIME)
+    return utc

@@ -1,0 +1,229 @@
+"""Turning one raw record into a `NormalizedRecord`, or a `Rejected` with reasons.
+
+`normalize` never raises on record content, whatever its shape (property-tested): a value
+that cannot be normalized becomes a `Reason(field, code, message)` and the record is
+rejected with all its reasons at once. Reason messages are fixed texts per code and never
+quote the offending value; exceptions from the field normalizers carry codes only.
+
+Ids:
+* `document_id(source, source_record_id)`: a UUIDv5 over the source's id namespace and the
+  platform's record id, so re-delivering a record addresses the same document.
+* `subject_id(email, key)`: HMAC-SHA256 of the normalized email under a configured key
+  (hex), so one person's records join without the email leaving the lake.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from chalicelib.normalize import field_normalizers as fields
+from chalicelib.normalize.codes import ReasonCode
+from chalicelib.normalize.connectors.base import Connector, Draft
+from chalicelib.normalize.exceptions import UnknownSource, WeakSubjectKey
+from chalicelib.normalize.reader import RawRecord
+from chalicelib.normalize.schema import (
+    Consent,
+    Contact,
+    Event,
+    Interaction,
+    Lineage,
+    NormalizedRecord,
+    Reason,
+    Rejected,
+)
+from chalicelib.normalize.sources import SOURCES, connector_for
+
+__all__ = ["normalize", "document_id", "subject_id", "Reason", "Rejected", "MESSAGES"]
+
+# A record id (the Data Engine's namespace for document ids); never change it.
+DOCUMENT_NAMESPACE = uuid.UUID("6f1c7a52-3f0e-5d7b-9a51-0c2b8e4d7a10")
+MIN_SUBJECT_KEY_BYTES = 16
+
+MESSAGES: dict[ReasonCode, str] = {
+    ReasonCode.MISSING: "a value is required here",
+    ReasonCode.INVALID_EMAIL: "not a valid email address",
+    ReasonCode.INVALID_PHONE: "not a valid phone number for its country",
+    ReasonCode.INVALID_COUNTRY: "not an ISO 3166 country code or English country name",
+    ReasonCode.INVALID_LANGUAGE: "not an ISO 639 language code",
+    ReasonCode.INVALID_DATETIME: "not a readable date and time between 1970 and 2200",
+    ReasonCode.INVALID_AMOUNT: "not a decimal amount (at most 4 decimal places, under 10^14)",
+    ReasonCode.INVALID_CURRENCY: "not an ISO 4217 currency code",
+    ReasonCode.INVALID_QUANTITY: "not a whole non-negative quantity",
+    ReasonCode.INVALID_CONSENT: "not a yes/no consent value",
+    ReasonCode.INVALID_TEXT: "not text, or holds control characters",
+    ReasonCode.TOO_LONG: "longer than the field allows",
+    ReasonCode.UNKNOWN_INTERACTION_TYPE: "missing or not in the interaction type vocabulary",
+    ReasonCode.MISSING_RECORD_ID: "the platform's record id is missing",
+    ReasonCode.TEST_RECORD: "the platform marks this record as a test",
+    ReasonCode.NOT_AN_OBJECT: "the record is not a JSON object",
+    ReasonCode.UNKNOWN_SOURCE: "no connector for this source",
+    ReasonCode.UNREADABLE_RECORD: "the record's shape cannot be read by its connector",
+    ReasonCode.SCHEMA_VIOLATION: "the value breaks the normalized schema",
+}
+
+T = TypeVar("T")
+
+
+def reason(field: str, code: ReasonCode) -> Reason:
+    return Reason(field=field, code=code.value, message=MESSAGES[code])
+
+
+def document_id(source: str, source_record_id: str) -> str:
+    """Deterministic 36-character id of a platform record (UUIDv5 over the source's id namespace)."""
+    connector = SOURCES.get(source)
+    namespace = connector.namespace if connector is not None else source
+    return str(uuid.uuid5(DOCUMENT_NAMESPACE, f"{namespace}\x1f{source_record_id}"))
+
+
+def subject_id(email_normalized: str, key: bytes) -> str:
+    """Keyed HMAC-SHA256 (hex, 64 characters) of a normalized email."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) < MIN_SUBJECT_KEY_BYTES:
+        raise WeakSubjectKey(f"the subject id key must be at least {MIN_SUBJECT_KEY_BYTES} bytes")
+    return hmac.new(bytes(key), email_normalized.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+class _Checker:
+    """Runs field normalizers and collects a reason for each that fails."""
+
+    def __init__(self) -> None:
+        self.reasons: list[Reason] = []
+
+    def __call__(self, field: str, normalizer: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        try:
+            return normalizer(*args, **kwargs)
+        except fields.FieldInvalid as exc:
+            self.reasons.append(reason(field, exc.code))
+            return None
+
+
+def _split_full_name(full_name: str | None) -> tuple[str | None, str | None]:
+    """`Anna Maria Schmidt` -> (`Anna Maria`, `Schmidt`): family name last, as the forms ask."""
+    if not full_name:
+        return None, None
+    given, _, family = full_name.rpartition(" ")
+    return (given or None, family) if given else (None, family)
+
+
+def _phone(value: Any, country: str | None, default_region: str | None) -> str:
+    """A national-format number is read in the contact's country, else the platform's region."""
+    try:
+        return fields.phone(value, country or default_region)
+    except fields.FieldInvalid:
+        if country and default_region and default_region != country:
+            return fields.phone(value, default_region)
+        raise
+
+
+def _fallback_id(lineage_key: str, position: int) -> str:
+    return str(uuid.uuid5(DOCUMENT_NAMESPACE, f"raw\x1f{lineage_key}\x1f{position}"))
+
+
+def normalize(source: str, raw: RawRecord, lineage_key: str, ingested_at: datetime,
+              subject_key: bytes) -> NormalizedRecord | Rejected:
+    """The normalized record, or why not. Raises only for configuration (`WeakSubjectKey`)."""
+    if not isinstance(subject_key, (bytes, bytearray)) or len(subject_key) < MIN_SUBJECT_KEY_BYTES:
+        raise WeakSubjectKey(f"the subject id key must be at least {MIN_SUBJECT_KEY_BYTES} bytes")
+    position = raw.position if isinstance(raw.position, int) else 0
+    try:
+        connector = connector_for(source)
+    except UnknownSource:
+        return Rejected(document_id=_fallback_id(lineage_key, position), source=str(source),
+                        source_record_id=None, position=position,
+                        reasons=[reason("source", ReasonCode.UNKNOWN_SOURCE)])
+    record_id = raw.source_record_id if isinstance(raw.source_record_id, str) and raw.source_record_id else None
+
+    def rejected(reasons: list[Reason]) -> Rejected:
+        doc = document_id(source, record_id) if record_id else _fallback_id(lineage_key, position)
+        return Rejected(document_id=doc, source=source, source_record_id=record_id, position=position,
+                        reasons=reasons)
+
+    if not isinstance(raw.data, dict):
+        return rejected([reason("record", ReasonCode.NOT_AN_OBJECT)])
+    try:
+        record_id = record_id or connector.record_id(raw.data)
+        draft = connector.draft(raw.data)
+    except Exception:  # noqa: BLE001 - a connector must never stop the batch on an odd shape
+        return rejected([reason("record", ReasonCode.UNREADABLE_RECORD)])
+    if not record_id:
+        return rejected([reason("source_record_id", ReasonCode.MISSING_RECORD_ID)])
+    if draft.is_test:
+        return rejected([reason("record", ReasonCode.TEST_RECORD)])
+    try:
+        return _build(connector, draft, record_id, position, lineage_key, ingested_at, subject_key, rejected)
+    except ValidationError as exc:
+        return rejected([Reason(field=".".join(str(p) for p in error["loc"]) or "record",
+                                code=ReasonCode.SCHEMA_VIOLATION.value, message=MESSAGES[ReasonCode.SCHEMA_VIOLATION])
+                         for error in exc.errors(include_url=False, include_input=False, include_context=False)])
+    except Exception:  # noqa: BLE001 - last line of defence: one record, never the batch
+        return rejected([reason("record", ReasonCode.UNREADABLE_RECORD)])
+
+
+def _build(connector: Connector, draft: Draft, record_id: str, position: int, lineage_key: str,
+           ingested_at: datetime, subject_key: bytes,
+           rejected: Callable[[list[Reason]], Rejected]) -> NormalizedRecord | Rejected:
+    check = _Checker()
+    when = {"formats": connector.datetime_formats, "local_timezone": connector.local_timezone}
+
+    email = None
+    if draft.email not in (None, "") or connector.requires_email:
+        email = check("contact.email", fields.email, draft.email)
+    first_name = check("contact.first_name", fields.name, draft.first_name)
+    last_name = check("contact.last_name", fields.name, draft.last_name)
+    if first_name is None and last_name is None and draft.full_name is not None:
+        first_name, last_name = _split_full_name(check("contact.full_name", fields.name, draft.full_name))
+    country = check("contact.country", fields.country, draft.country)
+    phone = None
+    if draft.phone not in (None, ""):
+        phone = check("contact.phone", _phone, draft.phone, country, connector.default_phone_region)
+    language = check("contact.language", fields.language, draft.language)
+
+    consent = None
+    granted = check("contact.marketing_consent.granted", fields.flag, draft.consent_granted)
+    if granted is not None:
+        consent_at = check("contact.marketing_consent.at", fields.instant, draft.consent_at, **when)
+        consent = Consent(granted=granted, at=consent_at,
+                          source=draft.consent_source or connector.name)
+
+    occurred_at = check("interaction.occurred_at", fields.instant, draft.occurred_at, **when)
+    if occurred_at is None and not any(r.field == "interaction.occurred_at" for r in check.reasons):
+        if connector.ingest_time_stands_in:
+            occurred_at = ingested_at
+        else:
+            check.reasons.append(reason("interaction.occurred_at", ReasonCode.MISSING))
+    if draft.interaction_type is None:
+        check.reasons.append(reason("interaction.type", ReasonCode.UNKNOWN_INTERACTION_TYPE))
+    amount = check("interaction.amount", fields.amount, draft.amount, decimal_comma=connector.decimal_comma)
+    currency = check("interaction.currency", fields.currency, draft.currency)
+    if amount is not None and currency is None and not any(r.field == "interaction.currency" for r in check.reasons):
+        check.reasons.append(reason("interaction.currency", ReasonCode.MISSING))
+    order_id = check("interaction.order_id", fields.text, draft.order_id, 200)
+    item = check("interaction.item", fields.text, draft.item)
+    quantity = check("interaction.quantity", fields.quantity, draft.quantity)
+
+    event_id = check("event.id", fields.text, draft.event_id, 200)
+    event_name = check("event.name", fields.text, draft.event_name)
+    event_start = check("event.start", fields.instant, draft.event_start, **when)
+    event_venue = check("event.venue", fields.text, draft.event_venue)
+    event_country = check("event.country", fields.country, draft.event_country)
+
+    if check.reasons or occurred_at is None or draft.interaction_type is None:
+        return rejected(check.reasons)
+    has_event = any(v is not None for v in (event_id, event_name, event_start, event_venue, event_country))
+    return NormalizedRecord(
+        document_id=document_id(connector.name, record_id),
+        subject_id=subject_id(email, subject_key) if email else None,
+        contact=Contact(email=email, first_name=first_name, last_name=last_name, phone=phone,
+                        country=country, language=language, marketing_consent=consent),
+        interaction=Interaction(type=draft.interaction_type, occurred_at=occurred_at, amount=amount,
+                                currency=currency, order_id=order_id, item=item, quantity=quantity),
+        event=Event(id=event_id, name=event_name, start=event_start, venue=event_venue,
+                    country=event_country) if has_event else None,
+        lineage=Lineage(source=connector.name, source_record_id=record_id, raw_key=lineage_key,
+                        position=position, ingested_at=ingested_at),
+    )

@@ -1,0 +1,368 @@
+"""Dispatch one SQS batch of records to SAP: throttled, ordered per subject, exactly once.
+
+Pure orchestration over ports (SAP client, throttle, ledger): no SQS calls here. The
+result says, per record, what happened, and which messages must come back after which
+delay (the handler sets their visibility timeout and returns them as batch item failures).
+
+Order per record: the contact service `$batch` (contact upsert, email as additional ID,
+permissions: one changeset per record) goes first; the interaction service `$batch`
+(one changeset per record) only for records whose contact part SAP accepted.
+Both services take only `$batch` requests of at most `records_per_request` changesets.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from chalicelib.sap import ledger as ledger_states
+from chalicelib.sap.batch import Changeset, Operation
+from chalicelib.sap.client import ChangesetOutcome, SapGateway
+from chalicelib.sap.exceptions import SapError, SapProtocolError, SapUnavailable
+from chalicelib.sap.ledger import Claim, DispatchLedger, Settlement
+from chalicelib.sap.metadata import CONTACT_SERVICE, INTERACTION_SERVICE
+from chalicelib.sap.payloads import DispatchMessage, DispatchRecord, key_predicate
+from chalicelib.sap.retry import backoff_seconds
+from chalicelib.sap.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+# Record outcomes (what the State Keeper is told)
+DELIVERED = "DELIVERED"
+REJECTED_BY_SAP = "REJECTED_BY_SAP"
+INVALID_FOR_SAP = "INVALID_FOR_SAP"  # failed the metadata check; never sent
+RETRYING = "RETRYING"
+FINAL_OUTCOMES = frozenset({DELIVERED, REJECTED_BY_SAP, INVALID_FOR_SAP})
+OVERLOAD_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int = 1
+    group_id: str | None = None
+
+    @classmethod
+    def from_sqs(cls, record: dict[str, Any]) -> QueueMessage:
+        """From a Lambda SQS event record (Chalice: `record.to_dict()`)."""
+        attributes = record.get("attributes", {})
+        return cls(message_id=record["messageId"], receipt_handle=record.get("receiptHandle", ""),
+                   body=record["body"],
+                   receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+                   group_id=attributes.get("MessageGroupId"))
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    record_id: str
+    subject_id: str
+    message_id: str
+    status: str
+    reason: str | None = None  # SAP's code and message (redacted), or our validation problems
+
+
+@dataclass(frozen=True)
+class MessageRetry:
+    message_id: str
+    receipt_handle: str
+    delay_seconds: int
+
+
+@dataclass
+class DispatchResult:
+    outcomes: list[RecordOutcome] = field(default_factory=list)
+    retries: list[MessageRetry] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)  # message ids whose body is no DispatchMessage
+    sap_requests: int = 0
+
+    def batch_item_failures(self) -> dict[str, list[dict[str, str]]]:
+        """Lambda's partial batch response: everything that must come back (or go to the DLQ)."""
+        failed = [retry.message_id for retry in self.retries] + self.malformed
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+@dataclass(frozen=True)
+class DispatchOptions:
+    records_per_request: int = 100
+    # the ledger lease must outlast the function timeout, so a live dispatcher keeps its records
+    lease_seconds: float = 180.0
+    # how long to wait for throttle tokens before handing records back to SQS
+    wait_budget_seconds: float = 30.0
+
+
+@dataclass
+class _Work:
+    record: DispatchRecord
+    message_id: str
+    claim: Claim
+    contact_done: bool = False
+    present: set[tuple[str, str, str]] = field(default_factory=set)  # interactions SAP already has
+    outcome: str | None = None
+    reason: str | None = None
+    retry_after: float | None = None
+    in_doubt: bool = False
+
+
+class _OutOfTime(Exception):
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+def dispatch(messages: Iterable[QueueMessage], client: SapGateway, throttle: Throttle,
+             ledger: DispatchLedger, *, options: DispatchOptions | None = None,
+             clock: Callable[[], float] = time.monotonic,
+             sleep: Callable[[float], None] = time.sleep) -> DispatchResult:
+    run = _Run(client, throttle, ledger, options or DispatchOptions(), clock, sleep)
+    return run.dispatch(list(messages))
+
+
+class _Run:
+    def __init__(self, client: SapGateway, throttle: Throttle, ledger: DispatchLedger,
+                 options: DispatchOptions, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self.client, self.throttle, self.ledger, self.options = client, throttle, ledger, options
+        self.clock, self.sleep = clock, sleep
+        self.deadline = clock() + options.wait_budget_seconds
+        self.owner = uuid.uuid4().hex
+        self.result = DispatchResult()
+        self.busy_delay = 0.0  # how long another dispatcher still holds some of our records
+
+    def dispatch(self, messages: list[QueueMessage]) -> DispatchResult:
+        work: list[_Work] = []
+        records_of: dict[str, list[DispatchRecord]] = {}
+        for message in messages:
+            try:
+                records_of[message.message_id] = DispatchMessage.model_validate_json(message.body).records
+            except ValidationError:
+                log.error("message %s is not a DispatchMessage; leaving it for the DLQ", message.message_id)
+                self.result.malformed.append(message.message_id)
+        sendable: list[tuple[DispatchRecord, str]] = []
+        for message_id, records in records_of.items():
+            for record in records:
+                problems = record.problems()
+                if problems:
+                    self._final(record, message_id, INVALID_FOR_SAP, "; ".join(problems))
+                else:
+                    sendable.append((record, message_id))
+        claims = self.ledger.claim_many([record.record_id for record, _ in sendable],
+                                        self.owner, self.options.lease_seconds)
+        for record, message_id in sendable:
+            claim = claims[record.record_id]
+            if claim.status == "final":
+                status = DELIVERED if claim.final_state == ledger_states.DELIVERED else REJECTED_BY_SAP
+                self._final(record, message_id, status, claim.reason)
+            elif claim.status == "busy":
+                self.result.outcomes.append(RecordOutcome(
+                    record.record_id, record.subject_id, message_id, RETRYING, "held by another dispatcher"))
+                self.busy_delay = max(self.busy_delay, claim.busy_until - time.time())
+            else:
+                work.append(_Work(record, message_id, claim, contact_done=claim.contact_done))
+        try:
+            self._reconcile([w for w in work if w.claim.in_doubt and w.record.interactions])
+            self._send_contacts([w for w in work if w.outcome is None and not w.contact_done
+                                 and (w.record.contact or w.record.permissions)])
+            self._send_interactions([w for w in work if w.outcome is None])
+        except _OutOfTime as out_of_time:
+            for item in work:
+                if item.outcome is None:
+                    item.outcome, item.reason = RETRYING, "throttled: out of time to wait"
+                    item.retry_after = max(item.retry_after or 0.0, out_of_time.wait)
+        except SapError as error:  # authentication, protocol: nothing more to do in this run
+            log.error("SAP dispatch stopped: %s", error)
+            for item in work:
+                if item.outcome is None:
+                    item.outcome, item.reason = RETRYING, type(error).__name__
+        self._settle(work)
+        self._plan_retries(messages, work)
+        return self.result
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _reconcile(self, in_doubt: list[_Work]) -> None:
+        """Ask SAP which interactions of in-doubt records it already holds (never POST twice)."""
+        if not in_doubt:
+            return
+        keys = [i.natural_key for w in in_doubt for i in w.record.interactions]
+        for start in range(0, len(keys), 50):
+            chunk = keys[start:start + 50]
+            self._take_tokens(records=0, requests=max(1, len(chunk) // 10))
+            try:
+                found = self.client.find_interactions(INTERACTION_SERVICE, chunk)
+            except SapUnavailable as error:
+                self._overload(error)
+                for item in in_doubt:
+                    item.outcome, item.reason, item.retry_after = RETRYING, error.reason, error.retry_after
+                    item.in_doubt = True
+                return
+            finally:
+                self.result.sap_requests += 1
+            for item in in_doubt:
+                item.present |= {i.natural_key for i in item.record.interactions} & found
+        log.info("reconciled %d in-doubt records with SAP", len(in_doubt))
+
+    def _send_contacts(self, items: list[_Work]) -> None:
+        def changeset(item: _Work) -> Changeset:
+            record, operations = item.record, []
+            if record.contact is not None:
+                contact = record.contact
+                operations.append(Operation("PUT", "ContactOriginData" + key_predicate(contact.keys),
+                                            contact.origin_data()))
+                for additional in contact.additional_ids():
+                    operations.append(Operation("PUT", "AdditionalIDs" + key_predicate(additional), additional))
+            for permission in record.permissions:
+                operations.append(Operation("PUT", "MarketingPermissions" + key_predicate(permission.keys),
+                                            permission.body()))
+            return Changeset(record.record_id, tuple(operations))
+
+        def accepted(item: _Work, _: ChangesetOutcome) -> None:
+            item.contact_done = True
+
+        self._send(CONTACT_SERVICE, items, changeset, accepted, creates=False)
+
+    def _send_interactions(self, items: list[_Work]) -> None:
+        done = [w for w in items if not [i for i in w.record.interactions if i.natural_key not in w.present]]
+        for item in done:
+            item.outcome = DELIVERED  # contact part accepted (or none), no interaction left to create
+        pending = [w for w in items if w not in done]
+
+        def changeset(item: _Work) -> Changeset:
+            operations = tuple(Operation("POST", "Interactions", interaction.body())
+                               for interaction in item.record.interactions
+                               if interaction.natural_key not in item.present)
+            return Changeset(item.record.record_id, operations)
+
+        def accepted(item: _Work, _: ChangesetOutcome) -> None:
+            item.outcome = DELIVERED
+
+        self._send(INTERACTION_SERVICE, pending, changeset, accepted, creates=True)
+
+    def _send(self, service: str, items: list[_Work], changeset: Callable[[_Work], Changeset],
+              accepted: Callable[[_Work, ChangesetOutcome], None], *, creates: bool) -> None:
+        size = self.options.records_per_request
+        for start in range(0, len(items), size):
+            chunk = items[start:start + size]
+            self._take_tokens(records=len(chunk), requests=1)
+            by_ref = {item.record.record_id: item for item in chunk}
+            try:
+                outcomes = self.client.send_batch(service, [changeset(item) for item in chunk])
+            except SapUnavailable as error:
+                self._overload(error)
+                for item in chunk:
+                    item.outcome, item.reason, item.retry_after = RETRYING, error.reason, error.retry_after
+                    item.in_doubt = error.in_doubt and creates
+                continue
+            except SapProtocolError as error:
+                # an answer we cannot read: SAP may have applied the creates
+                log.error("unreadable $batch answer from %s: %s", service, error)
+                for item in chunk:
+                    item.outcome, item.reason, item.in_doubt = RETRYING, "unreadable SAP answer", creates
+                continue
+            finally:
+                self.result.sap_requests += 1
+            overloaded_retry_after: list[float | None] = []
+            for outcome in outcomes:
+                item = by_ref[outcome.ref]
+                if outcome.kind == "accepted":
+                    accepted(item, outcome)
+                elif outcome.kind == "rejected":
+                    item.outcome = REJECTED_BY_SAP
+                    item.reason = redact(f"{outcome.status} {outcome.code}: {outcome.message}",
+                                         item.record.personal_values())
+                else:
+                    item.outcome, item.retry_after = RETRYING, outcome.retry_after
+                    item.reason = f"SAP answered {outcome.status} for this part"
+                    if outcome.status in OVERLOAD_STATUSES:
+                        overloaded_retry_after.append(outcome.retry_after)
+            if overloaded_retry_after:
+                self.throttle.overloaded(max((r or 0.0) for r in overloaded_retry_after) or None)
+
+    def _take_tokens(self, *, records: int, requests: int) -> None:
+        while True:
+            wait = self.throttle.acquire(records=records, requests=requests)
+            if wait <= 0:
+                return
+            if self.clock() + wait > self.deadline:
+                raise _OutOfTime(wait)
+            self.sleep(wait)
+
+    def _overload(self, error: SapUnavailable) -> None:
+        if error.status in OVERLOAD_STATUSES:
+            self.throttle.overloaded(error.retry_after)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _final(self, record: DispatchRecord, message_id: str, status: str, reason: str | None) -> None:
+        self.result.outcomes.append(RecordOutcome(record.record_id, record.subject_id, message_id,
+                                                  status, reason or None))
+
+    def _settle(self, work: list[_Work]) -> None:
+        settlements = []
+        for item in work:
+            if item.outcome == DELIVERED:
+                outcome = ledger_states.DELIVERED
+            elif item.outcome == REJECTED_BY_SAP:
+                outcome = ledger_states.REJECTED_BY_SAP
+            elif item.in_doubt:
+                outcome = ledger_states.IN_DOUBT
+            else:
+                outcome = ledger_states.PENDING
+            settlements.append(Settlement(item.record.record_id, outcome,
+                                          contact_done=item.contact_done, reason=item.reason))
+        self.ledger.settle_many(settlements, self.owner)
+        for item in work:
+            self.result.outcomes.append(RecordOutcome(item.record.record_id, item.record.subject_id,
+                                                      item.message_id, item.outcome or RETRYING, item.reason))
+
+    def _plan_retries(self, messages: list[QueueMessage], work: list[_Work]) -> None:
+        retry_after: dict[str, float] = {}
+        for outcome in self.result.outcomes:
+            if outcome.status == RETRYING:
+                retry_after.setdefault(outcome.message_id, 0.0)
+        for item in work:
+            if item.outcome == RETRYING:
+                retry_after[item.message_id] = max(retry_after[item.message_id], item.retry_after or 0.0)
+        busy = self.busy_delay
+        # FIFO: once a message of a group comes back, every later message of the group does too
+        blocked_groups: set[str | None] = set()
+        for message in messages:
+            if message.message_id in self.result.malformed:
+                continue
+            group = message.group_id
+            if message.message_id in retry_after or (group is not None and group in blocked_groups):
+                delay = backoff_seconds(message.receive_count,
+                                        retry_after=max(retry_after.get(message.message_id, 0.0), busy))
+                self.result.retries.append(MessageRetry(message.message_id, message.receipt_handle, delay))
+                if group is not None:
+                    blocked_groups.add(group)
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def redact(text: str, personal_values: list[str], limit: int = 500) -> str:
+    """SAP's message without the record's personal data (SAP likes to quote the bad value)."""
+    for value in sorted({v for v in personal_values if len(v) >= 2}, key=len, reverse=True):
+        text = re.sub(re.escape(value), "***", text, flags=re.IGNORECASE)
+    return _EMAIL.sub("***", text)[:limit]
+
+
+def summary(result: DispatchResult) -> dict[str, Any]:
+    """Counts per outcome (no personal data), for logs and metrics."""
+    counts: dict[str, int] = {}
+    for outcome in result.outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return {"outcomes": counts, "retries": len(result.retries), "malformed": len(result.malformed),
+            "sap_requests": result.sap_requests}
+
+
+def dumps(result: DispatchResult) -> str:
+    return json.dumps(summary(result), sort_keys=True)

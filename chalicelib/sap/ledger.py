@@ -1,0 +1,222 @@
+"""The dispatch ledger: which records SAP holds, guarded by conditional writes.
+
+One item per record (`pk=record#<record_id>, sk=dispatch`) in the sap-ledger table.
+A dispatcher *claims* a record before sending it (a lease), and *settles* it with what
+SAP answered. The states and transitions are data:
+
+    (none) ──claim──► SENDING ──settle──► DELIVERED | REJECTED_BY_SAP   (final)
+                        │  ▲ └──settle──► PENDING  (SAP definitely did not apply it)
+                        │  └───claim─────────┘
+                        └─ lease expires (crash) or settled IN_DOUBT ──claim──► SENDING, in doubt
+
+A claim over an expired SENDING lease is *in doubt*: the previous holder may have
+died after SAP applied the record. The dispatcher then asks SAP before sending again,
+so nothing is created twice. Final states are never claimed again.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from botocore.exceptions import ClientError
+
+SENDING = "SENDING"
+PENDING = "PENDING"
+DELIVERED = "DELIVERED"
+REJECTED_BY_SAP = "REJECTED_BY_SAP"
+FINAL_STATES = frozenset({DELIVERED, REJECTED_BY_SAP})
+SETTLE_STATES = frozenset({PENDING, DELIVERED, REJECTED_BY_SAP})
+IN_DOUBT = "IN_DOUBT"  # a settle outcome, not a state: SENDING with the lease given up
+
+# Final entries must outlive every redelivery and replay (SQS 4 days + DLQ 14 days + slack).
+RETENTION_SECONDS = 35 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Claim:
+    record_id: str
+    status: Literal["claimed", "final", "busy"]
+    in_doubt: bool = False
+    contact_done: bool = False
+    final_state: str | None = None
+    reason: str | None = None
+    busy_until: float = 0.0
+
+
+@dataclass(frozen=True)
+class Settlement:
+    record_id: str
+    outcome: str  # one of SETTLE_STATES or IN_DOUBT
+    contact_done: bool = False
+    reason: str | None = None
+
+
+class DispatchLedger(Protocol):
+    def claim_many(self, record_ids: Iterable[str], owner: str, lease_seconds: float) -> dict[str, Claim]:
+        """Claim each record; a record another live dispatcher holds comes back `busy`."""
+
+    def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
+        """Record SAP's answers; False where the lease was lost (another dispatcher took over)."""
+
+
+def _claim_from(record_id: str, claimed: bool, old: dict[str, Any], now: float) -> Claim:
+    state = old.get("state")
+    if claimed:
+        return Claim(record_id, "claimed", in_doubt=state == SENDING,
+                     contact_done=bool(old.get("contact_done")))
+    if state in FINAL_STATES:
+        return Claim(record_id, "final", final_state=state, reason=old.get("reason"))
+    return Claim(record_id, "busy", busy_until=float(old.get("lease_until", now)))
+
+
+class InMemoryLedger:
+    def __init__(self, clock: Any = time.time) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    def claim_many(self, record_ids: Iterable[str], owner: str, lease_seconds: float) -> dict[str, Claim]:
+        now = self.clock()
+        claims = {}
+        with self._lock:
+            for record_id in record_ids:
+                old = dict(self.items.get(record_id, {}))
+                state = old.get("state")
+                claimable = (state is None or state == PENDING
+                             or (state == SENDING and old["lease_until"] < now))
+                if claimable:
+                    self.items[record_id] = {**old, "state": SENDING, "owner": owner,
+                                             "lease_until": now + lease_seconds,
+                                             "attempts": old.get("attempts", 0) + 1}
+                claims[record_id] = _claim_from(record_id, claimable, old, now)
+        return claims
+
+    def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
+        settled = {}
+        with self._lock:
+            for settlement in settlements:
+                item = self.items.get(settlement.record_id)
+                ok = bool(item) and item["state"] == SENDING and item.get("owner") == owner
+                if ok:
+                    assert item is not None
+                    item["lease_until"] = 0.0
+                    item["contact_done"] = settlement.contact_done or item.get("contact_done", False)
+                    if settlement.outcome != IN_DOUBT:
+                        item.update(state=settlement.outcome, reason=settlement.reason, owner=None)
+                settled[settlement.record_id] = ok
+        return settled
+
+    def state(self, record_id: str) -> str | None:
+        return self.items.get(record_id, {}).get("state")
+
+
+class DynamoDbLedger:
+    """The ledger in the sap-ledger table: one conditional UpdateItem per record and step."""
+
+    def __init__(self, table_name: str, client: Any = None, *, clock: Any = time.time,
+                 workers: int = 8) -> None:
+        if client is None:
+            from chalicelib import wiring
+
+            client = wiring.client("dynamodb")
+        self.table_name = table_name
+        self.client = client
+        self.clock = clock
+        self.workers = workers
+
+    def claim_many(self, record_ids: Iterable[str], owner: str, lease_seconds: float) -> dict[str, Claim]:
+        ids = list(record_ids)
+        return dict(zip(ids, self._parallel(lambda rid: self.claim(rid, owner, lease_seconds), ids)))
+
+    def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
+        items = list(settlements)
+        results = self._parallel(lambda s: self.settle(s, owner), items)
+        return {s.record_id: ok for s, ok in zip(items, results)}
+
+    def claim(self, record_id: str, owner: str, lease_seconds: float) -> Claim:
+        now = self.clock()
+        claimable = ("attribute_not_exists(pk) OR #state = :pending "
+                     "OR (#state = :sending AND #lease_until < :now)")
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name, Key=_key(record_id),
+                UpdateExpression=("SET #state = :sending, #owner = :owner, #lease_until = :lease, "
+                                  "#updated_at = :now, #expires_at = :expires "
+                                  "ADD #attempts :one"),
+                ConditionExpression=claimable,
+                ExpressionAttributeNames=_names("state", "owner", "lease_until", "updated_at",
+                                                "expires_at", "attempts"),
+                ExpressionAttributeValues={
+                    ":sending": {"S": SENDING}, ":pending": {"S": PENDING},
+                    ":owner": {"S": owner}, ":now": {"N": _number(now)},
+                    ":lease": {"N": _number(now + lease_seconds)}, ":one": {"N": "1"},
+                    ":expires": {"N": str(int(now + RETENTION_SECONDS))},
+                },
+                ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return _claim_from(record_id, True, _plain(response.get("Attributes", {})), now)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = error.response.get("Item") or self._get(record_id)
+            return _claim_from(record_id, False, _plain(old), now)
+
+    def settle(self, settlement: Settlement, owner: str) -> bool:
+        now = self.clock()
+        names = _names("state", "owner", "lease_until", "updated_at", "contact_done")
+        values: dict[str, Any] = {":sending": {"S": SENDING}, ":owner": {"S": owner},
+                                  ":zero": {"N": "0"}, ":now": {"N": _number(now)},
+                                  ":contact_done": {"BOOL": settlement.contact_done}}
+        update = "SET #lease_until = :zero, #updated_at = :now, #contact_done = :contact_done"
+        if settlement.outcome != IN_DOUBT:
+            update += ", #state = :outcome, #reason = :reason REMOVE #owner"
+            names["#reason"] = "reason"
+            values[":outcome"] = {"S": settlement.outcome}
+            values[":reason"] = {"S": settlement.reason or ""}
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key=_key(settlement.record_id),
+                UpdateExpression=update,
+                ConditionExpression="#state = :sending AND #owner = :owner",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+
+    def state(self, record_id: str) -> str | None:
+        return _plain(self._get(record_id)).get("state")
+
+    def _get(self, record_id: str) -> dict[str, Any]:
+        return self.client.get_item(TableName=self.table_name, Key=_key(record_id),
+                                    ConsistentRead=True).get("Item") or {}
+
+    def _parallel(self, function: Any, items: list[Any]) -> list[Any]:
+        if len(items) <= 1 or self.workers <= 1:
+            return [function(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
+            return list(pool.map(function, items))
+
+
+def _key(record_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"record#{record_id}"}, "sk": {"S": "dispatch"}}
+
+
+def _names(*names: str) -> dict[str, str]:
+    return {f"#{name}": name for name in names}
+
+
+def _number(value: float) -> str:
+    return format(float(value), ".3f")
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    plain: dict[str, Any] = {}
+    for name, value in item.items():
+        (kind, raw), = value.items()
+        plain[name] = float(raw) if kind == "N" else raw
+    return plain

@@ -1,0 +1,6 @@
+"""The State Keeper: where every document is and where it has been.
+
+Components report state changes with `reporter.StateReporter` (many changes per SQS
+message); `handler.handle_state_change_messages` merges them into the state table through
+a `store.StateStore`; `queries.StateQueries` answers the operations API. See DESIGN.md.
+"""

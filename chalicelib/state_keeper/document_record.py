@@ -1,0 +1,159 @@
+"""A document's stored record, and the merge that makes at-least-once delivery harmless.
+
+History is a set of entries keyed by (state, time, component, attempt). Merging is a
+union of sets plus minima over scalar fields, so it is commutative, associative and
+idempotent: any interleaving and duplication of the same changes gives the same record.
+The current state is the greatest entry under one total order (`current_order`), so it
+does not depend on arrival order either.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from chalicelib.state_keeper.lifecycle import (
+    RANK, TIER, State, StateChange, from_epoch_millis, is_allowed,
+)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    state: State
+    at_ms: int
+    component: str
+    attempt: int = 1
+    reason_code: str | None = None
+    chunk_id: str | None = None
+    sap_batch_id: str | None = None
+    # the message (content hash) that carried this entry; the least one when several did
+    origin: str = ""
+
+    @property
+    def entry_id(self) -> str:
+        return entry_id(self.state, self.at_ms, self.component, self.attempt)
+
+    @property
+    def at(self) -> datetime:
+        return from_epoch_millis(self.at_ms)
+
+    def payload(self) -> tuple[str, str, str, str]:
+        return (self.reason_code or "", self.chunk_id or "", self.sap_batch_id or "", self.origin)
+
+
+def entry_id(state: State, at_ms: int, component: str, attempt: int) -> str:
+    digest = hashlib.blake2b(f"{state.value}|{at_ms}|{component}|{attempt}".encode(), digest_size=6)
+    return base64.urlsafe_b64encode(digest.digest()).decode()
+
+
+def entry_from_change(change: StateChange, origin: str) -> HistoryEntry:
+    return HistoryEntry(
+        state=change.state, at_ms=change.at_ms, component=change.component, attempt=change.attempt,
+        reason_code=change.reason_code, chunk_id=change.chunk_id,
+        sap_batch_id=change.sap_batch_id, origin=origin,
+    )
+
+
+def current_order(entry: HistoryEntry) -> tuple[int, int, int, str, int, str]:
+    """Total order choosing the current state: end-of-life tier, then time, then flow rank."""
+    return (TIER.get(entry.state, 0), entry.at_ms, RANK[entry.state], entry.component,
+            entry.attempt, entry.entry_id)
+
+
+def chronological_order(entry: HistoryEntry) -> tuple[int, int, str, int, str]:
+    return (entry.at_ms, RANK[entry.state], entry.component, entry.attempt, entry.entry_id)
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    document_id: str
+    history: tuple[HistoryEntry, ...]  # chronological
+    source: str | None = None
+    file_id: str | None = None
+    subject_id: str | None = None
+    # bookkeeping for optimistic locking; not part of what the record says
+    version: int = field(default=0, compare=False)
+
+    @property
+    def current(self) -> HistoryEntry:
+        return max(self.history, key=current_order)
+
+    @property
+    def state(self) -> State:
+        return self.current.state
+
+    @property
+    def state_at(self) -> datetime:
+        return self.current.at
+
+    def irregular_steps(self) -> list[tuple[State, State]]:
+        """Consecutive history steps the lifecycle does not allow (reported, never refused)."""
+        steps = zip(self.history, self.history[1:])
+        return [(a.state, b.state) for a, b in steps if not is_allowed(a.state, b.state)]
+
+
+def _least(*values: str | None) -> str | None:
+    present = [value for value in values if value is not None]
+    return min(present) if present else None
+
+
+def merge(
+    record: DocumentRecord | None,
+    changes: Iterable[tuple[StateChange, str]],
+    *,
+    expire_before_ms: int | None = None,
+) -> DocumentRecord:
+    """`record` with `changes` (each with the origin that carried it) merged in.
+
+    Entries older than `expire_before_ms` are dropped (retention), except the current one:
+    the current state is kept for ever.
+    """
+    entries: dict[str, HistoryEntry] = {e.entry_id: e for e in (record.history if record else ())}
+    source = record.source if record else None
+    file_id = record.file_id if record else None
+    subject_id = record.subject_id if record else None
+    document_id = record.document_id if record else None
+    for change, origin in changes:
+        if document_id is None:
+            document_id = change.document_id
+        elif change.document_id != document_id:
+            raise ValueError("changes of different documents cannot be merged into one record")
+        entry = entry_from_change(change, origin)
+        known = entries.get(entry.entry_id)
+        if known is None:
+            entries[entry.entry_id] = entry
+        else:
+            # The same change reported twice with different details (or via two messages):
+            # keep the least of each so the outcome is independent of arrival order.
+            entries[entry.entry_id] = replace(
+                known,
+                reason_code=_least(known.reason_code, entry.reason_code),
+                chunk_id=_least(known.chunk_id, entry.chunk_id),
+                sap_batch_id=_least(known.sap_batch_id, entry.sap_batch_id),
+                origin=min(known.origin, entry.origin),
+            )
+        source = _least(source, change.source)
+        file_id = _least(file_id, change.file_id)
+        subject_id = _least(subject_id, change.subject_id)
+    if document_id is None or not entries:
+        raise ValueError("a record needs at least one state change")
+    current = max(entries.values(), key=current_order)
+    kept = [e for e in entries.values()
+            if expire_before_ms is None or e.at_ms >= expire_before_ms or e is current]
+    return DocumentRecord(
+        document_id=document_id,
+        history=tuple(sorted(kept, key=chronological_order)),
+        source=source, file_id=file_id, subject_id=subject_id,
+        version=record.version if record else 0,
+    )
+
+
+def visible(record: DocumentRecord, expire_before_ms: int | None) -> DocumentRecord:
+    """The record as queries show it: history past retention hidden, current state kept."""
+    if expire_before_ms is None:
+        return record
+    current = record.current
+    history = tuple(e for e in record.history if e.at_ms >= expire_before_ms or e == current)
+    return replace(record, history=history)

@@ -1,0 +1,107 @@
+"""The document lifecycle as data: states, allowed transitions, and one state change.
+
+A `StateChange` carries ids, a state, a time and correlation ids — never personal data:
+every free-text-like field is restricted to an id alphabet (no `@`, no spaces), and the
+model forbids unknown fields. `subject_id` is the pseudonymous subject (keyed HMAC).
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+class State(str, enum.Enum):
+    RECEIVED = "RECEIVED"
+    NORMALIZED = "NORMALIZED"
+    INVALID = "INVALID"
+    QUEUED_FOR_SAP = "QUEUED_FOR_SAP"
+    DELIVERED = "DELIVERED"
+    REJECTED_BY_SAP = "REJECTED_BY_SAP"
+    PARKED = "PARKED"  # in a dead-letter queue, replayable
+    ANONYMIZED = "ANONYMIZED"
+    ERASED = "ERASED"
+
+
+_END_OF_LIFE = (State.ANONYMIZED, State.ERASED)
+
+# state -> the states a document may go to next. Replays are transitions like any other:
+# a parked or rejected document goes back into the pipeline.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.RECEIVED: frozenset({State.NORMALIZED, State.INVALID, State.PARKED, *_END_OF_LIFE}),
+    State.NORMALIZED: frozenset({State.QUEUED_FOR_SAP, State.PARKED, *_END_OF_LIFE}),
+    State.INVALID: frozenset({State.RECEIVED, *_END_OF_LIFE}),
+    State.QUEUED_FOR_SAP: frozenset({State.QUEUED_FOR_SAP, State.DELIVERED, State.REJECTED_BY_SAP,
+                                     State.PARKED, *_END_OF_LIFE}),
+    State.DELIVERED: frozenset({State.QUEUED_FOR_SAP, *_END_OF_LIFE}),
+    State.REJECTED_BY_SAP: frozenset({State.QUEUED_FOR_SAP, *_END_OF_LIFE}),
+    State.PARKED: frozenset({State.RECEIVED, State.NORMALIZED, State.QUEUED_FOR_SAP, *_END_OF_LIFE}),
+    State.ANONYMIZED: frozenset({State.ERASED}),
+    State.ERASED: frozenset(),
+}
+
+INITIAL_STATES = frozenset({State.RECEIVED})
+# A document rests in these; anything else that stays long is "stuck".
+FINAL_STATES = frozenset({State.INVALID, State.DELIVERED, State.REJECTED_BY_SAP, State.PARKED,
+                          State.ANONYMIZED, State.ERASED})
+IN_FLIGHT_STATES = frozenset(State) - FINAL_STATES
+
+# Position in the normal flow: breaks ties between changes reported in the same millisecond.
+RANK: dict[State, int] = {state: position for position, state in enumerate(State)}
+# End-of-life states win over anything reported later by a slow component (clock skew,
+# late re-delivery): an erased document never comes back to life in the State Keeper.
+TIER: dict[State, int] = {State.ANONYMIZED: 1, State.ERASED: 2}
+
+STATE_CODES: dict[State, str] = {state: str(RANK[state]) for state in State}
+STATES_BY_CODE: dict[str, State] = {code: state for state, code in STATE_CODES.items()}
+
+
+def is_allowed(previous: State, following: State) -> bool:
+    return following in TRANSITIONS[previous]
+
+
+def _utc_millis(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("a state change time must carry a time zone (UTC)")
+    value = value.astimezone(timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
+ReasonCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_]{0,63}$")]
+UtcMillis = Annotated[datetime, AfterValidator(_utc_millis)]
+
+
+class StateChange(BaseModel):
+    """One document entering one state, as reported by one component."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    document_id: Identifier
+    state: State
+    at: UtcMillis  # UTC, millisecond precision (what is stored)
+    component: Identifier
+    attempt: int = Field(default=1, ge=1, le=1000)
+    reason_code: ReasonCode | None = None
+    file_id: Identifier | None = None
+    chunk_id: Identifier | None = None
+    sap_batch_id: Identifier | None = None
+    source: Identifier | None = None
+    subject_id: Identifier | None = None  # pseudonymous (keyed HMAC), never an email or name
+
+    @property
+    def at_ms(self) -> int:
+        return epoch_millis(self.at)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_millis(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(milliseconds=1)
+
+
+def from_epoch_millis(value: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=value)

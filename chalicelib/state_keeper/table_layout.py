@@ -1,0 +1,126 @@
+"""The state table's items: keys and attribute encodings, as pure functions.
+
+One table, four kinds of item (see DESIGN.md):
+
+| item            | pk                         | sk                               |
+|-----------------|----------------------------|----------------------------------|
+| document        | `doc#{document_id}`        | `doc`                            |
+| state page      | `list#{STATE}#{YYYY-MM-DD}`| `{epoch second:010d}#{origin}#{source}` |
+| file page       | `file#{file_id}`           | `m#{origin}`                     |
+| hourly counters | `stats#{YYYY-MM-DDTHH}`    | `{source}#{shard}`               |
+| stats marker    | `msg#{origin}#{part}`      | `stats`                          |
+
+Attribute names are short on purpose: every byte of a document item is paid on every
+write, and the whole item must stay under 1 KB (one write unit).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, chronological_order
+from chalicelib.state_keeper.lifecycle import STATE_CODES, STATES_BY_CODE, State, from_epoch_millis
+
+DOCUMENT_SK = "doc"
+SUBJECT_INDEX = "by_subject"
+SUBJECT_ATTRIBUTE = "subject"
+TTL_ATTRIBUTE = "expires_at"
+NO_SOURCE = "-"
+
+
+def document_key(document_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"doc#{document_id}"}, "sk": {"S": DOCUMENT_SK}}
+
+
+def document_id_of(item: dict[str, Any]) -> str:
+    return item["pk"]["S"].removeprefix("doc#")
+
+
+def _encode_entry(entry: HistoryEntry) -> str:
+    return "|".join((STATE_CODES[entry.state], str(entry.at_ms), entry.component, str(entry.attempt),
+                     entry.reason_code or "", entry.chunk_id or "", entry.sap_batch_id or "",
+                     entry.origin))
+
+
+def _decode_entry(text: str) -> HistoryEntry:
+    code, at_ms, component, attempt, reason, chunk, batch, origin = text.split("|")
+    return HistoryEntry(state=STATES_BY_CODE[code], at_ms=int(at_ms), component=component,
+                        attempt=int(attempt), reason_code=reason or None, chunk_id=chunk or None,
+                        sap_batch_id=batch or None, origin=origin)
+
+
+def document_item(record: DocumentRecord) -> dict[str, Any]:
+    current = record.current
+    item: dict[str, Any] = {
+        **document_key(record.document_id),
+        "st": {"S": current.state.value},
+        "sa": {"N": str(current.at_ms)},
+        "co": {"S": current.origin},
+        "h": {"M": {e.entry_id: {"S": _encode_entry(e)} for e in record.history}},
+        "v": {"N": str(record.version + 1)},
+    }
+    if record.source:
+        item["src"] = {"S": record.source}
+    if record.file_id:
+        item["fid"] = {"S": record.file_id}
+    if record.subject_id:
+        item[SUBJECT_ATTRIBUTE] = {"S": record.subject_id}
+    return item
+
+
+def record_from_item(item: dict[str, Any]) -> DocumentRecord:
+    history = sorted((_decode_entry(v["S"]) for v in item["h"]["M"].values()), key=chronological_order)
+    return DocumentRecord(
+        document_id=document_id_of(item),
+        history=tuple(history),
+        source=item.get("src", {}).get("S"),
+        file_id=item.get("fid", {}).get("S"),
+        subject_id=item.get(SUBJECT_ATTRIBUTE, {}).get("S"),
+        version=int(item["v"]["N"]),
+    )
+
+
+def utc_day(at_ms: int) -> str:
+    return from_epoch_millis(at_ms).strftime("%Y-%m-%d")
+
+
+def utc_hour(at_ms: int) -> str:
+    return from_epoch_millis(at_ms).strftime("%Y-%m-%dT%H")
+
+
+def state_page_pk(state: State, day: str) -> str:
+    return f"list#{state.value}#{day}"
+
+
+def state_page_sk(at_ms: int, origin: str, source: str | None) -> str:
+    return f"{at_ms // 1000:010d}#{origin}#{source or NO_SOURCE}"
+
+
+def state_page_key(state: State, at_ms: int, origin: str, source: str | None) -> dict[str, Any]:
+    return {"pk": {"S": state_page_pk(state, utc_day(at_ms))},
+            "sk": {"S": state_page_sk(at_ms, origin, source)}}
+
+
+def state_page_entry(document_id: str, at_ms: int) -> str:
+    return f"{document_id}|{at_ms}"
+
+
+def parse_state_page_entry(text: str) -> tuple[str, int]:
+    document_id, _, at_ms = text.rpartition("|")
+    return document_id, int(at_ms)
+
+
+def file_page_key(file_id: str, origin: str) -> dict[str, Any]:
+    return {"pk": {"S": f"file#{file_id}"}, "sk": {"S": f"m#{origin}"}}
+
+
+def stats_key(hour: str, source: str | None, shard: int) -> dict[str, Any]:
+    return {"pk": {"S": f"stats#{hour}"}, "sk": {"S": f"{source or NO_SOURCE}#{shard}"}}
+
+
+def stats_marker_key(origin: str, part: int) -> dict[str, Any]:
+    return {"pk": {"S": f"msg#{origin}#{part}"}, "sk": {"S": "stats"}}
+
+
+def expires_at(now: datetime, seconds: int) -> dict[str, str]:
+    return {"N": str(int(now.astimezone(timezone.utc).timestamp()) + seconds)}

@@ -1,0 +1,108 @@
+"""The dispatch ledger's conditional writes and the SAP secret, on the AWS emulator."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from chalicelib.resources import for_stage
+from chalicelib.sap.credentials import load_credentials
+from chalicelib.sap.ledger import DELIVERED, IN_DOUBT, PENDING, DynamoDbLedger, Settlement
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger(stack: boto3.Session, clock: Clock) -> DynamoDbLedger:
+    return DynamoDbLedger(for_stage("local").table("sap-ledger").name, stack.client("dynamodb"), clock=clock)
+
+
+def test_a_record_is_claimed_once_while_its_lease_lasts(ledger: DynamoDbLedger) -> None:
+    first = ledger.claim("r1", "dispatcher-a", 60)
+    second = ledger.claim("r1", "dispatcher-b", 60)
+
+    assert first.status == "claimed" and not first.in_doubt
+    assert second.status == "busy" and second.busy_until == 1_060.0
+
+
+def test_a_delivered_record_is_never_claimed_again(ledger: DynamoDbLedger) -> None:
+    ledger.claim("r1", "a", 60)
+    assert ledger.settle(Settlement("r1", DELIVERED, contact_done=True), "a")
+
+    claim = ledger.claim("r1", "b", 60)
+
+    assert claim.status == "final" and claim.final_state == DELIVERED
+
+
+def test_an_expired_lease_is_taken_over_in_doubt(ledger: DynamoDbLedger, clock: Clock) -> None:
+    # GIVEN dispatcher a died holding the record
+    ledger.claim("r1", "a", 60)
+
+    # WHEN b claims it after the lease
+    clock.now += 61
+    claim = ledger.claim("r1", "b", 60)
+
+    # THEN b holds it, in doubt, and a's late settle is refused
+    assert claim.status == "claimed" and claim.in_doubt
+    assert not ledger.settle(Settlement("r1", DELIVERED), "a")
+    assert ledger.settle(Settlement("r1", DELIVERED), "b")
+
+
+def test_a_pending_record_is_claimed_again_without_doubt_and_keeps_its_contact_progress(
+        ledger: DynamoDbLedger) -> None:
+    ledger.claim("r1", "a", 60)
+    ledger.settle(Settlement("r1", PENDING, contact_done=True), "a")
+
+    claim = ledger.claim("r1", "b", 60)
+
+    assert claim.status == "claimed" and not claim.in_doubt and claim.contact_done
+
+
+def test_an_in_doubt_settle_frees_the_record_for_a_doubtful_claim(ledger: DynamoDbLedger) -> None:
+    ledger.claim("r1", "a", 60)
+    ledger.settle(Settlement("r1", IN_DOUBT), "a")
+
+    claim = ledger.claim("r1", "b", 60)
+
+    assert claim.status == "claimed" and claim.in_doubt
+
+
+def test_many_claims_at_once(ledger: DynamoDbLedger) -> None:
+    claims = ledger.claim_many([f"r{n}" for n in range(20)], "a", 60)
+
+    assert {c.status for c in claims.values()} == {"claimed"} and len(claims) == 20
+
+
+def test_credentials_come_from_the_declared_secret_in_a_deployed_function(stack: boto3.Session) -> None:
+    # GIVEN operators put the communication user into the declared secret
+    secrets, name = stack.client("secretsmanager"), for_stage("local").secret("sap").name
+    secrets.put_secret_value(SecretId=name, SecretString=json.dumps(
+        {"base_url": "https://my300000-api.s4hana.ondemand.com/", "user": "COMM_USER", "password": "pw"}))
+
+    credentials = load_credentials({"SAP_SECRET": name}, secrets_client=secrets)
+
+    assert credentials.base_url == "https://my300000-api.s4hana.ondemand.com"
+    assert credentials.user == "COMM_USER"
+    assert "pw" not in repr(credentials)
+
+
+def test_credentials_come_from_ssm_when_a_parameter_is_named(stack: boto3.Session) -> None:
+    ssm = stack.client("ssm")
+    ssm.put_parameter(Name="/data-engine/local/sap", Type="SecureString",
+                      Value=json.dumps({"base_url": "https://sap.example", "user": "U", "password": "P"}))
+
+    credentials = load_credentials({"SAP_PARAMETER": "/data-engine/local/sap"}, ssm_client=ssm)
+
+    assert (credentials.base_url, credentials.user, credentials.password) == ("https://sap.example", "U", "P")

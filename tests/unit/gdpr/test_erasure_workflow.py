@@ -1,0 +1,115 @@
+"""The erasure tasks, run in-process in the state machine's order on in-memory twins."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.gdpr.catalog import LakeTable
+from chalicelib.gdpr.erasure_requests import DONE, FAILED, InMemoryErasureRequests, batch_pending_requests
+from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
+from chalicelib.gdpr.exceptions import NothingRemoved
+from chalicelib.gdpr.forget_subjects import InMemorySubjectTraces
+from chalicelib.gdpr.object_store import InMemoryObjectStore
+from chalicelib.gdpr.query_engine import DuckDbQueryEngine
+from chalicelib.mail import InMemoryMailer
+from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
+
+RAW_KEY = "incoming/eventbrite/2024/03/01/f1.jsonl"
+
+
+def run_like_the_state_machine(workflow: ErasureWorkflow, job_id: str) -> dict[str, Any]:
+    """FindObjects → Map(RewriteChunk) → ForgetSubjects → VerifyErasure → IsErased → ReportJob."""
+    state: dict[str, Any] = {"job_id": job_id}
+    while True:
+        state = workflow.find(state)
+        state["rewrites"] = [workflow.rewrite({"job_id": job_id, "round": state["round"], "chunk": c})
+                             for c in state["chunks"]]
+        state = workflow.verify(workflow.forget(state))
+        if state["verify"]["clean"]:
+            return workflow.report(state)
+        if state["round"] >= 2:
+            return workflow.report({**state, "failed": True})
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    store = InMemoryObjectStore()
+    people = [person(i, raw_key=RAW_KEY) for i in range(6)]
+    store.add("lake", lake_key("eventbrite", "2024-03-01"), lake_parquet(people[:3]))
+    store.add("lake", lake_key("eventbrite", "2024-03-02"), lake_parquet(people[3:]))
+    store.add("raw", RAW_KEY, jsonl([raw_record(i) for i in range(6)]))
+    store.add("quarantine", "eventbrite/bad.jsonl", jsonl([{"email": "person1@example.com", "reason": "x"},
+                                                           {"email": "person9@example.com", "reason": "y"}]))
+    traces = InMemorySubjectTraces({p["document_id"]: {"subject_id": p["subject_id"], "state": "DELIVERED"}
+                                    for p in people})
+    requests = InMemoryErasureRequests()
+    table = LakeTable("db", "lake_records", "lake")
+    mailer = InMemoryMailer()
+    workflow = ErasureWorkflow(
+        requests=requests, engine=DuckDbQueryEngine([table], store), object_store=lambda: store, table=table,
+        raw_bucket="raw", quarantine_bucket="quarantine", work_bucket="work",
+        subject_of_for=lambda bucket, key: subject_of_raw, traces=traces, mailer=mailer, chunk_size=2)
+    return {"store": store, "people": people, "traces": traces, "requests": requests, "workflow": workflow,
+            "mailer": mailer}
+
+
+def test_two_subjects_are_erased_everywhere_and_everything_else_is_unchanged(world: dict[str, Any]) -> None:
+    # GIVEN requests for persons 1 and 4
+    store, people, requests = world["store"], world["people"], world["requests"]
+    first, second = requests.create(people[1]["subject_id"]), requests.create(people[4]["subject_id"])
+    job = batch_pending_requests(requests)
+    assert job is not None
+    raw_before = store.objects[("raw", RAW_KEY)].body
+    # WHEN the workflow runs
+    result = run_like_the_state_machine(world["workflow"], job.job_id)
+    # THEN both requests are done with a report, and no trace is left
+    assert result["status"] == "DONE"
+    remaining = read_rows(store.objects[("lake", lake_key("eventbrite", "2024-03-01"))].body) + read_rows(
+        store.objects[("lake", lake_key("eventbrite", "2024-03-02"))].body)
+    assert [r["document_id"] for r in remaining] == [p["document_id"] for i, p in enumerate(people) if i not in (1, 4)]
+    raw_lines = raw_before.splitlines(keepends=True)
+    assert store.objects[("raw", RAW_KEY)].body == b"".join(raw_lines[i] for i in (0, 2, 3, 5))
+    assert b"person1@" not in store.objects[("quarantine", "eventbrite/bad.jsonl")].body
+    assert world["traces"].count({people[1]["subject_id"], people[4]["subject_id"]}) == 0
+    report = requests.get(first.request_id).report
+    assert requests.get(second.request_id).status == DONE and report is not None
+    assert report["objects_rewritten"] == 3 and report["rows_removed"] == 3  # lake + raw + quarantine
+    assert report["verification"]["clean"] and report["cost_usd"]["request"] > 0
+    assert "@" not in json.dumps(report)
+
+
+def test_the_job_mail_goes_to_operations_without_personal_data(world: dict[str, Any]) -> None:
+    requests = world["requests"]
+    requests.create(world["people"][2]["subject_id"])
+    job = batch_pending_requests(requests)
+    run_like_the_state_machine(world["workflow"], job.job_id)
+    (subject, body), = world["mailer"].sent
+    assert job.job_id in subject and "Objects rewritten: 2" in body
+    assert "@" not in body and world["people"][2]["subject_id"] not in body
+
+
+def test_a_find_that_rewrites_disagree_with_fails_the_job_and_says_why(world: dict[str, Any]) -> None:
+    # GIVEN the raw file's records do not carry the subject the lake's lineage says they do
+    store, requests, workflow = world["store"], world["requests"], world["workflow"]
+    store.add("raw", RAW_KEY, jsonl([{"email": "someone.else@example.com"}]))
+    request = requests.create(world["people"][0]["subject_id"])
+    job = batch_pending_requests(requests)
+    state = workflow.find({"job_id": job.job_id})
+    # WHEN the rewrite reaches the raw file THEN it is an error, not a silent success
+    with pytest.raises(NothingRemoved):
+        for chunk in state["chunks"]:
+            workflow.rewrite({"job_id": job.job_id, "round": 1, "chunk": chunk})
+    workflow.report({**state, "failed": True,
+                     "error": {"Error": "NothingRemoved", "Cause": json.dumps({"errorMessage": "raw says no"})}})
+    assert requests.get(request.request_id).status == FAILED
+    assert requests.get(request.request_id).report["error"] == "NothingRemoved: raw says no"
+
+
+def test_a_job_for_a_subject_with_no_data_is_done_with_nothing_rewritten(world: dict[str, Any]) -> None:
+    requests = world["requests"]
+    request = requests.create("0" * 64)
+    job = batch_pending_requests(requests)
+    assert run_like_the_state_machine(world["workflow"], job.job_id)["status"] == "DONE"
+    assert requests.get(request.request_id).report["objects_rewritten"] == 0

@@ -1,0 +1,152 @@
+"""Ids, reasons without personal values, and properties of normalization (hypothesis)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.normalize import field_normalizers as fields
+from chalicelib.normalize.exceptions import WeakSubjectKey
+from chalicelib.normalize.normalizer import document_id, normalize, subject_id
+from chalicelib.normalize.reader import RawRecord
+from chalicelib.normalize.schema import NormalizedRecord, Rejected
+from chalicelib.normalize.sources import SOURCES
+from tests.unit.normalize.conftest import INGESTED_AT, SUBJECT_KEY
+
+KEY = "incoming/canonical/2026/11/28/abc.jsonl"
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+# dicts shaped a little like the platforms' records, so the connectors go deep, not just bail out
+field_names = st.sampled_from(["id", "email", "profile", "costs", "field_data", "user_column_data", "lead_id",
+                               "created", "created_time", "checked_in", "contact", "interaction", "event",
+                               "record_id", "platform", "E-Mail", "Status", "Preis", "Bestelldatum", "sku",
+                               "amazon-order-id", "purchase-date", "item-price", "currency", "Ticketnummer"])
+records = st.dictionaries(field_names | st.text(max_size=10), json_values, max_size=10)
+
+
+def canonical(**contact: object) -> RawRecord:
+    data = {"platform": "p", "record_id": "r1",
+            "contact": {"email": "anna.schmidt@example.com", **contact},
+            "interaction": {"type": "registration", "occurred_at": "2026-05-01T10:00:00Z"}}
+    return RawRecord(position=1, source_record_id=None, data=data)
+
+
+def test_document_id_is_deterministic_and_fixed_length() -> None:
+    assert document_id("eventbrite", "1:registration") == document_id("eventbrite", "1:registration")
+    assert document_id("eventbrite", "1:registration") != document_id("eventbrite", "1:check_in")
+    assert document_id("eventbrite", "1") != document_id("google_ads", "1")
+    assert len(document_id("canonical", "x" * 500)) == 36
+
+
+def test_redelivering_a_record_gives_the_same_document() -> None:
+    first = normalize("canonical", canonical(), KEY, INGESTED_AT, SUBJECT_KEY)
+    again = normalize("canonical", canonical(), "incoming/canonical/2026/12/01/other.jsonl",
+                      datetime(2026, 12, 1, tzinfo=timezone.utc), SUBJECT_KEY)
+    assert isinstance(first, NormalizedRecord) and isinstance(again, NormalizedRecord)
+    assert first.document_id == again.document_id
+
+
+def test_subject_id_is_a_keyed_hmac_of_the_normalized_email() -> None:
+    record = normalize("canonical", canonical(email="  Anna.Schmidt@EXAMPLE.com "), KEY, INGESTED_AT, SUBJECT_KEY)
+    assert record.subject_id == subject_id("anna.schmidt@example.com", SUBJECT_KEY)
+    assert len(record.subject_id) == 64 and "anna" not in record.subject_id
+    assert subject_id("anna.schmidt@example.com", b"another-key-of-32-bytes-length!!") != record.subject_id
+
+
+def test_a_short_subject_key_is_a_configuration_error() -> None:
+    with pytest.raises(WeakSubjectKey):
+        normalize("canonical", canonical(), KEY, INGESTED_AT, b"short")
+
+
+def test_names_are_stored_in_nfc() -> None:
+    record = normalize("canonical", canonical(first_name="Zoe\u0308", last_name="Mu\u0308ller"), KEY, INGESTED_AT,
+                       SUBJECT_KEY)
+    assert (record.contact.first_name, record.contact.last_name) == ("Zo\u00eb", "M\u00fcller")
+
+
+def test_an_unknown_source_is_a_rejection_not_a_crash() -> None:
+    outcome = normalize("myspace", canonical(), KEY, INGESTED_AT, SUBJECT_KEY)
+    assert isinstance(outcome, Rejected) and outcome.reasons[0].code == "unknown_source"
+
+
+SECRETS = {"email": "geheim.person@@example.com", "phone": "+49 1 SECRET 99", "country": "Secretland",
+           "language": "xx-SECRET", "first_name": "Sec\x00ret"}
+
+
+def test_reasons_never_quote_the_offending_value() -> None:
+    # GIVEN a record where every personal field is invalid
+    outcome = normalize("canonical", canonical(**SECRETS), KEY, INGESTED_AT, SUBJECT_KEY)
+    # THEN each field has a reason, and nothing of the values appears anywhere in the rejection
+    assert isinstance(outcome, Rejected)
+    assert {r.field for r in outcome.reasons} >= {"contact.email", "contact.phone", "contact.country",
+                                                  "contact.language", "contact.first_name"}
+    dumped = outcome.model_dump_json()
+    for value in SECRETS.values():
+        for fragment in (value, value.lower(), "geheim", "SECRET", "Secret"):
+            assert fragment not in dumped
+
+
+def test_field_normalizer_errors_carry_no_value() -> None:
+    with pytest.raises(fields.FieldInvalid) as caught:
+        fields.email("geheim.person@@example.com")
+    assert "geheim" not in str(caught.value) and "geheim" not in repr(caught.value.args)
+
+
+@FAST
+@given(source=st.sampled_from(sorted(SOURCES) + ["nope"]), data=records,
+       record_id=st.none() | st.text(max_size=20), position=st.integers())
+def test_normalize_never_raises_on_arbitrary_records(source: str, data: dict, record_id: str | None,
+                                                     position: int) -> None:
+    outcome = normalize(source, RawRecord(position=position, source_record_id=record_id, data=data), KEY,
+                        INGESTED_AT, SUBJECT_KEY)
+    assert isinstance(outcome, (NormalizedRecord, Rejected))
+    if isinstance(outcome, Rejected):
+        assert outcome.reasons
+        json.dumps(outcome.model_dump(mode="json"))
+
+
+@FAST
+@given(data=st.from_type(object).filter(lambda v: not isinstance(v, dict)) | json_values)
+def test_normalize_never_raises_when_the_record_is_not_even_a_dict(data: object) -> None:
+    outcome = normalize("eventbrite", RawRecord(position=1, source_record_id=None, data=data), KEY,  # type: ignore[arg-type]
+                        INGESTED_AT, SUBJECT_KEY)
+    assert isinstance(outcome, Rejected)
+
+
+@FAST
+@given(address=st.emails() | st.text(max_size=40))
+def test_email_normalization_is_idempotent(address: str) -> None:
+    try:
+        once = fields.email(address)
+    except fields.FieldInvalid:
+        return
+    assert fields.email(once) == once
+
+
+@FAST
+@given(number=st.text(alphabet="+0123456789 -()", max_size=20), region=st.sampled_from([None, "DE", "FR", "US", "GB"]))
+def test_phone_normalization_is_idempotent(number: str, region: str | None) -> None:
+    try:
+        once = fields.phone(number, region)
+    except fields.FieldInvalid:
+        return
+    assert fields.phone(once) == once and fields.phone(once, "JP") == once
+
+
+@FAST
+@given(value=json_values)
+def test_field_normalizers_raise_only_field_invalid(value: object) -> None:
+    for normalizer in (fields.email, fields.phone, fields.country, fields.language, fields.currency, fields.amount,
+                       fields.quantity, fields.flag, fields.instant, fields.name):
+        try:
+            normalizer(value)
+        except fields.FieldInvalid:
+            pass
