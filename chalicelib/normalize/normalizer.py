@@ -124,6 +124,14 @@ def _fallback_id(lineage_key: str, position: int) -> str:
     return str(uuid.uuid5(DOCUMENT_NAMESPACE, f"raw\x1f{lineage_key}\x1f{position}"))
 
 
+def raw_document_id(source: str, raw: RawRecord, lineage_key: str) -> str:
+    """The document id `normalize` will give this raw record, known before normalizing it
+    (the splitter reports RECEIVED under it)."""
+    if isinstance(raw.source_record_id, str) and raw.source_record_id:
+        return document_id(source, raw.source_record_id)
+    return _fallback_id(lineage_key, raw.position if isinstance(raw.position, int) else 0)
+
+
 def normalize(source: str, raw: RawRecord, lineage_key: str, ingested_at: datetime,
               subject_key: bytes) -> NormalizedRecord | Rejected:
     """The normalized record, or why not. Raises only for configuration (`WeakSubjectKey`)."""

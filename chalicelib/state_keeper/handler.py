@@ -44,3 +44,14 @@ def handle_state_change_messages(bodies: list[str], store: StateStore) -> list[i
 def batch_item_failures(message_ids: list[str], failed: list[int]) -> dict[str, list[dict[str, str]]]:
     """The Lambda response for SQS partial batch failures (`ReportBatchItemFailures`)."""
     return {"batchItemFailures": [{"itemIdentifier": message_ids[i]} for i in failed]}
+
+
+class StateKeeper:
+    """The `keep_state` SQS handler's work: store every message's changes, report failures."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def handle(self, sqs_records: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+        failed = handle_state_change_messages([record["body"] for record in sqs_records], self.store)
+        return batch_item_failures([record["messageId"] for record in sqs_records], failed)

@@ -1,0 +1,178 @@
+"""Normalize the chunks on the normalize queue: lake, quarantine, SAP queue, State Keeper.
+
+For each chunk message:
+- every record is normalized (`chalicelib.normalize.normalize`);
+- valid records are written to the lake as one Parquet object per (source, event date)
+  partition, keyed by the chunk id, so a chunk processed twice overwrites its own objects;
+- rejected records go, in their raw form, to the quarantine bucket (one JSON Lines object
+  per chunk, keyed by the chunk id), with a sidecar of reason codes that holds no values
+  (under `reasons/`, so erasure only reads `quarantine/`);
+- valid records are handed to the SAP outbox (the dispatch FIFO queue);
+- the State Keeper hears NORMALIZED, INVALID (with the first reason code) and QUEUED_FOR_SAP.
+
+A chunk that fails (S3 or SQS unavailable) is reported as a batch item failure: SQS
+brings it back, and after the queue's maxReceiveCount it lands in the normalize DLQ,
+watched by `dlq_watch`. Every step is idempotent, so a retry never duplicates anything.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from chalicelib.ingest.messages import ChunkMessage
+from chalicelib.normalize.lake import lake_objects
+from chalicelib.normalize.normalizer import normalize
+from chalicelib.normalize.reader import RawRecord
+from chalicelib.normalize.schema import NormalizedRecord, Rejected
+from chalicelib.state_keeper.lifecycle import State, StateChange
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "normalize"
+QUARANTINE_PREFIX = "quarantine/"  # raw records: personal data, erased on request
+REASONS_PREFIX = "reasons/"  # reason codes and document ids only
+
+
+class Outbox(Protocol):
+    """Where valid records go next (the SAP dispatch queue)."""
+
+    def send(self, records: list[NormalizedRecord]) -> Any: ...
+
+
+@dataclass
+class ChunkResult:
+    chunk_id: str
+    valid: int = 0
+    invalid: int = 0
+    queued: int = 0
+    lake_keys: list[str] = field(default_factory=list)
+    quarantine_key: str | None = None
+
+
+def quarantine_key(message: ChunkMessage) -> str:
+    """`quarantine/{source}/{file_id}/{chunk_id}.jsonl`: the rejected raw records of a chunk."""
+    return f"{QUARANTINE_PREFIX}{message.source}/{message.file_id}/{message.chunk_id}.jsonl"
+
+
+def reasons_key(message: ChunkMessage) -> str:
+    """`reasons/{source}/{file_id}/{chunk_id}.json`: why, by position; no record values."""
+    return f"{REASONS_PREFIX}{message.source}/{message.file_id}/{message.chunk_id}.json"
+
+
+def parquet_bytes(table: Any) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ChunkNormalizer:
+    def __init__(self, s3: Any, lake_bucket: str, quarantine_bucket: str, subject_key: bytes,
+                 reporter: Callable[[], Any], outbox: Outbox,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.s3 = s3
+        self.lake_bucket = lake_bucket
+        self.quarantine_bucket = quarantine_bucket
+        self.subject_key = subject_key
+        self.reporter = reporter
+        self.outbox = outbox
+        self.clock = clock
+
+    def handle(self, sqs_records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+        """The SQS handler's work: every chunk on its own; failed ones come back."""
+        failures = []
+        for record in sqs_records:
+            try:
+                message = ChunkMessage.model_validate_json(record["body"])
+            except ValidationError as error:
+                # Not ours: retrying cannot help, the redrive policy parks it in the DLQ.
+                log.error("message %s is not a chunk message (%d errors)", record["messageId"],
+                          error.error_count())
+                failures.append({"itemIdentifier": record["messageId"]})
+                continue
+            try:
+                self.normalize_chunk(message)
+            except Exception:
+                log.exception("chunk %s failed; SQS will bring it back", message.chunk_id)
+                failures.append({"itemIdentifier": record["messageId"]})
+        return {"batchItemFailures": failures}
+
+    def normalize_chunk(self, message: ChunkMessage) -> ChunkResult:
+        result = ChunkResult(chunk_id=message.chunk_id)
+        valid: list[NormalizedRecord] = []
+        rejected: list[tuple[Rejected, dict[str, Any]]] = []
+        for item in message.records:
+            raw = RawRecord(item.position, item.source_record_id, item.data)
+            outcome = normalize(message.source, raw, message.raw_key, message.ingested_at, self.subject_key)
+            if isinstance(outcome, NormalizedRecord):
+                valid.append(outcome)
+            else:
+                rejected.append((outcome, item.data))
+        result.valid, result.invalid = len(valid), len(rejected)
+
+        for lake_object in lake_objects(valid, message.chunk_id):
+            self.s3.put_object(Bucket=self.lake_bucket, Key=lake_object.key,
+                               Body=parquet_bytes(lake_object.table),
+                               Metadata={"chunk-id": message.chunk_id})
+            result.lake_keys.append(lake_object.key)
+        if rejected:
+            result.quarantine_key = self._quarantine(message, rejected)
+
+        normalized_at = self.clock()
+        with self.reporter() as reporter:
+            for record in valid:
+                reporter.report(self._change(message, record.document_id, State.NORMALIZED, normalized_at,
+                                             subject_id=record.subject_id))
+            for outcome, _ in rejected:
+                reporter.report(self._change(message, outcome.document_id, State.INVALID, normalized_at,
+                                             reason_code=outcome.reasons[0].code.upper() if outcome.reasons else None))
+            if valid:
+                queued = self._queue_for_sap(message, valid, reporter)
+                result.queued = len(queued)
+        return result
+
+    def _queue_for_sap(self, message: ChunkMessage, valid: list[NormalizedRecord], reporter: Any) -> list[str]:
+        sent = self.outbox.send(valid)
+        queued_at = self.clock()
+        by_id = {record.document_id: record for record in valid}
+        for document_id in sent.queued:
+            reporter.report(self._change(message, document_id, State.QUEUED_FOR_SAP, queued_at,
+                                         subject_id=by_id[document_id].subject_id))
+        for document_id, reason_code in sent.unsendable.items():
+            reporter.report(self._change(message, document_id, State.INVALID, queued_at,
+                                         reason_code=reason_code))
+        return list(sent.queued)
+
+    def _quarantine(self, message: ChunkMessage, rejected: list[tuple[Rejected, dict[str, Any]]]) -> str:
+        key = quarantine_key(message)
+        lines = "".join(json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+                        for _, data in rejected)
+        self.s3.put_object(Bucket=self.quarantine_bucket, Key=key, Body=lines.encode("utf-8"),
+                           ContentType="application/x-ndjson",
+                           Metadata={"source": message.source, "chunk-id": message.chunk_id})
+        reasons = [{"document_id": outcome.document_id, "position": outcome.position,
+                    "reasons": [reason.model_dump() for reason in outcome.reasons]}
+                   for outcome, _ in rejected]
+        self.s3.put_object(Bucket=self.quarantine_bucket, Key=reasons_key(message),
+                           Body=json.dumps({"source": message.source, "raw_key": message.raw_key,
+                                            "records": reasons}).encode("utf-8"),
+                           ContentType="application/json")
+        return key
+
+    @staticmethod
+    def _change(message: ChunkMessage, document_id: str, state: State, at: datetime, *,
+                subject_id: str | None = None, reason_code: str | None = None) -> StateChange:
+        return StateChange(document_id=document_id, state=state, at=at, component=COMPONENT,
+                           reason_code=reason_code, file_id=message.file_id, chunk_id=message.chunk_id,
+                           source=message.source, subject_id=subject_id)

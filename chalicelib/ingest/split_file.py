@@ -1,0 +1,124 @@
+"""Split one raw file into chunk messages on the normalize queue.
+
+The file is read as a stream (gzip too) and cut into chunks of up to 1,000 records or
+200 KiB, so memory stays constant whatever the file size. Each chunk is one SQS message;
+every record in it is reported RECEIVED (under the document id the normalizer will give
+it), and the file's outcome (records, chunks, file problems) is recorded. A file problem
+(not UTF-8, truncated, a record over the size limit ...) is counted and kept in the
+outcome; the file's valid records carry on.
+
+Splitting is deterministic: the ingest time is the raw object's LastModified, so an S3
+event delivered twice produces the same chunks, the same document ids and the same lake
+objects, never a second copy.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from chalicelib.ingest.file_outcomes import FileOutcomeStore
+from chalicelib.ingest.messages import ChunkMessage, ChunkRecord, FileOutcome, Problem
+from chalicelib.ingest.uploads import file_id_from_key
+from chalicelib.normalize.chunking import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, chunks
+from chalicelib.normalize.exceptions import MalformedRawKey, UnknownSource
+from chalicelib.normalize.normalizer import raw_document_id
+from chalicelib.normalize.reader import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits, read_file
+from chalicelib.normalize.sources import source_from_key
+from chalicelib.state_keeper.lifecycle import State, StateChange
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "ingest"
+MAX_PROBLEMS_KEPT = 100  # the outcome keeps the first problems and counts all of them
+SQS_BATCH = 10
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class FileSplitter:
+    def __init__(self, s3: Any, sqs: Any, normalize_queue_url: str,
+                 reporter: Callable[[], Any], outcomes: FileOutcomeStore,
+                 limits: ReadLimits = DEFAULT_LIMITS, max_records: int = DEFAULT_MAX_RECORDS,
+                 max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], datetime] = utc_now) -> None:
+        self.s3 = s3
+        self.sqs = sqs
+        self.normalize_queue_url = normalize_queue_url
+        self.reporter = reporter  # a new StateReporter (a context manager) per file
+        self.outcomes = outcomes
+        self.limits = limits
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.clock = clock
+
+    def split_file(self, bucket: str, key: str) -> FileOutcome:
+        outcome = FileOutcome(file_id=file_id_from_key(key), raw_key=key, source=None,
+                              started_at=self.clock())
+        try:
+            outcome.source = source_from_key(key)
+        except (MalformedRawKey, UnknownSource) as error:
+            code = "UNKNOWN_SOURCE" if isinstance(error, UnknownSource) else "MALFORMED_KEY"
+            self._problem(outcome, Problem(code=code, message=str(error)))
+            return self._finish(outcome)
+        raw_object = self.s3.get_object(Bucket=bucket, Key=key)
+        ingested_at = raw_object["LastModified"].astimezone(timezone.utc)
+        items = read_file(outcome.source, raw_object["Body"], key, self.limits)
+        with self.reporter() as reporter:
+            pending: list[ChunkMessage] = []
+            for number, records in enumerate(chunks(self._records(items, outcome),
+                                                    self.max_records, self.max_bytes)):
+                message = ChunkMessage(file_id=outcome.file_id, raw_key=key, source=outcome.source,
+                                       chunk=number, ingested_at=ingested_at, records=records)
+                reporter.report_all(self._received(message))
+                pending.append(message)
+                outcome.chunks += 1
+                if len(pending) == SQS_BATCH:
+                    self._send(pending)
+                    pending = []
+            if pending:
+                self._send(pending)
+        log.info("file %s split: %d records in %d chunks, %d problems", outcome.file_id,
+                 outcome.records, outcome.chunks, outcome.problems_total)
+        return self._finish(outcome)
+
+    def _records(self, items: Iterable[RawRecord | FileProblem], outcome: FileOutcome) -> Iterator[ChunkRecord]:
+        for item in items:
+            if isinstance(item, FileProblem):
+                self._problem(outcome, Problem(code=str(item.code), message=item.message,
+                                               position=item.position))
+                continue
+            outcome.records += 1
+            yield ChunkRecord(position=item.position, source_record_id=item.source_record_id, data=item.data)
+
+    def _received(self, message: ChunkMessage) -> Iterator[StateChange]:
+        at = self.clock()
+        for record in message.records:
+            raw = RawRecord(record.position, record.source_record_id, record.data)
+            yield StateChange(document_id=raw_document_id(message.source, raw, message.raw_key),
+                              state=State.RECEIVED, at=at, component=COMPONENT,
+                              file_id=message.file_id, chunk_id=message.chunk_id, source=message.source)
+
+    def _send(self, messages: list[ChunkMessage]) -> None:
+        entries = [{"Id": str(index), "MessageBody": message.model_dump_json()}
+                   for index, message in enumerate(messages)]
+        for attempt in range(5):
+            response = self.sqs.send_message_batch(QueueUrl=self.normalize_queue_url, Entries=entries)
+            failed = {failure["Id"] for failure in response.get("Failed", [])}
+            entries = [entry for entry in entries if entry["Id"] in failed]
+            if not entries:
+                return
+            log.warning("normalize queue refused %d chunk messages (attempt %d)", len(entries), attempt + 1)
+        raise RuntimeError(f"{len(entries)} chunk messages could not be queued")
+
+    def _problem(self, outcome: FileOutcome, problem: Problem) -> None:
+        outcome.problems_total += 1
+        if len(outcome.problems) < MAX_PROBLEMS_KEPT:
+            outcome.problems.append(problem)
+
+    def _finish(self, outcome: FileOutcome) -> FileOutcome:
+        outcome.finished_at = self.clock()
+        self.outcomes.put(outcome)
+        return outcome

@@ -1,0 +1,170 @@
+"""Ingest on the emulator: raw object → chunks → normalize → lake, quarantine, outbox, State Keeper."""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+
+from chalicelib import wiring
+from chalicelib.ingest.file_outcomes import FileOutcomeStore
+from chalicelib.ingest.normalize_chunk import ChunkNormalizer
+from chalicelib.ingest.split_file import FileSplitter
+from chalicelib.ingest.uploads import file_id_for, raw_key
+from chalicelib.normalize.schema import NormalizedRecord
+from chalicelib.resources import for_stage
+from chalicelib.state_keeper.handler import StateKeeper
+from chalicelib.state_keeper.queries import StateQueries
+from chalicelib.state_keeper.store import DynamoStateStore
+
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
+RESOURCES = for_stage("local")
+SUBJECT_KEY = b"k" * 32
+
+
+@dataclass
+class Sent:
+    queued: list[str]
+    unsendable: dict[str, str] = field(default_factory=dict)
+
+
+class RecordingOutbox:
+    """Stands in for the SAP outbox: this test is about ingest, not dispatch."""
+
+    def __init__(self) -> None:
+        self.records: list[NormalizedRecord] = []
+
+    def send(self, records: list[NormalizedRecord]) -> Sent:
+        self.records.extend(records)
+        return Sent(queued=[record.document_id for record in records])
+
+
+@dataclass
+class Pipeline:
+    session: boto3.Session
+    splitter: FileSplitter
+    normalizer: ChunkNormalizer
+    keeper: StateKeeper
+    queries: StateQueries
+    outbox: RecordingOutbox
+
+    def url(self, queue: str) -> str:
+        return self.session.client("sqs").get_queue_url(QueueName=RESOURCES.queue(queue).name)["QueueUrl"]
+
+    def drain(self, queue: str) -> list[dict[str, Any]]:
+        sqs, url, drained = self.session.client("sqs"), self.url(queue), []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return drained
+            for message in messages:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                drained.append({"messageId": message["MessageId"], "body": message["Body"]})
+
+    def ingest(self, source: str, name: str, content: bytes, upload: bool = True) -> str:
+        key = raw_key(source, file_id_for(content), name[name.index("."):])
+        if upload:
+            self.session.client("s3").put_object(Bucket=RESOURCES.bucket("raw").name, Key=key, Body=content)
+        self.splitter.split_file(RESOURCES.bucket("raw").name, key)
+        chunks = self.drain("normalize")
+        assert self.normalizer.handle(chunks) == {"batchItemFailures": []}
+        assert self.keeper.handle(self.drain("state-changes")) == {"batchItemFailures": []}
+        return key
+
+
+@pytest.fixture
+def pipeline(stack: boto3.Session) -> Pipeline:
+    s3, sqs, dynamodb = stack.client("s3"), stack.client("sqs"), stack.client("dynamodb")
+    state_table = RESOURCES.table("state").name
+    outbox = RecordingOutbox()
+    splitter = FileSplitter(s3, sqs, sqs.get_queue_url(QueueName=RESOURCES.queue("normalize").name)["QueueUrl"],
+                            wiring.state_reporter, FileOutcomeStore(state_table, dynamodb), max_records=50)
+    normalizer = ChunkNormalizer(s3, RESOURCES.bucket("lake").name, RESOURCES.bucket("quarantine").name,
+                                 SUBJECT_KEY, wiring.state_reporter, outbox)
+    store = DynamoStateStore(state_table, dynamodb)
+    return Pipeline(stack, splitter, normalizer, StateKeeper(store), StateQueries(store), outbox)
+
+
+def _objects(session: boto3.Session, bucket: str) -> dict[str, bytes]:
+    s3 = session.client("s3")
+    listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {item["Key"]: s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for item in listed}
+
+
+def test_a_ticketshop_export_reaches_the_lake_and_the_state_keeper(pipeline: Pipeline) -> None:
+    content = (SAMPLES / "ticketshop" / "export.csv").read_bytes()
+    key = pipeline.ingest("ticketshop", "export.csv", content)
+    file_id = file_id_for(content)
+
+    outcome = wiring.file_outcomes().get(file_id)
+    assert outcome is not None and outcome.raw_key == key and outcome.source == "ticketshop"
+    rows = content.decode("utf-8").strip().count("\n")
+    assert outcome.records == rows and outcome.chunks == 1
+
+    lake = _objects(pipeline.session, RESOURCES.bucket("lake").name)
+    assert lake and all(k.startswith("lake/source=ticketshop/event_date=") and k.endswith(".parquet") for k in lake)
+    lake_rows = sum(pq.read_table(io.BytesIO(body)).num_rows for body in lake.values())
+
+    states = pipeline.queries.file_outcome(file_id)
+    assert states["documents"] == rows and states["unknown"] == 0
+    assert states["states"].get("QUEUED_FOR_SAP", 0) == lake_rows == len(pipeline.outbox.records)
+    assert lake_rows + states["states"].get("INVALID", 0) == rows
+
+
+def test_rejected_records_go_to_quarantine_with_reasons_and_the_rest_carry_on(pipeline: Pipeline) -> None:
+    good = {"platform": "shop", "record_id": "r-1",
+            "contact": {"email": "ada@example.org", "first_name": "Ada"},
+            "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"}}
+    bad = {**good, "record_id": "r-2", "contact": {"email": "not an email"}}
+    content = "\n".join(json.dumps(r) for r in (good, bad)).encode()
+    pipeline.ingest("canonical", "x.jsonl", content)
+
+    quarantine = _objects(pipeline.session, RESOURCES.bucket("quarantine").name)
+    records = {k: v for k, v in quarantine.items() if k.startswith("quarantine/")}
+    reasons = {k: v for k, v in quarantine.items() if k.startswith("reasons/")}
+    assert len(records) == 1 and json.loads(next(iter(records.values()))) == bad
+    sidecar = json.loads(next(iter(reasons.values())))
+    assert sidecar["records"][0]["reasons"][0]["field"] == "contact.email"
+    assert "not an email" not in next(iter(reasons.values())).decode()
+
+    invalid = pipeline.queries.list_documents("INVALID")["documents"]
+    assert len(invalid) == 1
+    document = pipeline.queries.get_document(invalid[0]["document_id"])
+    assert [entry["state"] for entry in document["history"]] == ["RECEIVED", "INVALID"]
+    assert document["history"][-1]["reason_code"] == "INVALID_EMAIL"
+    assert len(pipeline.outbox.records) == 1
+
+
+def test_an_s3_event_delivered_twice_leaves_one_copy_in_the_lake(pipeline: Pipeline) -> None:
+    content = (SAMPLES / "canonical" / "interactions.jsonl.gz").read_bytes()
+    pipeline.ingest("canonical", "again.jsonl.gz", content)
+    first = _objects(pipeline.session, RESOURCES.bucket("lake").name)
+    pipeline.ingest("canonical", "again.jsonl.gz", content, upload=False)
+    second = _objects(pipeline.session, RESOURCES.bucket("lake").name)
+    assert sorted(first) == sorted(second)
+    assert {k: pq.read_table(io.BytesIO(v)).to_pylist() for k, v in first.items()} == \
+           {k: pq.read_table(io.BytesIO(v)).to_pylist() for k, v in second.items()}
+
+
+def test_file_problems_are_recorded_without_losing_the_valid_records(pipeline: Pipeline) -> None:
+    good = {"platform": "shop", "record_id": "r-9", "contact": {"email": "bob@example.org"},
+            "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"}}
+    content = (json.dumps(good) + "\n{\"truncated\": \n").encode()
+    pipeline.ingest("canonical", "cut.jsonl", content)
+    outcome = wiring.file_outcomes().get(file_id_for(content))
+    assert outcome is not None and outcome.records == 1 and outcome.problems_total == 1
+    assert outcome.problems[0].position is not None
+    assert len(pipeline.outbox.records) == 1
+
+
+def test_an_object_outside_the_raw_layout_is_recorded_as_a_problem(pipeline: Pipeline) -> None:
+    bucket = RESOURCES.bucket("raw").name
+    pipeline.session.client("s3").put_object(Bucket=bucket, Key="incoming/nowhere/file.csv", Body=b"a,b\n1,2\n")
+    outcome = pipeline.splitter.split_file(bucket, "incoming/nowhere/file.csv")
+    assert outcome.problems[0].code == "MALFORMED_KEY" and outcome.records == 0
+    assert pipeline.drain("normalize") == []
