@@ -89,6 +89,41 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class LakeCatalog:
+    """The Glue table over the lake and the Athena workgroup that queries it.
+
+    AWS only (Terraform); locally DuckDB reads the lake behind the same query interface
+    (`chalicelib/gdpr/query_engine.py`). The table's columns and partition projection are
+    `chalicelib/normalize/lake.py`'s.
+    """
+
+    database: str
+    table: str
+    workgroup: str
+    results_bucket: str  # a declared bucket's key
+    bytes_scanned_cutoff: int  # per query: a runaway query stops there
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """A Step Functions state machine whose task states are `@app.lambda_function`s."""
+
+    key: str
+    name: str
+    env: str
+    description: str
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """Per-function Lambda settings where the app-wide defaults do not fit."""
+
+    name: str
+    timeout: int
+    memory_mb: int
+
+
+@dataclass(frozen=True)
 class Resources:
     app: str
     stage: str
@@ -100,6 +135,9 @@ class Resources:
     # SES identity that sends operations mail, and who receives it
     mail_from: str
     mail_to: tuple[str, ...]
+    lake_catalog: LakeCatalog | None = None
+    state_machines: tuple[StateMachine, ...] = ()
+    functions: tuple[FunctionSettings, ...] = ()
 
     def bucket(self, key: str) -> Bucket:
         return _by_key(self.buckets, key)
@@ -116,6 +154,9 @@ class Resources:
     def secret(self, key: str) -> Secret:
         return _by_key(self.secrets, key)
 
+    def state_machine(self, key: str) -> StateMachine:
+        return _by_key(self.state_machines, key)
+
     def all_queues(self) -> list[Queue | DeadLetterQueue]:
         return [q for queue in self.queues for q in queue.all_queues]
 
@@ -123,8 +164,11 @@ class Resources:
         """The environment variables every function of this stage gets."""
         env = {"STAGE": self.stage, "APP_NAME": self.app,
                "OPS_MAIL_FROM": self.mail_from, "OPS_MAIL_TO": ",".join(self.mail_to)}
-        for item in (*self.buckets, *self.all_queues(), *self.tables, *self.secrets):
+        for item in (*self.buckets, *self.all_queues(), *self.tables, *self.secrets, *self.state_machines):
             env[item.env] = item.name
+        if self.lake_catalog is not None:
+            env |= {"GLUE_DATABASE": self.lake_catalog.database, "LAKE_TABLE": self.lake_catalog.table,
+                    "ATHENA_WORKGROUP": self.lake_catalog.workgroup}
         return env
 
 
@@ -151,6 +195,9 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             Bucket("raw", f"{prefix}-raw", "RAW_BUCKET"),
             Bucket("lake", f"{prefix}-lake", "LAKE_BUCKET"),
             Bucket("quarantine", f"{prefix}-quarantine", "QUARANTINE_BUCKET"),
+            # Athena query results and the erasure jobs' manifests (`gdpr/jobs/`): keys,
+            # counts and pseudonymous ids only; objects expire after a week
+            Bucket("athena-results", f"{prefix}-athena-results", "ATHENA_RESULTS_BUCKET"),
         ),
         queues=(
             Queue(
@@ -196,6 +243,10 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
         ),
         schedules=(
             Schedule("dlq-watch", "rate(15 minutes)", "Alert on records parked in a DLQ"),
+            Schedule("gdpr-erasure-batch", "rate(1 hour)",
+                     "Batch pending GDPR erasure requests into one job and start its workflow"),
+            Schedule("gdpr-anonymization", "cron(30 2 * * ? *)",
+                     "Anonymize personal data past its retention date (daily)"),
         ),
         secrets=(
             Secret("subject-key", f"{app}/{stage}/subject-key", "SUBJECT_KEY_SECRET",
@@ -205,6 +256,24 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
         ),
         mail_from=f"{prefix}@example.com",
         mail_to=("business-operations@example.com",),
+        lake_catalog=LakeCatalog(
+            # Athena wants lower case and underscores in database names
+            database=f"{app}_{stage}".replace("-", "_").lower(), table="lake_records",
+            workgroup=f"{prefix}-gdpr", results_bucket="athena-results",
+            bytes_scanned_cutoff=(1024**4 if stage == "prod" else 100 * 1024**3),
+        ),
+        state_machines=(
+            StateMachine("gdpr-erasure", f"{prefix}-gdpr-erasure", "ERASURE_STATE_MACHINE",
+                         "GDPR erasure: find with Athena, rewrite the objects found, forget, verify, report"),
+        ),
+        functions=(
+            # the find and verify wait on Athena; a rewrite holds one object (up to ~256 MB) in memory
+            FunctionSettings("gdpr_find_objects", timeout=900, memory_mb=512),
+            FunctionSettings("gdpr_rewrite_objects", timeout=900, memory_mb=3008),
+            FunctionSettings("gdpr_verify_erasure", timeout=900, memory_mb=1024),
+            FunctionSettings("gdpr_forget_subjects", timeout=900, memory_mb=1024),
+            FunctionSettings("gdpr_anonymization", timeout=900, memory_mb=3008),
+        ),
     )
 
 
