@@ -168,3 +168,51 @@ def test_an_object_outside_the_raw_layout_is_recorded_as_a_problem(pipeline: Pip
     outcome = pipeline.splitter.split_file(bucket, "incoming/nowhere/file.csv")
     assert outcome.problems[0].code == "MALFORMED_KEY" and outcome.records == 0
     assert pipeline.drain("normalize") == []
+
+
+# file → (records read, valid records, file problems, reason codes of the rejected records);
+# what samples/README.md says each sample holds.
+EXPECTED = {
+    "amazon_orders/orders.txt": (24, 23, 1, {"invalid_currency"}),
+    "amazon_orders/orders-actionable.txt": (10, 10, 0, set()),
+    "canonical/interactions.jsonl.gz": (16, 15, 1, {"unknown_interaction_type"}),
+    "eventbrite/attendees-page-1.json": (18, 16, 0, {"invalid_email", "invalid_phone"}),
+    "eventbrite/attendee-webhook-fetch.json": (1, 1, 0, set()),
+    "facebook_leads/leads.json": (15, 13, 0, {"invalid_email", "missing"}),
+    "facebook_leads_csv/leads.csv": (15, 14, 0, {"invalid_email"}),
+    "google_ads/webhook-005.json": (1, 0, 0, {"invalid_email"}),
+    "google_ads/webhook-012.json": (1, 0, 0, {"test_record"}),
+    "google_ads/webhook-001.json": (1, 1, 0, set()),
+    "ticketshop/export.csv": (21, 19, 0, {"invalid_email", "invalid_datetime", "invalid_amount"}),
+}
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED))
+def test_each_platform_file_yields_exactly_the_expected_lake_and_quarantine_records(
+        pipeline: Pipeline, sample: str) -> None:
+    records, valid, problems, reason_codes = EXPECTED[sample]
+    source, name = sample.split("/")
+    content = (SAMPLES / sample).read_bytes()
+    pipeline.ingest(source, name, content)
+
+    outcome = wiring.file_outcomes().get(file_id_for(content))
+    assert outcome is not None
+    assert (outcome.records, outcome.problems_total) == (records, problems)
+
+    lake = _objects(pipeline.session, RESOURCES.bucket("lake").name)
+    rows = [row for body in lake.values() for row in pq.read_table(io.BytesIO(body)).to_pylist()]
+    assert all(key.startswith(f"lake/source={source}/") for key in lake)
+    assert sorted(row["document_id"] for row in rows) == sorted(r.document_id for r in pipeline.outbox.records)
+    assert len(rows) == valid
+
+    quarantine = _objects(pipeline.session, RESOURCES.bucket("quarantine").name)
+    quarantined = [line for key, body in quarantine.items() if key.startswith("quarantine/")
+                   for line in body.decode("utf-8").splitlines()]
+    sidecars = [json.loads(body) for key, body in quarantine.items() if key.startswith("reasons/")]
+    found_codes = {reason["code"] for sidecar in sidecars for record in sidecar["records"]
+                   for reason in record["reasons"]}
+    assert len(quarantined) == records - valid
+    assert found_codes == reason_codes
+
+    states = pipeline.queries.file_outcome(file_id_for(content))["states"]
+    assert states == {k: v for k, v in {"QUEUED_FOR_SAP": valid, "INVALID": records - valid}.items() if v}
