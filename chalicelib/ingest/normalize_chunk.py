@@ -8,7 +8,9 @@ For each chunk message:
   per chunk, keyed by the chunk id), with a sidecar of reason codes that holds no values
   (under `reasons/`, so erasure only reads `quarantine/`);
 - valid records are handed to the SAP outbox (the dispatch FIFO queue);
-- the State Keeper hears NORMALIZED, INVALID (with the first reason code) and QUEUED_FOR_SAP.
+- the State Keeper hears, for every record in one message, RECEIVED (at the file's arrival),
+  NORMALIZED or INVALID (with the first reason code), and QUEUED_FOR_SAP: one document
+  write for all three.
 
 A chunk that fails (S3 or SQS unavailable) is reported as a batch item failure: SQS
 brings it back, and after the queue's maxReceiveCount it lands in the normalize DLQ,
@@ -29,7 +31,7 @@ from pydantic import ValidationError
 
 from chalicelib.ingest.messages import ChunkMessage
 from chalicelib.normalize.lake import lake_objects
-from chalicelib.normalize.normalizer import normalize
+from chalicelib.normalize.normalizer import normalize, raw_document_id
 from chalicelib.normalize.reader import RawRecord
 from chalicelib.normalize.schema import NormalizedRecord, Rejected
 from chalicelib.state_keeper.lifecycle import State, StateChange
@@ -131,6 +133,10 @@ class ChunkNormalizer:
 
         normalized_at = self.clock()
         with self.reporter() as reporter:
+            for item in message.records:
+                raw = RawRecord(item.position, item.source_record_id, item.data)
+                reporter.report(self._change(message, raw_document_id(message.source, raw, message.raw_key),
+                                             State.RECEIVED, message.ingested_at))
             for record in valid:
                 reporter.report(self._change(message, record.document_id, State.NORMALIZED, normalized_at,
                                              subject_id=record.subject_id))

@@ -1,9 +1,10 @@
 """Split one raw file into chunk messages on the normalize queue.
 
 The file is read as a stream (gzip too) and cut into chunks of up to 1,000 records or
-200 KiB, so memory stays constant whatever the file size. Each chunk is one SQS message;
-every record in it is reported RECEIVED (under the document id the normalizer will give
-it), and the file's outcome (records, chunks, file problems) is recorded. A file problem
+200 KiB, so memory stays constant whatever the file size. Each chunk is one SQS message,
+and the file's outcome (records, chunks, file problems) is recorded. The normalizer
+reports the records RECEIVED (at the file's arrival time) together with their next state,
+so the State Keeper writes each document once per step, not once more here. A file problem
 (not UTF-8, truncated, a record over the size limit ...) is counted and kept in the
 outcome; the file's valid records carry on.
 
@@ -23,14 +24,11 @@ from chalicelib.ingest.messages import ChunkMessage, ChunkRecord, FileOutcome, P
 from chalicelib.ingest.uploads import file_id_from_key
 from chalicelib.normalize.chunking import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, chunks
 from chalicelib.normalize.exceptions import MalformedRawKey, UnknownSource
-from chalicelib.normalize.normalizer import raw_document_id
 from chalicelib.normalize.reader import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits, read_file
 from chalicelib.normalize.sources import source_from_key
-from chalicelib.state_keeper.lifecycle import State, StateChange
 
 log = logging.getLogger(__name__)
 
-COMPONENT = "ingest"
 MAX_PROBLEMS_KEPT = 100  # the outcome keeps the first problems and counts all of them
 SQS_BATCH = 10
 
@@ -41,13 +39,12 @@ def utc_now() -> datetime:
 
 class FileSplitter:
     def __init__(self, s3: Any, sqs: Any, normalize_queue_url: str,
-                 reporter: Callable[[], Any], outcomes: FileOutcomeStore,
+                 outcomes: FileOutcomeStore,
                  limits: ReadLimits = DEFAULT_LIMITS, max_records: int = DEFAULT_MAX_RECORDS,
                  max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], datetime] = utc_now) -> None:
         self.s3 = s3
         self.sqs = sqs
         self.normalize_queue_url = normalize_queue_url
-        self.reporter = reporter  # a new StateReporter (a context manager) per file
         self.outcomes = outcomes
         self.limits = limits
         self.max_records = max_records
@@ -66,20 +63,16 @@ class FileSplitter:
         raw_object = self.s3.get_object(Bucket=bucket, Key=key)
         ingested_at = raw_object["LastModified"].astimezone(timezone.utc)
         items = read_file(outcome.source, raw_object["Body"], key, self.limits)
-        with self.reporter() as reporter:
-            pending: list[ChunkMessage] = []
-            for number, records in enumerate(chunks(self._records(items, outcome),
-                                                    self.max_records, self.max_bytes)):
-                message = ChunkMessage(file_id=outcome.file_id, raw_key=key, source=outcome.source,
-                                       chunk=number, ingested_at=ingested_at, records=records)
-                reporter.report_all(self._received(message))
-                pending.append(message)
-                outcome.chunks += 1
-                if len(pending) == SQS_BATCH:
-                    self._send(pending)
-                    pending = []
-            if pending:
+        pending: list[ChunkMessage] = []
+        for number, records in enumerate(chunks(self._records(items, outcome), self.max_records, self.max_bytes)):
+            pending.append(ChunkMessage(file_id=outcome.file_id, raw_key=key, source=outcome.source,
+                                        chunk=number, ingested_at=ingested_at, records=records))
+            outcome.chunks += 1
+            if len(pending) == SQS_BATCH:
                 self._send(pending)
+                pending = []
+        if pending:
+            self._send(pending)
         log.info("file %s split: %d records in %d chunks, %d problems", outcome.file_id,
                  outcome.records, outcome.chunks, outcome.problems_total)
         return self._finish(outcome)
@@ -92,14 +85,6 @@ class FileSplitter:
                 continue
             outcome.records += 1
             yield ChunkRecord(position=item.position, source_record_id=item.source_record_id, data=item.data)
-
-    def _received(self, message: ChunkMessage) -> Iterator[StateChange]:
-        at = self.clock()
-        for record in message.records:
-            raw = RawRecord(record.position, record.source_record_id, record.data)
-            yield StateChange(document_id=raw_document_id(message.source, raw, message.raw_key),
-                              state=State.RECEIVED, at=at, component=COMPONENT,
-                              file_id=message.file_id, chunk_id=message.chunk_id, source=message.source)
 
     def _send(self, messages: list[ChunkMessage]) -> None:
         entries = [{"Id": str(index), "MessageBody": message.model_dump_json()}

@@ -83,7 +83,7 @@ def pipeline(stack: boto3.Session) -> Pipeline:
     state_table = RESOURCES.table("state").name
     outbox = RecordingOutbox()
     splitter = FileSplitter(s3, sqs, sqs.get_queue_url(QueueName=RESOURCES.queue("normalize").name)["QueueUrl"],
-                            wiring.state_reporter, FileOutcomeStore(state_table, dynamodb), max_records=50)
+                            FileOutcomeStore(state_table, dynamodb), max_records=50)
     normalizer = ChunkNormalizer(s3, RESOURCES.bucket("lake").name, RESOURCES.bucket("quarantine").name,
                                  SUBJECT_KEY, wiring.state_reporter, outbox)
     store = DynamoStateStore(state_table, dynamodb)
