@@ -112,7 +112,7 @@ def ingest() -> Any:
     from chalicelib.ingest.split_file import FileSplitter
 
     return FileSplitter(client("s3"), client("sqs"), queue_url(resources().queue("normalize").name),
-                        state_reporter, file_outcomes())
+                        file_outcomes())
 
 
 @cached_builder
