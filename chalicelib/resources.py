@@ -219,7 +219,7 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             ),
         ),
         tables=(
-            # State Keeper (chalicelib/state_keeper/DESIGN.md): one item per document, state
+            # State Keeper (README: The State Keeper): one item per document, state
             # pages, file pages and hourly counters; the only index is the subject one,
             # keys only, written once per document.
             Table(

@@ -2,5 +2,5 @@
 
 Components report state changes with `reporter.StateReporter` (many changes per SQS
 message); `handler.handle_state_change_messages` merges them into the state table through
-a `store.StateStore`; `queries.StateQueries` answers the operations API. See DESIGN.md.
+a `store.StateStore`; `queries.StateQueries` answers the operations API. The README explains the table design.
 """

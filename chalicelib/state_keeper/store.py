@@ -252,7 +252,7 @@ class InMemoryStateStore(StateStore):
 # -- DynamoDB -----------------------------------------------------------------------------
 
 class DynamoStateStore(StateStore):
-    """The state table in DynamoDB (layout in `table_layout` and DESIGN.md)."""
+    """The state table in DynamoDB (layout in `table_layout`, explained in the README)."""
 
     def __init__(self, table_name: str, client: Any = None,
                  history_retention: timedelta = DEFAULT_HISTORY_RETENTION,

@@ -1,6 +1,6 @@
 """The state table's items: keys and attribute encodings, as pure functions.
 
-One table, four kinds of item (see DESIGN.md):
+One table, four kinds of item (the README explains why):
 
 | item            | pk                         | sk                               |
 |-----------------|----------------------------|----------------------------------|
