@@ -4,12 +4,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chalice import AuthResponse, BadRequestError, Chalice, NotFoundError, Response
+from chalice import AuthResponse, BadRequestError, Chalice, ForbiddenError, NotFoundError, Response
 from chalice.app import AuthRequest, S3Event, SQSEvent
 
 from chalicelib import operations, wiring
 from chalicelib.auth.exceptions import UnknownToken
 from chalicelib.auth.tokens import bearer_token
+from chalicelib.gdpr import api as gdpr_api
+from chalicelib.gdpr.erasure_workflow import start_erasure_job
+from chalicelib.gdpr.exceptions import (BatchTooLarge, InvalidErasureRequest, InvalidRetentionPolicy,
+                                        UnknownErasureRequest, UnknownRetentionPolicy)
+from chalicelib.gdpr.raw_subjects import subject_id_of_email
 from chalicelib.ingest.exceptions import IngestError, UploadTooLarge
 from chalicelib.ingest.uploads import UPLOAD_CONTENT_TYPES, store_upload
 from chalicelib.normalize.exceptions import UnknownSource
@@ -147,3 +152,123 @@ def dispatch_to_sap(event: SQSEvent) -> dict[str, Any]:
               description=resources.schedule("dlq-watch").description)
 def dlq_watch(event: Any) -> dict[str, Any]:
     return operations.watch_dead_letter_queues(resources, wiring.client("sqs"), wiring.mailer())
+
+
+# -- GDPR: erasure requests, retention policies, anonymization --------------------------
+
+def _gdpr(call: Any, *args: Any) -> Any:
+    """Run a GDPR call; domain errors become 400/404/413 here, and nowhere else."""
+    try:
+        return call(*args)
+    except BatchTooLarge as error:
+        return Response(status_code=413, body={"Code": "PayloadTooLarge", "Message": str(error)})
+    except (InvalidErasureRequest, InvalidRetentionPolicy) as error:
+        raise BadRequestError(str(error)) from None
+    except (UnknownErasureRequest, UnknownRetentionPolicy) as error:
+        raise NotFoundError(str(error)) from None
+
+
+def _principal() -> dict[str, str]:
+    return app.current_request.context.get("authorizer") or {}
+
+
+def _require_admin() -> str:
+    principal = _principal()
+    if principal.get("role") != "admin":
+        raise ForbiddenError("changing retention policies needs the admin role")
+    return str(principal.get("principalId", "admin"))
+
+
+@app.route("/gdpr/erasure-requests", methods=["POST"], authorizer=token_auth)
+def create_erasure_requests() -> Response:
+    """The email becomes the pseudonymous subject id at once; it is never stored or logged."""
+    answer = _gdpr(gdpr_api.submit_erasure_requests, app.current_request.json_body,
+                   lambda email: subject_id_of_email(email, wiring.subject_key()), wiring.erasure_requests())
+    return answer if isinstance(answer, Response) else Response(status_code=202, body=answer)
+
+
+@app.route("/gdpr/erasure-requests/{request_id}", methods=["GET"], authorizer=token_auth)
+def get_erasure_request(request_id: str) -> dict[str, Any]:
+    return _gdpr(gdpr_api.erasure_request, request_id, wiring.erasure_requests())
+
+
+@app.route("/gdpr/erasure-jobs", methods=["POST"], authorizer=token_auth)
+def start_erasure_job_now() -> Any:
+    max_requests = _gdpr(gdpr_api.max_requests_of, _params(), gdpr_api.MAX_REQUESTS_PER_CALL)
+    if isinstance(max_requests, Response):
+        return max_requests
+    started = start_erasure_job(wiring.erasure_requests(), wiring.client("stepfunctions"),
+                                wiring.state_machine_arn("gdpr-erasure"), max_requests)
+    return Response(status_code=202 if started["started"] else 200, body=started)
+
+
+@app.route("/gdpr/retention-policies", methods=["GET"], authorizer=token_auth)
+def list_retention_policies() -> dict[str, Any]:
+    return gdpr_api.list_policies(wiring.retention_policies())
+
+
+@app.route("/gdpr/retention-policies/{name}", methods=["GET"], authorizer=token_auth)
+def get_retention_policy(name: str) -> dict[str, Any]:
+    return _gdpr(lambda: gdpr_api.policy_view(name, wiring.retention_policies().get(name)))
+
+
+@app.route("/gdpr/retention-policies/{name}", methods=["PUT"], authorizer=token_auth)
+def put_retention_policy(name: str) -> Any:
+    changed_by = _require_admin()
+    return _gdpr(gdpr_api.put_policy, name, app.current_request.json_body, changed_by, wiring.retention_policies())
+
+
+@app.route("/gdpr/retention-policies/{name}", methods=["DELETE"], authorizer=token_auth)
+def delete_retention_policy(name: str) -> Response:
+    _require_admin()
+    _gdpr(wiring.retention_policies().delete, name)
+    return Response(status_code=204, body="")
+
+
+@app.route("/gdpr/anonymization-runs", methods=["POST"], authorizer=token_auth)
+def run_anonymization_now() -> dict[str, Any]:
+    """`?dry_run=true` counts what is due; a real run needs the admin role."""
+    dry_run = _params().get("dry_run", "false").lower() in ("true", "1", "yes")
+    if not dry_run:
+        _require_admin()
+    return wiring.anonymization_run().run(dry_run=dry_run).as_dict()
+
+
+@app.schedule(resources.schedule("gdpr-erasure-batch").expression, name="gdpr_erasure_batch",
+              description=resources.schedule("gdpr-erasure-batch").description)
+def gdpr_erasure_batch(event: Any) -> dict[str, Any]:
+    return start_erasure_job(wiring.erasure_requests(), wiring.client("stepfunctions"),
+                             wiring.state_machine_arn("gdpr-erasure"), gdpr_api.MAX_REQUESTS_PER_CALL)
+
+
+@app.schedule(resources.schedule("gdpr-anonymization").expression, name="gdpr_anonymization",
+              description=resources.schedule("gdpr-anonymization").description)
+def gdpr_anonymization(event: Any) -> dict[str, Any]:
+    return wiring.anonymization_run().run().as_dict()
+
+
+# the erasure workflow's task states (chalicelib/gdpr/state_machine.py names them)
+
+@app.lambda_function(name="gdpr_find_objects")
+def gdpr_find_objects(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return wiring.erasure_workflow().find(event, context)
+
+
+@app.lambda_function(name="gdpr_rewrite_objects")
+def gdpr_rewrite_objects(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return wiring.erasure_workflow().rewrite(event, context)
+
+
+@app.lambda_function(name="gdpr_forget_subjects")
+def gdpr_forget_subjects(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return wiring.erasure_workflow().forget(event, context)
+
+
+@app.lambda_function(name="gdpr_verify_erasure")
+def gdpr_verify_erasure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return wiring.erasure_workflow().verify(event, context)
+
+
+@app.lambda_function(name="gdpr_report_job")
+def gdpr_report_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return wiring.erasure_workflow().report(event, context)

@@ -167,7 +167,7 @@ def main() -> None:
     from chalicelib.mail import InMemoryMailer
     from chalicelib.resources import for_stage
     from devstack.emulator import Emulator
-    from devstack.provision import create_bucket, provision
+    from devstack.provision import provision
 
     emulator = Emulator()
     emulator.start()
@@ -177,8 +177,7 @@ def main() -> None:
         resources = for_stage("local")
         provision(resources, session)
         s3 = session.client("s3")
-        work = "data-engine-local-athena-results"
-        create_bucket(s3, work, "eu-central-1")
+        work = resources.bucket("athena-results").name  # declared and provisioned with the stage
         lake_bucket = resources.bucket("lake").name
         rng = random.Random(args.seed)
 

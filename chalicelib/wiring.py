@@ -122,3 +122,89 @@ def normalizer() -> Any:
     declared = resources()
     return ChunkNormalizer(client("s3"), declared.bucket("lake").name, declared.bucket("quarantine").name,
                            subject_key(), state_reporter, sap_outbox())
+
+
+# -- GDPR -------------------------------------------------------------------------------
+
+def lake_table() -> Any:
+    from chalicelib.gdpr.catalog import LakeTable
+
+    declared = resources()
+    catalog = declared.lake_catalog
+    return LakeTable(database=catalog.database, name=catalog.table, bucket=declared.bucket("lake").name)
+
+
+@cached_builder
+def query_engine() -> Any:
+    """Athena in AWS; DuckDB over the same lake objects on the local stack (no Athena there)."""
+    declared = resources()
+    table = lake_table()
+    if declared.stage == "local":
+        from chalicelib.gdpr.object_store import S3ObjectStore
+        from chalicelib.gdpr.query_engine import DuckDbQueryEngine
+        from chalicelib.normalize.lake import lake_schema
+
+        return DuckDbQueryEngine([table], S3ObjectStore(client("s3")), schemas={table.qualified_name: lake_schema()})
+    from chalicelib.gdpr.query_engine import AthenaQueryEngine
+
+    return AthenaQueryEngine(declared.lake_catalog.workgroup, table.database,
+                             region=client("s3").meta.region_name)
+
+
+@cached_builder
+def erasure_requests() -> Any:
+    from chalicelib.gdpr.erasure_requests import DynamoErasureRequests
+
+    return DynamoErasureRequests(resources().table("config").name, client("dynamodb"))
+
+
+@cached_builder
+def retention_policies() -> Any:
+    from chalicelib.gdpr.retention_policies import DynamoRetentionPolicies
+
+    return DynamoRetentionPolicies(resources().table("config").name, client("dynamodb"))
+
+
+@cached_builder
+def subject_of_for() -> Any:
+    from chalicelib.gdpr.raw_subjects import subject_of_for as build
+
+    return build(subject_key())
+
+
+@cached_builder
+def erasure_workflow() -> Any:
+    from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
+    from chalicelib.gdpr.object_store import S3ObjectStore
+    from chalicelib.gdpr.state_keeper_traces import StateKeeperTraces
+
+    declared = resources()
+    return ErasureWorkflow(
+        requests=erasure_requests(), engine=query_engine(), object_store=lambda: S3ObjectStore(client("s3")),
+        table=lake_table(), raw_bucket=declared.bucket("raw").name,
+        quarantine_bucket=declared.bucket("quarantine").name,
+        work_bucket=declared.bucket(declared.lake_catalog.results_bucket).name,
+        subject_of_for=subject_of_for(),
+        traces=StateKeeperTraces(declared.table("state").name, state_reporter, client("dynamodb")),
+        mailer=mailer(), app=declared.app, stage=declared.stage)
+
+
+@cached_builder
+def state_machine_arn(key: str) -> str:
+    """The ARN of a declared state machine, in this account and region."""
+    account = client("sts").get_caller_identity()["Account"]
+    region = client("stepfunctions").meta.region_name
+    return f"arn:aws:states:{region}:{account}:stateMachine:{resources().state_machine(key).name}"
+
+
+def anonymization_run() -> Any:
+    """A run with the policies as they are now (read per run, so a change applies next run)."""
+    from chalicelib.gdpr.anonymization_run import AnonymizationRun
+    from chalicelib.gdpr.anonymize import KeyedPseudonymizer
+    from chalicelib.gdpr.object_store import S3ObjectStore
+
+    declared = resources()
+    pseudonym_key = hmac.new(subject_key(), b"gdpr pseudonyms", hashlib.sha256).digest()
+    return AnonymizationRun(S3ObjectStore(client("s3")), declared.bucket("lake").name, declared.bucket("raw").name,
+                            list(retention_policies().all().values()), KeyedPseudonymizer(pseudonym_key),
+                            state_reporter)

@@ -32,6 +32,26 @@ def provision(resources: Resources, session: Any, secret_values: dict[str, str] 
     for table in resources.tables:
         if table.name not in existing:
             create_table(dynamodb, table)
+    create_state_machines(resources, session)
+
+
+def create_state_machines(resources: Resources, session: Any) -> None:
+    """Each declared state machine, its tasks pointing at the stage's functions (which the
+    local runtime answers Lambda's Invoke for). Glue and Athena are AWS only: locally DuckDB
+    reads the lake."""
+    from chalicelib.gdpr.state_machine import DEFINITIONS, lambda_arn
+
+    if not resources.state_machines:
+        return
+    sfn = session.client("stepfunctions")
+    existing = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
+    account = session.client("sts").get_caller_identity()["Account"]
+    arn_of = lambda_arn(session.region_name, account, resources.app, resources.stage)
+    for machine in resources.state_machines:
+        if machine.name not in existing:
+            sfn.create_state_machine(
+                name=machine.name, definition=json.dumps(DEFINITIONS[machine.key](arn_of)),
+                roleArn=f"arn:aws:iam::{account}:role/{machine.name}-sfn")
 
 
 def create_bucket(s3: Any, name: str, region: str) -> None:

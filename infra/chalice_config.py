@@ -22,6 +22,10 @@ def chalice_config() -> dict[str, Any]:
                 "api_gateway_stage": "api",
                 "iam_policy_file": f"policy-{stage}.json",
                 "environment_variables": for_stage(stage).environment(),
+                "lambda_functions": {
+                    function.name: {"lambda_timeout": function.timeout, "lambda_memory_size": function.memory_mb}
+                    for function in for_stage(stage).functions
+                },
             }
             for stage in STAGES
         },
@@ -60,8 +64,33 @@ def iam_policy(resources: Resources) -> dict[str, Any]:
             {"Sid": "Mail", "Effect": "Allow", "Action": ["ses:SendEmail", "ses:SendRawEmail"],
              "Resource": "*",
              "Condition": {"StringEquals": {"ses:FromAddress": resources.mail_from}}},
+            *_gdpr_statements(resources),
         ],
     }
+
+
+def _gdpr_statements(resources: Resources) -> list[dict[str, Any]]:
+    """Start and watch the erasure workflow; query the lake through the stage's workgroup."""
+    statements: list[dict[str, Any]] = []
+    if resources.state_machines:
+        statements.append({
+            "Sid": "StateMachines", "Effect": "Allow",
+            "Action": ["states:StartExecution", "states:DescribeExecution"],
+            "Resource": [f"arn:aws:states:*:*:stateMachine:{m.name}" for m in resources.state_machines]
+            + [f"arn:aws:states:*:*:execution:{m.name}:*" for m in resources.state_machines]})
+    catalog = resources.lake_catalog
+    if catalog is not None:
+        statements += [
+            {"Sid": "Athena", "Effect": "Allow",
+             "Action": ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+                        "athena:StopQueryExecution", "athena:GetWorkGroup"],
+             "Resource": f"arn:aws:athena:*:*:workgroup/{catalog.workgroup}"},
+            {"Sid": "Catalog", "Effect": "Allow",
+             "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions"],
+             "Resource": ["arn:aws:glue:*:*:catalog", f"arn:aws:glue:*:*:database/{catalog.database}",
+                          f"arn:aws:glue:*:*:table/{catalog.database}/{catalog.table}"]},
+        ]
+    return statements
 
 
 def write(directory: Path = CHALICE_DIR) -> list[Path]:

@@ -60,7 +60,96 @@ def resources_tf(resources: Resources) -> dict[str, Any]:
         for secret in resources.secrets
     }
     resource["aws_ses_email_identity"] = {"operations": {"email": resources.mail_from}}
+    if resources.lake_catalog is not None:
+        for kind, blocks in _lake_catalog_tf(resources).items():
+            resource.setdefault(kind, {}).update(blocks)
+    for kind, blocks in _state_machines_tf(resources).items():
+        resource.setdefault(kind, {}).update(blocks)
     return {"resource": resource}
+
+
+def _escape(text: str) -> str:
+    """A literal for a Terraform string (`${...}` would be interpolated)."""
+    return text.replace("${", "$${")
+
+
+def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
+    """Glue database and table (partition projection: no crawler), Athena workgroup, results expiry."""
+    from chalicelib.gdpr.catalog import athena_workgroup_declaration, glue_table_declaration, lake_table
+    from chalicelib.normalize.sources import SOURCES
+
+    catalog = resources.lake_catalog
+    assert catalog is not None
+    results = resources.bucket(catalog.results_bucket)
+    table = lake_table(resources.app, resources.stage, resources.bucket("lake").name)
+    glue = glue_table_declaration(table, sorted(SOURCES))
+    workgroup = athena_workgroup_declaration(catalog.workgroup, results.name, catalog.bytes_scanned_cutoff)
+    results_label = tf_name(results.key)
+    return {
+        "aws_glue_catalog_database": {"lake": {"name": catalog.database}},
+        "aws_glue_catalog_table": {"lake": {
+            "name": catalog.table,
+            "database_name": "${aws_glue_catalog_database.lake.name}",
+            "table_type": glue["table_type"],
+            "parameters": {k: _escape(v) for k, v in glue["parameters"].items()},
+            "partition_keys": glue["partition_keys"],
+            "storage_descriptor": [{
+                "location": glue["location"],
+                "input_format": glue["input_format"],
+                "output_format": glue["output_format"],
+                "ser_de_info": [{"serialization_library": glue["serde"]}],
+                "columns": glue["columns"],
+            }],
+        }},
+        "aws_athena_workgroup": {"gdpr": {
+            "name": workgroup["name"],
+            "configuration": [{
+                "enforce_workgroup_configuration": workgroup["enforce_workgroup_configuration"],
+                "publish_cloudwatch_metrics_enabled": workgroup["publish_cloudwatch_metrics"],
+                "bytes_scanned_cutoff_per_query": workgroup["bytes_scanned_cutoff_per_query"],
+                "engine_version": [{"selected_engine_version": workgroup["engine_version"]}],
+                "result_configuration": [{
+                    "output_location": f"s3://${{aws_s3_bucket.{results_label}.bucket}}/athena/",
+                    "encryption_configuration": [{"encryption_option": workgroup["encryption"]}],
+                }],
+            }],
+        }},
+        "aws_s3_bucket_lifecycle_configuration": {results_label: {
+            "bucket": f"${{aws_s3_bucket.{results_label}.id}}",
+            "rule": [{"id": "expire", "status": "Enabled", "filter": [{"prefix": ""}],
+                      "expiration": [{"days": workgroup["results_bucket"]["expire_after_days"]}]}],
+        }},
+    }
+
+
+def _state_machines_tf(resources: Resources) -> dict[str, dict[str, Any]]:
+    """Each state machine, with a role that may invoke only this stage's functions."""
+    from chalicelib.gdpr.state_machine import DEFINITIONS
+
+    blocks: dict[str, dict[str, Any]] = {}
+    for machine in resources.state_machines:
+        label = tf_name(machine.key)
+        # references to Chalice's functions: Terraform creates them first
+        definition = DEFINITIONS[machine.key](lambda name: f"${{aws_lambda_function.{name}.arn}}")
+        blocks.setdefault("aws_iam_role", {})[f"{label}_sfn"] = {
+            "name": f"{machine.name}-sfn",
+            "assume_role_policy": json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": "states.amazonaws.com"}}]}),
+        }
+        blocks.setdefault("aws_iam_role_policy", {})[f"{label}_sfn"] = {
+            "name": "invoke-task-functions",
+            "role": f"${{aws_iam_role.{label}_sfn.id}}",
+            "policy": json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "lambda:InvokeFunction",
+                "Resource": f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-*"}]}),
+        }
+        blocks.setdefault("aws_sfn_state_machine", {})[label] = {
+            "name": machine.name,
+            "role_arn": f"${{aws_iam_role.{label}_sfn.arn}}",
+            "definition": json.dumps(definition, sort_keys=True),
+        }
+    return blocks
 
 
 def _queue_tf(queue: Queue) -> dict[str, Any]:

@@ -47,3 +47,15 @@ class ObjectChanged(GdprError):
 
 class TracesRemain(GdprError):
     """Verification found the subjects still present after the rewrite."""
+
+
+class InvalidRetentionPolicy(GdprError):
+    """A retention policy (or its name) the API cannot take."""
+
+
+class UnknownRetentionPolicy(GdprError):
+    """No retention policy with this name."""
+
+
+class BatchTooLarge(GdprError):
+    """More erasure requests in one API call than one job takes."""

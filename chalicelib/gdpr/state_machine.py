@@ -97,3 +97,10 @@ def erasure_definition(function_arn: Callable[[str], str], map_concurrency: int 
                        "Cause": "the erasure job failed; see the job's report"},
         },
     }
+
+
+# declared state machine key (`resources.StateMachine.key`) -> its ASL, given a resolver
+# from a function name to its ARN; Terraform and local provisioning both build from here
+DEFINITIONS: dict[str, Callable[[Callable[[str], str]], dict[str, Any]]] = {
+    "gdpr-erasure": erasure_definition,
+}

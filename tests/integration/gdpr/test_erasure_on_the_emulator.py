@@ -25,14 +25,13 @@ from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, raw_
 
 RESOURCES = for_stage("local")
 LAKE, RAW, QUARANTINE = (RESOURCES.bucket(k).name for k in ("lake", "raw", "quarantine"))
-WORK = "data-engine-local-athena-results"
+WORK = RESOURCES.bucket("athena-results").name  # the work bucket: declared, provisioned
 RAW_KEY = "incoming/eventbrite/2024/03/01/f1.jsonl"
 
 
 @pytest.fixture
 def lake(stack: boto3.Session) -> dict[str, Any]:
     s3 = stack.client("s3")
-    s3.create_bucket(Bucket=WORK, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
     people = [person(i, raw_key=RAW_KEY) for i in range(8)]
     for day, rows in (("2024-03-01", people[:4]), ("2024-03-02", people[4:])):
         s3.put_object(Bucket=LAKE, Key=lake_key("eventbrite", day), Body=lake_parquet(rows),
@@ -115,10 +114,11 @@ def erasure(lake: dict[str, Any], stack: boto3.Session, emulator: Emulator) -> d
         emulator.register_function(f"data-engine-local-{name}",
                                    lambda event, context, step=step: getattr(workflow, step)(event, context))
     sfn = stack.client("stepfunctions")
-    machine = sfn.create_state_machine(
-        name=state_machine_name("data-engine", "local"),
-        definition=json.dumps(erasure_definition(lambda_arn("eu-central-1", "123456789012", "data-engine", "local"))),
-        roleArn="arn:aws:iam::123456789012:role/gdpr-erasure")["stateMachineArn"]
+    # the stage's state machine, provisioned from the declaration; its tasks are the functions above
+    machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+                   if m["name"] == state_machine_name("data-engine", "local"))
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
+    assert definition == erasure_definition(lambda_arn("eu-central-1", "123456789012", "data-engine", "local"))
     return {"s3": s3, "people": people, "requests": requests, "traces": traces, "mailer": mailer, "sfn": sfn,
             "machine": machine}
 
