@@ -6,8 +6,14 @@ event sources, API Gateway). Next to it we write:
 - `resources.tf.json`: every bucket, queue, table and mail identity of the declaration;
 - `chalice_override.tf.json`: Terraform's override mechanism fixes Chalice's gaps without
   editing its output: current Terraform/provider pins, app- and stage-prefixed schedule
-  rule names, `ReportBatchItemFailures` on SQS mappings, and references (so implicit
-  dependencies) from event sources to the queues and bucket they need.
+  rule names, `ReportBatchItemFailures` on SQS mappings, references (so implicit
+  dependencies) from event sources to the queues and bucket they need, and the AWS SDK
+  for pandas managed layer on every function.
+
+Why the layer: the lake is Parquet, written and rewritten with pyarrow, whose wheels
+(manylinux_2_28) do not run on the python3.11 Lambda runtime and are too big to bundle.
+The managed layer carries a Lambda-built pyarrow; its ARN is read from AWS's public SSM
+parameter for the region, so no account id or version number is hard-coded per region.
 
 One gap an override cannot fix: Chalice declares an unused `null_data_source`, which
 makes Terraform require the `null` provider. We drop that block and requirement from
@@ -23,6 +29,9 @@ from chalicelib.resources import Queue, Resources, Table
 
 TERRAFORM_VERSION = ">= 1.5.0"
 AWS_PROVIDER_VERSION = ">= 5.0, < 6.0"
+# The AWS SDK for pandas release whose Lambda layer provides pyarrow (see above).
+SDK_FOR_PANDAS_VERSION = "3.16.1"
+PYTHON_RUNTIME = "py3.11"  # chalice package takes the runtime from the local interpreter
 
 
 def tf_name(name: str) -> str:
@@ -65,7 +74,14 @@ def resources_tf(resources: Resources) -> dict[str, Any]:
             resource.setdefault(kind, {}).update(blocks)
     for kind, blocks in _state_machines_tf(resources).items():
         resource.setdefault(kind, {}).update(blocks)
-    return {"resource": resource}
+    return {"resource": resource, "data": _layer_data_tf()}
+
+
+def _layer_data_tf() -> dict[str, Any]:
+    parameter = (f"/aws/service/aws-sdk-pandas/{SDK_FOR_PANDAS_VERSION}/${{data.aws_region.current.name}}"
+                 f"/{PYTHON_RUNTIME}/x86_64/layer-arn")
+    return {"aws_region": {"current": {}},
+            "aws_ssm_parameter": {"sdk_for_pandas_layer": {"name": parameter}}}
 
 
 def _escape(text: str) -> str:
@@ -227,7 +243,10 @@ def override_tf(chalice_tf: dict[str, Any], resources: Resources) -> dict[str, A
         },
         "resource": {},
     }
-    for kind, blocks in (("aws_lambda_event_source_mapping", mappings),
+    layers = {label: {"layers": ["${data.aws_ssm_parameter.sdk_for_pandas_layer.value}"]}
+              for label in generated.get("aws_lambda_function", {})}
+    for kind, blocks in (("aws_lambda_function", layers),
+                         ("aws_lambda_event_source_mapping", mappings),
                          ("aws_cloudwatch_event_rule", rules),
                          ("aws_s3_bucket_notification", notifications)):
         if blocks:
