@@ -20,6 +20,8 @@ from chalicelib.ingest.uploads import UPLOAD_CONTENT_TYPES, store_upload
 from chalicelib.normalize.exceptions import UnknownSource
 from chalicelib.normalize.sources import connector_for
 from chalicelib.resources import APP_NAME, current
+from chalicelib.sap import api as sap_api
+from chalicelib.sap.exceptions import InvalidThrottleSettings
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 
 app = Chalice(app_name=APP_NAME)
@@ -151,7 +153,58 @@ def dispatch_to_sap(event: SQSEvent) -> dict[str, Any]:
 @app.schedule(resources.schedule("dlq-watch").expression, name="dlq_watch",
               description=resources.schedule("dlq-watch").description)
 def dlq_watch(event: Any) -> dict[str, Any]:
-    return operations.watch_dead_letter_queues(resources, wiring.client("sqs"), wiring.mailer())
+    chunks_parked = wiring.park_normalize_dead_letters()
+    sap_parked = wiring.park_sap_dead_letters()
+    watched = operations.watch_dead_letter_queues(resources, wiring.client("sqs"), wiring.mailer(),
+                                                  notes=[chunks_parked.mail_section(), sap_parked.mail_section()])
+    return {**watched, "normalize": chunks_parked.as_dict(), "sap": sap_parked.as_dict()}
+
+
+@app.lambda_function(name="replay_normalize_dead_letters")
+def replay_normalize_dead_letters(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"replayed": wiring.replay_normalize_dead_letters(int((event or {}).get("limit", 1000)))}
+
+
+@app.lambda_function(name="replay_sap_dead_letters")
+def replay_sap_dead_letters(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return wiring.replay_sap_dead_letters(int((event or {}).get("limit", 1000))).as_dict()
+
+
+# -- SAP: throttle and replay -----------------------------------------------------------
+
+@app.route("/sap/throttle", methods=["GET"], authorizer=token_auth)
+def get_sap_throttle() -> dict[str, Any]:
+    return sap_api.throttle_view(wiring.sap_throttle())
+
+
+@app.route("/sap/throttle", methods=["PUT"], authorizer=token_auth)
+def put_sap_throttle() -> dict[str, Any]:
+    _require_admin("changing the SAP throttle")
+    try:
+        return sap_api.change_throttle(app.current_request.json_body, wiring.sap_throttle())
+    except InvalidThrottleSettings as error:
+        raise BadRequestError(str(error)) from None
+
+
+@app.route("/ingest/replay", methods=["POST"], authorizer=token_auth)
+def replay_normalize() -> dict[str, Any]:
+    """Move parked chunks from the normalize DLQ back to the queue (`?limit=`, default 1000)."""
+    _require_admin("replaying normalize dead letters")
+    return {"replayed": wiring.replay_normalize_dead_letters(_replay_limit())}
+
+
+def _replay_limit() -> int:
+    limit = _params().get("limit", "1000")
+    if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
+        raise BadRequestError("limit must be a whole number from 1 to 10000")
+    return int(limit)
+
+
+@app.route("/sap/replay", methods=["POST"], authorizer=token_auth)
+def replay_sap() -> dict[str, Any]:
+    """Move parked dispatch messages from the SAP DLQ back to the queue (`?limit=`, default 1000)."""
+    _require_admin("replaying SAP dead letters")
+    return wiring.replay_sap_dead_letters(_replay_limit()).as_dict()
 
 
 # -- GDPR: erasure requests, retention policies, anonymization --------------------------
@@ -172,10 +225,10 @@ def _principal() -> dict[str, str]:
     return app.current_request.context.get("authorizer") or {}
 
 
-def _require_admin() -> str:
+def _require_admin(action: str = "changing retention policies") -> str:
     principal = _principal()
     if principal.get("role") != "admin":
-        raise ForbiddenError("changing retention policies needs the admin role")
+        raise ForbiddenError(f"{action} needs the admin role")
     return str(principal.get("principalId", "admin"))
 
 

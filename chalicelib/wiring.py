@@ -124,6 +124,83 @@ def normalizer() -> Any:
                            subject_key(), state_reporter, sap_outbox())
 
 
+# -- SAP dispatch -----------------------------------------------------------------------
+
+@cached_builder
+def sap_outbox() -> Any:
+    """Where the normalize step queues valid records: `sap_outbox().send(records) -> OutboxResult`."""
+    from chalicelib.sap.outbox import SapOutbox
+
+    return SapOutbox(queue_url(resources().queue("sap-dispatch").name), client("sqs"))
+
+
+@cached_builder
+def sap_client() -> Any:
+    """One SAP client per container: its CSRF token and cookies outlive a batch."""
+    from chalicelib.sap.client import SapClient
+    from chalicelib.sap.credentials import load_credentials
+
+    return SapClient.from_credentials(load_credentials(secrets_client=client("secretsmanager")))
+
+
+@cached_builder
+def sap_throttle() -> Any:
+    from chalicelib.sap.throttle import DynamoDbThrottle
+
+    return DynamoDbThrottle(resources().table("config").name, client("dynamodb"))
+
+
+@cached_builder
+def sap_ledger() -> Any:
+    from chalicelib.sap.ledger import DynamoDbLedger
+
+    return DynamoDbLedger(resources().table("sap-ledger").name, client("dynamodb"))
+
+
+@cached_builder
+def dispatcher() -> Any:
+    """The `dispatch_to_sap` handler; `SAP_RECORDS_PER_REQUEST` sets the records per `$batch`."""
+    from chalicelib.sap.dispatcher import DispatchOptions
+    from chalicelib.sap.handler import SapDispatchHandler
+
+    options = DispatchOptions(records_per_request=int(os.environ.get("SAP_RECORDS_PER_REQUEST", "100")))
+    return SapDispatchHandler(sap_client, sap_throttle(), sap_ledger(), client("sqs"),
+                              queue_url(resources().queue("sap-dispatch").name), state_reporter, options=options)
+
+
+def park_sap_dead_letters() -> Any:
+    from chalicelib.sap.dead_letters import park_dead_letters
+
+    dlq = resources().queue("sap-dispatch").dead_letter
+    assert dlq is not None
+    return park_dead_letters(client("sqs"), queue_url(dlq.name), sap_ledger(), state_reporter)
+
+
+def replay_sap_dead_letters(limit: int = 1000) -> Any:
+    from chalicelib.sap.dead_letters import replay_dead_letters
+
+    queue = resources().queue("sap-dispatch")
+    assert queue.dead_letter is not None
+    return replay_dead_letters(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name),
+                               sap_ledger(), state_reporter, limit)
+
+
+def park_normalize_dead_letters() -> Any:
+    from chalicelib.ingest.dead_letters import park_dead_chunks
+
+    dlq = resources().queue("normalize").dead_letter
+    assert dlq is not None
+    return park_dead_chunks(client("sqs"), queue_url(dlq.name), state_reporter)
+
+
+def replay_normalize_dead_letters(limit: int = 1000) -> int:
+    from chalicelib.ingest.dead_letters import replay_dead_chunks
+
+    queue = resources().queue("normalize")
+    assert queue.dead_letter is not None
+    return replay_dead_chunks(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)
+
+
 # -- GDPR -------------------------------------------------------------------------------
 
 def lake_table() -> Any:

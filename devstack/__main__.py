@@ -25,7 +25,8 @@ DEFAULT_EMULATOR = "http://127.0.0.1:4566"
 
 
 def up(args: argparse.Namespace) -> int:
-    stack = DevStack(emulator_port=args.emulator_port, api_port=args.api_port)
+    stack = DevStack(emulator_port=args.emulator_port, api_port=args.api_port, sap_port=args.sap_port,
+                     sap_capacity=args.sap_capacity or None)
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -37,6 +38,7 @@ def up(args: argparse.Namespace) -> int:
     try:
         print(f"AWS emulator  {stack.emulator.endpoint}")
         print(f"REST API      {stack.api_url}")
+        print(f"SAP stand-in  {stack.sap.url} (what SAP holds: {stack.sap.url}/_standin/records)")
         if args.samples:
             from devstack.progress import run_samples
 
@@ -91,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--emulator-port", type=int, default=4566)
     start.add_argument("--api-port", type=int, default=8000)
     start.add_argument("--samples", help="upload the sample files under DIR and follow them")
+    start.add_argument("--sap-port", type=int, default=0, help="the SAP stand-in's port (default: a free one)")
+    start.add_argument("--sap-capacity", type=float, default=50.0,
+                       help="requests/s the SAP stand-in takes before answering 429 (0: unlimited)")
     start.set_defaults(run=up)
     for name, run, help_text in (("fire", fire, "run a scheduled function now"),
                                  ("status", status, "show pollers, schedules and functions")):

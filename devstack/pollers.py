@@ -42,7 +42,9 @@ class QueuePoller:
         batch_size: int = 10,
         batching_window: float = 0.0,
         wait_seconds: int = 1,
+        concurrency: int = 1,
     ) -> None:
+        """`concurrency` is the event source's `maximum_concurrency`: handlers running at once."""
         self.sqs = sqs
         self.queue_url = queue_url
         self.handler = handler
@@ -50,21 +52,29 @@ class QueuePoller:
         self.batch_size = batch_size
         self.batching_window = batching_window
         self.wait_seconds = wait_seconds
+        self.concurrency = max(1, concurrency)
         self.stats = PollerStats()
-        self.busy = False
+        self._running = 0
+        self._running_lock = threading.Lock()
         self._queue_arn = sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def busy(self) -> bool:
+        return self._running > 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"poll-{self.function_name}", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"poll-{self.function_name}-{n}", daemon=True)
+                         for n in range(self.concurrency)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.wait_seconds + 30)
+        for thread in self._threads:
+            thread.join(timeout=self.wait_seconds + 30)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -79,11 +89,13 @@ class QueuePoller:
         messages = self._receive_batch()
         if not messages:
             return 0
-        self.busy = True
+        with self._running_lock:
+            self._running += 1
         try:
             self._handle(messages)
         finally:
-            self.busy = False
+            with self._running_lock:
+                self._running -= 1
         return len(messages)
 
     def _receive_batch(self) -> list[dict[str, Any]]:

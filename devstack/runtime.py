@@ -106,6 +106,7 @@ class LocalRuntime:
             batch_size=source.batch_size,
             batching_window=source.maximum_batching_window_in_seconds,
             wait_seconds=self.poll_wait_seconds,
+            concurrency=source.maximum_concurrency or 1,
         )
 
     def _s3_pollers(self, sqs: Any, sources: list[S3EventConfig]) -> list[QueuePoller]:

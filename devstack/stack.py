@@ -5,6 +5,7 @@ Used by `python -m devstack up` and by the end-to-end tests, so both run the sam
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from chalicelib.resources import Resources, for_stage
 from devstack.emulator import Emulator, check_port_free
 from devstack.provision import provision
 from devstack.runtime import LocalRuntime
+from sapstandin import StandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-central-1"
@@ -29,10 +31,12 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 
 class DevStack:
     def __init__(self, emulator_port: int = 4566, api_port: int | None = 8000,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", sap_port: int = 0, sap_capacity: float | None = 50.0) -> None:
+        """`sap_port` 0 picks a free port for the SAP stand-in; `sap_capacity` is its requests/s."""
         self.host = host
         self.api_port = api_port
         self.emulator = Emulator(host=host, port=emulator_port)
+        self.sap = StandIn(host, sap_port, capacity=sap_capacity)
         self.resources: Resources = for_stage("local")
         self.runtime: LocalRuntime | None = None
         self.session: Any = None
@@ -54,7 +58,10 @@ class DevStack:
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(self.environment())
         self.session = boto3.Session(region_name=REGION)
-        provision(self.resources, self.session)
+        self.sap.start()
+        # the deployed path: SAP_SECRET names the secret, which points at the stand-in
+        provision(self.resources, self.session, secret_values={"sap": json.dumps(
+            {"base_url": self.sap.url, "user": self.sap.user, "password": self.sap.password})})
         self.runtime = LocalRuntime(load_app(), self.session, self.emulator)
         self.runtime.start()
         if self.api_port:
@@ -88,6 +95,7 @@ class DevStack:
                 self._api.kill()
         if self.runtime is not None:
             self.runtime.stop()
+        self.sap.stop()
         self.emulator.stop()
 
     def __enter__(self) -> DevStack:

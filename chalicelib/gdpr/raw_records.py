@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from chalicelib.gdpr.exceptions import RewriteVerificationFailed, UnsupportedObjectFormat
+from chalicelib.normalize.exceptions import UnknownSource
+from chalicelib.normalize.sources import connector_for
 
 
 class _Marker:
@@ -44,6 +46,9 @@ class RawFormat:
     # json: the keys leading to the records array; () = the top level; None = find it
     records_path: tuple[str, ...] | None = None
     gzip: bool = False
+    # json of a known source: its connector's page keys. A top-level object holding none
+    # of them is one record (a webhook payload), as the connector reads it at ingest.
+    page_keys: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -70,11 +75,23 @@ def format_for_key(key: str, content: bytes = b"") -> RawFormat:
     if extension in ("jsonl", "ndjson"):
         return RawFormat("jsonl", gzip=compressed)
     if extension == "json":
-        return RawFormat("json", gzip=compressed)
+        return RawFormat("json", gzip=compressed, page_keys=_page_keys(key))
     if extension in ("csv", "tsv", "tab", "txt"):
         default = "," if extension == "csv" else "\t"
         return RawFormat("csv", delimiter=_sniff_delimiter(content, default), gzip=compressed)
     raise UnsupportedObjectFormat(f"no record format for extension {extension!r} ({key})")
+
+
+def _page_keys(key: str) -> tuple[str, ...] | None:
+    """The page keys of the connector named by a raw key (`incoming/{source}/...`), if any."""
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] != "incoming":
+        return None
+    try:
+        file_format = connector_for(parts[1]).file_format
+    except UnknownSource:
+        return None
+    return file_format.page_keys if file_format.kind == "json" else None
 
 
 def _sniff_delimiter(content: bytes, default: str) -> str:
@@ -103,7 +120,7 @@ def rewrite_records(content: bytes, raw_format: RawFormat, transform: RecordTran
         if _looks_like_json_lines(text):
             result, new_text = _rewrite_json_lines(text, transform)
         else:
-            result, new_text = _rewrite_json_page(text, raw_format.records_path, transform)
+            result, new_text = _rewrite_json_page(text, raw_format.records_path, transform, raw_format.page_keys)
     else:
         result, new_text = _rewrite_delimited(text, raw_format.delimiter, transform)
     if not result.changed:
@@ -270,9 +287,46 @@ def records_path_of(document: Any) -> tuple[str, ...]:
     return candidates[0]
 
 
-def _rewrite_json_page(text: str, records_path: tuple[str, ...] | None,
-                       transform: RecordTransform) -> tuple[RecordRewrite, str]:
+def _rewrite_single_record(text: str, transform: RecordTransform) -> tuple[RecordRewrite, str]:
+    """A document that is one record: kept as it is, emptied (dropped) or replaced."""
+    result = RecordRewrite(b"")
+    if not text.strip():
+        return result, text  # a record dropped before: nothing left
     try:
+        record = json.loads(text)
+    except ValueError as error:
+        raise UnsupportedObjectFormat(f"malformed JSON record at offset {getattr(error, 'pos', '?')}") from error
+    result.records = 1
+    outcome = transform(record)
+    if outcome is KEEP:
+        return result, text
+    if outcome is DROP:
+        result.dropped = 1
+        return result, ""
+    result.replaced = 1
+    return result, json.dumps(outcome, ensure_ascii=False, indent=2) + "\n"
+
+
+def _page_path(text: str, page_keys: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Where a known source's JSON keeps its records; None when the document is one record."""
+    if not text.strip():
+        return None
+    document = json.loads(text)
+    if isinstance(document, list):
+        return ()
+    for key in page_keys:
+        if isinstance(document, dict) and isinstance(document.get(key), list):
+            return (key,)
+    return None
+
+
+def _rewrite_json_page(text: str, records_path: tuple[str, ...] | None, transform: RecordTransform,
+                       page_keys: tuple[str, ...] | None = None) -> tuple[RecordRewrite, str]:
+    try:
+        if records_path is None and page_keys is not None:
+            records_path = _page_path(text, page_keys)
+            if records_path is None:
+                return _rewrite_single_record(text, transform)
         if records_path is None:
             records_path = records_path_of(json.loads(text))
         open_index = _find_array(text, 0, records_path)

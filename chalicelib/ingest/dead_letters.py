@@ -34,6 +34,17 @@ class DeadChunks:
     records: int = 0
     unreadable: int = 0
 
+    def as_dict(self) -> dict[str, int]:
+        return {"chunks": self.chunks, "records": self.records, "unreadable": self.unreadable}
+
+    def mail_section(self) -> str:
+        """Counts only: no record content goes out by mail."""
+        if not (self.chunks or self.unreadable):
+            return ""
+        return (f"Normalize: {self.chunks} chunk(s) in the dead-letter queue, {self.records} record(s) "
+                f"PARKED, {self.unreadable} unreadable message(s). Replay them once the cause is fixed: "
+                "POST /ingest/replay (admin) or the replay_normalize_dead_letters function.")
+
 
 def _peek(sqs: Any, queue_url: str, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` messages, each seen once (visibility keeps them from coming back at once)."""

@@ -9,8 +9,8 @@ For each chunk message:
   (under `reasons/`, so erasure only reads `quarantine/`);
 - valid records are handed to the SAP outbox (the dispatch FIFO queue);
 - the State Keeper hears, for every record in one message, RECEIVED (at the file's arrival),
-  NORMALIZED or INVALID (with the first reason code), and QUEUED_FOR_SAP: one document
-  write for all three.
+  NORMALIZED or INVALID (with the first reason code), and QUEUED_FOR_SAP (or NOT_FOR_SAP
+  with the outbox's reason, e.g. an order without a contact): one document write for all.
 
 A chunk that fails (S3 or SQS unavailable) is reported as a batch item failure: SQS
 brings it back, and after the queue's maxReceiveCount it lands in the normalize DLQ,
@@ -156,7 +156,7 @@ class ChunkNormalizer:
             reporter.report(self._change(message, document_id, State.QUEUED_FOR_SAP, queued_at,
                                          subject_id=by_id[document_id].subject_id))
         for document_id, reason_code in sent.unsendable.items():
-            reporter.report(self._change(message, document_id, State.INVALID, queued_at,
+            reporter.report(self._change(message, document_id, State.NOT_FOR_SAP, queued_at,
                                          reason_code=reason_code))
         return list(sent.queued)
 

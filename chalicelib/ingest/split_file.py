@@ -8,9 +8,10 @@ so the State Keeper writes each document once per step, not once more here. A fi
 (not UTF-8, truncated, a record over the size limit ...) is counted and kept in the
 outcome; the file's valid records carry on.
 
-Splitting is deterministic: the ingest time is the raw object's LastModified, so an S3
-event delivered twice produces the same chunks, the same document ids and the same lake
-objects, never a second copy.
+A file is split once: its id is a hash of its content, and a file whose outcome is
+recorded is not split again. Splitting is also deterministic (the ingest time is the raw
+object's LastModified), so a split that died half-way and runs again produces the same
+chunks, document ids and lake objects, never a second copy.
 """
 from __future__ import annotations
 
@@ -52,8 +53,15 @@ class FileSplitter:
         self.clock = clock
 
     def split_file(self, bucket: str, key: str) -> FileOutcome:
-        outcome = FileOutcome(file_id=file_id_from_key(key), raw_key=key, source=None,
-                              started_at=self.clock())
+        file_id = file_id_from_key(key)
+        done = self.outcomes.get(file_id)
+        if done is not None and done.finished_at is not None:
+            # Split before: a re-delivered S3 event, the same content posted again, or the
+            # raw object rewritten in place by GDPR erasure or anonymization (which must
+            # not bring the erased or anonymized records back into the lake).
+            log.info("file %s was split before; not again", file_id)
+            return done
+        outcome = FileOutcome(file_id=file_id, raw_key=key, source=None, started_at=self.clock())
         try:
             outcome.source = source_from_key(key)
         except (MalformedRawKey, UnknownSource) as error:

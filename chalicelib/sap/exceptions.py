@@ -47,3 +47,11 @@ class SapUnavailable(SapError):
 
 class SapProtocolError(SapError):
     """SAP answered something the OData V2 protocol does not allow (e.g. a malformed $batch)."""
+
+
+class OutboxUnavailable(SapError):
+    """SQS did not take some SAP dispatch messages; the caller retries (sending again is safe)."""
+
+
+class InvalidThrottleSettings(SapError):
+    """An operator's throttle change names an unknown setting or a rate that is not positive."""

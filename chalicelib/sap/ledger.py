@@ -12,6 +12,11 @@ SAP answered. The states and transitions are data:
 A claim over an expired SENDING lease is *in doubt*: the previous holder may have
 died after SAP applied the record. The dispatcher then asks SAP before sending again,
 so nothing is created twice. Final states are never claimed again.
+
+A record whose message ended in the dead-letter queue is *parked*: `parked_at` is set
+once (the time the State Keeper hears PARKED, the same on every watch) and removed on
+replay. Parking never touches a final record, and never leaves an item that cannot be
+claimed (a new item starts PENDING).
 """
 from __future__ import annotations
 
@@ -61,6 +66,12 @@ class DispatchLedger(Protocol):
 
     def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
         """Record SAP's answers; False where the lease was lost (another dispatcher took over)."""
+
+    def park_many(self, record_ids: Iterable[str]) -> dict[str, float]:
+        """Mark dead-lettered records parked; their first parked time, for those not final."""
+
+    def unpark_many(self, record_ids: Iterable[str]) -> set[str]:
+        """Forget the parked mark (a replay); returns the records that are not final."""
 
 
 def _claim_from(record_id: str, claimed: bool, old: dict[str, Any], now: float) -> Claim:
@@ -112,6 +123,26 @@ class InMemoryLedger:
 
     def state(self, record_id: str) -> str | None:
         return self.items.get(record_id, {}).get("state")
+
+    def park_many(self, record_ids: Iterable[str]) -> dict[str, float]:
+        now = self.clock()
+        parked = {}
+        with self._lock:
+            for record_id in record_ids:
+                item = self.items.setdefault(record_id, {"state": PENDING})
+                if item["state"] not in FINAL_STATES:
+                    parked[record_id] = item.setdefault("parked_at", now)
+        return parked
+
+    def unpark_many(self, record_ids: Iterable[str]) -> set[str]:
+        unparked = set()
+        with self._lock:
+            for record_id in record_ids:
+                item = self.items.get(record_id, {})
+                if item.get("state") not in FINAL_STATES:
+                    item.pop("parked_at", None)
+                    unparked.add(record_id)
+        return unparked
 
 
 class DynamoDbLedger:
@@ -191,6 +222,51 @@ class DynamoDbLedger:
     def state(self, record_id: str) -> str | None:
         return _plain(self._get(record_id)).get("state")
 
+    def park_many(self, record_ids: Iterable[str]) -> dict[str, float]:
+        ids = list(record_ids)
+        parked = dict(zip(ids, self._parallel(self.park, ids)))
+        return {record_id: at for record_id, at in parked.items() if at is not None}
+
+    def park(self, record_id: str) -> float | None:
+        """Mark a dead-lettered record parked; its parked time (the first one), None if final."""
+        now = self.clock()
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name, Key=_key(record_id),
+                UpdateExpression=("SET #parked_at = if_not_exists(#parked_at, :now), "
+                                  "#state = if_not_exists(#state, :pending), "
+                                  "#expires_at = if_not_exists(#expires_at, :expires)"),
+                ConditionExpression=_NOT_FINAL,
+                ExpressionAttributeNames=_names("parked_at", "state", "expires_at"),
+                ExpressionAttributeValues={":now": {"N": _number(now)}, ":pending": {"S": PENDING},
+                                           ":expires": {"N": str(int(now + RETENTION_SECONDS))},
+                                           **_FINAL_VALUES},
+                ReturnValues="ALL_NEW")
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return None
+        return float(response["Attributes"]["parked_at"]["N"])
+
+    def unpark_many(self, record_ids: Iterable[str]) -> set[str]:
+        ids = list(record_ids)
+        return {record_id for record_id, ok in zip(ids, self._parallel(self.unpark, ids)) if ok}
+
+    def unpark(self, record_id: str) -> bool:
+        """Forget a record's parked time (a replay); False if the record is final."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key=_key(record_id), UpdateExpression="REMOVE #parked_at",
+                # never create an item here: a key-only item could not be claimed
+                ConditionExpression=f"attribute_exists(pk) AND ({_NOT_FINAL})",
+                ExpressionAttributeNames=_names("parked_at", "state"), ExpressionAttributeValues=_FINAL_VALUES,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return _plain(error.response.get("Item") or {}).get("state") not in FINAL_STATES
+
     def _get(self, record_id: str) -> dict[str, Any]:
         return self.client.get_item(TableName=self.table_name, Key=_key(record_id),
                                     ConsistentRead=True).get("Item") or {}
@@ -200,6 +276,10 @@ class DynamoDbLedger:
             return [function(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
             return list(pool.map(function, items))
+
+
+_NOT_FINAL = "attribute_not_exists(#state) OR NOT (#state IN (:delivered, :rejected))"
+_FINAL_VALUES = {":delivered": {"S": DELIVERED}, ":rejected": {"S": REJECTED_BY_SAP}}
 
 
 def _key(record_id: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ model forbids unknown fields. `subject_id` is the pseudonymous subject (keyed HM
 from __future__ import annotations
 
 import enum
+import string
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
@@ -18,6 +19,7 @@ class State(str, enum.Enum):
     NORMALIZED = "NORMALIZED"
     INVALID = "INVALID"
     QUEUED_FOR_SAP = "QUEUED_FOR_SAP"
+    NOT_FOR_SAP = "NOT_FOR_SAP"  # valid and in the lake, but nothing SAP could take (no contact)
     DELIVERED = "DELIVERED"
     REJECTED_BY_SAP = "REJECTED_BY_SAP"
     PARKED = "PARKED"  # in a dead-letter queue, replayable
@@ -31,7 +33,8 @@ _END_OF_LIFE = (State.ANONYMIZED, State.ERASED)
 # a parked or rejected document goes back into the pipeline.
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.RECEIVED: frozenset({State.NORMALIZED, State.INVALID, State.PARKED, *_END_OF_LIFE}),
-    State.NORMALIZED: frozenset({State.QUEUED_FOR_SAP, State.PARKED, *_END_OF_LIFE}),
+    State.NORMALIZED: frozenset({State.QUEUED_FOR_SAP, State.NOT_FOR_SAP, State.PARKED, *_END_OF_LIFE}),
+    State.NOT_FOR_SAP: frozenset({State.QUEUED_FOR_SAP, *_END_OF_LIFE}),
     State.INVALID: frozenset({State.RECEIVED, *_END_OF_LIFE}),
     State.QUEUED_FOR_SAP: frozenset({State.QUEUED_FOR_SAP, State.DELIVERED, State.REJECTED_BY_SAP,
                                      State.PARKED, *_END_OF_LIFE}),
@@ -44,8 +47,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 INITIAL_STATES = frozenset({State.RECEIVED})
 # A document rests in these; anything else that stays long is "stuck".
-FINAL_STATES = frozenset({State.INVALID, State.DELIVERED, State.REJECTED_BY_SAP, State.PARKED,
-                          State.ANONYMIZED, State.ERASED})
+FINAL_STATES = frozenset({State.INVALID, State.NOT_FOR_SAP, State.DELIVERED, State.REJECTED_BY_SAP,
+                          State.PARKED, State.ANONYMIZED, State.ERASED})
 IN_FLIGHT_STATES = frozenset(State) - FINAL_STATES
 
 # Position in the normal flow: breaks ties between changes reported in the same millisecond.
@@ -54,7 +57,8 @@ RANK: dict[State, int] = {state: position for position, state in enumerate(State
 # late re-delivery): an erased document never comes back to life in the State Keeper.
 TIER: dict[State, int] = {State.ANONYMIZED: 1, State.ERASED: 2}
 
-STATE_CODES: dict[State, str] = {state: str(RANK[state]) for state in State}
+# One letter per state: counter attribute names (`n{state}`, `t{from}{to}…`) are parsed by position.
+STATE_CODES: dict[State, str] = {state: string.ascii_lowercase[RANK[state]] for state in State}
 STATES_BY_CODE: dict[str, State] = {code: state for state, code in STATE_CODES.items()}
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry
-from chalicelib.state_keeper.lifecycle import STATE_CODES, STATES_BY_CODE
+from chalicelib.state_keeper.lifecycle import RANK, STATE_CODES, STATES_BY_CODE
 from chalicelib.state_keeper.table_layout import utc_hour
 
 BUCKETS_PER_DOUBLING = 4
@@ -117,7 +117,7 @@ def summarize(rows: Iterable[tuple[str, str | None, dict[str, int]]]) -> dict[st
                 elif kind == "b":
                     buckets[pair][int(rest)] += value
     transitions = []
-    for pair in sorted(count, key=lambda p: (int(p[0]), int(p[1]))):
+    for pair in sorted(count, key=lambda p: (RANK[STATES_BY_CODE[p[0]]], RANK[STATES_BY_CODE[p[1]]])):
         transitions.append({
             "from": STATES_BY_CODE[pair[0]].value, "to": STATES_BY_CODE[pair[1]].value,
             "count": count[pair],

@@ -64,10 +64,9 @@ class Pipeline:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                 drained.append({"messageId": message["MessageId"], "body": message["Body"]})
 
-    def ingest(self, source: str, name: str, content: bytes, upload: bool = True) -> str:
+    def ingest(self, source: str, name: str, content: bytes) -> str:
         key = raw_key(source, file_id_for(content), name[name.index("."):])
-        if upload:
-            self.session.client("s3").put_object(Bucket=RESOURCES.bucket("raw").name, Key=key, Body=content)
+        self.session.client("s3").put_object(Bucket=RESOURCES.bucket("raw").name, Key=key, Body=content)
         self.splitter.split_file(RESOURCES.bucket("raw").name, key)
         chunks = self.drain("normalize")
         assert self.normalizer.handle(chunks) == {"batchItemFailures": []}
