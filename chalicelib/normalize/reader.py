@@ -236,7 +236,9 @@ def _json_lines(buffered: io.BufferedReader, connector: Connector, fmt: FileForm
             else:
                 yield FileProblem(FileProblemCode.INVALID_JSON, "line is not valid JSON; skipped", line_no)
             continue
-        if _depth(value, limits.max_depth) > limits.max_depth:
+        # a line with fewer brackets than the limit cannot nest deeper: skip the walk
+        shallow = line.count(b"{") + line.count(b"[") <= limits.max_depth
+        if not shallow and _depth(value, limits.max_depth) > limits.max_depth:
             yield FileProblem(FileProblemCode.NESTING_TOO_DEEP,
                               f"line nests deeper than {limits.max_depth} levels; skipped", line_no)
             continue
@@ -380,26 +382,25 @@ def _scalar_size(value: Any) -> int:
     return len(value) + 2 if isinstance(value, str) else 8
 
 
-def _attach(container: Any, key: str | None, value: Any) -> None:
-    if isinstance(container, dict):
-        container[key] = value
-    else:
-        container.append(value)
-
-
 def _take_value(event: str, value: Any, events: Iterator[tuple[str, Any]], limits: ReadLimits,
                 budget: int, depth: int = 0) -> tuple[Any, int, FileProblemCode | None]:
     """Build the JSON value that starts with (event, value). Returns (value, size, problem);
-    on a problem the rest of the value is consumed and the value is None."""
+    on a problem the rest of the value is consumed and the value is None.
+
+    This loop runs once per JSON token of every JSON document read, so it keeps the
+    container being filled, its key and its kind in locals (the parents' on a stack)."""
     if event not in _STARTS:
         size = _scalar_size(value)
         return (None, size, FileProblemCode.RECORD_TOO_LARGE) if size > budget else (value, size, None)
     root: Any = {} if event == "start_map" else []
-    stack: list[Any] = [root]
-    keys: list[str | None] = [None]
+    container: Any = root
+    key: str | None = None
+    in_map = event == "start_map"
+    parents: list[tuple[Any, str | None, bool]] = []
+    max_level = limits.max_depth - depth
     level = 1
     size = 2
-    problem: FileProblemCode | None = FileProblemCode.NESTING_TOO_DEEP if depth + 1 > limits.max_depth else None
+    problem: FileProblemCode | None = FileProblemCode.NESTING_TOO_DEEP if level > max_level else None
     for event, value in events:
         if problem is not None:
             if event in _STARTS:
@@ -410,26 +411,31 @@ def _take_value(event: str, value: Any, events: Iterator[tuple[str, Any]], limit
                     return None, size, problem
             continue
         if event == "map_key":
-            keys[-1] = value
+            key = value
             size += len(value) + 3
-        elif event in _STARTS:
+        elif event == "start_map" or event == "start_array":
             child: Any = {} if event == "start_map" else []
-            _attach(stack[-1], keys[-1], child)
-            stack.append(child)
-            keys.append(None)
+            if in_map:
+                container[key] = child
+            else:
+                container.append(child)
+            parents.append((container, key, in_map))
+            container, key, in_map = child, None, event == "start_map"
             level += 1
             size += 2
-            if depth + level > limits.max_depth:
+            if level > max_level:
                 problem = FileProblemCode.NESTING_TOO_DEEP
-        elif event in _ENDS:
-            stack.pop()
-            keys.pop()
+        elif event == "end_map" or event == "end_array":
             level -= 1
             if level == 0:
                 return root, size, None
+            container, key, in_map = parents.pop()
         else:
-            _attach(stack[-1], keys[-1], value)
-            size += _scalar_size(value)
+            if in_map:
+                container[key] = value
+            else:
+                container.append(value)
+            size += len(value) + 2 if isinstance(value, str) else 8
         if problem is None and size > budget:
             problem = FileProblemCode.RECORD_TOO_LARGE
     raise _Truncated()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from chalicelib.normalize import field_normalizers as fields
 from chalicelib.normalize.exceptions import WeakSubjectKey
-from chalicelib.normalize.normalizer import document_id, normalize, subject_id
+from chalicelib.normalize.normalizer import DOCUMENT_NAMESPACE, _uuid5, document_id, normalize, subject_id
 from chalicelib.normalize.reader import RawRecord
 from chalicelib.normalize.schema import NormalizedRecord, Rejected
 from chalicelib.normalize.sources import SOURCES
@@ -150,3 +151,9 @@ def test_field_normalizers_raise_only_field_invalid(value: object) -> None:
             normalizer(value)
         except fields.FieldInvalid:
             pass
+
+
+@FAST
+@given(name=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60))
+def test_document_ids_are_the_standard_uuid5_of_the_namespace(name: str) -> None:
+    assert _uuid5(name) == str(uuid.uuid5(DOCUMENT_NAMESPACE, name))

@@ -1,0 +1,94 @@
+"""The field normalizers' caches and fast checks give exactly the answers of the slow path."""
+from __future__ import annotations
+
+import sys
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.normalize import field_normalizers as fields
+from chalicelib.normalize.codes import ReasonCode
+
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(autouse=True)
+def cold_caches():
+    fields.clear_caches()
+    yield
+    fields.clear_caches()
+
+
+def test_the_control_character_class_is_exactly_unicodes_control_and_surrogate_characters() -> None:
+    for code_point in range(sys.maxunicode + 1):
+        char = chr(code_point)
+        expected = unicodedata.category(char) in ("Cc", "Cs")
+        assert bool(fields._CONTROL_OR_SURROGATE.search(char)) is expected, hex(code_point)
+
+
+def _answer(normalizer, *args):
+    try:
+        return normalizer(*args)
+    except fields.FieldInvalid as exc:
+        return exc.code
+
+
+@FAST
+@given(value=st.emails() | st.text(max_size=40))
+def test_a_remembered_email_answer_is_the_fresh_answer(value: str) -> None:
+    fields.clear_caches()
+    fresh = fields._email(value)
+    first, again = _answer(fields.email, value), _answer(fields.email, value)
+    assert first == again == (fresh[1] if fresh[1] is not None else fresh[0])
+
+
+@FAST
+@given(number=st.text(alphabet="+0123456789 -()", max_size=20) | st.text(max_size=20),
+       region=st.sampled_from([None, "DE", "FR", "US", "GB"]))
+def test_a_remembered_phone_answer_is_the_fresh_answer(number: str, region: str | None) -> None:
+    fields.clear_caches()
+    fresh = fields._phone(number, region)
+    first, again = _answer(fields.phone, number, region), _answer(fields.phone, number, region)
+    assert first == again == (fresh[1] if fresh[1] is not None else fresh[0])
+
+
+@FAST
+@given(value=st.text(max_size=60), max_length=st.sampled_from([5, 200, 500]))
+def test_a_remembered_text_answer_is_the_fresh_answer(value: str, max_length: int) -> None:
+    fields.clear_caches()
+    fresh = fields._text(value, max_length)
+    first, again = _answer(fields.text, value, max_length), _answer(fields.text, value, max_length)
+    assert first == again == (fresh[1] if fresh[1] is not None else fresh[0])
+
+
+@FAST
+@given(value=st.text(max_size=30) | st.datetimes().map(lambda d: d.strftime("%d.%m.%Y %H:%M")))
+def test_a_remembered_instant_answer_is_the_fresh_answer(value: str) -> None:
+    fields.clear_caches()
+    conventions = (("%d.%m.%Y %H:%M",), "Europe/Berlin")
+    fresh = fields._instant(value, *conventions)
+    first, again = _answer(fields.instant, value, *conventions), _answer(fields.instant, value, *conventions)
+    assert first == again == (fresh[1] if fresh[1] is not None else fresh[0])
+
+
+def test_an_invalid_email_is_remembered_as_its_code_and_still_raises_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(fields.FieldInvalid) as caught:
+            fields.email("anna.schmidt at example.com")
+        assert caught.value.code == ReasonCode.INVALID_EMAIL
+    assert fields._email_of_str.cache_info().hits == 1
+
+
+def test_long_inputs_are_normalized_but_never_remembered() -> None:
+    long_name = "Anna " * (fields.CACHED_INPUT_CHARS // 5 + 1)
+    assert fields.text(long_name) == long_name.strip()
+    assert fields._text_of_str.cache_info().currsize == 0
+
+
+def test_the_caches_are_bounded() -> None:
+    for cached, size in ((fields._email_of_str, fields.EMAIL_CACHE_SIZE), (fields._phone_of_str, fields.PHONE_CACHE_SIZE),
+                         (fields._text_of_str, fields.TEXT_CACHE_SIZE),
+                         (fields._instant_of_str, fields.INSTANT_CACHE_SIZE)):
+        assert cached.cache_info().maxsize == size
