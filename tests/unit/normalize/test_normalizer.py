@@ -4,16 +4,26 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from chalicelib.normalize import field_normalizers as fields
 from chalicelib.normalize.exceptions import WeakSubjectKey
-from chalicelib.normalize.normalizer import DOCUMENT_NAMESPACE, _uuid5, document_id, normalize, subject_id
+from chalicelib.normalize.normalizer import (
+    DOCUMENT_NAMESPACE,
+    NONE_STAYS_NONE,
+    _uuid5,
+    document_id,
+    normalize,
+    record_by_parts,
+    subject_id,
+)
 from chalicelib.normalize.reader import RawRecord
-from chalicelib.normalize.schema import NormalizedRecord, Rejected
+from chalicelib.normalize.schema import Consent, NormalizedRecord, Rejected
 from chalicelib.normalize.sources import SOURCES
 from tests.unit.normalize.conftest import INGESTED_AT, SUBJECT_KEY
 
@@ -157,3 +167,77 @@ def test_field_normalizers_raise_only_field_invalid(value: object) -> None:
 @given(name=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60))
 def test_document_ids_are_the_standard_uuid5_of_the_namespace(name: str) -> None:
     assert _uuid5(name) == str(uuid.uuid5(DOCUMENT_NAMESPACE, name))
+
+
+@pytest.mark.parametrize("normalizer", sorted(NONE_STAYS_NONE, key=lambda f: f.__name__))
+@pytest.mark.parametrize("arguments", [{}, {"max_length": 5}, {"formats": ("%d.%m.%Y",), "local_timezone": "Europe/Berlin"},
+                                       {"decimal_comma": True}])
+def test_every_normalizer_the_checker_skips_for_none_answers_none_itself(normalizer, arguments) -> None:
+    try:
+        answer = normalizer(None, **arguments)
+    except TypeError:  # an argument this normalizer does not take
+        return
+    assert answer is None
+
+
+_aware = st.datetimes(timezones=st.just(timezone.utc))
+_maybe_naive = _aware | st.datetimes()
+_parts = st.fixed_dictionaries({
+    "document_id": st.just("d" * 36),
+    "subject_id": st.none() | st.just("s" * 64),
+    "contact": st.fixed_dictionaries({
+        "email": st.none() | st.sampled_from(["anna@example.com", "x" * 321]),
+        "first_name": st.none() | st.text(max_size=3) | st.just("a" * 201),
+        "last_name": st.none() | st.text(max_size=3),
+        "phone": st.none() | st.sampled_from(["+4930123456", "030123456", "+0123"]),
+        "country": st.none() | st.sampled_from(["DE", "de", "DEU"]),
+        "language": st.none() | st.sampled_from(["de", "DE"]),
+        "marketing_consent": st.none() | st.builds(Consent, granted=st.booleans(), at=st.none() | _aware,
+                                                   source=st.just("web")),
+    }),
+    "interaction": st.fixed_dictionaries({
+        "type": st.sampled_from(["order", "check_in", "nonsense"]),
+        "occurred_at": _maybe_naive,
+        "amount": st.none() | st.decimals(allow_nan=False, allow_infinity=False, places=4, max_value=10**13,
+                                          min_value=-10**13) | st.just(Decimal("1.23456")),
+        "currency": st.none() | st.sampled_from(["EUR", "eur"]),
+        "order_id": st.none() | st.text(max_size=3),
+        "item": st.none() | st.text(max_size=3),
+        "quantity": st.none() | st.integers(min_value=-2, max_value=5),
+    }),
+    "event": st.none() | st.fixed_dictionaries({
+        "id": st.none() | st.just("e1"), "name": st.none() | st.text(max_size=3),
+        "start": st.none() | _maybe_naive, "venue": st.none() | st.just("Halle"),
+        "country": st.none() | st.sampled_from(["AT", "at"]),
+    }),
+    "lineage": st.fixed_dictionaries({
+        "source": st.just("canonical"), "source_record_id": st.just("r1"), "raw_key": st.just(KEY),
+        "position": st.integers(min_value=0, max_value=9), "ingested_at": _maybe_naive,
+    }),
+})
+
+
+def _outcome(build, data):
+    try:
+        return build(data)
+    except ValidationError:
+        return "invalid"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_parts)
+def test_validating_the_whole_record_at_once_is_building_it_part_by_part(data: dict) -> None:
+    assert _outcome(NormalizedRecord.model_validate, data) == _outcome(record_by_parts, data)
+
+
+def test_a_schema_violation_keeps_the_failing_parts_own_field_path() -> None:
+    # GIVEN a record whose interaction breaks the schema
+    data = {"document_id": "d", "subject_id": None, "contact": {}, "event": None,
+            "lineage": {"source": "canonical", "source_record_id": "r1", "raw_key": KEY, "position": 1,
+                        "ingested_at": INGESTED_AT},
+            "interaction": {"type": "nonsense", "occurred_at": INGESTED_AT}}
+    # WHEN it is built part by part (what `normalize` falls back to on a violation)
+    with pytest.raises(ValidationError) as caught:
+        record_by_parts(data)
+    # THEN the error is located in the part, as rejections have always reported it
+    assert [error["loc"] for error in caught.value.errors()] == [("type",)]
