@@ -1,12 +1,13 @@
 """Benchmark: SAP dispatch through the local stack into the stand-in at a capacity of C requests/s.
 
 Starts the local stack without the REST API (`DevStack`: emulator, stage `local`, the SAP
-stand-in at capacity C with the `sap` secret pointing at it, and the local runtime polling
-every queue with `app.py`'s real handlers). N normalized records (about two per subject)
-go through the SAP outbox onto the dispatch FIFO queue and are reported QUEUED_FOR_SAP, as
-the normalize step does; `dispatch_to_sap` takes them from there, throttled by the shared
-bucket in the config table (set to `--throttle` x C requests/s), and `keep_state` records
-every outcome. The run ends when every queue is empty and no handler runs.
+stand-in at capacity C, in its own process unless `--in-process-sap`, with the `sap` secret
+pointing at it, and the local runtime polling every queue with `app.py`'s real handlers).
+N normalized records (about two per subject) go through the SAP outbox onto the dispatch
+FIFO queue and are reported QUEUED_FOR_SAP, as the normalize step does; `dispatch_to_sap`
+takes them from there, throttled by the shared bucket in the config table (set to
+`--throttle` x C requests/s, holding `--burst-seconds` of that rate), and `keep_state`
+records every outcome. The run ends when every queue is empty and no handler runs.
 
 Figures: throughput is what SAP accepted (requests not answered 429) per second, between
 its first and its last request, as a fraction of C; the 429 share is of all SAP requests;
@@ -15,7 +16,7 @@ endpoint); not final are the queued documents the State Keeper does not hold in 
 state. Records per `$batch` are `--records-per-request` (SAP's capacity is in requests,
 so smaller requests make the run long enough to measure a rate).
 
-    .venv/bin/python bench/dispatch.py --records 2000 --capacity 50
+    .venv/bin/python bench/dispatch.py --records 2000 --capacity 4
 
 The last line is one JSON object: {"throughput_fraction", "share_429", "duplicates", "not_final"}.
 """
@@ -93,9 +94,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2000, help="normalized records sent")
     parser.add_argument("--capacity", type=float, default=4.0, help="C: requests/s the stand-in takes")
     parser.add_argument("--throttle", type=float, default=0.95, help="the throttle's requests/s as a fraction of C")
+    parser.add_argument("--burst-seconds", type=float, default=0.5,
+                        help="the throttle's bucket in seconds of its rate (the stand-in takes 1 s of C)")
     parser.add_argument("--records-per-request", type=int, default=10, help="changesets per $batch")
     parser.add_argument("--records-per-message", type=int, default=20,
                         help="records per queue message (10 messages per handler call)")
+    parser.add_argument("--in-process-sap", action="store_true",
+                        help="run the stand-in in this process (default: its own, so SAP does not share "
+                             "an interpreter with the emulator and the handlers)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the queues to drain")
     args = parser.parse_args()
     os.environ["SAP_RECORDS_PER_REQUEST"] = str(args.records_per_request)
@@ -104,14 +110,18 @@ def main() -> None:
     from chalicelib.sap.outbox import SapOutbox
     from chalicelib.state_keeper.lifecycle import FINAL_STATES, State, StateChange
     from devstack.stack import DevStack
+    from sapstandin.process import StandInProcess
 
     stack = DevStack(emulator_port=0, api_port=None, sap_capacity=args.capacity)
+    if not args.in_process_sap:
+        stack.sap = StandInProcess(capacity=args.capacity)  # type: ignore[assignment]
     stack.start()
     try:
         assert stack.runtime is not None
         wiring.reset()
         wiring.sap_throttle().configure(requests_per_second=args.capacity * args.throttle,
-                                        records_per_second=args.capacity * args.throttle * args.records_per_request)
+                                        records_per_second=args.capacity * args.throttle * args.records_per_request,
+                                        burst_seconds=args.burst_seconds)
         records = normalized_records(args.records)
         with RequestClock(stack.sap) as clock:
             began = time.monotonic()

@@ -91,9 +91,17 @@ class FaultScript:
 
 
 class CapacityLimiter:
-    """SAP's capacity: a token bucket of `capacity` requests/s (None: unlimited)."""
+    """SAP's capacity: a token bucket of `capacity` requests/s (None: unlimited).
 
-    def __init__(self, capacity: float | None = None, *, burst_seconds: float = 0.25,
+    Like a real rate limiter it takes a short burst: the bucket holds `burst_seconds` of
+    capacity, at least two requests, so a client sending just below the capacity is not
+    refused for a few milliseconds of network or scheduling jitter. Sustained traffic above
+    the capacity still gets 429.
+    """
+
+    MIN_BURST_REQUESTS = 2.0
+
+    def __init__(self, capacity: float | None = None, *, burst_seconds: float = 1.0,
                  retry_after: float = 1.0, retry_after_format: str = "seconds") -> None:
         self._lock = threading.Lock()
         self.configure(capacity, burst_seconds=burst_seconds, retry_after=retry_after,
@@ -109,7 +117,7 @@ class CapacityLimiter:
                 self.retry_after = retry_after
             if retry_after_format is not None:
                 self.retry_after_format = retry_after_format
-            self._size = max(1.0, (capacity or 0) * self.burst_seconds)
+            self._size = max(self.MIN_BURST_REQUESTS, (capacity or 0) * self.burst_seconds)
             self._tokens = self._size
             self._at = time.monotonic()
 

@@ -89,6 +89,10 @@ class SapClient:
                 self._token = token
             return self._token
 
+    def has_csrf_token(self) -> bool:
+        """False when the next request must first fetch a token (one more request to SAP)."""
+        return self._token is not None
+
     def forget_csrf_token(self) -> None:
         with self._lock:
             self._token = None

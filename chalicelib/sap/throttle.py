@@ -127,6 +127,11 @@ class InMemoryThrottle:
         return self.settings.requests_per_second * factor, self.settings.records_per_second * factor
 
 
+# Dispatchers in one process (threads locally; Lambda runs one at a time) take turns on the
+# item: the condition on `version` is what shares the bucket between processes, and an
+# emulator that checks conditions without a lock could otherwise grant one token twice.
+_PROCESS_LOCK = threading.Lock()
+
 _SETTING_FIELDS = tuple(ThrottleSettings.__dataclass_fields__)
 _STATE_FIELDS = tuple(f for f in BucketState.__dataclass_fields__ if f != "version")
 
@@ -191,6 +196,11 @@ class DynamoDbThrottle:
     # -- the item ---------------------------------------------------------------------------
 
     def _transact(self, change: Callable[[BucketState, ThrottleSettings, float], tuple[BucketState, float]]) -> float:
+        with _PROCESS_LOCK:
+            return self._transact_locked(change)
+
+    def _transact_locked(self, change: Callable[[BucketState, ThrottleSettings, float],
+                                                tuple[BucketState, float]]) -> float:
         fresh = self._item is not None and time.monotonic() - self._item_at < self.max_item_age
         item = self._item if fresh and self._item is not None else self._read()
         for _ in range(self.max_conflicts):

@@ -1,0 +1,74 @@
+"""The stand-in in a process of its own (`python -m sapstandin`), for the bench.
+
+`StandInProcess` has the lifecycle and inspection methods of `StandIn`, answered by the
+child's `/_standin/` endpoints, so a caller that runs the AWS emulator and the handlers
+in its own process does not also share its interpreter with SAP.
+"""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import requests
+
+
+class StandInProcess:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, capacity: float | None = None,
+                 user: str = "DATA_ENGINE", password: str = "Welcome1!") -> None:
+        self.host, self.port, self.capacity = host, port, capacity
+        self.user, self.password = user, password
+        self._child: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> StandInProcess:
+        if not self.port:
+            with socket.socket() as probe:
+                probe.bind((self.host, 0))
+                self.port = probe.getsockname()[1]
+        command = [sys.executable, "-m", "sapstandin", "--host", self.host, "--port", str(self.port),
+                   "--user", self.user, "--password", self.password]
+        if self.capacity is not None:
+            command += ["--capacity", str(self.capacity)]
+        self._child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._child.poll() is not None:
+                raise RuntimeError(f"the SAP stand-in exited with {self._child.returncode}")
+            try:
+                self.stats()
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("the SAP stand-in did not answer within 30 s")
+
+    def stop(self) -> None:
+        if self._child is not None and self._child.poll() is None:
+            self._child.terminate()
+            try:
+                self._child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+        self._child = None
+
+    def __enter__(self) -> StandInProcess:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def records(self) -> dict[str, Any]:
+        return self._control("records")
+
+    def stats(self) -> dict[str, int]:
+        return self._control("stats")
+
+    def _control(self, action: str) -> Any:
+        response = requests.get(f"{self.url}/_standin/{action}", timeout=10)
+        response.raise_for_status()
+        return response.json()
