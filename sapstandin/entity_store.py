@@ -2,7 +2,9 @@
 
 Writes follow SAP Marketing Cloud's behaviour as far as the engine depends on it:
 ContactOriginData, AdditionalIDs and MarketingPermissions are upserted by PUT on their
-key (an older OriginDataLastChgUTCDateTime never overwrites a newer one); Interactions
+key (an older OriginDataLastChgUTCDateTime never overwrites a newer one); PATCH/MERGE change
+the given (updatable) properties of an entity that exists, else 404; the function import
+ContactOriginDeleteAdditionalIDs (POST) deletes a contact origin's additional IDs; Interactions
 are created by POST and get a fresh InteractionUUID every time, so sending one twice
 creates a duplicate, exactly as in SAP. Permissions, additional IDs and interactions
 need their contact first. Every write in a changeset is undone if a later one fails.
@@ -17,9 +19,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
-from sapstandin.service_models import EntitySetModel, ServiceModel
+from sapstandin.service_models import EntitySetModel, FunctionImportModel, ServiceModel
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # what makes two interactions "the same" for the duplicate report
@@ -99,8 +101,10 @@ class EntityStore:
     # -- writes (caller holds the lock; `undo` collects how to take each write back) -----
 
     def write(self, service: ServiceModel, method: str, path: str, body: bytes,
-              undo: list[Callable[[], None]]) -> Written:
+              undo: list[Callable[[], None]], query: str = "") -> Written:
         name, _, predicate = path.partition("(")
+        if name in service.function_imports and not predicate:
+            return self._call(service.function_imports[name], method, query, undo)
         entity_set = service.entity_sets.get(name)
         if entity_set is None:
             raise ODataError(404, "/IWBEP/CM_MGW_RT/021", f"Resource not found for segment '{name}'")
@@ -126,7 +130,12 @@ class EntityStore:
                 if key in payload and str(payload[key]) != value:
                     raise ODataError(400, "/IWBEP/CM_MGW_RT/107", f"Key property {key} differs from the URI")
             payload.update(keys)
-            validate(entity_set, payload, creating=True)
+            if method == "PUT":
+                validate(entity_set, payload, creating=True)  # an upsert: may create
+                return self._upsert(entity_set, keys, payload, undo)
+            # PATCH/MERGE change the given properties of an existing entity: updatable ones only
+            validate(entity_set, payload, creating=False)
+            self.get(entity_set, keys)  # 404 when SAP does not hold it
             return self._upsert(entity_set, keys, payload, undo)
         raise ODataError(405, "/IWBEP/CM_MGW_RT/020", f"Method {method} not allowed for {name}")
 
@@ -150,6 +159,65 @@ class EntityStore:
         table[key] = {**(before or {}), **payload}
         undo.append(lambda: table.__setitem__(key, before) if before is not None else table.pop(key, None))
         return Written(204)
+
+    def _call(self, function: FunctionImportModel, method: str, query: str,
+              undo: list[Callable[[], None]]) -> Written:
+        """A function import with side effects (POST), its parameters in the query string."""
+        if method != function.http_method:
+            raise ODataError(405, "/IWBEP/CM_MGW_RT/020",
+                             f"Function import {function.name} needs HTTP method {function.http_method}")
+        arguments: dict[str, str] = {}
+        for name, raw in parse_qsl(query, keep_blank_values=True):
+            if name not in function.parameters:
+                raise ODataError(400, "/IWBEP/CM_MGW_RT/020",
+                                 f"Parameter '{name}' is invalid for function import '{function.name}'", name)
+            match = re.fullmatch(r"'((?:[^']|'')*)'", raw)
+            if match is None:
+                raise ODataError(400, "/IWBEP/CM_MGW_RT/004", f"Invalid literal for parameter '{name}'", name)
+            arguments[name] = match.group(1).replace("''", "'")
+        for name, parameter in function.parameters.items():
+            value = arguments.get(name)
+            if value is None and not parameter.nullable:
+                raise ODataError(400, "/IWBEP/CM_MGW_RT/022", f"Parameter '{name}' is missing", name)
+            if value is not None and parameter.max_length is not None and len(value) > parameter.max_length:
+                raise ODataError(400, "/IWBEP/CM_MGW_RT/000",
+                                 f"Parameter '{name}' exceeds the maximum length of {parameter.max_length}", name)
+        if function.name == "ContactOriginDeleteAdditionalIDs":
+            return self._delete_additional_ids(arguments["ContactOrigin"], arguments["ContactID"], undo)
+        raise ODataError(501, "/IWBEP/CM_MGW_RT/020", f"Function import {function.name} is not implemented here")
+
+    def _delete_additional_ids(self, origin: str, contact_id: str, undo: list[Callable[[], None]]) -> Written:
+        """Every additional ID of one contact origin deleted; answers the contact origin."""
+        contact = self.entities.get("ContactOriginData", {}).get((origin, contact_id))
+        if contact is None:
+            raise ODataError(404, "/IWBEP/CM_MGW_RT/021", "Resource not found for segment 'ContactOriginData'")
+        table = self.entities.setdefault("AdditionalIDs", {})
+        removed = {key: row for key, row in table.items() if key[:2] == (origin, contact_id)}
+        for key in removed:
+            del table[key]
+        undo.append(lambda: table.update(removed))
+        return Written(200, dict(contact))
+
+    def delete_obsolete_contacts(self) -> dict[str, int]:
+        """SAP's data-protection jobs ('flag contacts for deletion', 'delete flagged contacts'):
+        an obsolete contact origin goes, with its additional IDs, permissions and interactions."""
+        with self.lock:
+            contacts = self.entities.get("ContactOriginData", {})
+            gone = {key for key, row in contacts.items() if row.get("IsObsolete") is True}
+            deleted = Counter({"contacts": len(gone)})
+            for key in gone:
+                del contacts[key]
+            for name in ("AdditionalIDs", "MarketingPermissions"):
+                table = self.entities.get(name, {})
+                for key in [k for k, row in table.items() if (row["ContactOrigin"], row["ContactID"]) in gone]:
+                    del table[key]
+                    deleted[name] += 1
+            kept = [row for row in self.interactions
+                    if (row.get("InteractionContactOrigin"), row.get("InteractionContactId")) not in gone]
+            deleted["Interactions"] = len(self.interactions) - len(kept)
+            self.interactions[:] = kept
+            return {"contacts": deleted["contacts"], "additional_ids": deleted["AdditionalIDs"],
+                    "permissions": deleted["MarketingPermissions"], "interactions": deleted["Interactions"]}
 
     def _create_interaction(self, payload: dict[str, Any], undo: list[Callable[[], None]]) -> Written:
         origin, contact_id = payload.get("InteractionContactOrigin"), payload.get("InteractionContactId")
@@ -185,6 +253,10 @@ class EntityStore:
                     "permissions": len(self.entities.get("MarketingPermissions", {})),
                     "interactions": len(self.interactions),
                     "duplicates": sum(d["count"] - 1 for d in duplicates),
+                    # contact origins the engine erased (IsObsolete), awaiting SAP's deletion job
+                    "contacts_marked_for_deletion": sum(
+                        1 for row in self.entities.get("ContactOriginData", {}).values()
+                        if row.get("IsObsolete") is True),
                 },
             }
 

@@ -207,7 +207,8 @@ class StandInApp:
                 return Response(body, status=status, content_type="application/json")
             with self.store.lock:
                 undo: list[Any] = []
-                written = self.store.write(service, request.method, unquote(rest), request.get_data(), undo)
+                written = self.store.write(service, request.method, unquote(rest), request.get_data(), undo,
+                                           query=query)
             self._count(f"writes_{request.method}")
             return self._written(service, written)
         except ODataError as error:
@@ -232,6 +233,8 @@ class StandInApp:
                 raise ODataError(404, "/IWBEP/CM_MGW_RT/021", f"Resource not found for segment '{name}'")
             if predicate:
                 row = self.store.get(entity_set, parse_keys(predicate.rstrip(")"), entity_set))
+                if "$select" in args:
+                    row = query_options.apply([row], {"$select": args["$select"]})[0]
                 return 200, json.dumps({"d": row}).encode()
             if name == "Interactions" and "$filter" not in args:
                 raise ODataError(400, "/IWBEP/CM_MGW_RT/006", "Filter required for entity set Interactions")
@@ -264,8 +267,8 @@ class StandInApp:
         responses = []
         try:
             for inner in requests:
-                written = self.store.write(service, inner.method, unquote(inner.path.partition("?")[0]),
-                                           inner.body, undo)
+                path, _, query = inner.path.partition("?")
+                written = self.store.write(service, inner.method, unquote(path), inner.body, undo, query=query)
                 headers = {}
                 if written.location:
                     headers["Location"] = SERVICE_PREFIX + service.name + "/" + written.location
@@ -309,6 +312,8 @@ class StandInApp:
                                     retry_after=body.get("retry_after"),
                                     retry_after_format=body.get("retry_after_format"))
             return self._json(200, {"capacity": self.capacity.capacity})
+        if action == "jobs/delete-obsolete-contacts" and request.method == "POST":
+            return self._json(200, {"deleted": self.store.delete_obsolete_contacts()})
         if action == "csrf/expire" and request.method == "POST":
             self.expire_csrf_tokens()
             return self._json(200, {"expired": True})

@@ -6,7 +6,7 @@ must not share our reading of the metadata.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyodata.v2.model as edm
@@ -36,10 +36,19 @@ class EntitySetModel:
 
 
 @dataclass(frozen=True)
+class FunctionImportModel:
+    name: str
+    http_method: str
+    parameters: dict[str, PropertyModel]
+    entity_set: str | None  # the entity set of what it returns
+
+
+@dataclass(frozen=True)
 class ServiceModel:
     name: str
     edmx: bytes
     entity_sets: dict[str, EntitySetModel]
+    function_imports: dict[str, FunctionImportModel] = field(default_factory=dict)
 
 
 @functools.cache
@@ -57,4 +66,10 @@ def load(name: str) -> ServiceModel:
         sets[entity_set.name] = EntitySetModel(
             entity_set.name, entity_type.name, tuple(k.name for k in entity_type.key_proprties),
             properties, entity_set.creatable, entity_set.updatable)
-    return ServiceModel(name, edmx, sets)
+    functions = {}
+    for function in schema.function_imports:
+        parameters = {p.name: PropertyModel(p.name, p.typ.name, p.max_length if (p.max_length or 0) > 0 else None,
+                                            p.nullable, True, True) for p in function.parameters}
+        functions[function.name] = FunctionImportModel(function.name, function.http_method.upper(), parameters,
+                                                       function.entity_set_name)
+    return ServiceModel(name, edmx, sets, functions)

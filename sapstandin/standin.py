@@ -22,7 +22,8 @@ class StandIn:
     """The stand-in SAP. `start()` serves it on `url`; the methods script its behaviour.
 
     Every method has an HTTP twin under `/_standin/` (faults, capacity, csrf/expire,
-    records, stats, reset) for processes that do not share this object.
+    records, stats, reset, jobs/delete-obsolete-contacts) for processes that do not share
+    this object.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, capacity: float | None = None,
@@ -110,6 +111,10 @@ class StandIn:
 
     def records(self) -> dict[str, Any]:
         return self.app.store.snapshot()
+
+    def delete_obsolete_contacts(self) -> dict[str, int]:
+        """Run SAP's contact deletion jobs now (what they deleted, by kind)."""
+        return self.app.store.delete_obsolete_contacts()
 
     def stats(self) -> dict[str, int]:
         return dict(self.app.stats)

@@ -21,7 +21,7 @@ CRLF = "\r\n"
 
 @dataclass(frozen=True)
 class Operation:
-    method: str  # PUT, POST, PATCH, MERGE
+    method: str  # PUT, POST, PATCH, MERGE; GET alone in a "changeset" is a retrieve part
     path: str  # relative to the service root, e.g. "Interactions"
     body: dict[str, Any] | None = None
 
@@ -70,11 +70,26 @@ class BatchRequest:
     changesets: list[Changeset] = field(default_factory=list)
 
 
+def is_retrieval(changeset: Changeset) -> bool:
+    """A single GET: OData V2 allows no GET inside a changeset, so it is sent as a retrieve part."""
+    return len(changeset.operations) == 1 and changeset.operations[0].method == "GET"
+
+
 def build(changesets: list[Changeset], boundary: str | None = None) -> BatchRequest:
-    """The multipart/mixed body of a `$batch` with one changeset per entry."""
+    """The multipart/mixed body of a `$batch` with one changeset per entry (a lone GET: a retrieve part)."""
     batch_boundary = boundary or f"batch_{uuid.uuid4().hex}"
     lines: list[str] = []
     for changeset in changesets:
+        if is_retrieval(changeset):
+            lines += [f"--{batch_boundary}",
+                      "Content-Type: application/http",
+                      "Content-Transfer-Encoding: binary",
+                      "",
+                      f"GET {changeset.operations[0].path} HTTP/1.1",
+                      "Accept: application/json",
+                      "",
+                      ""]
+            continue
         changeset_boundary = f"changeset_{uuid.uuid4().hex}"
         lines += [f"--{batch_boundary}",
                   f"Content-Type: multipart/mixed; boundary={changeset_boundary}", ""]

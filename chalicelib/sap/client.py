@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
@@ -40,6 +40,8 @@ class ChangesetOutcome:
     code: str | None = None
     message: str | None = None  # SAP's text, unredacted: callers redact before storing
     retry_after: float | None = None
+    # the last response's body of an accepted changeset (a retrieval's entity); kept out of repr
+    body: bytes = field(default=b"", repr=False)
 
 
 class SapGateway(Protocol):
@@ -178,7 +180,7 @@ def _literal(value: str) -> str:
 
 def _outcome(result: batch.ChangesetResult) -> ChangesetOutcome:
     if result.accepted:
-        return ChangesetOutcome(result.ref, "accepted", result.responses[0].status)
+        return ChangesetOutcome(result.ref, "accepted", result.responses[0].status, body=result.responses[-1].body)
     error = result.error
     assert error is not None
     code, message = batch.error_message(error)

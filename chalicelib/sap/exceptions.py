@@ -55,3 +55,7 @@ class OutboxUnavailable(SapError):
 
 class InvalidThrottleSettings(SapError):
     """An operator's throttle change names an unknown setting or a rate that is not positive."""
+
+
+class SapErasureIncomplete(SapError):
+    """Some subjects' contacts could not be erased in SAP (after retries); counts only, no ids."""

@@ -73,7 +73,7 @@ def test_a_failing_operation_rolls_back_its_whole_changeset(standin: StandIn, sa
 
     assert outcome.kind == "rejected"
     assert standin.records()["counts"] == {"contacts": 0, "additional_ids": 0, "permissions": 0,
-                                           "interactions": 0, "duplicates": 0}
+                                           "interactions": 0, "duplicates": 0, "contacts_marked_for_deletion": 0}
 
 
 @pytest.mark.parametrize("form", ["seconds", "http-date"])
