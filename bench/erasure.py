@@ -49,7 +49,7 @@ def subject_pool(size: int, rng: random.Random) -> Any:
     """The people: pseudonymous id, email, names, phone, birth date, address."""
     import pyarrow as pa
 
-    from chalicelib.gdpr.catalog import subject_key
+    from chalicelib.normalize.lake import subject_key
 
     emails = [f"p{n}.{rng.randrange(10**6)}@example.{rng.choice(('com', 'de', 'fr'))}" for n in range(size)]
     ids = [hmac.new(KEY, e.encode(), hashlib.sha256).hexdigest() for e in emails]

@@ -12,7 +12,6 @@ lineage column (`raw_key`, the raw object a row came from).
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +30,9 @@ class LakeTable:
     subject_column: str = "subject_id"
     # the raw object each row came from, so one scan also finds the raw files to rewrite
     lineage_column: str | None = "raw_key"
-    # a BIGINT column holding `subject_key(subject_id)`: 8 bytes a row to scan instead of
-    # the 64-character id (the id's column is ~5x more bytes); None = find by the id
-    subject_key_column: str | None = None
+    # a BIGINT column holding `subject_key(subject_id)` (`normalize/lake.py`): 8 bytes a row
+    # to scan instead of the 64-character id (~5x more bytes); None = find by the id
+    subject_key_column: str | None = "subject_key"
 
     @property
     def qualified_name(self) -> str:
@@ -42,16 +41,6 @@ class LakeTable:
     @property
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
-
-
-def subject_key(subject_id: str) -> int:
-    """The lake's compact subject key: the first 8 bytes of SHA-256(subject id), signed.
-
-    Cheap to scan and to compare; not unique in theory (a 64-bit key, so a collision is
-    ~1e-9 likely per job on a billion subjects), so it only finds candidate objects and
-    the rewrite matches rows by the full subject id.
-    """
-    return int.from_bytes(hashlib.sha256(subject_id.encode()).digest()[:8], "big", signed=True)
 
 
 def database_name(app: str, stage: str) -> str:

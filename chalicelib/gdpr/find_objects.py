@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from chalicelib.gdpr.catalog import LakeTable, subject_key
+from chalicelib.gdpr.catalog import LakeTable
+from chalicelib.normalize.lake import subject_key
 from chalicelib.gdpr.object_store import parse_s3_uri
 from chalicelib.gdpr.query_engine import QueryEngine
 

@@ -141,7 +141,7 @@ def count_key_matches(content: bytes, key_column: str, subject_ids: Collection[s
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from chalicelib.gdpr.catalog import subject_key
+    from chalicelib.normalize.lake import subject_key
 
     table = pq.read_table(io.BytesIO(content), columns=[key_column])
     keys = pa.array(sorted(subject_key(s) for s in subject_ids), type=table[key_column].type)

@@ -53,7 +53,7 @@ def test_it_refuses_nul_characters() -> None:
 
 
 def test_partitions_of_found_keys_name_their_sources_dates_and_paths() -> None:
-    table = LakeTable("db", "t", "lake")
+    table = LakeTable("db", "t", "lake", subject_key_column=None)
     keys = [lake_key("amazon", "2024-02-01"), lake_key("eventbrite", "2024-03-01")]
     assert partitions_of(keys, table) == PartitionFilter(
         sources=("amazon", "eventbrite"), event_dates=(date(2024, 2, 1), date(2024, 3, 1)),
@@ -66,7 +66,7 @@ def test_the_find_names_lake_objects_and_the_raw_files_they_came_from() -> None:
     wanted = person(1, raw_key="incoming/eventbrite/2024/03/01/f1.jsonl")
     store.add("lake", lake_key("eventbrite", "2024-03-01"), lake_parquet([wanted, person(2)]))
     store.add("lake", lake_key("amazon", "2024-03-02"), lake_parquet([person(3, source="amazon")]))
-    table = LakeTable("db", "lake_records", "lake")
+    table = LakeTable("db", "lake_records", "lake", subject_key_column=None)
     # WHEN the find runs
     found = find_objects(DuckDbQueryEngine([table], store), table, [wanted["subject_id"]], raw_bucket="raw")
     # THEN it names the one lake object and the raw file, and says what it scanned

@@ -6,7 +6,7 @@ from chalicelib.gdpr.object_store import InMemoryObjectStore
 from chalicelib.gdpr.query_engine import DuckDbQueryEngine, partition_values
 from tests.unit.gdpr.builders import lake_key, lake_parquet, person
 
-TABLE = LakeTable("db", "lake_records", "lake")
+TABLE = LakeTable("db", "lake_records", "lake", subject_key_column=None)
 
 
 def _lake(count: int = 300) -> InMemoryObjectStore:

@@ -183,7 +183,7 @@ def test_an_object_found_by_a_colliding_subject_key_is_not_an_error() -> None:
     # GIVEN a lake row whose subject key equals the wanted subject's, though its id differs
     import pyarrow as pa
 
-    from chalicelib.gdpr.catalog import subject_key
+    from chalicelib.normalize.lake import subject_key
 
     wanted = "w" * 64
     table = pa.table({"subject_id": ["x" * 64], "subject_key": [subject_key(wanted)]})
@@ -207,9 +207,10 @@ def test_objects_in_the_normalize_lake_schema_are_found_and_rewritten_with_their
     from chalicelib.gdpr.find_objects import find_objects
     from chalicelib.gdpr.query_engine import DuckDbQueryEngine
     from chalicelib.normalize.lake import lake_key as normalize_lake_key
-    from chalicelib.normalize.lake import lake_schema
+    from chalicelib.normalize.lake import lake_schema, subject_key
 
-    rows = [{"document_id": f"d{i}", "subject_id": f"{i:064x}", "email": f"person{i}@example.com",
+    rows = [{"document_id": f"d{i}", "subject_id": f"{i:064x}", "subject_key": subject_key(f"{i:064x}"),
+             "email": f"person{i}@example.com",
              "amount": Decimal("12.5000"), "occurred_at": datetime(2024, 3, 1, tzinfo=timezone.utc),
              "raw_key": "incoming/eventbrite/2024/03/01/f.json", "raw_position": i} for i in range(5)]
     buffer = io.BytesIO()

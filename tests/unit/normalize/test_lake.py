@@ -15,18 +15,28 @@ from chalicelib.normalize.lake import (
     lake_objects,
     lake_schema,
     partition_projection,
+    subject_key,
     to_arrow_table,
 )
 from chalicelib.normalize.sources import SOURCES
 from tests.unit.normalize.conftest import run_sample
 
 
-def test_rows_are_flat_typed_and_sorted_by_subject() -> None:
+def test_rows_are_flat_typed_and_sorted_by_subject_key() -> None:
     records = run_sample("ticketshop", "export.csv").valid
     table = to_arrow_table(records)
     assert table.schema == lake_schema() and table.num_rows == len(records)
-    subjects = table.column("subject_id").to_pylist()
-    assert subjects == sorted(subjects)
+    keys = table.column("subject_key").to_pylist()
+    assert keys == sorted(keys) and None not in keys
+    assert keys == [subject_key(s) for s in table.column("subject_id").to_pylist()]
+
+
+def test_a_row_without_a_subject_has_no_subject_key_and_sorts_first() -> None:
+    records = run_sample("ticketshop", "export.csv").valid
+    anonymous = records[-1].model_copy(update={"subject_id": None})
+    table = to_arrow_table([*records[:-1], anonymous])
+    assert table.column("subject_key").to_pylist()[0] is None
+    assert table.column("document_id").to_pylist()[0] == anonymous.document_id
     assert Decimal("1249.0000") in table.column("amount").to_pylist()
     assert "source" not in table.column_names and "event_date" not in table.column_names
 
