@@ -276,12 +276,14 @@ def state_machine_arn(key: str) -> str:
 
 def anonymization_run() -> Any:
     """A run with the policies as they are now (read per run, so a change applies next run)."""
+    from chalicelib.gdpr.anonymization_marks import DynamoAnonymizationMarks
     from chalicelib.gdpr.anonymization_run import AnonymizationRun
     from chalicelib.gdpr.anonymize import KeyedPseudonymizer
     from chalicelib.gdpr.object_store import S3ObjectStore
 
     declared = resources()
     pseudonym_key = hmac.new(subject_key(), b"gdpr pseudonyms", hashlib.sha256).digest()
+    marks = DynamoAnonymizationMarks(declared.table("config").name, client("dynamodb"))
     return AnonymizationRun(S3ObjectStore(client("s3")), declared.bucket("lake").name, declared.bucket("raw").name,
                             list(retention_policies().all().values()), KeyedPseudonymizer(pseudonym_key),
-                            state_reporter)
+                            state_reporter, marks=marks)

@@ -13,19 +13,24 @@
 4. The changed documents are reported ANONYMIZED to the State Keeper.
 
 A second run finds every value anonymized already (an anonymized value maps to itself),
-writes nothing and reports nothing. `dry_run` reads and counts, and writes nothing.
+writes nothing and reports nothing. With `marks` (`anonymization_marks.py`) it does not even
+read them: a partition every policy has made due is marked once done, and later runs read
+only its objects written since, or all of it again when the policies change. `dry_run`
+reads and counts, and writes nothing (no marks either).
 """
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from chalicelib.gdpr.anonymization_marks import (AnonymizationMarks, PartitionMark, applicable, fingerprint,
+                                                 fully_due, partition_id)
 from chalicelib.gdpr.anonymize import (FieldRule, Pseudonymize, RetentionPolicy, anonymize_object, anonymize_value,
                                        latest_due_event_date, policy_for)
-from chalicelib.gdpr.exceptions import RewriteVerificationFailed, UnsupportedObjectFormat
+from chalicelib.gdpr.exceptions import ObjectMissing, RewriteVerificationFailed, UnsupportedObjectFormat
 from chalicelib.gdpr.object_store import ObjectStore, s3_uri
 from chalicelib.gdpr.query_engine import partition_values
 from chalicelib.gdpr.raw_records import KEEP, format_for_key, rewrite_records
@@ -38,6 +43,8 @@ from chalicelib.normalize.sources import connector_for
 from chalicelib.state_keeper.lifecycle import State, StateChange
 
 COMPONENT = "gdpr-anonymization"
+# S3 gives LastModified in whole seconds, and clocks differ a little
+_CLOCK_MARGIN = timedelta(seconds=2)
 # a policy field name -> the connector draft's fields holding that value in a raw record
 DRAFT_FIELDS: dict[str, tuple[str, ...]] = {
     "email": ("email",), "first_name": ("first_name", "full_name"), "last_name": ("last_name", "full_name"),
@@ -54,9 +61,11 @@ class AnonymizationReport:
     cutoff: str | None = None
     partitions_due: int = 0
     lake_objects_read: int = 0
+    lake_objects_skipped: int = 0  # in partitions marked done, unchanged since
     lake_objects_changed: int = 0
     lake_rows_anonymized: int = 0
     raw_objects_changed: int = 0
+    raw_objects_missing: int = 0  # a lineage naming a raw file that is gone
     raw_records_anonymized: int = 0
     documents_anonymized: int = 0
     changed_objects: list[str] = field(default_factory=list)
@@ -136,33 +145,59 @@ def _replace_leaves(record: dict[str, Any], replacements: Mapping[str, FieldRule
     return new if touched else None
 
 
+def written_before(last_modified: str, listed_at: str) -> bool:
+    """True when an object was last written before the listing, with S3's 1 s resolution to spare."""
+    if not last_modified:
+        return False
+    return datetime.fromisoformat(last_modified) < datetime.fromisoformat(listed_at) - _CLOCK_MARGIN
+
+
 class AnonymizationRun:
     def __init__(self, store: ObjectStore, lake_bucket: str, raw_bucket: str, policies: list[RetentionPolicy],
-                 pseudonymize: Pseudonymize, reporter: Callable[[], Any] | None = None) -> None:
+                 pseudonymize: Pseudonymize, reporter: Callable[[], Any] | None = None,
+                 marks: AnonymizationMarks | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.store = store
         self.lake_bucket = lake_bucket
         self.raw_bucket = raw_bucket
         self.policies = policies
         self.pseudonymize = pseudonymize
         self.reporter = reporter
+        self.marks = marks
+        self.clock = clock
 
     def run(self, today: date | None = None, dry_run: bool = False) -> AnonymizationReport:
-        today = today or datetime.now(timezone.utc).date()
+        today = today or self.clock().date()
         report = AnonymizationReport(today=today.isoformat(), dry_run=dry_run)
         cutoff = latest_due_event_date(self.policies, today)
         if cutoff is None:
             return report
         report.cutoff = cutoff.isoformat()
-        keys = [info.key for info in self.store.list(self.lake_bucket, LAKE_PREFIX) if info.key.endswith(".parquet")]
-        partitions = due_partitions(keys, self.policies, today)
+        marks = self.marks.all() if self.marks is not None else {}
+        listed_at = self.clock().isoformat()
+        listed = [info for info in self.store.list(self.lake_bucket, LAKE_PREFIX) if info.key.endswith(".parquet")]
+        modified = {info.key: info.last_modified for info in listed}
+        partitions = due_partitions(modified, self.policies, today)
         report.partitions_due = len(partitions)
         documents: set[str] = set()
-        for partition_keys in partitions.values():
+        for prefix, partition_keys in partitions.items():
+            values = partition_values(partition_keys[0], LAKE_PREFIX)
+            source, event_day = values["source"], date.fromisoformat(values["event_date"])
+            policies = applicable(self.policies, source)
+            mark = marks.get(partition_id(source, event_day))
+            current = mark is not None and mark.fingerprint == fingerprint(policies)
+            read = 0
             for key in partition_keys:
+                if current and mark is not None and written_before(modified[key], mark.listed_at):
+                    report.lake_objects_skipped += 1
+                    continue
                 documents |= self._lake_object(key, today, dry_run, report)
+                read += 1
+            if self.marks is not None and not dry_run and read and fully_due(policies, event_day, today):
+                self.marks.put(partition_id(source, event_day), PartitionMark(fingerprint(policies), listed_at))
         report.documents_anonymized = len(documents)
         if documents and not dry_run and self.reporter is not None:
-            now = datetime.now(timezone.utc)
+            now = self.clock()
             with self.reporter() as reporter:
                 for document in sorted(documents):
                     reporter.report(StateChange(document_id=document, state=State.ANONYMIZED, at=now,
@@ -227,7 +262,11 @@ class AnonymizationRun:
                 return None
             return document_id(source, record_id) if record_id else None
 
-        original = self.store.get(bucket, key)
+        try:
+            original = self.store.get(bucket, key)
+        except ObjectMissing:  # expired or erased since: nothing of it left to anonymize
+            report.raw_objects_missing += 1
+            return
         raw_format = format_for_key(key, original.body)
         transform = raw_transform(draft_of, document_of, changes, self.pseudonymize)
         rewrite = rewrite_records(original.body, raw_format, transform)

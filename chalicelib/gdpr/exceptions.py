@@ -59,3 +59,7 @@ class UnknownRetentionPolicy(GdprError):
 
 class BatchTooLarge(GdprError):
     """More erasure requests in one API call than one job takes."""
+
+
+class ObjectMissing(GdprError):
+    """The object is not (or no longer) in its bucket."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chalicelib.gdpr.exceptions import ObjectChanged
+from chalicelib.gdpr.exceptions import ObjectChanged, ObjectMissing
 
 # Headers that describe an object and must survive a rewrite unchanged.
 _KEPT_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage",
@@ -102,7 +102,10 @@ class S3ObjectStore:
                                  item["LastModified"].isoformat())
 
     def get(self, bucket: str, key: str) -> StoredObject:
-        response = self.client.get_object(Bucket=bucket, Key=key)
+        try:
+            response = self.client.get_object(Bucket=bucket, Key=key)
+        except self.client.exceptions.NoSuchKey as error:
+            raise ObjectMissing(s3_uri(bucket, key)) from error
         body = response["Body"].read()
         self.counts.get += 1
         self.counts.bytes_read += len(body)
@@ -180,10 +183,12 @@ class InMemoryObjectStore:
         self.counts.list += 1
         for (name, key), stored in sorted(self.objects.items()):
             if name == bucket and key.startswith(prefix):
-                yield ObjectInfo(key, len(stored.body), stored.etag)
+                yield ObjectInfo(key, len(stored.body), stored.etag, stored.last_modified)
 
     def get(self, bucket: str, key: str) -> StoredObject:
         self.counts.get += 1
+        if (bucket, key) not in self.objects:
+            raise ObjectMissing(s3_uri(bucket, key))
         stored = self.objects[(bucket, key)]
         self.counts.bytes_read += len(stored.body)
         return StoredObject(stored.body, stored.etag, dict(stored.metadata), dict(stored.headers),
