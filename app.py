@@ -317,6 +317,11 @@ def gdpr_forget_subjects(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return wiring.erasure_workflow().forget(event, context)
 
 
+@app.lambda_function(name="gdpr_erase_in_sap")
+def gdpr_erase_in_sap(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return wiring.erasure_workflow().erase_in_sap(event, context)
+
+
 @app.lambda_function(name="gdpr_verify_erasure")
 def gdpr_verify_erasure(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return wiring.erasure_workflow().verify(event, context)

@@ -264,7 +264,7 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
         ),
         state_machines=(
             StateMachine("gdpr-erasure", f"{prefix}-gdpr-erasure", "ERASURE_STATE_MACHINE",
-                         "GDPR erasure: find with Athena, rewrite the objects found, forget, verify, report"),
+                         "GDPR erasure: find with Athena, rewrite what was found, forget, erase in SAP, verify, report"),
         ),
         functions=(
             # the find and verify wait on Athena; a rewrite holds one object (up to ~256 MB) in memory
@@ -272,6 +272,8 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             FunctionSettings("gdpr_rewrite_objects", timeout=900, memory_mb=3008),
             FunctionSettings("gdpr_verify_erasure", timeout=900, memory_mb=1024),
             FunctionSettings("gdpr_forget_subjects", timeout=900, memory_mb=1024),
+            # waits on the SAP throttle and Retry-After: up to ~10 minutes for a large job
+            FunctionSettings("gdpr_erase_in_sap", timeout=900, memory_mb=256),
             FunctionSettings("gdpr_anonymization", timeout=900, memory_mb=3008),
         ),
     )

@@ -168,6 +168,14 @@ def dispatcher() -> Any:
                               queue_url(resources().queue("sap-dispatch").name), state_reporter, options=options)
 
 
+@cached_builder
+def sap_erasure() -> Any:
+    """Erases subjects' contacts in SAP (the erasure workflow's SAP task), on the shared throttle."""
+    from chalicelib.sap.erasure import SapErasure
+
+    return SapErasure(sap_client(), sap_throttle())
+
+
 def park_sap_dead_letters() -> Any:
     from chalicelib.sap.dead_letters import park_dead_letters
 
@@ -263,7 +271,7 @@ def erasure_workflow() -> Any:
         work_bucket=declared.bucket(declared.lake_catalog.results_bucket).name,
         subject_of_for=subject_of_for(),
         traces=StateKeeperTraces(declared.table("state").name, state_reporter, client("dynamodb")),
-        mailer=mailer(), app=declared.app, stage=declared.stage)
+        mailer=mailer(), sap=sap_erasure, app=declared.app, stage=declared.stage)
 
 
 @cached_builder

@@ -107,10 +107,11 @@ def cost_per_request(usage: JobUsage, requests: int, prices: Prices = PRICES) ->
 def erasure_transitions(chunks: int, verify_rounds: int = 1) -> int:
     """State transitions of one execution of `state_machine.erasure_definition`.
 
-    Find, Map, Forget, Verify, Choice, Report, Succeed, plus two per map iteration
-    (iteration start and its task), plus Find…Choice again for each extra verify round.
+    Find, Map, Forget, EraseInSap, Verify, Choice, Report, Succeed, plus two per map
+    iteration (iteration start and its task), plus Find…Choice again for each extra
+    verify round.
     """
-    return 7 + 2 * chunks + 5 * max(0, verify_rounds - 1)
+    return 8 + 2 * chunks + 6 * max(0, verify_rounds - 1)
 
 
 def modelled_cost_at(lake_bytes: int, bytes_scanned_fraction: float, subjects: int, objects_rewritten: int,

@@ -2,7 +2,8 @@
 
 Each method is the whole body of one Step Functions task (`state_machine.TASK_FUNCTIONS`):
 `app.py`'s `@app.lambda_function`s call `wiring.erasure_workflow().find(event, context)`
-and so on. The state passed between tasks carries ids, counts and the measured usage;
+and so on (`erase_in_sap` erases the subjects' contacts in SAP Marketing Cloud).
+The state passed between tasks carries ids, counts and the measured usage;
 the found objects and each chunk's results live under `gdpr/jobs/{job_id}/` in the
 work bucket (no personal data: keys, counts, pseudonymous ids).
 """
@@ -27,6 +28,8 @@ from chalicelib.gdpr.report_job import job_report, mail_text, request_reports
 from chalicelib.gdpr.rewrite_object import SubjectOf, rewrite_without_subjects
 from chalicelib.gdpr.verify_erasure import verify_erasure
 from chalicelib.mail import Mailer
+from chalicelib.sap.erasure import SapContactEraser
+from chalicelib.sap.exceptions import SapErasureIncomplete
 
 JOBS_PREFIX = "gdpr/jobs/"
 
@@ -43,6 +46,7 @@ class ErasureWorkflow:
     subject_of_for: Callable[[str, str], SubjectOf]  # (bucket, key) -> how to tell a raw record's subject
     traces: SubjectTraces
     mailer: Mailer
+    sap: Callable[[], SapContactEraser]  # built when the SAP task runs (its credentials are a secret)
     app: str = "data-engine"
     stage: str = "local"
     chunk_size: int = 50
@@ -109,6 +113,30 @@ class ErasureWorkflow:
         state["usage"] = usage.as_dict()
         return state
 
+    def erase_in_sap(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """The subjects' contacts in SAP emptied and marked for deletion (`chalicelib/sap/erasure.py`).
+
+        Once per job: a later verify round or a retried task finds `sap.json` and sends
+        nothing again. Raises `SapErasureIncomplete` (the job fails) when a subject could
+        not be erased after retries; the counts are stored first, so the report shows them.
+        """
+        started, store = time.monotonic(), self.object_store()
+        job = self.requests.get_job(event["job_id"])
+        usage = self._usage(event)
+        name = f"{JOBS_PREFIX}{job.job_id}/sap.json"
+        done = [info for info in store.list(self.work_bucket, name) if info.key == name]
+        if done:
+            erased = json.loads(store.get(self.work_bucket, name).body)
+        else:
+            erased = self.sap().erase(job.subject_ids).as_dict()
+        failed = erased["counts"]["failed"]
+        if not done:
+            self._put_json(store, job.job_id, "sap.json", erased)
+        self._account(usage, store, started, context)
+        if failed:
+            raise SapErasureIncomplete(f"{failed} of {len(erased['outcomes'])} subjects could not be erased in SAP")
+        return {**event, "sap": erased["counts"], "usage": usage.as_dict()}
+
     def verify(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started, store = time.monotonic(), self.object_store()
         job = self.requests.get_job(event["job_id"])
@@ -136,9 +164,12 @@ class ErasureWorkflow:
         rounds = int(event.get("round", 0))
         object_results: list[dict[str, Any]] = []
         state_keeper: dict[str, int] = {}
+        sap: dict[str, Any] | None = None
         for info in list(store.list(self.work_bucket, f"{JOBS_PREFIX}{job.job_id}/")):
             name = info.key.rsplit("/", 1)[-1]
-            if name.startswith("chunk-"):
+            if name == "sap.json":
+                sap = json.loads(store.get(self.work_bucket, info.key).body)
+            elif name.startswith("chunk-"):
                 object_results.extend(json.loads(store.get(self.work_bucket, info.key).body))
             elif name == "forget.json":
                 forget = json.loads(store.get(self.work_bucket, info.key).body)
@@ -152,8 +183,10 @@ class ErasureWorkflow:
         self._account(usage, store, started, context)
         verification = event.get("verify", {"clean": False, "lake_query": "not run"})
         subjects = {rid: self.requests.get(rid).subject_id for rid in job.request_ids}
-        reports = request_reports(job, subjects, object_results, state_keeper, verification, usage, failed, error)
-        summary = job_report(job, object_results, verification, usage, failed, error, rounds)
+        reports = request_reports(job, subjects, object_results, state_keeper, verification, usage, failed, error,
+                                  sap_outcomes=sap["outcomes"] if sap else None)
+        summary = job_report(job, object_results, verification, usage, failed, error, rounds,
+                             sap_counts=sap["counts"] if sap else None)
         self._put_json(store, job.job_id, "report.json", {"job": summary, "requests": reports})
         for request_id, report in reports.items():
             self.requests.move(request_id, FAILED if failed else DONE, report=report)

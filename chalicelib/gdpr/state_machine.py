@@ -1,7 +1,7 @@
 """The erasure workflow as a Step Functions state machine (ASL), generated from code.
 
     FindObjects → RewriteObjects (Map over chunks of found objects) → ForgetSubjects
-    → VerifyErasure → IsErased? ─ yes → ReportJob → Done
+    → EraseInSap → VerifyErasure → IsErased? ─ yes → ReportJob → Done
                                 ├ no, rounds left → FindObjects (again)
                                 └ no → ReportFailure → ReportFailedJob → Failed
     any task error (after retries) → ReportFailure → ReportFailedJob → Failed
@@ -20,6 +20,7 @@ TASK_FUNCTIONS = {
     "find": "gdpr_find_objects",
     "rewrite": "gdpr_rewrite_objects",
     "forget": "gdpr_forget_subjects",
+    "erase_in_sap": "gdpr_erase_in_sap",
     "verify": "gdpr_verify_erasure",
     "report": "gdpr_report_job",
 }
@@ -61,7 +62,8 @@ def erasure_definition(function_arn: Callable[[str], str], map_concurrency: int 
     """The ASL of the erasure workflow; input `{"job_id": "..."}`."""
     arn = {step: function_arn(name) for step, name in TASK_FUNCTIONS.items()}
     return {
-        "Comment": "GDPR erasure: find with Athena, rewrite only the objects found, forget, verify, report",
+        "Comment": "GDPR erasure: find with Athena, rewrite only the objects found, forget, erase in SAP, "
+                   "verify, report",
         "StartAt": "FindObjects",
         "States": {
             "FindObjects": _task(arn["find"], "RewriteObjects", Catch=_on_error()),
@@ -78,7 +80,8 @@ def erasure_definition(function_arn: Callable[[str], str], map_concurrency: int 
                 "Catch": _on_error(),
                 "Next": "ForgetSubjects",
             },
-            "ForgetSubjects": _task(arn["forget"], "VerifyErasure", Catch=_on_error()),
+            "ForgetSubjects": _task(arn["forget"], "EraseInSap", Catch=_on_error()),
+            "EraseInSap": _task(arn["erase_in_sap"], "VerifyErasure", Catch=_on_error()),
             "VerifyErasure": _task(arn["verify"], "IsErased", Catch=_on_error()),
             "IsErased": {
                 "Type": "Choice",

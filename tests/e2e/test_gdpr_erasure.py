@@ -1,5 +1,10 @@
 """GDPR erasure on the running stack: ingest the samples, erase two people, prove they are gone.
 
+SAP too: the stand-in's `/_standin/records` shows what SAP holds. After the job the erased
+contacts hold no email, name or phone and are marked for deletion, their additional IDs
+are gone; once SAP's own deletion jobs ran (the stand-in plays them on request), nothing
+of them is left, consents included. Other contacts are untouched.
+
 The samples hold the same names and phone numbers under several emails (one person per
 platform account), and an erasure is per subject (one normalized email), so "no trace"
 is checked record by record: no object holds the erased emails or subject ids, and no
@@ -59,11 +64,30 @@ def _state_documents(stack: RunningStack) -> dict[str, dict[str, Any]]:
     return {item["pk"]["S"]: item for item in items if item["pk"]["S"].startswith("doc#")}
 
 
+def _sap_url(stack: RunningStack) -> str:
+    secret: Any = stack.client("secretsmanager")
+    return json.loads(secret.get_secret_value(SecretId="data-engine/local/sap")["SecretString"])["base_url"]
+
+
+def _sap_records(stack: RunningStack) -> dict[str, Any]:
+    response = requests.get(f"{_sap_url(stack)}/_standin/records", timeout=30)
+    assert response.ok
+    return response.json()
+
+
+def _sap_rows_of(records: dict[str, Any], subjects: set[str], *, keep: bool = False) -> dict[str, list[Any]]:
+    """What SAP holds of `subjects` (or, with keep, of everyone else), per kind."""
+    def subject(row: dict[str, Any]) -> str | None:
+        return row.get("ContactID") or row.get("InteractionContactId")
+    return {kind: [row for row in records[kind] if (subject(row) in subjects) != keep]
+            for kind in ("contacts", "additional_ids", "permissions", "interactions")}
+
+
 def _text(key: str, body: bytes) -> str:
     return (gzip.decompress(body) if key.endswith(".gz") else body).decode("utf-8", "replace").lower()
 
 
-def test_two_subjects_are_erased_from_raw_lake_quarantine_and_state_keeper(
+def test_two_subjects_are_erased_from_raw_lake_quarantine_state_keeper_and_sap(
         devstack: RunningStack, auth: dict[str, str]) -> None:
     secret: Any = devstack.client("secretsmanager")
     key = secret.get_secret_value(SecretId="data-engine/local/subject-key")["SecretString"].encode()
@@ -73,6 +97,7 @@ def test_two_subjects_are_erased_from_raw_lake_quarantine_and_state_keeper(
     devstack.wait_until_idle()
     before = _objects(devstack)
     documents_before = _state_documents(devstack)
+    sap_before = _sap_records(devstack)
     assert any(k.startswith("lake/") for _, k in before), "ingest wrote no lake objects"
 
     # WHEN both are requested by email and a job is started now
@@ -121,3 +146,25 @@ def test_two_subjects_are_erased_from_raw_lake_quarantine_and_state_keeper(
         {pk: item for pk, item in documents_before.items() if pk not in erased_documents}
     for pk in erased_documents:
         assert documents_after[pk]["st"]["S"] == "ERASED"
+
+    # AND in SAP: the erased contacts were there, and now hold no email, name or phone ...
+    theirs_before = _sap_rows_of(sap_before, erased)
+    assert len(theirs_before["contacts"]) == 2 and any(c["EmailAddress"] for c in theirs_before["contacts"])
+    assert all(s["report"]["sap"] == "MARKED_FOR_DELETION" for s in shown)
+    sap_after = _sap_records(devstack)
+    theirs = _sap_rows_of(sap_after, erased)
+    for contact in theirs["contacts"]:
+        assert contact["IsObsolete"] is True
+        assert all(contact.get(name) is None for name in
+                   ("EmailAddress", "FirstName", "LastName", "FullName", "PhoneNumber", "MobileNumber"))
+    assert theirs["additional_ids"] == []
+    assert not any(email in json.dumps([theirs["contacts"], sap_after["additional_ids"]]).lower()
+                   for email in ERASED)
+    # ... after SAP's deletion jobs no trace of them at all (consents included) ...
+    deleted = requests.post(f"{_sap_url(devstack)}/_standin/jobs/delete-obsolete-contacts", timeout=30).json()
+    assert deleted["deleted"]["contacts"] == 2
+    sap_final = _sap_records(devstack)
+    assert not any(email in json.dumps(sap_final).lower() for email in ERASED)
+    assert not any(subject in json.dumps(sap_final) for subject in erased)
+    # ... and every other contact, ID, consent and interaction in SAP is exactly as before
+    assert _sap_rows_of(sap_final, erased, keep=True) == _sap_rows_of(sap_before, erased, keep=True)

@@ -20,6 +20,7 @@ from chalicelib.gdpr.rewrite_object import rewrite_without_subjects
 from chalicelib.gdpr.state_machine import TASK_FUNCTIONS, erasure_definition, lambda_arn, state_machine_name
 from chalicelib.mail import InMemoryMailer
 from chalicelib.resources import for_stage
+from chalicelib.sap.erasure import InMemorySapContacts
 from devstack.emulator import Emulator
 from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
 
@@ -105,11 +106,12 @@ def erasure(lake: dict[str, Any], stack: boto3.Session, emulator: Emulator) -> d
     requests = DynamoErasureRequests(RESOURCES.table("config").name, stack.client("dynamodb"))
     traces = InMemorySubjectTraces({p["document_id"]: {"subject_id": p["subject_id"]} for p in people})
     mailer = InMemoryMailer()
+    sap = InMemorySapContacts(contacts={p["subject_id"]: {"EmailAddress": p["email"]} for p in people[:4]})
     workflow = ErasureWorkflow(
         requests=requests, engine=DuckDbQueryEngine([table], S3ObjectStore(s3)),
         object_store=lambda: S3ObjectStore(s3), table=table, raw_bucket=RAW, quarantine_bucket=QUARANTINE,
         work_bucket=WORK, subject_of_for=lambda bucket, key: subject_of_raw, traces=traces, mailer=mailer,
-        chunk_size=1)
+        sap=lambda: sap, chunk_size=1)
     for step, name in TASK_FUNCTIONS.items():
         emulator.register_function(f"data-engine-local-{name}",
                                    lambda event, context, step=step: getattr(workflow, step)(event, context))
@@ -120,7 +122,7 @@ def erasure(lake: dict[str, Any], stack: boto3.Session, emulator: Emulator) -> d
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
     assert definition == erasure_definition(lambda_arn("eu-central-1", "123456789012", "data-engine", "local"))
     return {"s3": s3, "people": people, "requests": requests, "traces": traces, "mailer": mailer, "sfn": sfn,
-            "machine": machine}
+            "machine": machine, "sap": sap}
 
 
 def test_the_state_machine_runs_our_tasks_and_erases_two_subjects(erasure: dict[str, Any]) -> None:
@@ -144,6 +146,10 @@ def test_the_state_machine_runs_our_tasks_and_erases_two_subjects(erasure: dict[
     raw = s3.get_object(Bucket=RAW, Key=RAW_KEY)["Body"].read()
     assert raw == jsonl([raw_record(i) for i in (0, 1, 2, 4, 6, 7)])
     assert traces.count(gone) == 0 and len(mailer.sent) == 1
+    # ... and SAP: person 3's contact emptied and marked for deletion, person 5 was never there
+    assert [r.report["sap"] for r in reports] == ["MARKED_FOR_DELETION", "NOT_IN_SAP"]
+    assert erasure["sap"].contacts[people[3]["subject_id"]] == {"EmailAddress": None, "IsObsolete": True} | {
+        name: None for name in erasure["sap"].contacts[people[3]["subject_id"]] if name != "IsObsolete"}
 
 
 def test_a_failing_rewrite_fails_the_execution_after_reporting_it(erasure: dict[str, Any]) -> None:
@@ -159,3 +165,18 @@ def test_a_failing_rewrite_fails_the_execution_after_reporting_it(erasure: dict[
     failed = requests.get(request.request_id)
     assert failed.status == "FAILED" and failed.report["error"].startswith("NothingRemoved")
     assert "FAILED" in erasure["mailer"].sent[0][0]
+
+
+def test_a_contact_sap_refuses_to_erase_fails_the_execution_after_reporting_it(erasure: dict[str, Any]) -> None:
+    # GIVEN SAP refuses the erasure of person 1's contact
+    people, requests = erasure["people"], erasure["requests"]
+    erasure["sap"].failing.add(people[1]["subject_id"])
+    request = requests.create(people[1]["subject_id"])
+    # WHEN the job runs
+    started = start_erasure_job(requests, erasure["sfn"], erasure["machine"])
+    done = wait_for_execution(erasure["sfn"], started["execution_arn"])
+    # THEN the execution fails and the request's report says SAP failed
+    assert done["status"] == "FAILED"
+    failed = requests.get(request.request_id)
+    assert failed.status == "FAILED" and failed.report["error"].startswith("SapErasureIncomplete")
+    assert failed.report["sap"] == "FAILED"

@@ -10,6 +10,7 @@ import io
 import json
 import time
 from datetime import date
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -27,6 +28,7 @@ from devstack.emulator import Emulator, LambdaContext
 from devstack.events import scheduled_event
 from devstack.runtime import function_name, resolve_handler
 from devstack.stack import load_app
+from sapstandin import StandIn
 from tests.integration.gdpr.ingested import Ingested, ingest_sample
 
 RESOURCES = for_stage("local")
@@ -36,9 +38,26 @@ POLICY = {"days_after_event": 30, "fields": {"email": {"action": "pseudonymize"}
                                              "last_name": {"action": "null"}, "phone": {"action": "null"}}}
 
 
+@pytest.fixture(scope="module")
+def sap_standin() -> Iterator[StandIn]:
+    with StandIn() as standin:
+        yield standin
+
+
 @pytest.fixture
-def app_module(stack: boto3.Session, emulator: Emulator) -> ModuleType:
-    """`app.py`, its Lambda functions answering the emulator's Invoke as in the local runtime."""
+def app_module(stack: boto3.Session, emulator: Emulator, sap_standin: StandIn,
+               monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """`app.py`, its Lambda functions answering the emulator's Invoke as in the local runtime.
+
+    The declared `sap` secret points at a stand-in, as devstack sets it, for the SAP task.
+    """
+    sap_standin.reset()
+    secret = RESOURCES.secret("sap")
+    stack.client("secretsmanager").put_secret_value(SecretId=secret.name, SecretString=json.dumps(
+        {"base_url": sap_standin.url, "user": sap_standin.user, "password": sap_standin.password}))
+    monkeypatch.setenv(secret.env, secret.name)
+    for name in ("SAP_SECRET_ARN", "SAP_PARAMETER", "SAP_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     module = load_app()
     for function in module.app.pure_lambda_functions:
         emulator.register_function(function_name(module.app, "local", function.name),
@@ -163,6 +182,7 @@ def test_a_job_started_through_the_api_erases_two_subjects_everywhere(
         assert report["objects_rewritten"] == 2 and report["rows_removed"] == 2  # lake + raw
         assert report["state_keeper_records_forgotten"] == 1 and report["verification"]["clean"]
         assert 0 < report["cost_usd"]["request"] < 0.01
+        assert report["sap"] == "NOT_IN_SAP"  # these samples were never dispatched to SAP
     # and nothing of them is left in any bucket or the State Keeper
     after = snapshot(s3)
     for name, blob in after.items():

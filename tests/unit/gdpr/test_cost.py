@@ -31,5 +31,5 @@ def test_requests_share_the_job_so_batching_makes_each_cheaper() -> None:
 
 
 def test_transitions_grow_with_chunks_and_verify_rounds() -> None:
-    assert erasure_transitions(0) == 7
-    assert erasure_transitions(3, verify_rounds=2) == 7 + 6 + 5
+    assert erasure_transitions(0) == 8
+    assert erasure_transitions(3, verify_rounds=2) == 8 + 6 + 6

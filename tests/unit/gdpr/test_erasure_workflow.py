@@ -14,19 +14,21 @@ from chalicelib.gdpr.forget_subjects import InMemorySubjectTraces
 from chalicelib.gdpr.object_store import InMemoryObjectStore
 from chalicelib.gdpr.query_engine import DuckDbQueryEngine
 from chalicelib.mail import InMemoryMailer
+from chalicelib.sap.erasure import InMemorySapContacts
+from chalicelib.sap.exceptions import SapErasureIncomplete
 from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
 
 RAW_KEY = "incoming/eventbrite/2024/03/01/f1.jsonl"
 
 
 def run_like_the_state_machine(workflow: ErasureWorkflow, job_id: str) -> dict[str, Any]:
-    """FindObjects → Map(RewriteChunk) → ForgetSubjects → VerifyErasure → IsErased → ReportJob."""
+    """FindObjects → Map(RewriteChunk) → ForgetSubjects → EraseInSap → VerifyErasure → IsErased → ReportJob."""
     state: dict[str, Any] = {"job_id": job_id}
     while True:
         state = workflow.find(state)
         state["rewrites"] = [workflow.rewrite({"job_id": job_id, "round": state["round"], "chunk": c})
                              for c in state["chunks"]]
-        state = workflow.verify(workflow.forget(state))
+        state = workflow.verify(workflow.erase_in_sap(workflow.forget(state)))
         if state["verify"]["clean"]:
             return workflow.report(state)
         if state["round"] >= 2:
@@ -47,12 +49,17 @@ def world() -> dict[str, Any]:
     requests = InMemoryErasureRequests()
     table = LakeTable("db", "lake_records", "lake")
     mailer = InMemoryMailer()
+    # SAP holds the contacts of persons 0 to 4 (person 5 was never sent)
+    sap = InMemorySapContacts(
+        contacts={p["subject_id"]: {"EmailAddress": p["email"], "FirstName": "Ann"} for p in people[:5]},
+        additional_ids={p["subject_id"]: [p["email"]] for p in people[:5]})
     workflow = ErasureWorkflow(
         requests=requests, engine=DuckDbQueryEngine([table], store), object_store=lambda: store, table=table,
         raw_bucket="raw", quarantine_bucket="quarantine", work_bucket="work",
-        subject_of_for=lambda bucket, key: subject_of_raw, traces=traces, mailer=mailer, chunk_size=2)
+        subject_of_for=lambda bucket, key: subject_of_raw, traces=traces, mailer=mailer, sap=lambda: sap,
+        chunk_size=2)
     return {"store": store, "people": people, "traces": traces, "requests": requests, "workflow": workflow,
-            "mailer": mailer}
+            "mailer": mailer, "sap": sap}
 
 
 def test_two_subjects_are_erased_everywhere_and_everything_else_is_unchanged(world: dict[str, Any]) -> None:
@@ -113,3 +120,57 @@ def test_a_job_for_a_subject_with_no_data_is_done_with_nothing_rewritten(world: 
     job = batch_pending_requests(requests)
     assert run_like_the_state_machine(world["workflow"], job.job_id)["status"] == "DONE"
     assert requests.get(request.request_id).report["objects_rewritten"] == 0
+
+
+def test_sap_contacts_are_marked_for_deletion_and_the_reports_count_them(world: dict[str, Any]) -> None:
+    # GIVEN requests for person 1 (in SAP) and person 5 (never sent to SAP)
+    requests, people, sap = world["requests"], world["people"], world["sap"]
+    in_sap, not_sent = requests.create(people[1]["subject_id"]), requests.create(people[5]["subject_id"])
+    job = batch_pending_requests(requests)
+    # WHEN the workflow runs
+    result = run_like_the_state_machine(world["workflow"], job.job_id)
+    # THEN person 1's contact in SAP is emptied and marked, person 5 counts as not in SAP
+    assert result["status"] == "DONE"
+    assert sap.contacts[people[1]["subject_id"]]["EmailAddress"] is None
+    assert sap.contacts[people[1]["subject_id"]]["IsObsolete"] is True
+    assert people[1]["subject_id"] not in sap.additional_ids
+    assert sap.contacts[people[2]["subject_id"]]["EmailAddress"] == people[2]["email"]
+    assert requests.get(in_sap.request_id).report["sap"] == "MARKED_FOR_DELETION"
+    assert requests.get(not_sent.request_id).report["sap"] == "NOT_IN_SAP"
+    assert requests.get_job(job.job_id).report["sap"] == {"marked_for_deletion": 1, "not_in_sap": 1, "failed": 0}
+    (_, body), = world["mailer"].sent
+    assert "SAP: 1 contacts marked for deletion, 1 not in SAP, 0 failed" in body
+
+
+def test_the_sap_step_runs_once_per_job(world: dict[str, Any]) -> None:
+    requests, people = world["requests"], world["people"]
+    requests.create(people[1]["subject_id"])
+    job = batch_pending_requests(requests)
+    calls: list[list[str]] = []
+    sap = world["sap"]
+    world["workflow"].sap = lambda: type("Counting", (), {
+        "erase": lambda self, subjects: (calls.append(sorted(subjects)), sap.erase(subjects))[1]})()
+
+    first = world["workflow"].erase_in_sap({"job_id": job.job_id})
+    again = world["workflow"].erase_in_sap({"job_id": job.job_id})
+
+    assert len(calls) == 1 and first["sap"] == again["sap"] == {"marked_for_deletion": 1, "not_in_sap": 0,
+                                                                "failed": 0}
+
+
+def test_a_subject_sap_refuses_fails_the_job_and_the_report_says_so(world: dict[str, Any]) -> None:
+    # GIVEN SAP refuses person 3's erasure
+    requests, people, workflow = world["requests"], world["people"], world["workflow"]
+    world["sap"].failing.add(people[3]["subject_id"])
+    request = requests.create(people[3]["subject_id"])
+    job = batch_pending_requests(requests)
+    state = workflow.forget({**workflow.find({"job_id": job.job_id}), "rewrites": []})
+    # WHEN the SAP task runs THEN it raises, and the failure report (as the state machine sends it) says why
+    with pytest.raises(SapErasureIncomplete) as raised:
+        workflow.erase_in_sap(state)
+    workflow.report({**state, "failed": True, "error": {
+        "Error": "SapErasureIncomplete", "Cause": json.dumps({"errorMessage": str(raised.value)})}})
+    report = requests.get(request.request_id).report
+    assert requests.get(request.request_id).status == FAILED and report["sap"] == "FAILED"
+    assert report["error"] == "SapErasureIncomplete: 1 of 1 subjects could not be erased in SAP"
+    assert requests.get_job(job.job_id).report["sap"]["failed"] == 1

@@ -15,13 +15,13 @@ def test_every_task_state_is_one_of_our_lambda_functions() -> None:
     assert {t["Resource"] for t in tasks} == expected
 
 
-def test_it_finds_rewrites_forgets_verifies_and_reports_in_that_order() -> None:
+def test_it_finds_rewrites_forgets_erases_in_sap_verifies_and_reports_in_that_order() -> None:
     states = erasure_definition(ARN)["States"]
     order, name = [], "FindObjects"
     while name != "IsErased":
         order.append(name)
         name = states[name]["Next"]
-    assert order == ["FindObjects", "RewriteObjects", "ForgetSubjects", "VerifyErasure"]
+    assert order == ["FindObjects", "RewriteObjects", "ForgetSubjects", "EraseInSap", "VerifyErasure"]
     choices = states["IsErased"]["Choices"]
     assert choices[0] == {"Variable": "$.verify.clean", "BooleanEquals": True, "Next": "ReportJob"}
     assert choices[1]["Next"] == "FindObjects" and states["IsErased"]["Default"] == "ReportFailure"
@@ -35,7 +35,7 @@ def test_the_map_runs_over_chunks_with_bounded_concurrency() -> None:
 
 def test_every_failure_is_reported_before_the_execution_fails() -> None:
     states = erasure_definition(ARN)["States"]
-    for name in ("FindObjects", "RewriteObjects", "ForgetSubjects", "VerifyErasure", "ReportJob"):
+    for name in ("FindObjects", "RewriteObjects", "ForgetSubjects", "EraseInSap", "VerifyErasure", "ReportJob"):
         assert states[name]["Catch"][0]["Next"] == "ReportFailure"
     assert states["ReportFailure"]["Next"] == "ReportFailedJob"
     assert states["ReportFailedJob"]["Next"] == "Failed" and states["Failed"]["Type"] == "Fail"
