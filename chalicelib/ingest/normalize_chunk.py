@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -105,8 +106,10 @@ class ChunkNormalizer:
                 continue
             try:
                 self.normalize_chunk(message)
-            except Exception:
-                log.exception("chunk %s failed; SQS will bring it back", message.chunk_id)
+            except Exception as error:
+                # where it failed, not the message: an exception may quote a personal value
+                log.error("chunk %s failed with %s; SQS will bring it back\n%s", message.chunk_id,
+                          type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}
 
