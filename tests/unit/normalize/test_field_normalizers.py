@@ -4,9 +4,11 @@ from __future__ import annotations
 import sys
 import unicodedata
 
+import phonenumbers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from phonenumbers import phonenumberutil
 
 from chalicelib.normalize import field_normalizers as fields
 from chalicelib.normalize.codes import ReasonCode
@@ -142,3 +144,56 @@ def test_the_caches_are_bounded() -> None:
                          (fields._text_of_str, fields.TEXT_CACHE_SIZE),
                          (fields._instant_of_str, fields.INSTANT_CACHE_SIZE)):
         assert cached.cache_info().maxsize == size
+
+
+# -- phone validity: the number's types tried commonest first ------------------------------
+
+def _example_numbers() -> list[phonenumbers.PhoneNumber]:
+    examples = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for number_type in range(12):
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is not None:
+                examples.append(example)
+    for code in sorted(phonenumberutil.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
+        example = phonenumbers.example_number_for_non_geo_entity(code)
+        if example is not None:
+            examples.append(example)
+    return examples
+
+
+def test_phone_validity_is_the_librarys_on_every_regions_example_numbers() -> None:
+    examples = _example_numbers()
+    # GIVEN each example, and its neighbours one digit longer, shorter and next to it
+    variants = [phonenumbers.PhoneNumber(country_code=e.country_code, national_number=n,
+                                         italian_leading_zero=e.italian_leading_zero)
+                for e in examples for n in (e.national_number, e.national_number // 10, e.national_number * 10 + 7,
+                                            e.national_number + 1)]
+    # THEN validity is the library's, for valid and invalid numbers alike
+    assert {fields._is_valid_number(n) for n in variants} == {True, False}
+    assert [fields._is_valid_number(n) for n in variants] == [phonenumbers.is_valid_number(n) for n in variants]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(sorted(phonenumberutil.COUNTRY_CODE_TO_REGION_CODE)) | st.integers(min_value=0, max_value=999),
+       st.integers(min_value=0, max_value=10**17), st.booleans())
+def test_phone_validity_is_the_librarys_on_generated_numbers(country_code: int, national: int, leading_zero: bool) -> None:
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=national,
+                                      italian_leading_zero=leading_zero or None)
+    assert fields._is_valid_number(number) == phonenumbers.is_valid_number(number)
+
+
+@FAST
+@given(st.from_regex(r"\A\+?[0-9 ()\-]{0,20}\Z"), st.sampled_from([None, "DE", "GB", "US", "FR", "AT", "CH", "IT", "XX"]))
+def test_phone_normalization_is_the_plain_library_path(raw: str, region: str | None) -> None:
+    try:
+        parsed = phonenumbers.parse(raw.strip(), region)
+        expected = (phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+                    if phonenumbers.is_valid_number(parsed) else None)
+    except phonenumbers.NumberParseException:
+        expected = None
+    try:
+        got = fields.phone(raw, region)
+    except fields.FieldInvalid:
+        got = None
+    assert got == expected or (expected is None and not raw.strip())
