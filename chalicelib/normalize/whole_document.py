@@ -100,8 +100,12 @@ def _document(text: str, page_keys: Collection[str]) -> Document:
         items, idx = _array(text, idx + 1)
         document = Document("array", items, [])
     elif first == "{":
-        whole, end = _scan_value(text, idx)
-        if not any(key in page_keys for key in whole):  # no page key anywhere, even repeated
+        whole = None
+        if not any(f'"{key}"' in text for key in page_keys):  # a page key written plainly: a page
+            whole, end = _scan_value(text, idx)
+            if any(key in page_keys for key in whole):  # written with escapes after all
+                whole = None
+        if whole is not None:  # no page key anywhere, even repeated
             document, idx = Document("single", [], [], whole), end
         else:
             members, idx = _object(text, idx + 1, page_keys)

@@ -120,6 +120,8 @@ _LIMITS = st.one_of(
 @example(("eventbrite", b'{"attendees": [{"id": "1"}], "attendees": [{"id": "2"}]}'), DEFAULT_LIMITS)
 @example(("eventbrite", b'{"attendees": [{"id": "1"}], "attendees": "x"}'), DEFAULT_LIMITS)
 @example(("eventbrite", b'{"attendees": [1, "x", [], {"id": 3}]}'), ReadLimits(max_record_bytes=8))
+@example(("eventbrite", b'{"\\u0061ttendees": [{"id": "1"}], "x": 1}'), DEFAULT_LIMITS)
+@example(("eventbrite", b'{"id": "attendees", "x": [{"id": "2"}]}'), DEFAULT_LIMITS)
 def test_a_whole_document_reads_as_its_stream(document: tuple[str, bytes], limits: ReadLimits) -> None:
     assert_same(*document, limits)
 
