@@ -11,9 +11,10 @@ from chalicelib import operations, wiring
 from chalicelib.auth.exceptions import UnknownToken
 from chalicelib.auth.tokens import bearer_token
 from chalicelib.gdpr import api as gdpr_api
+from chalicelib.gdpr.anonymization_runs import run_recorded
 from chalicelib.gdpr.erasure_workflow import start_erasure_job
 from chalicelib.gdpr.exceptions import (BatchTooLarge, InvalidErasureRequest, InvalidRetentionPolicy,
-                                        UnknownErasureRequest, UnknownRetentionPolicy)
+                                        UnknownAnonymizationRun, UnknownErasureRequest, UnknownRetentionPolicy)
 from chalicelib.gdpr.raw_subjects import subject_id_of_email
 from chalicelib.ingest.exceptions import IngestError, UploadTooLarge
 from chalicelib.ingest.uploads import UPLOAD_CONTENT_TYPES, store_upload
@@ -217,7 +218,7 @@ def _gdpr(call: Any, *args: Any) -> Any:
         return Response(status_code=413, body={"Code": "PayloadTooLarge", "Message": str(error)})
     except (InvalidErasureRequest, InvalidRetentionPolicy) as error:
         raise BadRequestError(str(error)) from None
-    except (UnknownErasureRequest, UnknownRetentionPolicy) as error:
+    except (UnknownErasureRequest, UnknownRetentionPolicy, UnknownAnonymizationRun) as error:
         raise NotFoundError(str(error)) from None
 
 
@@ -279,12 +280,31 @@ def delete_retention_policy(name: str) -> Response:
 
 
 @app.route("/gdpr/anonymization-runs", methods=["POST"], authorizer=token_auth)
-def run_anonymization_now() -> dict[str, Any]:
-    """`?dry_run=true` counts what is due; a real run needs the admin role."""
+def start_anonymization_run() -> Response:
+    """`?dry_run=true` counts what is due; a real run needs the admin role. 202: follow the link."""
     dry_run = _params().get("dry_run", "false").lower() in ("true", "1", "yes")
     if not dry_run:
-        _require_admin()
-    return wiring.anonymization_run().run(dry_run=dry_run).as_dict()
+        _require_admin("a real anonymization run")
+    record = wiring.anonymization_runs().create(dry_run=dry_run, trigger="api")
+    wiring.start_anonymization_run(record.run_id)
+    return Response(status_code=202, body=record.public())
+
+
+@app.route("/gdpr/anonymization-runs", methods=["GET"], authorizer=token_auth)
+def list_anonymization_runs() -> dict[str, Any]:
+    return {"runs": [run.public() for run in wiring.anonymization_runs().recent(20)]}
+
+
+@app.route("/gdpr/anonymization-runs/{run_id}", methods=["GET"], authorizer=token_auth)
+def get_anonymization_run(run_id: str) -> dict[str, Any]:
+    return _gdpr(lambda: wiring.anonymization_runs().get(run_id).public())
+
+
+@app.lambda_function(name="gdpr_anonymization_run")
+def gdpr_anonymization_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A run the API recorded (`{"run_id"}`), carried out and recorded."""
+    return run_recorded(wiring.anonymization_runs(), event["run_id"],
+                        lambda dry_run: wiring.anonymization_run().run(dry_run=dry_run).as_dict()).public()
 
 
 @app.schedule(resources.schedule("gdpr-erasure-batch").expression, name="gdpr_erasure_batch",
@@ -297,7 +317,9 @@ def gdpr_erasure_batch(event: Any) -> dict[str, Any]:
 @app.schedule(resources.schedule("gdpr-anonymization").expression, name="gdpr_anonymization",
               description=resources.schedule("gdpr-anonymization").description)
 def gdpr_anonymization(event: Any) -> dict[str, Any]:
-    return wiring.anonymization_run().run().as_dict()
+    record = wiring.anonymization_runs().create(dry_run=False, trigger="schedule")
+    return run_recorded(wiring.anonymization_runs(), record.run_id,
+                        lambda dry_run: wiring.anonymization_run().run(dry_run=dry_run).as_dict()).public()
 
 
 # the erasure workflow's task states (chalicelib/gdpr/state_machine.py names them)

@@ -275,6 +275,7 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             # waits on the SAP throttle and Retry-After: up to ~10 minutes for a large job
             FunctionSettings("gdpr_erase_in_sap", timeout=900, memory_mb=256),
             FunctionSettings("gdpr_anonymization", timeout=900, memory_mb=3008),
+            FunctionSettings("gdpr_anonymization_run", timeout=900, memory_mb=3008),  # started by the API
         ),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import os
 from datetime import timedelta
 from typing import Any
@@ -280,6 +281,19 @@ def state_machine_arn(key: str) -> str:
     account = client("sts").get_caller_identity()["Account"]
     region = client("stepfunctions").meta.region_name
     return f"arn:aws:states:{region}:{account}:stateMachine:{resources().state_machine(key).name}"
+
+
+def anonymization_runs() -> Any:
+    from chalicelib.gdpr.anonymization_runs import DynamoAnonymizationRuns
+
+    return DynamoAnonymizationRuns(resources().table("config").name, client("dynamodb"))
+
+
+def start_anonymization_run(run_id: str) -> None:
+    """Hand a recorded run to its function, asynchronously (the API answers at once)."""
+    declared = resources()
+    client("lambda").invoke(FunctionName=f"{declared.app}-{declared.stage}-gdpr_anonymization_run",
+                            InvocationType="Event", Payload=json.dumps({"run_id": run_id}).encode())
 
 
 def anonymization_run() -> Any:

@@ -134,6 +134,11 @@ class Emulator:
     def _invoke(self, name: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         body = _read_body(environ)
         event = json.loads(body) if body else {}
+        if environ.get("HTTP_X_AMZ_INVOCATION_TYPE") == "Event":
+            # asynchronous, as Lambda: 202 at once, the function runs on its own
+            threading.Thread(target=self._run_async, args=(name, event), name=f"invoke-{name}", daemon=True).start()
+            start_response("202 Accepted", [("Content-Type", "application/json")])
+            return [b""]
         headers = [("Content-Type", "application/json"), ("X-Amz-Executed-Version", "$LATEST")]
         try:
             result = self.functions[name](event, LambdaContext(name))
@@ -148,6 +153,12 @@ class Emulator:
             })
         start_response("200 OK", headers)
         return [payload.encode()]
+
+    def _run_async(self, name: str, event: Any) -> None:
+        try:
+            self.functions[name](event, LambdaContext(name))
+        except Exception as error:  # Lambda would log it and retry twice; the function records its own failure
+            log.warning("function %s failed (asynchronous invoke): %s", name, type(error).__name__)
 
     def _control(self, route: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         handler = self.control_routes.get(route.split("/")[0])

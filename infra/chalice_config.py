@@ -65,6 +65,8 @@ def iam_policy(resources: Resources) -> dict[str, Any]:
              "Resource": "*",
              "Condition": {"StringEquals": {"ses:FromAddress": resources.mail_from}}},
             *_gdpr_statements(resources),
+            {"Sid": "AnonymizationRuns", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+             "Resource": f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-gdpr_anonymization_run"},
         ],
     }
 

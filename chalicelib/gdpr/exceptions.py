@@ -63,3 +63,7 @@ class BatchTooLarge(GdprError):
 
 class ObjectMissing(GdprError):
     """The object is not (or no longer) in its bucket."""
+
+
+class UnknownAnonymizationRun(GdprError):
+    """No anonymization run with this id."""

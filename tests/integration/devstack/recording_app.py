@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -63,3 +64,9 @@ def nightly(event: Any) -> None:
 @app.lambda_function(name="double")
 def double(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"value": event["value"] * 2}
+
+
+@app.lambda_function(name="slow_note")
+def slow_note(event: dict[str, Any], context: Any) -> None:
+    time.sleep(event["seconds"])
+    calls["slow_note"].append(event["note"])

@@ -151,3 +151,13 @@ def test_a_step_functions_task_state_runs_our_lambda_function(runtime: LocalRunt
                     != "RUNNING" and d, timeout=30)
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"]) == {"value": 42}
+
+
+def test_an_asynchronous_invoke_answers_at_once_and_the_function_runs_after(
+        runtime: LocalRuntime, aws: boto3.Session) -> None:
+    began = time.monotonic()
+    response = aws.client("lambda").invoke(FunctionName="recorder-local-slow_note", InvocationType="Event",
+                                           Payload=json.dumps({"seconds": 2, "note": "done"}).encode())
+    assert response["StatusCode"] == 202 and time.monotonic() - began < 1.5
+    assert calls["slow_note"] == []
+    assert wait_for(lambda: calls["slow_note"] == ["done"])

@@ -106,14 +106,14 @@ def fire(app_module: ModuleType, name: str) -> Any:
     return getattr(app_module, name)(scheduled_event(f"data-engine-local-{name}-event"), LambdaContext(name))
 
 
-def wait_for(api: Any, request_id: str, timeout: float = 60) -> dict[str, Any]:
+def wait_for(api: Any, request_id: str, timeout: float = 60, collection: str = "erasure-requests") -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = api("get", f"/gdpr/erasure-requests/{request_id}").json_body
+        body = api("get", f"/gdpr/{collection}/{request_id}").json_body
         if body["status"] in ("DONE", "FAILED"):
             return body
         time.sleep(0.3)
-    raise AssertionError("the erasure request did not finish in time")
+    raise AssertionError(f"{collection}/{request_id} did not finish in time")
 
 
 # -- erasure requests -------------------------------------------------------------------
@@ -259,13 +259,22 @@ def test_the_anonymization_schedule_and_the_dry_run_route(
         api: Any, app_module: ModuleType, samples: dict[str, Ingested], stack: boto3.Session) -> None:
     api("put", "/gdpr/retention-policies/eventbrite",
         {**POLICY, "source": "eventbrite", "days_after_event": 0}, role="admin")
-    dry = api("post", "/gdpr/anonymization-runs?dry_run=true")
-    assert dry.status_code == 200 and dry.json_body["dry_run"]
-    assert dry.json_body["lake_rows_anonymized"] == len(samples["eventbrite"].valid)
+    # a run is started (202) and followed: the API never waits for the lake to be read
+    started = api("post", "/gdpr/anonymization-runs?dry_run=true")
+    assert started.status_code == 202 and started.json_body["dry_run"] and started.json_body["trigger"] == "api"
+    dry = wait_for(api, started.json_body["run_id"], collection="anonymization-runs")
+    assert dry["status"] == "DONE" and dry["report"]["lake_rows_anonymized"] == len(samples["eventbrite"].valid)
     assert api("post", "/gdpr/anonymization-runs").status_code == 403  # a real run: admin only
     fired = fire(app_module, "gdpr_anonymization")
-    assert fired["lake_rows_anonymized"] == len(samples["eventbrite"].valid)
-    assert fire(app_module, "gdpr_anonymization")["lake_objects_changed"] == 0
+    assert fired["trigger"] == "schedule" and fired["status"] == "DONE"
+    assert fired["report"]["lake_rows_anonymized"] == len(samples["eventbrite"].valid)
+    again = fire(app_module, "gdpr_anonymization")
+    assert again["report"]["lake_objects_changed"] == 0
+    # the runs are listed newest first
+    listed = [run["run_id"] for run in api("get", "/gdpr/anonymization-runs").json_body["runs"]]
+    assert listed == [again["run_id"], fired["run_id"], started.json_body["run_id"]]
+    assert api("get", "/gdpr/anonymization-runs/20260101T000000000000Z-0000abcd").status_code == 404
+    assert api("get", "/gdpr/anonymization-runs/not-a-run").status_code == 404
 
 
 def test_the_erasure_batch_schedule_starts_a_job_only_when_requests_wait(
