@@ -14,7 +14,7 @@ and carries on past a bad line wherever the format allows it:
   (plus parser buffers), whatever the file size. JSON has no resynchronization point, so a
   syntax error or truncation ends the file: the records before it stand, and the problem
   is reported. A document up to `ReadLimits.whole_document_bytes` (a webhook, an API page)
-  is parsed whole by `whole_document` instead, several times faster, with the same outcome
+  is parsed whole by `whole_document` instead, about twice as fast, with the same outcome
   (differential-tested): its first reads are made exactly as ijson would make them and kept,
   so whenever the whole-document parse declines, ijson replays them and reads on.
 
