@@ -160,6 +160,7 @@ def main() -> None:
 
     from chalicelib.gdpr.catalog import lake_table
     from chalicelib.gdpr.erasure_requests import DynamoErasureRequests, batch_pending_requests
+    from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
     from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
     from chalicelib.gdpr.forget_subjects import InMemorySubjectTraces
     from chalicelib.gdpr.object_store import S3ObjectStore
@@ -197,7 +198,7 @@ def main() -> None:
             object_store=lambda: S3ObjectStore(s3), table=table, raw_bucket=resources.bucket("raw").name,
             quarantine_bucket=resources.bucket("quarantine").name, work_bucket=work,
             subject_of_for=lambda bucket, key: (lambda record: None), traces=InMemorySubjectTraces(),
-            mailer=InMemoryMailer())
+            mailer=InMemoryMailer(), tombstones=InMemoryTombstones())
 
         print(f"erasing {args.subjects} subjects ...", file=sys.stderr)
         started = time.monotonic()

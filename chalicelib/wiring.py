@@ -122,7 +122,15 @@ def normalizer() -> Any:
 
     declared = resources()
     return ChunkNormalizer(client("s3"), declared.bucket("lake").name, declared.bucket("quarantine").name,
-                           subject_key(), state_reporter, sap_outbox())
+                           subject_key(), state_reporter, sap_outbox(), erasure_tombstones())
+
+
+@cached_builder
+def erasure_tombstones() -> Any:
+    """The erased subjects (pseudonymous ids and times) that normalize and dispatch drop."""
+    from chalicelib.gdpr.erasure_tombstones import DynamoTombstones
+
+    return DynamoTombstones(resources().table("config").name, client("dynamodb"))
 
 
 # -- SAP dispatch -----------------------------------------------------------------------
@@ -272,7 +280,23 @@ def erasure_workflow() -> Any:
         work_bucket=declared.bucket(declared.lake_catalog.results_bucket).name,
         subject_of_for=subject_of_for(),
         traces=StateKeeperTraces(declared.table("state").name, state_reporter, client("dynamodb")),
-        mailer=mailer(), sap=sap_erasure, app=declared.app, stage=declared.stage)
+        mailer=mailer(), sap=sap_erasure, tombstones=erasure_tombstones(),
+        settle_seconds=erasure_settle_seconds(), app=declared.app, stage=declared.stage)
+
+
+def erasure_settle_seconds() -> float:
+    """How long the erasure's first find waits after writing the tombstones.
+
+    A normalize or dispatch run that read the tombstones just before they were written
+    may still write for up to a function timeout; the find scans after that. No wait on
+    the local stack (one process, nothing in flight that tests do not drive).
+    """
+    from chalicelib.resources import FUNCTION_TIMEOUT
+
+    configured = os.environ.get("ERASURE_SETTLE_SECONDS")
+    if configured:
+        return float(configured)
+    return 0.0 if resources().stage == "local" else float(FUNCTION_TIMEOUT + 5)
 
 
 @cached_builder

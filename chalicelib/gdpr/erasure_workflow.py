@@ -6,6 +6,13 @@ and so on (`erase_in_sap` erases the subjects' contacts in SAP Marketing Cloud).
 The state passed between tasks carries ids, counts and the measured usage;
 the found objects and each chunk's results live under `gdpr/jobs/{job_id}/` in the
 work bucket (no personal data: keys, counts, pseudonymous ids).
+
+The first find round writes the job's erasure tombstones before it scans
+(`erasure_tombstones.py`): from then on normalize and dispatch drop the subjects' earlier
+records, and after `settle_seconds` (a function timeout: a run that read the tombstones
+just before may still be writing) everything written before is in what the scan sees.
+Written later (e.g. in ForgetSubjects), a chunk normalized between the scan and the
+tombstones would reach the lake unseen by the job and by its verification.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from chalicelib.gdpr.catalog import LakeTable
 from chalicelib.gdpr.cost import JobUsage, erasure_transitions
 from chalicelib.gdpr.erasure_requests import (DONE, FAILED, JOB_DONE, JOB_FAILED, PENDING, ErasureRequests,
                                               batch_pending_requests)
+from chalicelib.gdpr.erasure_tombstones import Tombstones
 from chalicelib.gdpr.find_objects import find_objects
 from chalicelib.gdpr.forget_subjects import SubjectTraces, erase_from_quarantine
 from chalicelib.gdpr.object_store import ObjectStore
@@ -47,10 +55,13 @@ class ErasureWorkflow:
     traces: SubjectTraces
     mailer: Mailer
     sap: Callable[[], SapContactEraser]  # built when the SAP task runs (its credentials are a secret)
+    tombstones: Tombstones
     app: str = "data-engine"
     stage: str = "local"
     chunk_size: int = 50
     verify_scope: Literal["found", "full"] = "found"
+    settle_seconds: float = 0.0  # wait after writing the tombstones, before the first scan
+    sleep: Callable[[float], None] = time.sleep
 
     # -- the tasks ----------------------------------------------------------------------
 
@@ -58,6 +69,12 @@ class ErasureWorkflow:
         started, store = time.monotonic(), self.object_store()
         job = self.requests.get_job(event["job_id"])
         round_ = int(event.get("round", 0)) + 1
+        usage = self._usage(event)
+        if round_ == 1:
+            buried = self.tombstones.bury(job.subject_ids, datetime.now(timezone.utc), job.job_id)
+            usage.dynamodb_writes += buried
+            if self.settle_seconds > 0:
+                self.sleep(self.settle_seconds)
         found_at = datetime.now(timezone.utc).isoformat()
         found = find_objects(self.engine, self.table, job.subject_ids, raw_bucket=self.raw_bucket)
         items = ([{"bucket": self.table.bucket, "key": k, "kind": "lake"} for k in found.lake_keys]
@@ -65,7 +82,6 @@ class ErasureWorkflow:
         chunks = [items[i:i + self.chunk_size] for i in range(0, len(items), self.chunk_size)]
         self._put_json(store, job.job_id, f"round-{round_}/manifest.json", {
             "found_at": found_at, "lake_keys": found.lake_keys, "raw_keys": found.raw_keys, "chunks": chunks})
-        usage = self._usage(event)
         usage.query_bytes.extend([found.bytes_scanned] if found.queries == 1 else
                                  [found.bytes_scanned // found.queries] * found.queries)
         self._account(usage, store, started, context)

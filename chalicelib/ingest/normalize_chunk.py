@@ -12,6 +12,15 @@ For each chunk message:
   NORMALIZED or INVALID (with the first reason code), and QUEUED_FOR_SAP (or NOT_FOR_SAP
   with the outbox's reason, e.g. an order without a contact): one document write for all.
 
+Before anything is written, the chunk's distinct subjects are looked up in the erasure
+tombstones (`chalicelib/gdpr/erasure_tombstones.py`, one BatchGetItem per 100 subjects).
+A record of an erased subject whose interaction happened at or before the erasure (a late
+chunk, a DLQ replay, an old file sent again) writes nothing anywhere — not the lake, not
+the outbox, and not quarantine either, since its raw form is the personal data that was
+erased — and the State Keeper hears RECEIVED, then ERASED with `SUBJECT_ERASED`. A
+rejected record counts as the subject of the email its connector finds (the rule the
+erasure's quarantine rewrite uses) and as covered when its time cannot be read.
+
 A chunk that fails (S3 or SQS unavailable) is reported as a batch item failure: SQS
 brings it back, and after the queue's maxReceiveCount it lands in the normalize DLQ,
 watched by `dlq_watch`. Every step is idempotent, so a retry never duplicates anything.
@@ -30,11 +39,15 @@ from typing import Any, Protocol
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from chalicelib.gdpr.erasure_tombstones import SUBJECT_ERASED, Tombstones, covered
+from chalicelib.gdpr.raw_subjects import normalized_email
 from chalicelib.ingest.messages import ChunkMessage
+from chalicelib.normalize import field_normalizers
 from chalicelib.normalize.lake import lake_objects
-from chalicelib.normalize.normalizer import normalize, raw_document_id
+from chalicelib.normalize.normalizer import normalize, raw_document_id, subject_id
 from chalicelib.normalize.reader import RawRecord
 from chalicelib.normalize.schema import NormalizedRecord, Rejected
+from chalicelib.normalize.sources import connector_for
 from chalicelib.state_keeper.lifecycle import State, StateChange
 
 log = logging.getLogger(__name__)
@@ -56,6 +69,7 @@ class ChunkResult:
     valid: int = 0
     invalid: int = 0
     queued: int = 0
+    erased: int = 0  # records of erased subjects, dropped
     lake_keys: list[str] = field(default_factory=list)
     quarantine_key: str | None = None
 
@@ -80,9 +94,31 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def rejected_subject(source: str, data: Any, key: bytes) -> tuple[str | None, datetime | None]:
+    """The subject and interaction time of a rejected raw record, as far as they can be read.
+
+    The subject is the erasure's rule for raw records (the connector's email, normalized
+    and keyed); None when there is no valid email. The time is None when unreadable.
+    """
+    try:
+        connector = connector_for(source)
+        draft = connector.draft(dict(data))
+    except Exception:  # noqa: BLE001 - an odd record has no subject, as at erasure
+        return None, None
+    email = normalized_email(draft.email) if draft.email not in (None, "") else None
+    if email is None:
+        return None, None
+    try:
+        occurred_at = field_normalizers.instant(draft.occurred_at, connector.datetime_formats,
+                                                connector.local_timezone)
+    except Exception:  # noqa: BLE001 - an unreadable time cannot prove the record is newer
+        occurred_at = None
+    return subject_id(email, key), occurred_at
+
+
 class ChunkNormalizer:
     def __init__(self, s3: Any, lake_bucket: str, quarantine_bucket: str, subject_key: bytes,
-                 reporter: Callable[[], Any], outbox: Outbox,
+                 reporter: Callable[[], Any], outbox: Outbox, tombstones: Tombstones,
                  clock: Callable[[], datetime] = utc_now) -> None:
         self.s3 = s3
         self.lake_bucket = lake_bucket
@@ -90,6 +126,7 @@ class ChunkNormalizer:
         self.subject_key = subject_key
         self.reporter = reporter
         self.outbox = outbox
+        self.tombstones = tombstones
         self.clock = clock
 
     def handle(self, sqs_records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
@@ -124,7 +161,8 @@ class ChunkNormalizer:
                 valid.append(outcome)
             else:
                 rejected.append((outcome, item.data))
-        result.valid, result.invalid = len(valid), len(rejected)
+        valid, rejected, erased = self._drop_erased(message, valid, rejected)
+        result.valid, result.invalid, result.erased = len(valid), len(rejected), len(erased)
 
         for lake_object in lake_objects(valid, message.chunk_id):
             self.s3.put_object(Bucket=self.lake_bucket, Key=lake_object.key,
@@ -146,10 +184,41 @@ class ChunkNormalizer:
             for outcome, _ in rejected:
                 reporter.report(self._change(message, outcome.document_id, State.INVALID, normalized_at,
                                              reason_code=outcome.reasons[0].code.upper() if outcome.reasons else None))
+            for document_id in erased:  # no subject: the erasure removed the link, nothing puts it back
+                reporter.report(self._change(message, document_id, State.ERASED, normalized_at,
+                                             reason_code=SUBJECT_ERASED))
             if valid:
                 queued = self._queue_for_sap(message, valid, reporter)
                 result.queued = len(queued)
         return result
+
+    def _drop_erased(self, message: ChunkMessage, valid: list[NormalizedRecord],
+                     rejected: list[tuple[Rejected, dict[str, Any]]],
+                     ) -> tuple[list[NormalizedRecord], list[tuple[Rejected, dict[str, Any]]], list[str]]:
+        """The records to keep, and the document ids of those a tombstone covers."""
+        of_rejected = [rejected_subject(message.source, data, self.subject_key) if isinstance(data, dict)
+                       else (None, None) for _, data in rejected]
+        subjects = {r.subject_id for r in valid if r.subject_id} | {s for s, _ in of_rejected if s}
+        if not subjects:
+            return valid, rejected, []
+        erased_at = self.tombstones.erased_at(subjects)
+        if not erased_at:
+            return valid, rejected, []
+        kept_valid, kept_rejected, erased = [], [], []
+        for record in valid:
+            if record.subject_id in erased_at and covered(record.interaction.occurred_at,
+                                                          erased_at[record.subject_id]):
+                erased.append(record.document_id)
+            else:
+                kept_valid.append(record)
+        for (outcome, data), (subject, occurred_at) in zip(rejected, of_rejected):
+            if subject in erased_at and covered(occurred_at, erased_at[subject]):
+                erased.append(outcome.document_id)
+            else:
+                kept_rejected.append((outcome, data))
+        if erased:
+            log.info("chunk %s: %d records of erased subjects dropped", message.chunk_id, len(erased))
+        return kept_valid, kept_rejected, erased
 
     def _queue_for_sap(self, message: ChunkMessage, valid: list[NormalizedRecord], reporter: Any) -> list[str]:
         sent = self.outbox.send(valid)

@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.gdpr.catalog import lake_table
 from chalicelib.gdpr.erasure_requests import DONE, DynamoErasureRequests, batch_pending_requests
+from chalicelib.gdpr.erasure_tombstones import DynamoTombstones
 from chalicelib.gdpr.erasure_workflow import ErasureWorkflow, start_erasure_job
 from chalicelib.gdpr.exceptions import ObjectChanged
 from chalicelib.gdpr.find_objects import find_objects
@@ -107,11 +108,12 @@ def erasure(lake: dict[str, Any], stack: boto3.Session, emulator: Emulator) -> d
     traces = InMemorySubjectTraces({p["document_id"]: {"subject_id": p["subject_id"]} for p in people})
     mailer = InMemoryMailer()
     sap = InMemorySapContacts(contacts={p["subject_id"]: {"EmailAddress": p["email"]} for p in people[:4]})
+    tombstones = DynamoTombstones(RESOURCES.table("config").name, stack.client("dynamodb"))
     workflow = ErasureWorkflow(
         requests=requests, engine=DuckDbQueryEngine([table], S3ObjectStore(s3)),
         object_store=lambda: S3ObjectStore(s3), table=table, raw_bucket=RAW, quarantine_bucket=QUARANTINE,
         work_bucket=WORK, subject_of_for=lambda bucket, key: subject_of_raw, traces=traces, mailer=mailer,
-        sap=lambda: sap, chunk_size=1)
+        sap=lambda: sap, tombstones=tombstones, chunk_size=1)
     for step, name in TASK_FUNCTIONS.items():
         emulator.register_function(f"data-engine-local-{name}",
                                    lambda event, context, step=step: getattr(workflow, step)(event, context))
@@ -122,7 +124,7 @@ def erasure(lake: dict[str, Any], stack: boto3.Session, emulator: Emulator) -> d
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
     assert definition == erasure_definition(lambda_arn("eu-central-1", "123456789012", "data-engine", "local"))
     return {"s3": s3, "people": people, "requests": requests, "traces": traces, "mailer": mailer, "sfn": sfn,
-            "machine": machine, "sap": sap}
+            "machine": machine, "sap": sap, "tombstones": tombstones}
 
 
 def test_the_state_machine_runs_our_tasks_and_erases_two_subjects(erasure: dict[str, Any]) -> None:
@@ -150,6 +152,8 @@ def test_the_state_machine_runs_our_tasks_and_erases_two_subjects(erasure: dict[
     assert [r.report["sap"] for r in reports] == ["MARKED_FOR_DELETION", "NOT_IN_SAP"]
     assert erasure["sap"].contacts[people[3]["subject_id"]] == {"EmailAddress": None, "IsObsolete": True} | {
         name: None for name in erasure["sap"].contacts[people[3]["subject_id"]] if name != "IsObsolete"}
+    # ... and the two subjects are tombstoned, no one else
+    assert set(erasure["tombstones"].erased_at(p["subject_id"] for p in people)) == gone
 
 
 def test_a_failing_rewrite_fails_the_execution_after_reporting_it(erasure: dict[str, Any]) -> None:

@@ -82,6 +82,6 @@ def pipeline(stack: boto3.Session) -> Pipeline:
     splitter = FileSplitter(s3, sqs, sqs.get_queue_url(QueueName=RESOURCES.queue("normalize").name)["QueueUrl"],
                             FileOutcomeStore(state_table, dynamodb), max_records=50)
     normalizer = ChunkNormalizer(s3, RESOURCES.bucket("lake").name, RESOURCES.bucket("quarantine").name,
-                                 SUBJECT_KEY, wiring.state_reporter, outbox)
+                                 SUBJECT_KEY, wiring.state_reporter, outbox, wiring.erasure_tombstones())
     store = DynamoStateStore(state_table, dynamodb)
     return Pipeline(stack, splitter, normalizer, StateKeeper(store), StateQueries(store), outbox)

@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib.gdpr.catalog import LakeTable
 from chalicelib.gdpr.erasure_requests import DONE, FAILED, InMemoryErasureRequests, batch_pending_requests
+from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
 from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
 from chalicelib.gdpr.exceptions import NothingRemoved
 from chalicelib.gdpr.forget_subjects import InMemorySubjectTraces
@@ -49,6 +50,7 @@ def world() -> dict[str, Any]:
     requests = InMemoryErasureRequests()
     table = LakeTable("db", "lake_records", "lake")
     mailer = InMemoryMailer()
+    tombstones = InMemoryTombstones()
     # SAP holds the contacts of persons 0 to 4 (person 5 was never sent)
     sap = InMemorySapContacts(
         contacts={p["subject_id"]: {"EmailAddress": p["email"], "FirstName": "Ann"} for p in people[:5]},
@@ -57,9 +59,9 @@ def world() -> dict[str, Any]:
         requests=requests, engine=DuckDbQueryEngine([table], store), object_store=lambda: store, table=table,
         raw_bucket="raw", quarantine_bucket="quarantine", work_bucket="work",
         subject_of_for=lambda bucket, key: subject_of_raw, traces=traces, mailer=mailer, sap=lambda: sap,
-        chunk_size=2)
+        tombstones=tombstones, chunk_size=2)
     return {"store": store, "people": people, "traces": traces, "requests": requests, "workflow": workflow,
-            "mailer": mailer, "sap": sap}
+            "mailer": mailer, "sap": sap, "tombstones": tombstones}
 
 
 def test_two_subjects_are_erased_everywhere_and_everything_else_is_unchanged(world: dict[str, Any]) -> None:
@@ -85,6 +87,25 @@ def test_two_subjects_are_erased_everywhere_and_everything_else_is_unchanged(wor
     assert report["objects_rewritten"] == 3 and report["rows_removed"] == 3  # lake + raw + quarantine
     assert report["verification"]["clean"] and report["cost_usd"]["request"] > 0
     assert "@" not in json.dumps(report)
+
+
+def test_the_first_find_tombstones_the_subjects_before_it_scans_and_waits_to_settle(
+        world: dict[str, Any]) -> None:
+    # GIVEN a request for person 2, and a workflow that waits 65 s after writing tombstones
+    requests, tombstones, person2 = world["requests"], world["tombstones"], world["people"][2]["subject_id"]
+    requests.create(person2)
+    job = batch_pending_requests(requests)
+    assert job is not None
+    slept: list[float] = []
+    workflow = world["workflow"]
+    workflow.settle_seconds, workflow.sleep = 65.0, slept.append
+    # WHEN the first round's find runs, and a second round's
+    first = workflow.find({"job_id": job.job_id})
+    erased_at = tombstones.erased[person2]
+    workflow.find(first)
+    # THEN the subject is tombstoned once (a second round does not move the time) after one wait
+    assert set(tombstones.erased) == {person2} and tombstones.erased[person2] == erased_at
+    assert slept == [65.0] and first["usage"]["dynamodb_writes"] == 1
 
 
 def test_the_job_mail_goes_to_operations_without_personal_data(world: dict[str, Any]) -> None:

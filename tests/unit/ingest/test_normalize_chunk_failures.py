@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
 from chalicelib.ingest.messages import ChunkMessage, ChunkRecord
 from chalicelib.ingest.normalize_chunk import ChunkNormalizer
 
@@ -25,7 +26,7 @@ def test_a_failed_chunk_is_retried_and_logged_without_its_personal_values(caplog
                                "source_record_id": "r1", "email": EMAIL, "interaction_type": "registration",
                                "occurred_at": "2026-10-01T10:00:00Z"})])
     normalizer = ChunkNormalizer(_FailingS3(), "lake", "quarantine", b"k" * 32, reporter=lambda: None,
-                                 outbox=None)  # type: ignore[arg-type]
+                                 outbox=None, tombstones=InMemoryTombstones())  # type: ignore[arg-type]
 
     with caplog.at_level(logging.DEBUG):
         result = normalizer.handle([{"messageId": "m1", "body": message.model_dump_json()}])

@@ -26,8 +26,16 @@ def test_the_normal_lifecycle_is_allowed_step_by_step() -> None:
 def test_parked_and_rejected_documents_can_be_replayed_and_erased_is_the_end() -> None:
     assert is_allowed(State.PARKED, State.QUEUED_FOR_SAP)
     assert is_allowed(State.REJECTED_BY_SAP, State.QUEUED_FOR_SAP)
-    assert not TRANSITIONS[State.ERASED]
+    assert TRANSITIONS[State.ERASED] == {State.ERASED}
     assert not is_allowed(State.DELIVERED, State.RECEIVED)
+
+
+def test_a_record_dropped_by_an_erasure_tombstone_goes_from_received_to_erased() -> None:
+    # a late chunk of an erased subject: RECEIVED, then ERASED without being normalized
+    assert is_allowed(State.RECEIVED, State.ERASED)
+    # the same document already erased by the job: the suppression confirms it, nothing more
+    assert is_allowed(State.ERASED, State.ERASED)
+    assert all(not is_allowed(State.ERASED, other) for other in State if other is not State.ERASED)
 
 
 def test_final_and_in_flight_states_partition_the_lifecycle() -> None:
