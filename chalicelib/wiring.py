@@ -174,7 +174,8 @@ def dispatcher() -> Any:
 
     options = DispatchOptions(records_per_request=int(os.environ.get("SAP_RECORDS_PER_REQUEST", "100")))
     return SapDispatchHandler(sap_client, sap_throttle(), sap_ledger(), client("sqs"),
-                              queue_url(resources().queue("sap-dispatch").name), state_reporter, options=options)
+                              queue_url(resources().queue("sap-dispatch").name), state_reporter,
+                              tombstones=erasure_tombstones(), options=options)
 
 
 @cached_builder

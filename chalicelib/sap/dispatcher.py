@@ -10,6 +10,13 @@ contact service `$batch` (contact upsert, email as additional ID, permissions: o
 changeset per record) goes first; the interaction service `$batch` (one changeset per
 record) only for records whose contact part SAP accepted. Both services take only `$batch`
 requests of at most `records_per_request` changesets.
+
+Before any of that, the run looks up the subjects of its records in the erasure tombstones
+(one BatchGetItem per 100 subjects, once per run): a record of an erased subject whose
+interaction happened at or before the erasure is withdrawn — never sent, its ledger item
+final (`WITHDRAWN`), so no redelivery or DLQ replay sends it — and the State Keeper hears
+ERASED. One SAP already held before the erasure keeps its state and is not reported again
+(the erasure job emptied the contact; the State Keeper says ERASED already).
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib.gdpr.erasure_tombstones import SUBJECT_ERASED, Tombstones, covered
 from chalicelib.sap import ledger as ledger_states
 from chalicelib.sap.batch import Changeset, Operation
 from chalicelib.sap.client import ChangesetOutcome, SapGateway
@@ -41,8 +49,10 @@ log = logging.getLogger(__name__)
 DELIVERED = "DELIVERED"
 REJECTED_BY_SAP = "REJECTED_BY_SAP"
 INVALID_FOR_SAP = "INVALID_FOR_SAP"  # failed the metadata check; never sent
+WITHDRAWN = "WITHDRAWN"  # its subject was erased (a tombstone covers it); never sent
+SENT_BEFORE_ERASURE = "SENT_BEFORE_ERASURE"  # tombstoned, but SAP had answered first: nothing to do
 RETRYING = "RETRYING"
-FINAL_OUTCOMES = frozenset({DELIVERED, REJECTED_BY_SAP, INVALID_FOR_SAP})
+FINAL_OUTCOMES = frozenset({DELIVERED, REJECTED_BY_SAP, INVALID_FOR_SAP, WITHDRAWN, SENT_BEFORE_ERASURE})
 OVERLOAD_STATUSES = frozenset({429, 503})
 
 
@@ -126,17 +136,21 @@ class _OutOfTime(Exception):
 
 
 def dispatch(messages: Iterable[QueueMessage], client: SapGateway, throttle: Throttle,
-             ledger: DispatchLedger, *, options: DispatchOptions | None = None,
+             ledger: DispatchLedger, *, tombstones: Tombstones | None = None,
+             options: DispatchOptions | None = None,
              clock: Callable[[], float] = time.monotonic,
              sleep: Callable[[float], None] = time.sleep) -> DispatchResult:
-    run = _Run(client, throttle, ledger, options or DispatchOptions(), clock, sleep)
+    """`tombstones=None` skips the erasure check (the handler always passes them)."""
+    run = _Run(client, throttle, ledger, options or DispatchOptions(), clock, sleep, tombstones)
     return run.dispatch(list(messages))
 
 
 class _Run:
     def __init__(self, client: SapGateway, throttle: Throttle, ledger: DispatchLedger,
-                 options: DispatchOptions, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+                 options: DispatchOptions, clock: Callable[[], float], sleep: Callable[[float], None],
+                 tombstones: Tombstones | None = None) -> None:
         self.client, self.throttle, self.ledger, self.options = client, throttle, ledger, options
+        self.tombstones = tombstones
         self.clock, self.sleep = clock, sleep
         self.deadline = clock() + options.wait_budget_seconds
         self.owner = uuid.uuid4().hex
@@ -158,9 +172,33 @@ class _Run:
                     self._final(record, message.message_id, INVALID_FOR_SAP, "; ".join(problems))
                 else:
                     sendable.append((record, message.message_id))
-        work = self._pipeline(sendable)
+        work = self._pipeline(self._withdraw_erased(sendable))
         self._plan_retries(messages, work)
         return self.result
+
+    def _withdraw_erased(self, sendable: list[tuple[DispatchRecord, str]]) -> list[tuple[DispatchRecord, str]]:
+        """The records still to send; those an erasure tombstone covers are withdrawn in the ledger."""
+        if self.tombstones is None or not sendable:
+            return sendable
+        erased_at = self.tombstones.erased_at({record.subject_id for record, _ in sendable})
+        erased = [(record, message_id) for record, message_id in sendable
+                  if record.subject_id in erased_at and covered(record.occurred_at(), erased_at[record.subject_id])]
+        if not erased:
+            return sendable
+        withdrawals = self.ledger.withdraw_many(list(dict.fromkeys(r.record_id for r, _ in erased)), SUBJECT_ERASED)
+        for record, message_id in erased:
+            withdrawal = withdrawals[record.record_id]
+            if withdrawal.status == "withdrawn":
+                self._final(record, message_id, WITHDRAWN, SUBJECT_ERASED)
+            elif withdrawal.status == "final":
+                self._final(record, message_id, SENT_BEFORE_ERASURE, withdrawal.final_state)
+            else:
+                self.result.outcomes.append(RecordOutcome(
+                    record.record_id, record.subject_id, message_id, RETRYING, "held by another dispatcher"))
+                self.busy_delay = max(self.busy_delay, withdrawal.busy_until - time.time())
+        log.info("%d records of erased subjects not sent", len(erased))
+        withdrawn = {record.record_id for record, _ in erased}
+        return [(record, message_id) for record, message_id in sendable if record.record_id not in withdrawn]
 
     def _pipeline(self, sendable: list[tuple[DispatchRecord, str]]) -> list[_Work]:
         """Send group after group; the ledger works for the next and the last group meanwhile.
@@ -209,7 +247,8 @@ class _Run:
         for record, message_id in group:
             claim = claims[record.record_id]
             if claim.status == "final":
-                status = DELIVERED if claim.final_state == ledger_states.DELIVERED else REJECTED_BY_SAP
+                status = {ledger_states.DELIVERED: DELIVERED,
+                          ledger_states.WITHDRAWN: WITHDRAWN}.get(claim.final_state or "", REJECTED_BY_SAP)
                 self._final(record, message_id, status, claim.reason)
             elif claim.status == "busy":
                 self.result.outcomes.append(RecordOutcome(

@@ -7,6 +7,7 @@ After `dispatch` has decided, per record, what happened:
   queue's maxReceiveCount SQS moves it to the dead-letter queue, see `dead_letters`);
 - the State Keeper hears DELIVERED or REJECTED_BY_SAP (with a reason code such as
   `SAP_400_HPA_MKT_IA_027`, or `INVALID_FOR_SAP` for a payload that broke the metadata),
+  or ERASED (`SUBJECT_ERASED`) for a record withdrawn because its subject was erased,
   with the attempt (the message's receive count) and the message id as the SAP batch id.
   Records that wait for a retry stay QUEUED_FOR_SAP. SAP's full (redacted) message is kept
   in the dispatch ledger and the log, never in the State Keeper.
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from chalicelib.gdpr.erasure_tombstones import SUBJECT_ERASED, Tombstones
 from chalicelib.sap import dispatcher
 from chalicelib.sap.client import SapGateway
 from chalicelib.sap.dispatcher import DispatchOptions, DispatchResult, QueueMessage, RecordOutcome, dispatch
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 COMPONENT = "sap-dispatch"
 _STATES = {dispatcher.DELIVERED: State.DELIVERED, dispatcher.REJECTED_BY_SAP: State.REJECTED_BY_SAP,
-           dispatcher.INVALID_FOR_SAP: State.REJECTED_BY_SAP}
+           dispatcher.INVALID_FOR_SAP: State.REJECTED_BY_SAP, dispatcher.WITHDRAWN: State.ERASED}
 _SAP_REASON = re.compile(r"^(?P<status>\d{3}) (?P<code>[^:\s]*):")
 
 
@@ -41,6 +43,8 @@ def reason_code(outcome: RecordOutcome) -> str | None:
     """A State Keeper reason code for an outcome: SAP's status and error code, never its text."""
     if outcome.status == dispatcher.INVALID_FOR_SAP:
         return "INVALID_FOR_SAP"
+    if outcome.status == dispatcher.WITHDRAWN:
+        return SUBJECT_ERASED
     if outcome.status != dispatcher.REJECTED_BY_SAP:
         return None
     match = _SAP_REASON.match(outcome.reason or "")
@@ -56,12 +60,13 @@ def utc_now() -> datetime:
 
 class SapDispatchHandler:
     def __init__(self, client: Callable[[], SapGateway], throttle: Throttle, ledger: DispatchLedger,
-                 sqs: Any, queue_url: str, reporter: Callable[[], Any], *,
+                 sqs: Any, queue_url: str, reporter: Callable[[], Any], *, tombstones: Tombstones,
                  options: DispatchOptions | None = None, clock: Callable[[], datetime] = utc_now) -> None:
         """`client` is called per batch (a cached getter): credentials are read when first needed."""
         self.client = client
         self.throttle = throttle
         self.ledger = ledger
+        self.tombstones = tombstones
         self.sqs = sqs
         self.queue_url = queue_url
         self.reporter = reporter
@@ -70,7 +75,8 @@ class SapDispatchHandler:
 
     def handle(self, sqs_records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         messages = [QueueMessage.from_sqs(record) for record in sqs_records]
-        result = dispatch(messages, self.client(), self.throttle, self.ledger, options=self.options)
+        result = dispatch(messages, self.client(), self.throttle, self.ledger, tombstones=self.tombstones,
+                          options=self.options)
         self._delay_retries(result)
         self._report(result, {message.message_id: message.receive_count for message in messages})
         log.info("SAP dispatch: %s", dispatcher.dumps(result))
@@ -96,7 +102,7 @@ class SapDispatchHandler:
             for outcome in result.outcomes:
                 state = _STATES.get(outcome.status)
                 if state is None:
-                    continue  # still QUEUED_FOR_SAP: it comes back
+                    continue  # still QUEUED_FOR_SAP (it comes back), or sent before its erasure
                 reporter.report(StateChange(
                     document_id=outcome.record_id, state=state, at=at, component=COMPONENT,
                     attempt=min(1000, max(1, receive_counts.get(outcome.message_id, 1))),

@@ -8,10 +8,15 @@ SAP answered. The states and transitions are data:
                         │  ▲ └──settle──► PENDING  (SAP definitely did not apply it)
                         │  └───claim─────────┘
                         └─ lease expires (crash) or settled IN_DOUBT ──claim──► SENDING, in doubt
+    (none) | PENDING | SENDING with its lease expired ──withdraw──► WITHDRAWN   (final)
 
 A claim over an expired SENDING lease is *in doubt*: the previous holder may have
 died after SAP applied the record. The dispatcher then asks SAP before sending again,
 so nothing is created twice. Final states are never claimed again.
+
+A record of an erased subject (an erasure tombstone covers it) is *withdrawn*: never sent,
+and final, so no redelivery or replay sends it either. A record another dispatcher holds
+(a live lease) comes back busy; one SAP already holds keeps its final state.
 
 A record whose message ended in the dead-letter queue is *parked*: `parked_at` is set
 once (the time the State Keeper hears PARKED, the same on every watch) and removed on
@@ -33,7 +38,8 @@ SENDING = "SENDING"
 PENDING = "PENDING"
 DELIVERED = "DELIVERED"
 REJECTED_BY_SAP = "REJECTED_BY_SAP"
-FINAL_STATES = frozenset({DELIVERED, REJECTED_BY_SAP})
+WITHDRAWN = "WITHDRAWN"  # its subject was erased: never to be sent
+FINAL_STATES = frozenset({DELIVERED, REJECTED_BY_SAP, WITHDRAWN})
 SETTLE_STATES = frozenset({PENDING, DELIVERED, REJECTED_BY_SAP})
 IN_DOUBT = "IN_DOUBT"  # a settle outcome, not a state: SENDING with the lease given up
 
@@ -60,12 +66,32 @@ class Settlement:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Withdrawal:
+    record_id: str
+    status: Literal["withdrawn", "final", "busy"]  # final: SAP's answer came first
+    final_state: str | None = None
+    busy_until: float = 0.0
+
+
+def _withdrawal_from(record_id: str, withdrawn: bool, old: dict[str, Any], now: float) -> Withdrawal:
+    state = old.get("state")
+    if withdrawn or state == WITHDRAWN:
+        return Withdrawal(record_id, "withdrawn")
+    if state in FINAL_STATES:
+        return Withdrawal(record_id, "final", final_state=state)
+    return Withdrawal(record_id, "busy", busy_until=float(old.get("lease_until", now)))
+
+
 class DispatchLedger(Protocol):
     def claim_many(self, record_ids: Iterable[str], owner: str, lease_seconds: float) -> dict[str, Claim]:
         """Claim each record; a record another live dispatcher holds comes back `busy`."""
 
     def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
         """Record SAP's answers; False where the lease was lost (another dispatcher took over)."""
+
+    def withdraw_many(self, record_ids: Iterable[str], reason: str) -> dict[str, Withdrawal]:
+        """Make records of erased subjects final without sending them (see the module doc)."""
 
     def park_many(self, record_ids: Iterable[str]) -> dict[str, float]:
         """Mark dead-lettered records parked; their first parked time, for those not final."""
@@ -123,6 +149,21 @@ class InMemoryLedger:
 
     def state(self, record_id: str) -> str | None:
         return self.items.get(record_id, {}).get("state")
+
+    def withdraw_many(self, record_ids: Iterable[str], reason: str) -> dict[str, Withdrawal]:
+        now = self.clock()
+        withdrawals = {}
+        with self._lock:
+            for record_id in record_ids:
+                old = dict(self.items.get(record_id, {}))
+                state = old.get("state")
+                withdrawable = (state is None or state == PENDING
+                                or (state == SENDING and old["lease_until"] < now))
+                if withdrawable:
+                    self.items[record_id] = {**old, "state": WITHDRAWN, "reason": reason, "owner": None,
+                                             "lease_until": 0.0}
+                withdrawals[record_id] = _withdrawal_from(record_id, withdrawable, old, now)
+        return withdrawals
 
     def park_many(self, record_ids: Iterable[str]) -> dict[str, float]:
         now = self.clock()
@@ -222,6 +263,35 @@ class DynamoDbLedger:
     def state(self, record_id: str) -> str | None:
         return _plain(self._get(record_id)).get("state")
 
+    def withdraw_many(self, record_ids: Iterable[str], reason: str) -> dict[str, Withdrawal]:
+        ids = list(record_ids)
+        return dict(zip(ids, self._parallel(lambda rid: self.withdraw(rid, reason), ids)))
+
+    def withdraw(self, record_id: str, reason: str) -> Withdrawal:
+        now = self.clock()
+        withdrawable = ("attribute_not_exists(pk) OR #state = :pending "
+                        "OR (#state = :sending AND #lease_until < :now)")
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key=_key(record_id),
+                UpdateExpression=("SET #state = :withdrawn, #reason = :reason, #lease_until = :zero, "
+                                  "#updated_at = :now, #expires_at = :expires REMOVE #owner"),
+                ConditionExpression=withdrawable,
+                ExpressionAttributeNames=_names("state", "reason", "lease_until", "updated_at",
+                                                "expires_at", "owner"),
+                ExpressionAttributeValues={
+                    ":withdrawn": {"S": WITHDRAWN}, ":pending": {"S": PENDING}, ":sending": {"S": SENDING},
+                    ":reason": {"S": reason}, ":zero": {"N": "0"}, ":now": {"N": _number(now)},
+                    ":expires": {"N": str(int(now + RETENTION_SECONDS))},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return Withdrawal(record_id, "withdrawn")
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = error.response.get("Item") or self._get(record_id)
+            return _withdrawal_from(record_id, False, _plain(old), now)
+
     def park_many(self, record_ids: Iterable[str]) -> dict[str, float]:
         ids = list(record_ids)
         parked = dict(zip(ids, self._parallel(self.park, ids)))
@@ -278,8 +348,9 @@ class DynamoDbLedger:
             return list(pool.map(function, items))
 
 
-_NOT_FINAL = "attribute_not_exists(#state) OR NOT (#state IN (:delivered, :rejected))"
-_FINAL_VALUES = {":delivered": {"S": DELIVERED}, ":rejected": {"S": REJECTED_BY_SAP}}
+_NOT_FINAL = "attribute_not_exists(#state) OR NOT (#state IN (:delivered, :rejected, :withdrawn))"
+_FINAL_VALUES = {":delivered": {"S": DELIVERED}, ":rejected": {"S": REJECTED_BY_SAP},
+                 ":withdrawn": {"S": WITHDRAWN}}
 
 
 def _key(record_id: str) -> dict[str, Any]:

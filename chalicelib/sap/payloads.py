@@ -207,6 +207,18 @@ class DispatchRecord(_SapModel):
             found.append("record has nothing to send")
         return sorted(set(found))
 
+    def occurred_at(self) -> datetime | None:
+        """When the record's interaction happened (the latest one), else the contact's time.
+
+        What an erasure tombstone is compared with: the outbox sets both from the normalized
+        record's `interaction.occurred_at`.
+        """
+        times = [i.timestamp for i in self.interactions] or (
+            [self.contact.origin_timestamp] if self.contact is not None else [])
+        if not times:
+            return None
+        return max(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in times)
+
     def personal_values(self) -> list[str]:
         """Values that must never leave in an error message (for redaction)."""
         values: list[str] = []

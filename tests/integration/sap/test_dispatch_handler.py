@@ -324,3 +324,35 @@ def test_parking_in_the_emulator_ledger_never_blocks_a_later_claim(stack: boto3.
     assert ledger.unpark_many(["done", "never-seen", "unknown"]) == {"never-seen", "unknown"}
     assert ledger.state("unknown") is None  # an unpark never creates an item
     assert ledger.claim("never-seen", "other", 60).status == "claimed"
+
+
+def test_a_queued_record_of_an_erased_subject_is_not_sent_to_sap_nor_after_a_dlq_replay(sap: Sap) -> None:
+    # GIVEN person 1's first record delivered, then person 1 erased (SAP contact emptied, tombstone
+    # written, as the erasure job does), while two older records of theirs still wait on the queue
+    sap.queue([a_normalized(1)])
+    sap.run_until_empty()
+    wiring.sap_erasure().erase(["subject-1"])
+    wiring.erasure_tombstones().bury(["subject-1"], datetime.now(timezone.utc), "ej-test")
+    late = [a_normalized(8), a_normalized(2)]  # subject-1 (8 % 7) and subject-2
+    sap.queue(late)
+    # ... and a copy of the erased subject's record parked in the DLQ, replayed later
+    parked = DispatchMessage(records=[a_record(50, subject="subject-1", email="person1@example.com")])
+    sap.sqs.send_message(QueueUrl=sap.dlq_url, MessageBody=parked.model_dump_json(), MessageGroupId="g",
+                         MessageDeduplicationId="parked-1")
+    # WHEN the dispatcher runs, and the DLQ is replayed and dispatched too
+    sap.run_until_empty()
+    wiring.replay_sap_dead_letters()
+    sap.run_until_empty()
+    # THEN SAP holds no email, permission or interaction of person 1 beyond what the erasure left
+    records = sap.standin.records()
+    assert "person1@example.com" not in json.dumps(records["additional_ids"])
+    assert [c for c in records["contacts"] if c["ContactID"] == "subject-1"][0]["EmailAddress"] is None
+    assert {i["InteractionSourceObject"] for i in records["interactions"]
+            if i["InteractionContactId"] == "subject-1"} == {"doc-0001"}
+    # ... person 2 was delivered; person 1's late records are final in the ledger and ERASED
+    states = sap.states()
+    assert states["doc-0002"] == "DELIVERED"
+    assert states["doc-0008"] == "ERASED" and states["record-50"] == "ERASED"
+    assert wiring.sap_ledger().state("doc-0008") == "WITHDRAWN"
+    erased = [e for e in sap.document("doc-0008")["history"] if e["state"] == "ERASED"]
+    assert [e["reason_code"] for e in erased] == ["SUBJECT_ERASED"]

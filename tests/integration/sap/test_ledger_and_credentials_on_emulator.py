@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.resources import for_stage
 from chalicelib.sap.credentials import load_credentials
-from chalicelib.sap.ledger import DELIVERED, IN_DOUBT, PENDING, DynamoDbLedger, Settlement
+from chalicelib.sap.ledger import DELIVERED, IN_DOUBT, PENDING, WITHDRAWN, DynamoDbLedger, Settlement
 
 
 class Clock:
@@ -106,3 +106,26 @@ def test_credentials_come_from_ssm_when_a_parameter_is_named(stack: boto3.Sessio
     credentials = load_credentials({"SAP_PARAMETER": "/data-engine/local/sap"}, ssm_client=ssm)
 
     assert (credentials.base_url, credentials.user, credentials.password) == ("https://sap.example", "U", "P")
+
+
+def test_a_withdrawn_record_is_final_for_claims_parking_and_replays(ledger: DynamoDbLedger, clock: Clock) -> None:
+    # GIVEN a new record, one PENDING, one whose holder died, one delivered and one held right now
+    ledger.claim("pending", "a", 60)
+    ledger.settle(Settlement("pending", PENDING), "a")
+    ledger.claim("dead", "a", 10)
+    ledger.claim("delivered", "a", 60)
+    ledger.settle(Settlement("delivered", DELIVERED), "a")
+    ledger.claim("held", "b", 600)
+    clock.now += 30
+    # WHEN the records of an erased subject are withdrawn
+    withdrawals = ledger.withdraw_many(["new", "pending", "dead", "delivered", "held"], "SUBJECT_ERASED")
+    # THEN the first three are WITHDRAWN, final for every later claim, park and replay
+    assert {r: w.status for r, w in withdrawals.items()} == {
+        "new": "withdrawn", "pending": "withdrawn", "dead": "withdrawn", "delivered": "final", "held": "busy"}
+    assert withdrawals["delivered"].final_state == DELIVERED and withdrawals["held"].busy_until == 1_600.0
+    for record_id in ("new", "pending", "dead"):
+        assert ledger.state(record_id) == WITHDRAWN
+        claim = ledger.claim(record_id, "c", 60)
+        assert claim.status == "final" and claim.final_state == WITHDRAWN
+        assert ledger.park(record_id) is None and not ledger.unpark(record_id)
+    assert ledger.withdraw("new", "SUBJECT_ERASED").status == "withdrawn"  # again: same answer

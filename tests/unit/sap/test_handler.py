@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
 from chalicelib.sap.dispatcher import RecordOutcome
 from chalicelib.sap.exceptions import SapUnavailable
 from chalicelib.sap.handler import SapDispatchHandler, reason_code
@@ -32,7 +33,7 @@ def sqs_record(message_id: str, *records: Any, receive_count: int = 1) -> dict[s
 
 def handler(sap: FakeSap, sqs: VisibilitySqs, reporter: InMemoryStateReporter) -> SapDispatchHandler:
     return SapDispatchHandler(lambda: sap, InMemoryThrottle(FAST), InMemoryLedger(), sqs, "queue-url",
-                              lambda: reporter)
+                              lambda: reporter, tombstones=InMemoryTombstones())
 
 
 def test_delivered_and_rejected_records_are_reported_with_attempt_and_code() -> None:
