@@ -3,7 +3,7 @@
 Runs on the embedded emulator (moto in this process): generates realistic lake rows
 (contact + interaction + event, ~20 columns, subjects with several interactions),
 writes them as Parquet objects under Hive partitions, then runs the erasure workflow's
-tasks in the state machine's order (find → rewrite chunks → forget → verify → report)
+tasks in the state machine's order (find → rewrite chunks → forget → erase in SAP → verify → report)
 with DuckDB standing in for Athena. Prints what the job measured and the AWS cost per
 request modelled for a 1 TB lake, extrapolated from the measured bytes-scanned fraction.
 
@@ -167,6 +167,7 @@ def main() -> None:
     from chalicelib.gdpr.query_engine import DuckDbQueryEngine
     from chalicelib.mail import InMemoryMailer
     from chalicelib.resources import for_stage
+    from chalicelib.sap.erasure import InMemorySapContacts
     from devstack.emulator import Emulator
     from devstack.provision import provision
 
@@ -198,7 +199,9 @@ def main() -> None:
             object_store=lambda: S3ObjectStore(s3), table=table, raw_bucket=resources.bucket("raw").name,
             quarantine_bucket=resources.bucket("quarantine").name, work_bucket=work,
             subject_of_for=lambda bucket, key: (lambda record: None), traces=InMemorySubjectTraces(),
-            mailer=InMemoryMailer(), tombstones=InMemoryTombstones())
+            mailer=InMemoryMailer(), tombstones=InMemoryTombstones(),
+            # every erased subject's contact is in SAP (the stand-in's work is not AWS cost)
+            sap=lambda: InMemorySapContacts(contacts={subject: {"EmailAddress": "x"} for subject in subjects}))
 
         print(f"erasing {args.subjects} subjects ...", file=sys.stderr)
         started = time.monotonic()
@@ -206,7 +209,7 @@ def main() -> None:
         found_at = time.monotonic()
         state["rewrites"] = [workflow.rewrite({"job_id": job.job_id, "round": 1, "chunk": c}) for c in state["chunks"]]
         rewritten_at = time.monotonic()
-        state = workflow.verify(workflow.forget(state))
+        state = workflow.verify(workflow.erase_in_sap(workflow.forget(state)))
         report = workflow.report(state if state["verify"]["clean"] else {**state, "failed": True})
         seconds = time.monotonic() - started
         summary = requests.get_job(job.job_id).report or {}
