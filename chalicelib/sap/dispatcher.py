@@ -4,12 +4,10 @@ Pure orchestration over ports (SAP client, throttle, ledger): no SQS calls here.
 result says, per record, what happened, and which messages must come back after which
 delay (the handler sets their visibility timeout and returns them as batch item failures).
 
-Records go in groups of `requests_per_group` requests, in queue order; while a group is
-sent, the ledger claims the next one and settles the previous one. Order per record: the
-contact service `$batch` (contact upsert, email as additional ID, permissions: one
-changeset per record) goes first; the interaction service `$batch` (one changeset per
-record) only for records whose contact part SAP accepted. Both services take only `$batch`
-requests of at most `records_per_request` changesets.
+Order per record: the contact service `$batch` (contact upsert, email as additional ID,
+permissions: one changeset per record) goes first; the interaction service `$batch`
+(one changeset per record) only for records whose contact part SAP accepted.
+Both services take only `$batch` requests of at most `records_per_request` changesets.
 
 Before any of that, the run looks up the subjects of its records in the erasure tombstones
 (one BatchGetItem per 100 subjects, once per run): a record of an erased subject whose
@@ -26,7 +24,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,8 +109,6 @@ class DispatchOptions:
     # function's 60 s timeout (the rest settles the ledger and reports), since records handed
     # back return only after a backoff and meanwhile leave SAP's capacity unused
     wait_budget_seconds: float = 45.0
-    # records are claimed, sent and settled in groups of this many requests (see `_pipeline`)
-    requests_per_group: int = 5
 
 
 @dataclass
@@ -172,7 +167,7 @@ class _Run:
                     self._final(record, message.message_id, INVALID_FOR_SAP, "; ".join(problems))
                 else:
                     sendable.append((record, message.message_id))
-        work = self._pipeline(self._withdraw_erased(sendable))
+        work = self._send_all(self._withdraw_erased(sendable))
         self._plan_retries(messages, work)
         return self.result
 
@@ -200,51 +195,24 @@ class _Run:
         withdrawn = {record.record_id for record, _ in erased}
         return [(record, message_id) for record, message_id in sendable if record.record_id not in withdrawn]
 
-    def _pipeline(self, sendable: list[tuple[DispatchRecord, str]]) -> list[_Work]:
-        """Send group after group; the ledger works for the next and the last group meanwhile.
-
-        Claiming a group before it is sent and settling it after are a ledger write per
-        record each: done in the background, they overlap with the throttle's waits and SAP's
-        answers instead of leaving SAP idle between groups.
-        """
-        size = self.options.records_per_request * self.options.requests_per_group
-        groups = [sendable[start:start + size] for start in range(0, len(sendable), size)]
-        work: list[_Work] = []
-        stopped = False
-        claiming: Future[dict[str, Claim]] | None
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledger") as ledger_work:
-            settled: list[Future[dict[str, bool]]] = []
-            claiming = ledger_work.submit(self._claim, groups[0]) if groups else None
-            for index, group in enumerate(groups):
-                if claiming is None:  # this run stopped before claiming the group: nothing to settle
-                    for record, message_id in group:
-                        self.result.outcomes.append(RecordOutcome(record.record_id, record.subject_id, message_id,
-                                                                  RETRYING, "not sent in this run"))
-                    continue
-                group_work = self._classify(group, claiming.result())
-                more = index + 1 < len(groups) and not stopped
-                claiming = ledger_work.submit(self._claim, groups[index + 1]) if more else None
-                if stopped:  # claimed ahead before the run stopped: give the records back
-                    for item in group_work:
-                        item.outcome, item.reason = RETRYING, "not sent in this run"
-                else:
-                    stopped = self._send_group(group_work)
-                settled.append(ledger_work.submit(self._settle, group_work))
-                work += group_work
-            for future in settled:
-                future.result()
+    def _send_all(self, sendable: list[tuple[DispatchRecord, str]]) -> list[_Work]:
+        """Claim every record, send the claimed ones (contacts, then interactions), settle them."""
+        work = self._classify(sendable, self._claim(sendable)) if sendable else []
+        self._send_work(work)
+        self._settle(work)
         for item in work:
             self.result.outcomes.append(RecordOutcome(item.record.record_id, item.record.subject_id,
                                                       item.message_id, item.outcome or RETRYING, item.reason))
         return work
 
-    def _claim(self, group: list[tuple[DispatchRecord, str]]) -> dict[str, Claim]:
-        return self.ledger.claim_many([record.record_id for record, _ in group], self.owner,
+    def _claim(self, sendable: list[tuple[DispatchRecord, str]]) -> dict[str, Claim]:
+        return self.ledger.claim_many([record.record_id for record, _ in sendable], self.owner,
                                       self.options.lease_seconds)
 
-    def _classify(self, group: list[tuple[DispatchRecord, str]], claims: dict[str, Claim]) -> list[_Work]:
+    def _classify(self, sendable: list[tuple[DispatchRecord, str]], claims: dict[str, Claim]) -> list[_Work]:
+        """The claimed records, to send; records final or held elsewhere get their outcome now."""
         work = []
-        for record, message_id in group:
+        for record, message_id in sendable:
             claim = claims[record.record_id]
             if claim.status == "final":
                 status = {ledger_states.DELIVERED: DELIVERED,
@@ -258,14 +226,12 @@ class _Run:
                 work.append(_Work(record, message_id, claim, contact_done=claim.contact_done))
         return work
 
-    def _send_group(self, work: list[_Work]) -> bool:
-        """Contacts, then interactions, of one group; True when this run can send no more."""
+    def _send_work(self, work: list[_Work]) -> None:
         try:
             self._reconcile([w for w in work if w.claim.in_doubt and w.record.interactions])
             self._send_contacts([w for w in work if w.outcome is None and not w.contact_done
                                  and (w.record.contact or w.record.permissions)])
             self._send_interactions([w for w in work if w.outcome is None])
-            return False
         except _OutOfTime as out_of_time:
             for item in work:
                 if item.outcome is None:
@@ -276,7 +242,6 @@ class _Run:
             for item in work:
                 if item.outcome is None:
                     item.outcome, item.reason = RETRYING, type(error).__name__
-        return True
 
     # -- steps ---------------------------------------------------------------------------
 

@@ -84,13 +84,13 @@ def test_a_record_another_dispatcher_is_sending_comes_back_later() -> None:
     assert ledger.state("record-1") == ledger_states.SENDING and sap.calls == []
 
 
-def test_many_subjects_are_looked_up_once_per_run_and_groups_still_pipeline() -> None:
-    # GIVEN 30 records in 3 messages, every third subject erased, groups of 2 requests of 4 records
+def test_many_subjects_are_looked_up_once_per_run() -> None:
+    # GIVEN 30 records in 3 messages, every third subject erased, 4 records per request
     sap, ledger = FakeSap(), InMemoryLedger()
     tombstones = InMemoryTombstones({f"subject-{n}": NOW for n in range(0, 30, 3)})
     messages = [message(f"m{m}", *(a_record(n) for n in range(m * 10, m * 10 + 10))) for m in range(3)]
     result = dispatch(messages, sap, InMemoryThrottle(FAST), ledger, tombstones=tombstones,
-                      options=DispatchOptions(records_per_request=4, requests_per_group=2))
+                      options=DispatchOptions(records_per_request=4))
     statuses = {o.record_id: o.status for o in result.outcomes}
     assert len(tombstones.lookups) == 1 and len(tombstones.lookups[0]) == 30
     assert {r for r, s in statuses.items() if s == WITHDRAWN} == {f"record-{n}" for n in range(0, 30, 3)}

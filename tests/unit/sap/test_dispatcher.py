@@ -193,68 +193,20 @@ def test_an_unreadable_answer_to_the_interaction_batch_is_treated_as_in_doubt() 
     assert ledger.items["record-1"]["lease_until"] == 0.0 and ledger.state("record-1") == "SENDING"
 
 
-class _WatchedLedger(InMemoryLedger):
-    """Tells when a record was claimed, and refuses nothing."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        import threading
-
-        self.claimed_events: dict[str, threading.Event] = {}
-        self._events_lock = threading.Lock()
-
-    def event(self, record_id: str):
-        import threading
-
-        with self._events_lock:
-            return self.claimed_events.setdefault(record_id, threading.Event())
-
-    def claim_many(self, record_ids, owner, lease_seconds):
-        record_ids = list(record_ids)
-        claims = super().claim_many(record_ids, owner, lease_seconds)
-        for record_id in record_ids:
-            self.event(record_id).set()
-        return claims
-
-
-def test_the_next_group_is_claimed_while_this_group_is_sent() -> None:
-    # GIVEN groups of one request of one record, and SAP answering the first group only
-    # once the second group's record is claimed (or after 5 s)
-    ledger, sap = _WatchedLedger(), FakeSap()
-    seen_claimed_while_sending: list[bool] = []
-    send = sap.send_batch
-
-    def send_when_next_is_claimed(service, changesets):
-        if [c.ref for c in changesets] == ["record-1"]:
-            seen_claimed_while_sending.append(ledger.event("record-2").wait(timeout=5))
-        return send(service, changesets)
-
-    sap.send_batch = send_when_next_is_claimed
-    options = DispatchOptions(records_per_request=1, requests_per_group=1)
-
-    result = dispatch([message("m1", a_record(1), a_record(2))], sap, InMemoryThrottle(FAST), ledger,
-                      options=options)
-
-    assert statuses(result) == {"record-1": DELIVERED, "record-2": DELIVERED}
-    assert seen_claimed_while_sending and all(seen_claimed_while_sending)
-
-
-def test_a_run_out_of_time_releases_the_claimed_group_and_never_claims_the_rest() -> None:
-    # GIVEN groups of one record, a throttle that runs dry after the first group's requests
+def test_a_run_out_of_time_releases_its_claims_and_keeps_what_sap_accepted() -> None:
+    # GIVEN a throttle with tokens for the contact requests only (one record per request)
     slow = InMemoryThrottle(ThrottleSettings(requests_per_second=0.01, records_per_second=1e9,
                                              burst_seconds=200))
     ledger, sap = InMemoryLedger(), FakeSap()
-    options = DispatchOptions(records_per_request=1, requests_per_group=1, wait_budget_seconds=1)
+    options = DispatchOptions(records_per_request=1, wait_budget_seconds=1)
 
-    result = dispatch([message("m1", *(a_record(n) for n in range(1, 5)))], sap, slow, ledger,
+    result = dispatch([message("m1", a_record(1), a_record(2))], sap, slow, ledger,
                       options=options, sleep=lambda s: None)
 
-    # THEN record 1 went through; record 2 ran out of time and record 3, claimed ahead
-    # meanwhile, is handed back unsent: both claimable again at once; record 4 untouched
-    assert statuses(result) == {"record-1": DELIVERED, "record-2": RETRYING, "record-3": RETRYING,
-                                "record-4": RETRYING}
-    assert ledger.state("record-1") == ledger_states.DELIVERED
-    assert ledger.state("record-2") == ledger.state("record-3") == ledger_states.PENDING
-    assert ledger.state("record-4") is None
-    assert [call for call in sap.calls if "record-3" in call[1]] == []
+    # THEN both contacts went, no interaction did: both records come back, claimable at
+    # once (PENDING), and remember that SAP has their contact
+    assert statuses(result) == {"record-1": RETRYING, "record-2": RETRYING}
+    assert [service for service, _ in sap.calls] == ["API_MKT_CONTACT_SRV"] * 2
+    assert ledger.state("record-1") == ledger.state("record-2") == ledger_states.PENDING
+    assert ledger.items["record-1"]["contact_done"] and ledger.items["record-2"]["contact_done"]
     assert [m.message_id for m in result.retries] == ["m1"]
