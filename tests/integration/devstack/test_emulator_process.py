@@ -1,0 +1,24 @@
+"""moto in a process of its own (for benches) answers AWS calls and stops cleanly."""
+from __future__ import annotations
+
+import boto3
+import pytest
+import requests
+
+from devstack.emulator_process import EmulatorProcess
+
+
+def test_it_serves_aws_calls_resets_and_stops() -> None:
+    emulator = EmulatorProcess()
+    emulator.start()
+    try:
+        s3 = boto3.client("s3", endpoint_url=emulator.endpoint, region_name="eu-central-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")
+        s3.create_bucket(Bucket="bench-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["bench-bucket"]
+        emulator.reset()
+        assert s3.list_buckets()["Buckets"] == []
+    finally:
+        emulator.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(emulator.endpoint, timeout=2)
