@@ -113,7 +113,7 @@ def main() -> None:
     from chalicelib.state_keeper.lifecycle import FINAL_STATES, State, StateChange
     from devstack.emulator_process import EmulatorProcess
     from devstack.stack import DevStack
-    from sapstandin.process import StandInProcess
+    from devstack.standin_process import StandInProcess
 
     stack = DevStack(emulator_port=0, api_port=None, sap_capacity=args.capacity)
     if not args.in_process:

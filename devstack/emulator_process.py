@@ -9,14 +9,13 @@ uses; a function registered with it cannot be invoked through the emulator.
 """
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from typing import Any, Callable
 
 import requests
 
+from devstack.child_process import free_port, start_child, stop_child
 from devstack.emulator import check_port_free
 
 
@@ -36,21 +35,9 @@ class EmulatorProcess:
         if self.port:
             check_port_free(self.host, self.port)
         else:
-            with socket.socket() as probe:
-                probe.bind((self.host, 0))
-                self.port = probe.getsockname()[1]
-        self._child = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._child.poll() is not None:
-                raise RuntimeError(f"the emulator process exited with {self._child.returncode}")
-            try:
-                self.configure()
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("the emulator process did not answer within 30 s")
+            self.port = free_port(self.host)
+        self._child = start_child([sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                                  self.configure, "the emulator process")
 
     def configure(self) -> None:
         requests.post(f"{self.endpoint}/moto-api/config", json={"lambda": {"use_docker": False}},
@@ -61,12 +48,7 @@ class EmulatorProcess:
         self.configure()
 
     def stop(self) -> None:
-        if self._child is not None and self._child.poll() is None:
-            self._child.terminate()
-            try:
-                self._child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._child.kill()
+        stop_child(self._child)
         self._child = None
 
     def register_function(self, name: str, function: Callable[..., Any]) -> None:

@@ -6,13 +6,13 @@ in its own process does not also share its interpreter with SAP.
 """
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from typing import Any
 
 import requests
+
+from devstack.child_process import free_port, start_child, stop_child
 
 
 class StandInProcess:
@@ -27,33 +27,16 @@ class StandInProcess:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> StandInProcess:
-        if not self.port:
-            with socket.socket() as probe:
-                probe.bind((self.host, 0))
-                self.port = probe.getsockname()[1]
+        self.port = self.port or free_port(self.host)
         command = [sys.executable, "-m", "sapstandin", "--host", self.host, "--port", str(self.port),
                    "--user", self.user, "--password", self.password]
         if self.capacity is not None:
             command += ["--capacity", str(self.capacity)]
-        self._child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._child.poll() is not None:
-                raise RuntimeError(f"the SAP stand-in exited with {self._child.returncode}")
-            try:
-                self.stats()
-                return self
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("the SAP stand-in did not answer within 30 s")
+        self._child = start_child(command, self.stats, "the SAP stand-in")
+        return self
 
     def stop(self) -> None:
-        if self._child is not None and self._child.poll() is None:
-            self._child.terminate()
-            try:
-                self._child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._child.kill()
+        stop_child(self._child)
         self._child = None
 
     def __enter__(self) -> StandInProcess:

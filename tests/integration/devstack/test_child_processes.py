@@ -1,4 +1,4 @@
-"""moto in a process of its own (for benches) answers AWS calls and stops cleanly."""
+"""The emulator and the SAP stand-in in processes of their own (for benches) answer, and stop cleanly."""
 from __future__ import annotations
 
 import boto3
@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from devstack.emulator_process import EmulatorProcess
+from devstack.standin_process import StandInProcess
 
 
 def test_it_serves_aws_calls_resets_and_stops() -> None:
@@ -22,3 +23,12 @@ def test_it_serves_aws_calls_resets_and_stops() -> None:
         emulator.stop()
     with pytest.raises(requests.ConnectionError):
         requests.get(emulator.endpoint, timeout=2)
+
+
+def test_the_stand_in_process_answers_its_inspection_and_stops() -> None:
+    with StandInProcess(capacity=5) as standin:
+        assert standin.stats().get("requests", 0) == 0
+        assert standin.records()["counts"]["duplicates"] == 0
+        url = standin.url
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)
