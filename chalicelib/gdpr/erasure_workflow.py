@@ -36,7 +36,7 @@ from chalicelib.gdpr.report_job import job_report, mail_text, request_reports
 from chalicelib.gdpr.rewrite_object import SubjectOf, rewrite_without_subjects
 from chalicelib.gdpr.verify_erasure import verify_erasure
 from chalicelib.mail import Mailer
-from chalicelib.sap.erasure import SapContactEraser
+from chalicelib.sap.erasure import MARKED_FOR_DELETION, SapContactEraser
 from chalicelib.sap.exceptions import SapErasureIncomplete
 
 JOBS_PREFIX = "gdpr/jobs/"
@@ -165,11 +165,24 @@ class ErasureWorkflow:
             quarantine_bucket=self.quarantine_bucket, quarantine_keys=[r["key"] for r in forget["quarantine"]],
             subject_of_for=self.subject_of_for, state_keeper_hits=lambda: self.traces.count(job.subject_ids),
             scope=self.verify_scope)
+        verification.sap_verified, verification.sap_not_clean = self._verify_in_sap(store, job.job_id)
         usage = self._usage(event)
         if verification.queries:
             usage.query_bytes.append(verification.bytes_scanned)
         self._account(usage, store, started, context)
         return {**event, "verify": verification.as_dict(), "usage": usage.as_dict()}
+
+    def _verify_in_sap(self, store: ObjectStore, job_id: str) -> tuple[int, int]:
+        """(verified, not clean) of the subjects EraseInSap marked for deletion, read back from SAP."""
+        name = f"{JOBS_PREFIX}{job_id}/sap.json"
+        if not [info for info in store.list(self.work_bucket, name) if info.key == name]:
+            return 0, 0
+        erased = json.loads(store.get(self.work_bucket, name).body)
+        marked = [subject for subject, outcome in erased["outcomes"].items() if outcome == MARKED_FOR_DELETION]
+        if not marked:
+            return 0, 0
+        counts = self.sap().verify(marked).counts()
+        return counts["verified"], counts["not_clean"]
 
     def report(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started, store = time.monotonic(), self.object_store()

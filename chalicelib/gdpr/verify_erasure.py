@@ -4,7 +4,8 @@ The lake check runs the same find SQL as the first step, restricted to the parti
 and objects the find hit (`"$path"`), which is where the subjects were; with
 `scope="full"` it scans the whole lake again. Raw and quarantine objects are not in the
 lake table, so each one rewritten is read again and its records matched with
-`subject_of`.
+`subject_of`. SAP is read back by the workflow (`SapErasure.verify`) and its counts set
+here: a subject SAP still holds data for makes the verification not clean.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class Verification:
     raw_hits: int = 0
     quarantine_hits: int = 0
     state_keeper_hits: int = 0
+    sap_verified: int = 0
+    sap_not_clean: int = 0
     bytes_scanned: int = 0
     queries: int = 0
     lake_query: str = "run"
@@ -33,11 +36,13 @@ class Verification:
 
     @property
     def clean(self) -> bool:
-        return not (self.lake_hits or self.raw_hits or self.quarantine_hits or self.state_keeper_hits)
+        return not (self.lake_hits or self.raw_hits or self.quarantine_hits or self.state_keeper_hits
+                    or self.sap_not_clean)
 
     def as_dict(self) -> dict[str, Any]:
         return {"clean": self.clean, "lake_hits": self.lake_hits, "raw_hits": self.raw_hits,
                 "quarantine_hits": self.quarantine_hits, "state_keeper_hits": self.state_keeper_hits,
+                "sap": {"verified": self.sap_verified, "not_clean": self.sap_not_clean},
                 "bytes_scanned": self.bytes_scanned, "lake_query": self.lake_query}
 
 

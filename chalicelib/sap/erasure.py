@@ -25,9 +25,20 @@ written for it (a PATCH must not create an empty contact: SAP bills per contact)
 timestamp must be newer than SAP's, or SAP would ignore the change as older data; it
 also makes SAP ignore an older contact upsert that arrives later.
 
+VerifyErasure reads SAP back (`SapErasure.verify`) for the subjects marked for deletion:
+one `$batch` of retrievals per 50 subjects, two per subject,
+
+    GET ContactOriginData(...)?$select=<the personal properties>,IsObsolete
+    GET AdditionalIDs?$filter=ContactOrigin eq 'DATA_ENGINE' and ContactID eq '<subject>'&$select=ContactID&$top=1
+
+and requires every personal property empty, `IsObsolete` true and no additional ID left
+(a 404 on the contact: SAP's deletion jobs removed it, nothing left either). The values
+read are compared in memory only; the result is per subject VERIFIED or NOT_CLEAN (a
+subject whose reads SAP refused or never answered is not clean: not proven).
+
 Retries: 429, 5xx, timeouts and resets are tried again after a full-jitter backoff never
 shorter than Retry-After, and 429/503 slow the shared SAP throttle down; every request
-takes its tokens from that throttle first. Both requests are idempotent, so a retry is safe.
+takes its tokens from that throttle first. All these requests are idempotent, so a retry is safe.
 Outcomes are per subject and carry no personal data.
 """
 from __future__ import annotations
@@ -58,6 +69,10 @@ MARKED_FOR_DELETION = "MARKED_FOR_DELETION"
 NOT_IN_SAP = "NOT_IN_SAP"
 FAILED = "FAILED"
 OUTCOMES = (MARKED_FOR_DELETION, NOT_IN_SAP, FAILED)
+# Read-back outcomes per subject (what VerifyErasure counts)
+VERIFIED = "VERIFIED"
+NOT_CLEAN = "NOT_CLEAN"
+VERIFY_OUTCOMES = (VERIFIED, NOT_CLEAN)
 
 DELETE_ADDITIONAL_IDS = "ContactOriginDeleteAdditionalIDs"
 OVERLOAD_STATUSES = frozenset({429, 503})
@@ -77,6 +92,25 @@ def lookup(subject_id: str) -> Changeset:
     """Does SAP hold the subject's contact origin? Reads its key and timestamp only."""
     return Changeset(subject_id, (Operation(
         "GET", contact_path(subject_id) + "?$select=ContactID,OriginDataLastChgUTCDateTime"),))
+
+
+def readback(subject_id: str, ref: str) -> Changeset:
+    """What SAP holds of the contact origin: the personal properties and the obsolete flag only."""
+    return Changeset(ref, (Operation(
+        "GET", contact_path(subject_id) + "?$select=" + ",".join((*PERSONAL_PROPERTIES, "IsObsolete"))),))
+
+
+def additional_ids_left(subject_id: str, ref: str) -> Changeset:
+    """Does the contact origin still have an additional ID? Reads the contact key only, at most one row."""
+    clause = " and ".join(f"{name} eq '{value.replace(chr(39), chr(39) * 2)}'"
+                          for name, value in (("ContactOrigin", CONTACT_ORIGIN), ("ContactID", subject_id)))
+    return Changeset(ref, (Operation(
+        "GET", f"AdditionalIDs?$filter={quote(clause, safe=chr(39))}&$select=ContactID&$top=1"),))
+
+
+def is_erased(contact: dict[str, Any]) -> bool:
+    """Every personal property empty and the origin obsolete (compared here, never logged or kept)."""
+    return all(contact.get(name) in (None, "") for name in PERSONAL_PROPERTIES) and contact.get("IsObsolete") is True
 
 
 def erasure_body(subject_id: str, changed_at: datetime) -> dict[str, Any]:
@@ -135,10 +169,24 @@ class SapErasureResult:
                 "sap_requests": self.sap_requests}
 
 
+@dataclass
+class SapVerification:
+    """subject id -> VERIFIED or NOT_CLEAN, and how many requests it took (no value SAP returned)."""
+
+    outcomes: dict[str, str] = field(default_factory=dict)
+    sap_requests: int = 0
+
+    def counts(self) -> dict[str, int]:
+        counted = Counter(self.outcomes.values())
+        return {outcome.lower(): counted.get(outcome, 0) for outcome in VERIFY_OUTCOMES}
+
+
 class SapContactEraser(Protocol):
     """The port the erasure workflow talks to; `SapErasure` is the real one."""
 
     def erase(self, subject_ids: Collection[str]) -> SapErasureResult: ...
+
+    def verify(self, subject_ids: Collection[str]) -> SapVerification: ...
 
 
 @dataclass(frozen=True)
@@ -170,23 +218,66 @@ class SapErasure:
         def looked_up(subject: str, outcome: ChangesetOutcome) -> None:
             held[subject] = _held_since(outcome.body)
 
-        self._run(subjects, lookup, looked_up, result, deadline)
+        def refused(subject: str, outcome: ChangesetOutcome) -> None:
+            result.outcomes[subject] = NOT_IN_SAP if outcome.status == 404 else FAILED
+            if outcome.status != 404:
+                # SAP's message may quote values: only the status and code are logged
+                log.error("SAP refused an erasure: %s %s", outcome.status, outcome.code)
+
+        size = self.options.subjects_per_request
+        for subject in self._run(subjects, lookup, looked_up, refused, result, deadline, size):
+            result.outcomes[subject] = FAILED
         now = self.clock()
-        self._run([s for s in subjects if s in held], lambda s: erasure(s, change_time(held[s], now)),
-                  lambda subject, _: result.outcomes.__setitem__(subject, MARKED_FOR_DELETION), result, deadline)
+        for subject in self._run([s for s in subjects if s in held], lambda s: erasure(s, change_time(held[s], now)),
+                                 lambda subject, _: result.outcomes.__setitem__(subject, MARKED_FOR_DELETION),
+                                 refused, result, deadline, size):
+            result.outcomes[subject] = FAILED
         counts = result.counts()
         log.info("SAP erasure: %d marked for deletion, %d not in SAP, %d failed, %d requests",
                  counts["marked_for_deletion"], counts["not_in_sap"], counts["failed"], result.sap_requests)
         return result
 
-    def _run(self, subjects: list[str], changeset: Callable[[str], Changeset],
-             accepted: Callable[[str, ChangesetOutcome], None], result: SapErasureResult, deadline: float) -> None:
-        """Send `changeset(subject)` for every subject until each has an answer or attempts run out."""
-        pending = list(subjects)
+    def verify(self, subject_ids: Collection[str]) -> SapVerification:
+        """Read SAP back: VERIFIED when nothing personal is left of the subject's contact origin."""
+        result = SapVerification()
+        deadline = self.monotonic() + self.options.wait_budget_seconds
+        subjects = sorted(set(subject_ids))
+        # two retrievals per subject, side by side so they share a $batch; refs are never sent
+        reads: dict[str, tuple[str, Callable[[str, str], Changeset]]] = {}
+        for index, subject in enumerate(subjects):
+            reads[f"contact-{index}"] = (subject, readback)
+            reads[f"ids-{index}"] = (subject, additional_ids_left)
+        unproven: set[str] = set()
+
+        def read(ref: str, outcome: ChangesetOutcome) -> None:
+            subject, request = reads[ref]
+            if not _nothing_left(request, outcome.body):
+                unproven.add(subject)
+
+        def refused(ref: str, outcome: ChangesetOutcome) -> None:
+            subject, request = reads[ref]
+            if request is readback and outcome.status == 404:
+                return  # SAP's deletion jobs removed the contact origin: nothing of it is left
+            unproven.add(subject)
+            log.error("SAP refused a read-back: %s %s", outcome.status, outcome.code)
+
+        unanswered = self._run(list(reads), lambda ref: reads[ref][1](reads[ref][0], ref), read, refused,
+                               result, deadline, 2 * self.options.subjects_per_request)
+        unproven.update(reads[ref][0] for ref in unanswered)
+        result.outcomes = {subject: NOT_CLEAN if subject in unproven else VERIFIED for subject in subjects}
+        counts = result.counts()
+        log.info("SAP read-back: %d verified, %d not clean, %d requests",
+                 counts["verified"], counts["not_clean"], result.sap_requests)
+        return result
+
+    def _run(self, refs: list[str], changeset: Callable[[str], Changeset],
+             accepted: Callable[[str, ChangesetOutcome], None], rejected: Callable[[str, ChangesetOutcome], None],
+             result: SapErasureResult | SapVerification, deadline: float, size: int) -> list[str]:
+        """Send `changeset(ref)` for every ref until each has an answer or attempts run out; the unanswered."""
+        pending = list(refs)
         for attempt in range(1, self.options.attempts + 1):
             retry_after = 0.0
             retry: list[str] = []
-            size = self.options.subjects_per_request
             for start in range(0, len(pending), size):
                 chunk = pending[start:start + size]
                 if not self._take_tokens(len(chunk), deadline):
@@ -201,8 +292,9 @@ class SapErasure:
                     retry_after = max(retry_after, error.retry_after or 0.0)
                     retry.extend(chunk)
                     continue
-                except SapProtocolError as error:  # unreadable answer: both requests are safe to repeat
-                    log.warning("unreadable SAP answer during erasure: %s", error)
+                except SapProtocolError as error:  # unreadable answer: every request here is safe to repeat
+                    # the error may quote the answer, and a read-back's answer holds SAP's values: type only
+                    log.warning("unreadable SAP answer during erasure: %s", type(error).__name__)
                     retry.extend(chunk)
                     continue
                 overloaded: list[float] = []
@@ -210,10 +302,7 @@ class SapErasure:
                     if outcome.kind == "accepted":
                         accepted(outcome.ref, outcome)
                     elif outcome.kind == "rejected":
-                        result.outcomes[outcome.ref] = NOT_IN_SAP if outcome.status == 404 else FAILED
-                        if outcome.status != 404:
-                            # SAP's message may quote values: only the status and code are logged
-                            log.error("SAP refused an erasure: %s %s", outcome.status, outcome.code)
+                        rejected(outcome.ref, outcome)
                     else:
                         retry.append(outcome.ref)
                         retry_after = max(retry_after, outcome.retry_after or 0.0)
@@ -223,14 +312,13 @@ class SapErasure:
                     self.throttle.overloaded(max(overloaded) or None)
             pending = retry
             if not pending:
-                return
+                return []
             if attempt < self.options.attempts:
                 delay = backoff_seconds(attempt, retry_after=retry_after, base=self.options.base_delay)
                 if self.monotonic() + delay > deadline:
                     break
                 self.sleep(delay)
-        for subject in pending:
-            result.outcomes[subject] = FAILED
+        return pending
 
     def _take_tokens(self, subjects: int, deadline: float) -> bool:
         """Wait for the shared throttle; False when the wait budget is spent."""
@@ -253,6 +341,17 @@ def _held_since(body: bytes) -> datetime | None:
     return parse_odata_datetime(entity.get("OriginDataLastChgUTCDateTime")) if isinstance(entity, dict) else None
 
 
+def _nothing_left(request: Callable[[str, str], Changeset], body: bytes) -> bool:
+    """Is a read-back answer clean? Unreadable answers are not (nothing proven)."""
+    try:
+        answer = json.loads(body)["d"]
+        if request is readback:
+            return isinstance(answer, dict) and is_erased(answer)
+        return isinstance(answer, dict) and answer.get("results") == []
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 @dataclass
 class InMemorySapContacts:
     """SAP's contacts as the erasure sees them: subject id -> contact origin (the in-memory twin)."""
@@ -272,4 +371,12 @@ class InMemorySapContacts:
                 self.contacts[subject].update({name: None for name in PERSONAL_PROPERTIES}, IsObsolete=True)
                 self.additional_ids.pop(subject, None)
                 result.outcomes[subject] = MARKED_FOR_DELETION
+        return result
+
+    def verify(self, subject_ids: Collection[str]) -> SapVerification:
+        result = SapVerification()
+        for subject in sorted(set(subject_ids)):
+            contact = self.contacts.get(subject)
+            clean = (contact is None or is_erased(contact)) and not self.additional_ids.get(subject)
+            result.outcomes[subject] = VERIFIED if clean else NOT_CLEAN
         return result

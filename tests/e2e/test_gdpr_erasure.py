@@ -151,6 +151,8 @@ def test_two_subjects_are_erased_from_raw_lake_quarantine_state_keeper_and_sap(
     theirs_before = _sap_rows_of(sap_before, erased)
     assert len(theirs_before["contacts"]) == 2 and any(c["EmailAddress"] for c in theirs_before["contacts"])
     assert all(s["report"]["sap"] == "MARKED_FOR_DELETION" for s in shown)
+    # ... VerifyErasure read them back from SAP and found both clean (it reports counts only) ...
+    assert all(s["report"]["verification"]["sap"] == {"verified": 2, "not_clean": 0} for s in shown)
     sap_after = _sap_records(devstack)
     theirs = _sap_rows_of(sap_after, erased)
     for contact in theirs["contacts"]:

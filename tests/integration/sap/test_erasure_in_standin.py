@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
+from chalicelib.sap.batch import Changeset, Operation
 from chalicelib.sap.client import SapClient
 from chalicelib.sap.dispatcher import DELIVERED
-from chalicelib.sap.erasure import ErasureOptions, SapErasure
+from chalicelib.sap.erasure import ErasureOptions, SapErasure, contact_path
+from chalicelib.sap.metadata import CONTACT_SERVICE
+from chalicelib.sap.payloads import odata_datetime
 from chalicelib.sap.ledger import InMemoryLedger
 from chalicelib.sap.throttle import InMemoryThrottle
 from sapstandin import StandIn
@@ -72,3 +76,31 @@ def test_a_429_is_waited_out_and_the_erasure_then_succeeds(standin: StandIn, sap
     assert result.counts()["marked_for_deletion"] == 1
     assert standin.stats()["status_429"] == 1 and throttle.overloads >= 1
     assert contacts_by_id(standin)["subject-0"]["EmailAddress"] is None
+
+
+def test_an_erased_contact_reads_back_clean_and_one_changed_back_does_not(
+        standin: StandIn, sap_client: SapClient) -> None:
+    # GIVEN two contacts erased in SAP
+    dispatched(standin, sap_client, 2)
+    eraser = SapErasure(sap_client, InMemoryThrottle(FAST))
+    eraser.erase(["subject-0", "subject-1"])
+    stats_before = standin.stats()
+
+    # WHEN SAP is read back THEN both are verified, in one $batch
+    assert eraser.verify(["subject-0", "subject-1"]).counts() == {"verified": 2, "not_clean": 0}
+    assert standin.stats()["batches"] - stats_before["batches"] == 1
+
+    # WHEN subject-1's contact gets its email back after the erasure (a newer change)
+    later = datetime.now(timezone.utc) + timedelta(minutes=5)
+    (changed,) = sap_client.send_batch(CONTACT_SERVICE, [Changeset("subject-1", (Operation(
+        "PATCH", contact_path("subject-1"), {"ContactOrigin": "DATA_ENGINE", "ContactID": "subject-1",
+                                             "EmailAddress": "person1@example.com",
+                                             "OriginDataLastChgUTCDateTime": odata_datetime(later)}),))])
+    assert changed.kind == "accepted"
+
+    # THEN it is not clean; the other still verified
+    result = eraser.verify(["subject-0", "subject-1"])
+    assert result.outcomes == {"subject-0": "VERIFIED", "subject-1": "NOT_CLEAN"}
+    # AND once SAP's deletion jobs ran, a deleted contact reads back clean
+    standin.delete_obsolete_contacts()
+    assert eraser.verify(["subject-0"]).outcomes == {"subject-0": "VERIFIED"}

@@ -195,3 +195,20 @@ def test_a_subject_sap_refuses_fails_the_job_and_the_report_says_so(world: dict[
     assert requests.get(request.request_id).status == FAILED and report["sap"] == "FAILED"
     assert report["error"] == "SapErasureIncomplete: 1 of 1 subjects could not be erased in SAP"
     assert requests.get_job(job.job_id).report["sap"]["failed"] == 1
+
+
+def test_the_verification_reads_sap_back_and_a_contact_changed_back_is_not_clean(world: dict[str, Any]) -> None:
+    # GIVEN person 1's contact erased in SAP
+    requests, people, workflow, sap = world["requests"], world["people"], world["workflow"], world["sap"]
+    requests.create(people[1]["subject_id"])
+    job = batch_pending_requests(requests)
+    state = workflow.erase_in_sap(workflow.forget({**workflow.find({"job_id": job.job_id}), "rewrites": []}))
+    assert workflow.verify(state)["verify"]["sap"] == {"verified": 1, "not_clean": 0}
+
+    # WHEN SAP holds the email again
+    sap.contacts[people[1]["subject_id"]]["EmailAddress"] = people[1]["email"]
+    verified = workflow.verify(state)["verify"]
+
+    # THEN the verification is not clean, and it says counts only
+    assert verified["clean"] is False and verified["sap"] == {"verified": 0, "not_clean": 1}
+    assert people[1]["email"] not in json.dumps(verified)

@@ -1,6 +1,7 @@
 """Erasure in SAP: the exact requests, and how answers become per-subject outcomes."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -8,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 from chalicelib.sap import batch, metadata
 from chalicelib.sap.batch import Changeset
 from chalicelib.sap.client import ChangesetOutcome
-from chalicelib.sap.erasure import (FAILED, MARKED_FOR_DELETION, NOT_IN_SAP, PERSONAL_PROPERTIES, ErasureOptions,
-                                    InMemorySapContacts, SapErasure, change_time, erasure, lookup,
-                                    parse_odata_datetime)
+from chalicelib.sap.erasure import (FAILED, MARKED_FOR_DELETION, NOT_CLEAN, NOT_IN_SAP, PERSONAL_PROPERTIES,
+                                    VERIFIED, ErasureOptions, InMemorySapContacts, SapErasure, additional_ids_left,
+                                    change_time, erasure, lookup, parse_odata_datetime, readback)
 from chalicelib.sap.exceptions import SapUnavailable
 from chalicelib.sap.throttle import InMemoryThrottle, ThrottleSettings
 
@@ -173,3 +174,80 @@ def test_the_in_memory_twin_clears_the_contact_and_its_ids() -> None:
     assert result.outcomes == {"a": MARKED_FOR_DELETION, "f": FAILED, "z": NOT_IN_SAP}
     assert twin.contacts["a"]["EmailAddress"] is None and twin.contacts["a"]["IsObsolete"] is True
     assert "a" not in twin.additional_ids
+
+
+def test_the_read_back_selects_the_personal_properties_and_the_obsolete_flag_only() -> None:
+    (contact,) = readback("subject-1", "contact-0").operations
+    (ids,) = additional_ids_left("o'brien", "ids-0").operations
+
+    assert (contact.method, contact.path) == (
+        "GET", "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='subject-1')"
+               "?$select=EmailAddress,FirstName,LastName,FullName,PhoneNumber,MobileNumber,Country,AddressRegion,"
+               "CityName,ContactPostalCode,StreetName,AddressHouseNumber,Language,GenderCode,BirthDate,IsObsolete")
+    assert (ids.method, ids.path) == (
+        "GET", "AdditionalIDs?$filter=ContactOrigin%20eq%20'DATA_ENGINE'%20and%20ContactID%20eq%20'o''brien'"
+               "&$select=ContactID&$top=1")
+    body = batch.build([readback("s", "contact-0"), additional_ids_left("s", "ids-0")], boundary="b").body.decode()
+    assert "changeset" not in body and body.count("GET ") == 2  # two retrieve parts, no changeset
+
+
+@dataclass
+class ReadingSap:
+    """SAP answering read-backs: request path -> (status, body)."""
+
+    answers: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    calls: list[list[Changeset]] = field(default_factory=list)
+
+    def send_batch(self, service: str, changesets: list[Changeset]) -> list[ChangesetOutcome]:
+        self.calls.append(changesets)
+        outcomes = []
+        for changeset in changesets:
+            status, body = self.answers.get(changeset.operations[0].path, (404, {}))
+            kind = "accepted" if status == 200 else "rejected"
+            outcomes.append(ChangesetOutcome(changeset.ref, kind, status, body=json.dumps(body).encode()))  # type: ignore[arg-type]
+        return outcomes
+
+
+def read_back_answers(subject: str, contact: dict | None, ids: list[dict]) -> dict[str, tuple[int, dict]]:
+    answers = {additional_ids_left(subject, "").operations[0].path: (200, {"d": {"results": ids}})}
+    if contact is not None:
+        answers[readback(subject, "").operations[0].path] = (200, {"d": contact})
+    return answers
+
+
+def test_the_read_back_verifies_emptied_obsolete_or_deleted_contacts_and_flags_the_rest() -> None:
+    # GIVEN SAP holding an erased contact, a deleted one, one with a name left, one not obsolete, one with an ID left
+    erased = {name: None for name in PERSONAL_PROPERTIES} | {"IsObsolete": True}
+    sap = ReadingSap({**read_back_answers("erased", erased, []), **read_back_answers("deleted", None, []),
+                      **read_back_answers("named", erased | {"FirstName": "Ann"}, []),
+                      **read_back_answers("active", erased | {"IsObsolete": False}, []),
+                      **read_back_answers("with-id", erased, [{"ContactID": "with-id"}])})
+
+    # WHEN they are read back
+    result = an_eraser(sap).verify(["erased", "deleted", "named", "active", "with-id"])  # type: ignore[arg-type]
+
+    # THEN only the emptied and the deleted ones are verified, all in one $batch, and nothing read is kept
+    assert result.outcomes == {"active": NOT_CLEAN, "deleted": VERIFIED, "erased": VERIFIED, "named": NOT_CLEAN,
+                               "with-id": NOT_CLEAN}
+    assert result.counts() == {"verified": 2, "not_clean": 3}
+    assert len(sap.calls) == 1 and len(sap.calls[0]) == 10 and result.sap_requests == 1
+    assert "Ann" not in repr(result)
+
+
+def test_a_subject_sap_refuses_to_read_back_is_not_clean() -> None:
+    sap = ReadingSap({readback("s", "").operations[0].path: (403, {})})
+
+    assert an_eraser(sap).verify(["s"]).outcomes == {"s": NOT_CLEAN}  # type: ignore[arg-type]
+
+
+def test_the_in_memory_twin_verifies_erased_contacts_and_flags_data_left() -> None:
+    twin = InMemorySapContacts(contacts={"a": {"EmailAddress": "ann@example.com"}, "b": {"EmailAddress": "b@x.org"}},
+                               additional_ids={"a": ["ann@example.com"], "b": ["b@x.org"]})
+    twin.erase(["a", "b"])
+    twin.contacts["b"]["EmailAddress"] = "b@x.org"  # changed back after the erasure
+
+    result = twin.verify(["a", "b", "gone"])
+
+    assert result.outcomes == {"a": VERIFIED, "b": NOT_CLEAN, "gone": VERIFIED}
+    twin.additional_ids["a"] = ["ann@example.com"]
+    assert twin.verify(["a"]).outcomes == {"a": NOT_CLEAN}
