@@ -1,7 +1,7 @@
 """Shared by the ingest integration tests: the ingest steps wired to the emulator."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,32 +13,15 @@ from chalicelib.ingest.file_outcomes import FileOutcomeStore
 from chalicelib.ingest.normalize_chunk import ChunkNormalizer
 from chalicelib.ingest.split_file import FileSplitter
 from chalicelib.ingest.uploads import file_id_for, raw_key
-from chalicelib.normalize.schema import NormalizedRecord
 from chalicelib.resources import for_stage
 from chalicelib.state_keeper.handler import StateKeeper
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.store import DynamoStateStore
+from tests.unit.ingest.recording_outbox import RecordingOutbox
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 RESOURCES = for_stage("local")
 SUBJECT_KEY = b"k" * 32
-
-
-@dataclass
-class Sent:
-    queued: list[str]
-    unsendable: dict[str, str] = field(default_factory=dict)
-
-
-class RecordingOutbox:
-    """Stands in for the SAP outbox: this test is about ingest, not dispatch."""
-
-    def __init__(self) -> None:
-        self.records: list[NormalizedRecord] = []
-
-    def send(self, records: list[NormalizedRecord]) -> Sent:
-        self.records.extend(records)
-        return Sent(queued=[record.document_id for record in records])
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """A chunk of an erased subject arriving late writes nothing of theirs, and the State Keeper hears ERASED."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -11,8 +10,8 @@ from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
 from chalicelib.gdpr.raw_subjects import subject_id_of_email
 from chalicelib.ingest.normalize_chunk import SUBJECT_ERASED, ChunkNormalizer
 from chalicelib.ingest.messages import ChunkMessage, ChunkRecord
-from chalicelib.normalize.schema import NormalizedRecord
 from chalicelib.state_keeper.lifecycle import State, StateChange
+from tests.unit.ingest.recording_outbox import RecordingOutbox
 
 KEY = b"k" * 32
 ERASED_EMAIL, OTHER_EMAIL = "erased.person@example.com", "someone.else@example.com"
@@ -25,21 +24,6 @@ class RecordingS3:
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803 - boto3's names
         self.objects[(Bucket, Key)] = Body
-
-
-@dataclass
-class Sent:
-    queued: list[str]
-    unsendable: dict[str, str] = field(default_factory=dict)
-
-
-class RecordingOutbox:
-    def __init__(self) -> None:
-        self.records: list[NormalizedRecord] = []
-
-    def send(self, records: list[NormalizedRecord]) -> Sent:
-        self.records.extend(records)
-        return Sent(queued=[r.document_id for r in records])
 
 
 class RecordingReporter:
