@@ -197,3 +197,76 @@ def test_phone_normalization_is_the_plain_library_path(raw: str, region: str | N
     except fields.FieldInvalid:
         got = None
     assert got == expected or (expected is None and not raw.strip())
+
+
+# -- phone parsing: `+`, country code and digits read without the library's general parser --
+
+_REGIONS = (None, "DE", "IT", "GB", "US", "CI", "XX", "001", "de")
+
+
+def _library_parse(raw: str, region: str | None) -> dict | None:
+    try:
+        return vars(phonenumbers.parse(raw, region))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _direct_parse(raw: str, region: str | None) -> dict | None:
+    parsed = fields._parse_international(raw, region)
+    return None if parsed is None else vars(parsed)
+
+
+def test_an_international_number_is_parsed_as_the_library_parses_it_on_every_regions_example_numbers() -> None:
+    # GIVEN each example number in E.164 and in the international format, with a national
+    # prefix after the country code, one digit shorter and longer, and next to it
+    spellings = set()
+    for example in _example_numbers():
+        national = phonenumberutil.national_significant_number(example)
+        code = example.country_code
+        spellings |= {phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164),
+                      phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+                      f"+{code} 0{national}", f"+{code} 00{national}", f"+{code} 1{national}",
+                      f"+{code}{national[:-1]}", f"+{code}{national}7", f"+{code} {int(national) + 1}"}
+    # WHEN they are read in the number's own region and in others
+    for raw in sorted(spellings):
+        own = phonenumbers.region_code_for_number(phonenumbers.parse(raw, None))
+        for region in (*_REGIONS, own):
+            direct = _direct_parse(raw, region)
+            # THEN the direct reading is the library's, or it leaves the number to the library
+            assert direct is None or direct == _library_parse(raw, region), (raw, region)
+
+
+def test_every_regions_example_number_in_e164_is_read_directly() -> None:
+    for example in _example_numbers():
+        raw = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+        assert _direct_parse(raw, None) == _library_parse(raw, None) == vars(example)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(sorted(phonenumberutil.COUNTRY_CODE_TO_REGION_CODE)) | st.integers(min_value=0, max_value=999),
+       st.integers(min_value=0, max_value=3), st.text(alphabet="0123456789", max_size=18),
+       st.lists(st.integers(min_value=1, max_value=17), max_size=4), st.sampled_from(_REGIONS))
+def test_an_international_number_is_parsed_as_the_library_parses_it_on_generated_numbers(
+        country_code: int, zeros: int, digits: str, breaks: list[int], region: str | None) -> None:
+    # GIVEN a country code (known or not), leading zeros as Italian numbers have, more digits,
+    # and spaces between groups
+    national = "0" * zeros + digits
+    for position in sorted(set(breaks), reverse=True):
+        if position < len(national):
+            national = f"{national[:position]} {national[position:]}"
+    raw = f"+{country_code} {national}" if national else f"+{country_code}"
+    # THEN the direct reading is the library's, and it leaves to the library only what the
+    # library rejects or, for an unknown country code, reads another way
+    direct = _direct_parse(raw, region)
+    assert direct is None or direct == _library_parse(raw, region)
+    if country_code in phonenumberutil.COUNTRY_CODE_TO_REGION_CODE and direct is None:
+        assert _library_parse(raw, region) is None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.from_regex(r"\A[ +]{0,2}[0-9 +\-()./]{0,24}\Z"), st.sampled_from(_REGIONS))
+def test_other_spellings_are_left_to_the_library(raw: str, region: str | None) -> None:
+    direct = _direct_parse(raw, region)
+    assert direct is None or direct == _library_parse(raw, region)
+    if not fields._INTERNATIONAL.match(raw):
+        assert direct is None
