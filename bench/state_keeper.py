@@ -6,8 +6,10 @@ N documents through the real path: `StateReporter` → SQS → `handle_state_cha
 
 * normalize, per chunk of `--chunk` records: RECEIVED, NORMALIZED, QUEUED_FOR_SAP
   (one SQS message per chunk);
-* SAP dispatch, per SAP batch, 20-90 s later: DELIVERED (one message per batch; one
-  $batch response delivers the whole batch, so its documents share one response time).
+* SAP dispatch, 20-90 s later: DELIVERED, as the dispatcher reports it. The outbox packs a
+  chunk's records into one message per subject shard; a dispatch run takes 10 messages
+  (the queue's batch size), sends each as one SAP batch, and reports all their documents
+  DELIVERED at one time in one message.
 
 The handler receives up to 10 messages per call (the event source's batch size) and
 normalize runs are drained before dispatch runs, as the SAP throttle keeps them apart.
@@ -19,9 +21,10 @@ values; a write costs ceil(size / 1 KB), an overwrite or update the larger of ol
 size, a failed conditional write the existing item's size (at least 1), a delete the old
 size, a transactional write twice that; a GSI costs one write per index item put or
 deleted (two when its key changes). Requests are counted with botocore `before-call`
-hooks on the clients. Lookups: GetItem by key through `DynamoStateStore.get`, median of
-`--lookups` random keys, after bulk-loading the table to 1,000 and then to 100,000
-documents (BatchWriteItem into a table of its own, outside the measured lifecycle).
+hooks on the clients. Lookups: `DynamoStateStore.get` (the document's item, then its
+outcome page), median of `--lookups` random keys, after bulk-loading the table to 1,000
+and then to 100,000 delivered documents laid out as the handler lays them out
+(BatchWriteItem into a table of its own, outside the measured lifecycle).
 
     .venv/bin/python bench/state_keeper.py --documents 2000
 
@@ -65,6 +68,8 @@ def value_size(value: dict[str, Any]) -> int:
     if kind == "N":
         digits = content.lstrip("-").replace(".", "").lstrip("0") or "0"
         return math.ceil(len(digits) / 2) + 1
+    if kind == "B":
+        return len(content)
     if kind in ("SS",):
         return sum(len(v.encode()) for v in content)
     if kind == "NS":
@@ -95,6 +100,7 @@ class CapacityMeter:
         self.write_units = 0.0
         self.index_units = 0.0
         self.document_units = 0.0
+        self.outcome_page_units = 0.0
         self.enabled = True
         self._pending: dict[int, Any] = {}
 
@@ -143,6 +149,8 @@ class CapacityMeter:
         self.write_units += cost
         if key[0].startswith("doc#"):
             self.document_units += cost
+        elif key[0].startswith("out#"):
+            self.outcome_page_units += cost
         self._index(old, item)
         self.shadow[key] = item
 
@@ -191,35 +199,48 @@ def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> N
 # -- the lifecycle ---------------------------------------------------------------------------
 
 def lifecycles(documents: int, chunk: int, rng: random.Random) -> tuple[list[list[Any]], list[list[Any]]]:
-    """(normalize runs, dispatch runs): the changes each run reports, chunk by chunk."""
+    """(normalize runs, dispatch runs): the changes each run reports.
+
+    Normalize reports a chunk's RECEIVED, NORMALIZED and QUEUED_FOR_SAP in one run. Its
+    records go to the SAP outbox as the outbox packs them: one message per chunk and
+    subject shard (`sap.outbox.pack`); a dispatch run takes the next 10 messages (the
+    queue's batch size), sends each as one SAP batch, and reports DELIVERED for all of
+    them at the run's end."""
+    from chalicelib.sap.outbox import DEFAULT_SHARDS, shard_of
     from chalicelib.state_keeper.lifecycle import State, StateChange
 
-    normalize_runs, dispatch_runs = [], []
+    normalize_runs: list[list[Any]] = []
+    outbox: list[tuple[datetime, list[StateChange]]] = []  # (queued at, QUEUED_FOR_SAP changes)
     for start in range(0, documents, chunk):
         file_number = start // (chunk * 10)
         file_id = f"file-{file_number:05d}"
         source = SOURCES[file_number % len(SOURCES)]
         chunk_id = f"{file_id}-{(start // chunk) % 10:05d}"
         began = START + timedelta(seconds=start / chunk * 2)
-        run, delivered = [], []
-        # one SAP $batch call delivers the whole batch: its documents share the response time
-        delivered_at = began + timedelta(seconds=rng.uniform(20, 90))
-        for position in range(start, min(start + chunk, documents)):
+        run: list[StateChange] = []
+        shards: dict[int, list[StateChange]] = {}
+        for _ in range(start, min(start + chunk, documents)):
             document_id = str(uuid.UUID(int=rng.getrandbits(128)))
             subject_id = "%064x" % rng.getrandbits(256)
             at = began + timedelta(milliseconds=rng.randrange(0, 800))
             common = {"document_id": document_id, "component": "normalize", "file_id": file_id,
                       "chunk_id": chunk_id, "source": source}
+            queued = StateChange(state=State.QUEUED_FOR_SAP, at=at + timedelta(milliseconds=5), **common)
             run += [StateChange(state=State.RECEIVED, at=at, subject_id=subject_id, **common),
                     StateChange(state=State.NORMALIZED, at=at + timedelta(milliseconds=3),
                                 subject_id=subject_id, **common),
-                    StateChange(state=State.QUEUED_FOR_SAP, at=at + timedelta(milliseconds=5), **common)]
-            delivered.append(StateChange(
-                document_id=document_id, state=State.DELIVERED, component="sap-dispatch",
-                at=delivered_at + timedelta(milliseconds=rng.randrange(0, 50)), sap_batch_id=f"sap-{chunk_id}",
-                file_id=file_id, source=source))
+                    queued]
+            shards.setdefault(shard_of(subject_id, DEFAULT_SHARDS), []).append(queued)
         normalize_runs.append(run)
-        dispatch_runs.append(delivered)
+        outbox += [(began + timedelta(seconds=1), shards[shard]) for shard in sorted(shards)]
+    dispatch_runs = []
+    for first in range(0, len(outbox), 10):
+        messages = outbox[first:first + 10]
+        reported_at = messages[-1][0] + timedelta(seconds=rng.uniform(20, 90))
+        dispatch_runs.append([
+            StateChange(document_id=queued.document_id, state=State.DELIVERED, component="sap-dispatch",
+                        at=reported_at, sap_batch_id=f"sap-message-{first + number:06d}")
+            for number, (_, changes) in enumerate(messages) for queued in changes])
     return normalize_runs, dispatch_runs
 
 
@@ -247,16 +268,28 @@ def report_and_keep(runs: list[list[Any]], sqs: Any, url: str, store: Any) -> in
 # -- lookups -----------------------------------------------------------------------------------
 
 def bulk_load(dynamodb: Any, table: str, count: int, rng: random.Random) -> list[str]:
-    """`count` delivered documents written straight to the table (not measured)."""
-    from chalicelib.state_keeper.document_record import merge
-    from chalicelib.state_keeper.table_layout import document_item
+    """`count` delivered documents written straight to the table (not measured), laid out
+    as the handler lays them out: items queued for SAP plus their outcome pages."""
+    from chalicelib.state_keeper.document_record import entry_from_change, merge
+    from chalicelib.state_keeper.store import with_outcome_page
+    from chalicelib.state_keeper.table_layout import document_item, outcome_page_item
 
     normalize_runs, dispatch_runs = lifecycles(count, 500, rng)
-    by_document: dict[str, list[Any]] = {}
-    for run in (*normalize_runs, *dispatch_runs):
+    items, page_of = [], {}
+    for number, run in enumerate(normalize_runs):
+        by_document: dict[str, list[Any]] = {}
         for change in run:
-            by_document.setdefault(change.document_id, []).append(change)
-    items = [document_item(merge(None, [(c, "bulk") for c in changes])) for changes in by_document.values()]
+            by_document.setdefault(change.document_id, []).append((change, f"bulk-n{number}"))
+        for document_id, pairs in by_document.items():
+            record = with_outcome_page(merge(None, pairs))
+            page_of[document_id] = record.outcome_page
+            items.append(document_item(record))
+    pages: dict[str, dict[str, list[Any]]] = {}
+    for number, run in enumerate(dispatch_runs):
+        for change in run:
+            pages.setdefault(page_of[change.document_id], {})[change.document_id] = [
+                entry_from_change(change, f"bulk-d{number}")]
+    items += [outcome_page_item(page, entries, version=0) for page, entries in pages.items()]
 
     def write(batch: list[dict[str, Any]]) -> None:
         request = {table: [{"PutRequest": {"Item": item}} for item in batch]}
@@ -265,7 +298,7 @@ def bulk_load(dynamodb: Any, table: str, count: int, rng: random.Random) -> list
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(write, [items[i:i + 25] for i in range(0, len(items), 25)]))
-    return list(by_document)
+    return list(page_of)
 
 
 def lookup_ms(store: Any, keys: list[str], samples: int, rng: random.Random) -> float:
@@ -328,9 +361,10 @@ def main() -> None:
         sqs_requests = sum(v for k, v in meter.requests.items() if k.startswith("sqs:"))
         print(f"lifecycle of {n} documents in {seconds:.1f} s ({failures} failed message deliveries)")
         print("requests:", dict(sorted(meter.requests.items())))
+        rest = meter.write_units - meter.document_units - meter.index_units - meter.outcome_page_units
         print(f"write units: {meter.write_units:.0f} total = {meter.document_units:.0f} document items"
-              f" + {meter.index_units:.0f} subject index + {meter.write_units - meter.document_units - meter.index_units:.0f}"
-              " state pages, file pages, counters and markers")
+              f" + {meter.index_units:.0f} subject index + {meter.outcome_page_units:.0f} outcome pages"
+              f" + {rest:.0f} state pages, file pages, counters and markers")
         doc_sizes = [item_size(i) for (pk, _), i in meter.shadow.items() if pk.startswith("doc#")]
         print(f"document item size: max {max(doc_sizes)} B, mean {statistics.mean(doc_sizes):.0f} B")
         lifecycle_check = store.get(dispatch_runs[0][0].document_id)

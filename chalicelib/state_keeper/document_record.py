@@ -73,8 +73,10 @@ class DocumentRecord:
     source: str | None = None
     file_id: str | None = None
     subject_id: str | None = None
-    # bookkeeping for optimistic locking; not part of what the record says
+    # bookkeeping, not part of what the record says: the version its item was read with
+    # (optimistic locking), and the outcome page that may hold SAP outcomes of it
     version: int = field(default=0, compare=False)
+    outcome_page: str | None = field(default=None, compare=False)
 
     @property
     def current(self) -> HistoryEntry:
@@ -120,20 +122,7 @@ def merge(
             document_id = change.document_id
         elif change.document_id != document_id:
             raise ValueError("changes of different documents cannot be merged into one record")
-        entry = entry_from_change(change, origin)
-        known = entries.get(entry.entry_id)
-        if known is None:
-            entries[entry.entry_id] = entry
-        else:
-            # The same change reported twice with different details (or via two messages):
-            # keep the least of each so the outcome is independent of arrival order.
-            entries[entry.entry_id] = replace(
-                known,
-                reason_code=_least(known.reason_code, entry.reason_code),
-                chunk_id=_least(known.chunk_id, entry.chunk_id),
-                sap_batch_id=_least(known.sap_batch_id, entry.sap_batch_id),
-                origin=min(known.origin, entry.origin),
-            )
+        _add(entries, entry_from_change(change, origin))
         source = _least(source, change.source)
         file_id = _least(file_id, change.file_id)
         subject_id = _least(subject_id, change.subject_id)
@@ -147,7 +136,43 @@ def merge(
         history=tuple(sorted(kept, key=chronological_order)),
         source=source, file_id=file_id, subject_id=subject_id,
         version=record.version if record else 0,
+        outcome_page=record.outcome_page if record else None,
     )
+
+
+def merge_entries(record: DocumentRecord, entries: Iterable[HistoryEntry]) -> DocumentRecord:
+    """`record` with stored history entries (from an outcome page) merged in, as `merge` would."""
+    return replace(record, history=union_of(record.history, entries))
+
+
+def union_of(entries: Iterable[HistoryEntry], more: Iterable[HistoryEntry]) -> tuple[HistoryEntry, ...]:
+    """Both sets of entries as one, chronological; an entry in both keeps the least details."""
+    union: dict[str, HistoryEntry] = {e.entry_id: e for e in entries}
+    for entry in more:
+        _add(union, entry)
+    return tuple(sorted(union.values(), key=chronological_order))
+
+
+def _add(entries: dict[str, HistoryEntry], entry: HistoryEntry) -> None:
+    known = entries.get(entry.entry_id)
+    if known is None:
+        entries[entry.entry_id] = entry
+    else:
+        # The same change reported twice with different details (or via two messages):
+        # keep the least of each so the outcome is independent of arrival order.
+        entries[entry.entry_id] = replace(
+            known,
+            reason_code=_least(known.reason_code, entry.reason_code),
+            chunk_id=_least(known.chunk_id, entry.chunk_id),
+            sap_batch_id=_least(known.sap_batch_id, entry.sap_batch_id),
+            origin=min(known.origin, entry.origin),
+        )
+
+
+def added_entries(old: DocumentRecord | None, new: DocumentRecord) -> list[HistoryEntry]:
+    """Entries of `new` that `old` does not hold as they are (new ones, or new details)."""
+    held = {e.entry_id: e for e in (old.history if old else ())}
+    return [e for e in new.history if held.get(e.entry_id) != e]
 
 
 def visible(record: DocumentRecord, expire_before_ms: int | None) -> DocumentRecord:

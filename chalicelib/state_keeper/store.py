@@ -2,10 +2,19 @@
 
 `apply_batch` takes the changes of several messages (each with its origin, the hash of
 its body) and merges them per document, so all changes of one document that arrive
-together cost one write. The DynamoDB adapter reads the current items (BatchGetItem),
+together cost one write. The DynamoDB adapter reads the current records (BatchGetItem),
 merges, and writes each changed document with a condition on its version (optimistic
 locking); a lost race re-reads and re-merges. Unchanged documents are not written at
 all, so a re-delivered message costs reads only.
+
+A document's record is its item plus, once it was queued for SAP, the entries its outcome
+page holds for it. SAP's answer (DELIVERED, REJECTED_BY_SAP, PARKED) for a queued document
+is the one change of a normal lifecycle that comes on its own, long after the others.
+Instead of rewriting each document's item, it goes to the outcome page the document shares
+with the documents of its chunk that the SAP outbox packs into the same message (same
+chunk, same subject shard: `sap.outbox.pack`), so one SAP batch's answer is one page write
+of about 40 bytes a document. Pages only ever gain entries, and reads merge them in, so a
+record is the same union of entries whatever went where.
 """
 from __future__ import annotations
 
@@ -16,14 +25,17 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
 from chalicelib.state_keeper import table_layout as layout
-from chalicelib.state_keeper.document_record import DocumentRecord, entry_from_change, merge, visible
+from chalicelib.sap.outbox import DEFAULT_SHARDS, shard_of
+from chalicelib.state_keeper.document_record import (
+    DocumentRecord, HistoryEntry, added_entries, entry_from_change, merge, merge_entries, union_of, visible,
+)
 from chalicelib.state_keeper.exceptions import ConcurrentUpdate
 from chalicelib.state_keeper.lifecycle import State, StateChange, epoch_millis
 from chalicelib.state_keeper.statistics import (
@@ -37,6 +49,7 @@ STATS_SHARDS = 4
 MARKER_TTL_SECONDS = 14 * 24 * 3600  # longer than any queue keeps a message
 WRITE_ATTEMPTS = 6
 _TRANSACTION_ITEMS = 99  # 100 per TransactWriteItems, one of them the marker
+SAP_OUTCOMES = frozenset({State.DELIVERED, State.REJECTED_BY_SAP, State.PARKED})
 
 Clock = Callable[[], datetime]
 Batch = tuple[str, Sequence[StateChange]]  # (origin, changes)
@@ -171,6 +184,37 @@ def _page(pages: dict[tuple[Any, ...], ListingPage], state: State, at_ms: int, o
     return pages[key]
 
 
+def goes_to_outcome_page(outcome: Outcome) -> bool:
+    """Whether all `outcome` adds is SAP outcomes of a document with an outcome page: then
+    they go to the page and the document's item is not written."""
+    old, new = outcome.old, outcome.new
+    if old is None or old.outcome_page is None or not outcome.written:
+        return False
+    if (old.source, old.file_id, old.subject_id) != (new.source, new.file_id, new.subject_id):
+        return False
+    added = added_entries(old, new)
+    return bool(added) and all(entry.state in SAP_OUTCOMES for entry in added)
+
+
+def with_outcome_page(record: DocumentRecord) -> DocumentRecord:
+    """A document queued for SAP from a chunk gets its outcome page, for good: the page of
+    its chunk and subject shard, the documents the outbox sends to SAP together."""
+    current = record.current
+    if record.outcome_page is None and current.state is State.QUEUED_FOR_SAP and current.chunk_id:
+        shard = shard_of(record.subject_id or record.document_id, DEFAULT_SHARDS)
+        return replace(record, outcome_page=f"{current.chunk_id}.{shard:02d}")
+    return record
+
+
+def outcome_pages(outcomes: Iterable[Outcome]) -> dict[str, dict[str, list[HistoryEntry]]]:
+    """page id -> document id -> the SAP outcomes to add to that page."""
+    pages: dict[str, dict[str, list[HistoryEntry]]] = defaultdict(dict)
+    for outcome in outcomes:
+        assert outcome.old is not None and outcome.old.outcome_page is not None
+        pages[outcome.old.outcome_page][outcome.new.document_id] = added_entries(outcome.old, outcome.new)
+    return pages
+
+
 def file_members(batches: Sequence[Batch]) -> dict[tuple[str, str], set[str]]:
     """(file id, origin) -> documents received: a file's membership, written once per message."""
     members: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -274,10 +318,16 @@ class DynamoStateStore(StateStore):
             return set()
         current = self._read_records(document_ids)
         outcomes = self._merge_all(batches, current)
+        to_pages = [o for o in outcomes.values() if goes_to_outcome_page(o)]
+        to_items = [o for o in outcomes.values() if not goes_to_outcome_page(o)]
         failed_documents: set[str] = set()
         with ThreadPoolExecutor(self.workers) as pool:
-            results = list(pool.map(self._write_document, outcomes.values()))
-        for outcome, result in zip(list(outcomes.values()), results):
+            results = list(pool.map(self._write_document, to_items))
+            pages = outcome_pages(to_pages)
+            for page_id, written in zip(pages, pool.map(self._add_to_outcome_page, pages.items())):
+                if not written:
+                    failed_documents.update(pages[page_id])
+        for outcome, result in zip(to_items, results):
             if result is None:
                 failed_documents.add(outcome.new.document_id)
             else:
@@ -300,9 +350,54 @@ class DynamoStateStore(StateStore):
                 failed.add(origin)
         return failed
 
-    def _read_records(self, document_ids: Iterable[str]) -> dict[str, DocumentRecord]:
-        items = self._batch_get([layout.document_key(i) for i in document_ids])
-        return {layout.document_id_of(item): layout.record_from_item(item) for item in items}
+    def _read_records(self, document_ids: Iterable[str], consistent: bool = True) -> dict[str, DocumentRecord]:
+        items = self._batch_get([layout.document_key(i) for i in document_ids], consistent)
+        records = {layout.document_id_of(item): layout.record_from_item(item) for item in items}
+        return self._with_outcome_pages(records, consistent)
+
+    def _with_outcome_pages(self, records: dict[str, DocumentRecord], consistent: bool
+                            ) -> dict[str, DocumentRecord]:
+        """The records with the entries their outcome pages hold for them."""
+        page_ids = {r.outcome_page for r in records.values() if r.outcome_page}
+        if not page_ids:
+            return records
+        found: dict[str, list[HistoryEntry]] = defaultdict(list)
+        for item in self._batch_get([layout.outcome_page_key(p) for p in page_ids], consistent):
+            for document_id, entries in layout.outcome_page_entries(item).items():
+                found[document_id].extend(entries)
+        return {document_id: merge_entries(record, found[document_id]) if found.get(document_id) else record
+                for document_id, record in records.items()}
+
+    def _add_to_outcome_page(self, page: tuple[str, dict[str, list[HistoryEntry]]]) -> bool:
+        """Add entries to an outcome page (read, union, put on the version read); False when
+        it could not be written (the message will be re-delivered)."""
+        page_id, entries = page
+        for attempt in range(WRITE_ATTEMPTS):
+            stored = self.client.get_item(TableName=self.table_name, Key=layout.outcome_page_key(page_id),
+                                          ConsistentRead=True).get("Item")
+            held = layout.outcome_page_entries(stored) if stored else {}
+            before = {d: union_of(held[d], ()) for d in held}
+            union = {d: union_of(held.get(d, ()), entries.get(d, ())) for d in {*held, *entries}}
+            if stored and union == before:
+                return True  # a re-delivered answer
+            version = int(stored["v"]["N"]) if stored else 0
+            request: dict[str, Any] = {"TableName": self.table_name,
+                                       "Item": layout.outcome_page_item(page_id, union, version)}
+            if stored:
+                request["ConditionExpression"] = "v = :seen"
+                request["ExpressionAttributeValues"] = {":seen": {"N": str(version)}}
+            else:
+                request["ConditionExpression"] = "attribute_not_exists(pk)"
+            try:
+                self.client.put_item(**request)
+                return True
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    log.warning("outcome page write failed: %s", error.response["Error"]["Code"])
+                    return False
+            time.sleep(0.005 * 2 ** attempt)
+        log.warning("outcome page write kept losing races")
+        return False
 
     def _write_document(self, outcome: Outcome) -> Outcome | None:
         """Write the merged record under a version condition; the outcome as written, or
@@ -312,7 +407,7 @@ class DynamoStateStore(StateStore):
                 return outcome
             old = outcome.old
             request: dict[str, Any] = {"TableName": self.table_name,
-                                       "Item": layout.document_item(outcome.new)}
+                                       "Item": layout.document_item(with_outcome_page(outcome.new))}
             if old is None:
                 request["ConditionExpression"] = "attribute_not_exists(pk)"
             else:
@@ -435,15 +530,18 @@ class DynamoStateStore(StateStore):
         return items
 
     def get(self, document_id: str) -> DocumentRecord | None:
+        """One GetItem; one more for a document queued for SAP (its outcome page)."""
         item = self.client.get_item(TableName=self.table_name, Key=layout.document_key(document_id)
                                     ).get("Item")
-        return visible(layout.record_from_item(item), self.expire_before_ms()) if item else None
+        if not item:
+            return None
+        record = self._with_outcome_pages({document_id: layout.record_from_item(item)}, consistent=False)
+        return visible(record[document_id], self.expire_before_ms())
 
     def get_many(self, document_ids: Iterable[str]) -> dict[str, DocumentRecord]:
         expire = self.expire_before_ms()
-        keys = [layout.document_key(i) for i in document_ids]
-        return {layout.document_id_of(item): visible(layout.record_from_item(item), expire)
-                for item in self._batch_get(keys, consistent=False)}
+        return {document_id: visible(record, expire)
+                for document_id, record in self._read_records(document_ids, consistent=False).items()}
 
     def list_in_state(self, state: State, source: str | None, since_ms: int, until_ms: int,
                       limit: int, cursor: dict[str, Any] | None

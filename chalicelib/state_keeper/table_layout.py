@@ -1,10 +1,11 @@
 """The state table's items: keys and attribute encodings, as pure functions.
 
-One table, four kinds of item (the README explains why):
+One table, these kinds of item (the README explains why):
 
 | item            | pk                         | sk                               |
 |-----------------|----------------------------|----------------------------------|
 | document        | `doc#{document_id}`        | `doc`                            |
+| outcome page    | `out#{chunk_id}.{shard}`   | `out`                            |
 | state page      | `list#{STATE}#{YYYY-MM-DD}`| `{epoch second:010d}#{origin}#{source}` |
 | file page       | `file#{file_id}`           | `m#{origin}`                     |
 | hourly counters | `stats#{YYYY-MM-DDTHH}`    | `{source}#{shard}`               |
@@ -15,6 +16,8 @@ write, and the whole item must stay under 1 KB (one write unit).
 """
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +27,7 @@ from chalicelib.state_keeper.lifecycle import STATE_CODES, STATES_BY_CODE, State
 DOCUMENT_SK = "doc"
 SUBJECT_INDEX = "by_subject"
 SUBJECT_ATTRIBUTE = "subject"
+OUTCOME_PAGE_ATTRIBUTE = "op"
 TTL_ATTRIBUTE = "expires_at"
 NO_SOURCE = "-"
 
@@ -65,6 +69,8 @@ def document_item(record: DocumentRecord) -> dict[str, Any]:
         item["fid"] = {"S": record.file_id}
     if record.subject_id:
         item[SUBJECT_ATTRIBUTE] = {"S": record.subject_id}
+    if record.outcome_page:
+        item[OUTCOME_PAGE_ATTRIBUTE] = {"S": record.outcome_page}
     return item
 
 
@@ -77,7 +83,35 @@ def record_from_item(item: dict[str, Any]) -> DocumentRecord:
         file_id=item.get("fid", {}).get("S"),
         subject_id=item.get(SUBJECT_ATTRIBUTE, {}).get("S"),
         version=int(item["v"]["N"]),
+        outcome_page=item.get(OUTCOME_PAGE_ATTRIBUTE, {}).get("S"),
     )
+
+
+def outcome_page_key(page_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"out#{page_id}"}, "sk": {"S": "out"}}
+
+
+def outcome_page_item(page_id: str, entries: Mapping[str, Iterable[HistoryEntry]], version: int
+                      ) -> dict[str, Any]:
+    """SAP outcomes of the documents of one page as `document id entry` lines, zlib-compressed
+    (ids, times and batch ids repeat from line to line); `version` as `document_item`'s."""
+    lines = sorted(f"{document_id} {_encode_entry(entry)}"
+                   for document_id, document_entries in entries.items() for entry in document_entries)
+    return {**outcome_page_key(page_id), "z": {"B": zlib.compress("\n".join(lines).encode(), 9)},
+            "v": {"N": str(version + 1)}}
+
+
+def outcome_page_entries(item: dict[str, Any]) -> dict[str, list[HistoryEntry]]:
+    """document id -> the entries an outcome page holds for it."""
+    entries: dict[str, list[HistoryEntry]] = {}
+    for line in zlib.decompress(item["z"]["B"]).decode().split("\n"):
+        document_id, _, encoded = line.partition(" ")
+        entries.setdefault(document_id, []).append(_decode_entry(encoded))
+    return entries
+
+
+def outcome_page_id(item: dict[str, Any]) -> str:
+    return item["pk"]["S"].removeprefix("out#")
 
 
 def utc_day(at_ms: int) -> str:

@@ -1,4 +1,7 @@
-"""On DynamoDB too: any interleaving and duplication of messages gives the same items."""
+"""On DynamoDB too: any interleaving and duplication of messages gives the same records.
+
+A record is its document item merged with its chunk's outcome pages; which of the two
+holds a SAP outcome depends on arrival order, so records are compared as they are read."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,11 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.resources import for_stage
+from chalicelib.state_keeper.document_record import DocumentRecord
 from chalicelib.state_keeper.handler import handle_state_change_messages
 from chalicelib.state_keeper.lifecycle import State, epoch_millis
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.reporter import encode_changes
 from chalicelib.state_keeper.store import DynamoStateStore
+from chalicelib.state_keeper.table_layout import document_id_of
 from devstack.provision import create_table
 from tests.unit.state_keeper.changes import T0, change
 
@@ -39,8 +44,11 @@ def _fresh_table(session: boto3.Session) -> None:
     create_table(dynamodb, TABLE)
 
 
-def _records(session: boto3.Session) -> list[dict[str, Any]]:
-    return [i for i in _items(session) if i["pk"]["S"].startswith(("doc#", "file#"))]
+def _records(session: boto3.Session, store: DynamoStateStore) -> tuple[list[DocumentRecord], list[dict[str, Any]]]:
+    """Every document's record as read, and the file pages."""
+    items = _items(session)
+    documents = store.get_many(document_id_of(i) for i in items if i["pk"]["S"].startswith("doc#"))
+    return [documents[d] for d in sorted(documents)], [i for i in items if i["pk"]["S"].startswith("file#")]
 
 
 def _items(session: boto3.Session) -> list[dict[str, Any]]:
@@ -58,15 +66,15 @@ def test_every_delivery_of_the_same_messages_stores_the_same_records_and_counter
     _fresh_table(stack)
     queries = StateQueries(store, clock=lambda: T0 + timedelta(hours=1))
     handle_state_change_messages(MESSAGES, store)
-    expected = _records(stack)
+    expected = _records(stack, store)
     expected_counts = queries.stats()["counts"]
 
     _fresh_table(stack)
     for batch in batches + [list(range(len(MESSAGES)))]:  # every message at least once
         assert handle_state_change_messages([MESSAGES[i] for i in batch], store) == []
-    # documents and file pages are identical, and so are the counts per state; state pages
+    # records and file pages are identical, and so are the counts per state; state pages
     # are hints whose stale entries the listing drops, so they are compared by listing
-    assert _records(stack) == expected
+    assert _records(stack, store) == expected
     assert queries.stats()["counts"] == expected_counts
     listed = {state: [d.document_id for d in store.list_in_state(state, None, SINCE, UNTIL, 100, None)[0]]
               for state in State}

@@ -9,12 +9,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.resources import for_stage
+from chalicelib.sap.outbox import DEFAULT_SHARDS, shard_of
+from chalicelib.state_keeper.document_record import DocumentRecord
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 from chalicelib.state_keeper.handler import handle_state_change_messages
 from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.reporter import StateReporter, encode_changes
 from chalicelib.state_keeper.store import DynamoStateStore
+from chalicelib.state_keeper.table_layout import document_id_of
 from devstack.provision import create_table
 from tests.unit.state_keeper.changes import T0, change, normal_lifecycle
 
@@ -35,6 +38,12 @@ def queries(store: DynamoStateStore) -> StateQueries:
 def _document_items(session: boto3.Session) -> list[dict[str, Any]]:
     items = session.client("dynamodb").scan(TableName=TABLE)["Items"]
     return sorted((i for i in items if i["sk"]["S"] == "doc"), key=lambda i: i["pk"]["S"])
+
+
+def _records(session: boto3.Session, store: DynamoStateStore) -> list[DocumentRecord]:
+    """Every document's record as read: its item merged with its chunk's outcome pages."""
+    found = store.get_many(document_id_of(item) for item in _document_items(session))
+    return [found[d] for d in sorted(found)]
 
 
 def _all_pages(queries: StateQueries, **parameters: Any) -> list[list[str]]:
@@ -67,13 +76,41 @@ def test_changes_travel_from_the_reporter_through_sqs_to_a_document_record(
         queries.get_document("doc-404")
 
 
-def test_redelivery_and_reordering_leave_exactly_the_same_items(stack: boto3.Session, store: DynamoStateStore,
-                                                               queries: StateQueries) -> None:
+def test_sap_outcomes_of_one_outbox_message_share_one_outcome_page_instead_of_rewriting_each_document(
+        stack: boto3.Session, store: DynamoStateStore, queries: StateQueries) -> None:
+    # GIVEN five documents of one chunk and subject shard (one outbox message) queued for SAP
+    handle_state_change_messages([encode_changes([c for i in range(5) for c in normal_lifecycle(f"doc-{i}")[:3]])],
+                                 store)
+    queued = _document_items(stack)
+    # WHEN SAP's answer for all of them arrives in one message
+    assert handle_state_change_messages([encode_changes([normal_lifecycle(f"doc-{i}")[3] for i in range(5)])],
+                                        store) == []
+    # THEN no document item was written again; one outcome page holds the five outcomes
+    assert _document_items(stack) == queued
+    items = stack.client("dynamodb").scan(TableName=TABLE)["Items"]
+    pages = [i for i in items if i["pk"]["S"].startswith("out#")]
+    assert [p["pk"]["S"] for p in pages] == [f"out#file-1-00001.{shard_of('subj-1', DEFAULT_SHARDS):02d}"]
+    # and every read shows the record whole
+    view = queries.get_document("doc-3")
+    assert view["state"] == "DELIVERED"
+    assert [h["state"] for h in view["history"]] == ["RECEIVED", "NORMALIZED", "QUEUED_FOR_SAP", "DELIVERED"]
+    assert [d["document_id"] for d in queries.subject_documents("subj-1")["documents"]] == [
+        f"doc-{i}" for i in range(5)]
+    assert queries.file_outcome("file-1")["states"] == {"DELIVERED": 5}
+    # and a later change of one document writes its item with everything it has
+    assert handle_state_change_messages([encode_changes([change("doc-3", State.ANONYMIZED, 3600,
+                                                                component="gdpr-anonymization")])], store) == []
+    record = store.get("doc-3")
+    assert record is not None and [e.state for e in record.history][-2:] == [State.DELIVERED, State.ANONYMIZED]
+
+
+def test_redelivery_and_reordering_leave_exactly_the_same_records(stack: boto3.Session, store: DynamoStateStore,
+                                                                 queries: StateQueries) -> None:
     normalize = encode_changes([c for i in range(5) for c in normal_lifecycle(f"doc-{i}")[:3]])
     dispatch = encode_changes([normal_lifecycle(f"doc-{i}")[3] for i in range(5)])
     handle_state_change_messages([normalize], store)
     handle_state_change_messages([dispatch], store)
-    in_order = _document_items(stack)
+    in_order = _records(stack, store)
     stats_in_order = queries.stats()
 
     stack.client("dynamodb").delete_table(TableName=TABLE)
@@ -83,7 +120,7 @@ def test_redelivery_and_reordering_leave_exactly_the_same_items(stack: boto3.Ses
     assert handle_state_change_messages([normalize, dispatch, normalize], store) == []
     assert handle_state_change_messages([normalize], store) == []
 
-    assert _document_items(stack) == in_order
+    assert _records(stack, store) == in_order
     assert queries.stats() == stats_in_order
     assert _all_pages(queries, state="DELIVERED", limit=10) == [[f"doc-{i}" for i in range(4, -1, -1)]]
     assert _all_pages(queries, state="QUEUED_FOR_SAP") == [[]]
@@ -208,3 +245,32 @@ def test_concurrent_writers_of_one_document_both_land(stack: boto3.Session, stor
     record = store.get("doc-1")
     assert record is not None
     assert [e.state for e in record.history] == [State.RECEIVED, State.NORMALIZED, State.DELIVERED]
+
+
+class RacingDynamoDB:
+    """Passes everything to the emulator, but lets another writer add to an outcome page
+    between this writer's read of the page and its first write."""
+
+    def __init__(self, client: Any, other_writer: Any) -> None:
+        self.client, self.other_writer = client, other_writer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def put_item(self, **request: Any) -> Any:
+        if request["Item"]["pk"]["S"].startswith("out#") and self.other_writer is not None:
+            other, self.other_writer = self.other_writer, None
+            other()
+        return self.client.put_item(**request)
+
+
+def test_concurrent_writers_of_one_outcome_page_both_land(stack: boto3.Session, store: DynamoStateStore) -> None:
+    # GIVEN two documents of one outbox message, queued
+    handle_state_change_messages([encode_changes([c for d in ("doc-1", "doc-2") for c in normal_lifecycle(d)[:3]])],
+                                 store)
+    # WHEN SAP's answers for both are stored at the same moment by two handlers
+    racing = DynamoStateStore(TABLE, RacingDynamoDB(stack.client("dynamodb"), lambda: handle_state_change_messages(
+        [encode_changes([normal_lifecycle("doc-2")[3]])], store)), clock=lambda: NOW)
+    assert handle_state_change_messages([encode_changes([normal_lifecycle("doc-1")[3]])], racing) == []
+    # THEN the page's version made the late writer re-read: both outcomes are there
+    assert [store.get(d).state for d in ("doc-1", "doc-2")] == [State.DELIVERED, State.DELIVERED]  # type: ignore[union-attr]
