@@ -219,7 +219,7 @@ def _parse_international(raw: str, region: str | None) -> phonenumbers.PhoneNumb
         # a national prefix after the country code (`+44 020...`) is dropped when what remains
         # has a possible length
         _, stripped, _ = phonenumberutil._maybe_strip_national_prefix_carrier_code(national, metadata)
-        if phonenumberutil._test_number_length(stripped, metadata) not in _TOO_SHORT_TO_STRIP:
+        if stripped != national and phonenumberutil._test_number_length(stripped, metadata) not in _TOO_SHORT_TO_STRIP:
             national = stripped
     if not phonenumberutil._MIN_LENGTH_FOR_NSN <= len(national) <= phonenumberutil._MAX_LENGTH_FOR_NSN:
         return None
