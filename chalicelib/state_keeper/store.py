@@ -316,7 +316,8 @@ class DynamoStateStore(StateStore):
         document_ids = {c.document_id for _, changes in batches for c in changes}
         if not document_ids:
             return set()
-        current = self._read_records(document_ids)
+        pages_read: dict[str, dict[str, Any]] = {}
+        current = self._read_records(document_ids, pages_read=pages_read)
         outcomes = self._merge_all(batches, current)
         to_pages = [o for o in outcomes.values() if goes_to_outcome_page(o)]
         to_items = [o for o in outcomes.values() if not goes_to_outcome_page(o)]
@@ -324,9 +325,11 @@ class DynamoStateStore(StateStore):
         with ThreadPoolExecutor(self.workers) as pool:
             results = list(pool.map(self._write_document, to_items))
             pages = outcome_pages(to_pages)
-            for page_id, written in zip(pages, pool.map(self._add_to_outcome_page, pages.items())):
-                if not written:
-                    failed_documents.update(pages[page_id])
+            written = list(pool.map(lambda page_id: self._add_to_outcome_page(
+                page_id, pages[page_id], stored=pages_read.get(page_id)), pages))
+        for page_id, page_written in zip(pages, written):
+            if not page_written:
+                failed_documents.update(pages[page_id])
         for outcome, result in zip(to_items, results):
             if result is None:
                 failed_documents.add(outcome.new.document_id)
@@ -350,31 +353,32 @@ class DynamoStateStore(StateStore):
                 failed.add(origin)
         return failed
 
-    def _read_records(self, document_ids: Iterable[str], consistent: bool = True) -> dict[str, DocumentRecord]:
+    def _read_records(self, document_ids: Iterable[str], consistent: bool = True,
+                      pages_read: dict[str, dict[str, Any]] | None = None) -> dict[str, DocumentRecord]:
+        """The documents' records (item and outcome page); the page items read are added to
+        `pages_read` (page id -> item) when given."""
         items = self._batch_get([layout.document_key(i) for i in document_ids], consistent)
         records = {layout.document_id_of(item): layout.record_from_item(item) for item in items}
-        return self._with_outcome_pages(records, consistent)
-
-    def _with_outcome_pages(self, records: dict[str, DocumentRecord], consistent: bool
-                            ) -> dict[str, DocumentRecord]:
-        """The records with the entries their outcome pages hold for them."""
         page_ids = {r.outcome_page for r in records.values() if r.outcome_page}
         if not page_ids:
             return records
+        pages = {layout.outcome_page_id(item): item
+                 for item in self._batch_get([layout.outcome_page_key(p) for p in page_ids], consistent)}
+        if pages_read is not None:
+            pages_read.update(pages)
         found: dict[str, list[HistoryEntry]] = defaultdict(list)
-        for item in self._batch_get([layout.outcome_page_key(p) for p in page_ids], consistent):
+        for item in pages.values():
             for document_id, entries in layout.outcome_page_entries(item).items():
                 found[document_id].extend(entries)
         return {document_id: merge_entries(record, found[document_id]) if found.get(document_id) else record
                 for document_id, record in records.items()}
 
-    def _add_to_outcome_page(self, page: tuple[str, dict[str, list[HistoryEntry]]]) -> bool:
-        """Add entries to an outcome page (read, union, put on the version read); False when
-        it could not be written (the message will be re-delivered)."""
-        page_id, entries = page
+    def _add_to_outcome_page(self, page_id: str, entries: dict[str, list[HistoryEntry]],
+                             stored: dict[str, Any] | None) -> bool:
+        """Add entries to an outcome page: union with the page as read (`stored`, None when
+        there was none), put on its version, and on a lost race read again. False when it
+        could not be written (the message will be re-delivered)."""
         for attempt in range(WRITE_ATTEMPTS):
-            stored = self.client.get_item(TableName=self.table_name, Key=layout.outcome_page_key(page_id),
-                                          ConsistentRead=True).get("Item")
             held = layout.outcome_page_entries(stored) if stored else {}
             before = {d: union_of(held[d], ()) for d in held}
             union = {d: union_of(held.get(d, ()), entries.get(d, ())) for d in {*held, *entries}}
@@ -396,6 +400,8 @@ class DynamoStateStore(StateStore):
                     log.warning("outcome page write failed: %s", error.response["Error"]["Code"])
                     return False
             time.sleep(0.005 * 2 ** attempt)
+            stored = self.client.get_item(TableName=self.table_name, Key=layout.outcome_page_key(page_id),
+                                          ConsistentRead=True).get("Item")
         log.warning("outcome page write kept losing races")
         return False
 
@@ -535,8 +541,13 @@ class DynamoStateStore(StateStore):
                                     ).get("Item")
         if not item:
             return None
-        record = self._with_outcome_pages({document_id: layout.record_from_item(item)}, consistent=False)
-        return visible(record[document_id], self.expire_before_ms())
+        record = layout.record_from_item(item)
+        if record.outcome_page:
+            page = self.client.get_item(TableName=self.table_name,
+                                        Key=layout.outcome_page_key(record.outcome_page)).get("Item")
+            entries = layout.outcome_page_entries(page).get(document_id) if page else None
+            record = merge_entries(record, entries) if entries else record
+        return visible(record, self.expire_before_ms())
 
     def get_many(self, document_ids: Iterable[str]) -> dict[str, DocumentRecord]:
         expire = self.expire_before_ms()
