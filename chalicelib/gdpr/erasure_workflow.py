@@ -36,7 +36,7 @@ from chalicelib.gdpr.report_job import job_report, mail_text, request_reports
 from chalicelib.gdpr.rewrite_object import SubjectOf, rewrite_without_subjects
 from chalicelib.gdpr.verify_erasure import verify_erasure
 from chalicelib.mail import Mailer
-from chalicelib.sap.erasure import MARKED_FOR_DELETION, SapContactEraser
+from chalicelib.sap.erasure import MARKED_FOR_DELETION, NOT_CLEAN, SapContactEraser
 from chalicelib.sap.exceptions import SapErasureIncomplete
 
 JOBS_PREFIX = "gdpr/jobs/"
@@ -132,26 +132,42 @@ class ErasureWorkflow:
     def erase_in_sap(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """The subjects' contacts in SAP emptied and marked for deletion (`chalicelib/sap/erasure.py`).
 
-        Once per job: a later verify round or a retried task finds `sap.json` and sends
-        nothing again. Raises `SapErasureIncomplete` (the job fails) when a subject could
-        not be erased after retries; the counts are stored first, so the report shows them.
+        Once per job; a retried task finds `sap.json` and sends nothing again. In a later
+        verify round, the subjects the previous round read back not clean (SAP holding
+        data again, e.g. a contact merged or edited in between) are erased once more
+        (`round-N/sap-again.json`). Raises `SapErasureIncomplete` (the job fails) when a
+        subject could not be erased after retries; the counts are stored first, so the
+        report shows them.
         """
         started, store = time.monotonic(), self.object_store()
         job = self.requests.get_job(event["job_id"])
         usage = self._usage(event)
-        name = f"{JOBS_PREFIX}{job.job_id}/sap.json"
-        done = [info for info in store.list(self.work_bucket, name) if info.key == name]
-        if done:
-            erased = json.loads(store.get(self.work_bucket, name).body)
-        else:
+        erased = self._stored_json(store, job.job_id, "sap.json")
+        if erased is None:
             erased = self.sap().erase(job.subject_ids).as_dict()
-        failed = erased["counts"]["failed"]
-        if not done:
             self._put_json(store, job.job_id, "sap.json", erased)
+        again = self._erase_again_in_sap(store, job.job_id, int(event.get("round", 1)))
         self._account(usage, store, started, context)
-        if failed:
-            raise SapErasureIncomplete(f"{failed} of {len(erased['outcomes'])} subjects could not be erased in SAP")
+        for result, what in ((erased, "erased"), (again, "erased again")):
+            if result and result["counts"]["failed"]:
+                raise SapErasureIncomplete(f"{result['counts']['failed']} of {len(result['outcomes'])} subjects "
+                                           f"could not be {what} in SAP")
         return {**event, "sap": erased["counts"], "usage": usage.as_dict()}
+
+    def _erase_again_in_sap(self, store: ObjectStore, job_id: str, round_: int) -> dict[str, Any] | None:
+        """Erase again the subjects the previous round's read-back of SAP found not clean."""
+        if round_ <= 1:
+            return None
+        done = self._stored_json(store, job_id, f"round-{round_}/sap-again.json")
+        if done is not None:
+            return done
+        previous = self._stored_json(store, job_id, f"round-{round_ - 1}/sap-verify.json") or {}
+        not_clean = sorted(previous.get("not_clean", []))
+        if not not_clean:
+            return None
+        again = self.sap().erase(not_clean).as_dict()
+        self._put_json(store, job_id, f"round-{round_}/sap-again.json", again)
+        return again
 
     def verify(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started, store = time.monotonic(), self.object_store()
@@ -165,23 +181,26 @@ class ErasureWorkflow:
             quarantine_bucket=self.quarantine_bucket, quarantine_keys=[r["key"] for r in forget["quarantine"]],
             subject_of_for=self.subject_of_for, state_keeper_hits=lambda: self.traces.count(job.subject_ids),
             scope=self.verify_scope)
-        verification.sap_verified, verification.sap_not_clean = self._verify_in_sap(store, job.job_id)
+        verification.sap_verified, verification.sap_not_clean = self._verify_in_sap(store, job.job_id, round_)
         usage = self._usage(event)
         if verification.queries:
             usage.query_bytes.append(verification.bytes_scanned)
         self._account(usage, store, started, context)
         return {**event, "verify": verification.as_dict(), "usage": usage.as_dict()}
 
-    def _verify_in_sap(self, store: ObjectStore, job_id: str) -> tuple[int, int]:
-        """(verified, not clean) of the subjects EraseInSap marked for deletion, read back from SAP."""
-        name = f"{JOBS_PREFIX}{job_id}/sap.json"
-        if not [info for info in store.list(self.work_bucket, name) if info.key == name]:
+    def _verify_in_sap(self, store: ObjectStore, job_id: str, round_: int) -> tuple[int, int]:
+        """(verified, not clean) of the subjects EraseInSap marked for deletion, read back from
+        SAP; the subjects not clean are kept (`round-N/sap-verify.json`) for the next round."""
+        erased = self._stored_json(store, job_id, "sap.json")
+        if erased is None:
             return 0, 0
-        erased = json.loads(store.get(self.work_bucket, name).body)
         marked = [subject for subject, outcome in erased["outcomes"].items() if outcome == MARKED_FOR_DELETION]
         if not marked:
             return 0, 0
-        counts = self.sap().verify(marked).counts()
+        verification = self.sap().verify(marked)
+        not_clean = sorted(s for s, outcome in verification.outcomes.items() if outcome == NOT_CLEAN)
+        self._put_json(store, job_id, f"round-{round_}/sap-verify.json", {"not_clean": not_clean})
+        counts = verification.counts()
         return counts["verified"], counts["not_clean"]
 
     def report(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -194,10 +213,13 @@ class ErasureWorkflow:
         object_results: list[dict[str, Any]] = []
         state_keeper: dict[str, int] = {}
         sap: dict[str, Any] | None = None
+        erased_again = 0
         for info in list(store.list(self.work_bucket, f"{JOBS_PREFIX}{job.job_id}/")):
             name = info.key.rsplit("/", 1)[-1]
             if name == "sap.json":
                 sap = json.loads(store.get(self.work_bucket, info.key).body)
+            elif name == "sap-again.json":
+                erased_again += json.loads(store.get(self.work_bucket, info.key).body)["counts"]["marked_for_deletion"]
             elif name.startswith("chunk-"):
                 object_results.extend(json.loads(store.get(self.work_bucket, info.key).body))
             elif name == "forget.json":
@@ -215,7 +237,7 @@ class ErasureWorkflow:
         reports = request_reports(job, subjects, object_results, state_keeper, verification, usage, failed, error,
                                   sap_outcomes=sap["outcomes"] if sap else None)
         summary = job_report(job, object_results, verification, usage, failed, error, rounds,
-                             sap_counts=sap["counts"] if sap else None)
+                             sap_counts={**sap["counts"], "erased_again": erased_again} if sap else None)
         self._put_json(store, job.job_id, "report.json", {"job": summary, "requests": reports})
         for request_id, report in reports.items():
             self.requests.move(request_id, FAILED if failed else DONE, report=report)
@@ -247,6 +269,13 @@ class ErasureWorkflow:
 
     def _get_json(self, store: ObjectStore, job_id: str, name: str) -> Any:
         return json.loads(store.get(self.work_bucket, f"{JOBS_PREFIX}{job_id}/{name}").body)
+
+    def _stored_json(self, store: ObjectStore, job_id: str, name: str) -> Any:
+        """The job's file `name`, or None when there is none (yet)."""
+        key = f"{JOBS_PREFIX}{job_id}/{name}"
+        if not any(info.key == key for info in store.list(self.work_bucket, key)):
+            return None
+        return json.loads(store.get(self.work_bucket, key).body)
 
 
 def _error_summary(error: dict[str, Any]) -> str:

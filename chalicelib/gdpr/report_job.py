@@ -98,5 +98,6 @@ def mail_text(report: dict[str, Any], app: str, stage: str) -> tuple[str, str]:
 def _sap_line(sap: dict[str, Any]) -> str:
     if "marked_for_deletion" not in sap:
         return "SAP: not run"
+    again = f", {sap['erased_again']} erased again after a verification" if sap.get("erased_again") else ""
     return (f"SAP: {sap['marked_for_deletion']} contacts marked for deletion, {sap['not_in_sap']} not in SAP, "
-            f"{sap['failed']} failed")
+            f"{sap['failed']} failed{again}")

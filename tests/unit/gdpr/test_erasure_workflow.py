@@ -158,7 +158,8 @@ def test_sap_contacts_are_marked_for_deletion_and_the_reports_count_them(world: 
     assert sap.contacts[people[2]["subject_id"]]["EmailAddress"] == people[2]["email"]
     assert requests.get(in_sap.request_id).report["sap"] == "MARKED_FOR_DELETION"
     assert requests.get(not_sent.request_id).report["sap"] == "NOT_IN_SAP"
-    assert requests.get_job(job.job_id).report["sap"] == {"marked_for_deletion": 1, "not_in_sap": 1, "failed": 0}
+    assert requests.get_job(job.job_id).report["sap"] == {"marked_for_deletion": 1, "not_in_sap": 1, "failed": 0,
+                                                          "erased_again": 0}
     (_, body), = world["mailer"].sent
     assert "SAP: 1 contacts marked for deletion, 1 not in SAP, 0 failed" in body
 
@@ -212,3 +213,32 @@ def test_the_verification_reads_sap_back_and_a_contact_changed_back_is_not_clean
     # THEN the verification is not clean, and it says counts only
     assert verified["clean"] is False and verified["sap"] == {"verified": 0, "not_clean": 1}
     assert people[1]["email"] not in json.dumps(verified)
+
+
+def test_a_later_round_erases_again_in_sap_what_the_previous_round_read_back_not_clean(
+        world: dict[str, Any]) -> None:
+    # GIVEN person 1's contact erased in SAP, then given its email back before the verification
+    requests, people, workflow, sap = world["requests"], world["people"], world["workflow"], world["sap"]
+    requests.create(people[1]["subject_id"])
+    job = batch_pending_requests(requests)
+    state = workflow.erase_in_sap(workflow.forget({**workflow.find({"job_id": job.job_id}), "rewrites": []}))
+    sap.contacts[people[1]["subject_id"]]["EmailAddress"] = people[1]["email"]
+    first = workflow.verify(state)
+    assert first["verify"]["sap"] == {"verified": 0, "not_clean": 1}
+    # WHEN the state machine runs the next round
+    second = workflow.forget({**workflow.find(first), "rewrites": []})
+    second = workflow.verify(workflow.erase_in_sap(second))
+    # THEN SAP got the erasure again, the round is clean, and the report counts it (ids and counts only)
+    assert sap.contacts[people[1]["subject_id"]]["EmailAddress"] is None
+    assert second["round"] == 2 and second["verify"]["sap"] == {"verified": 1, "not_clean": 0}
+    workflow.report(second)
+    report = requests.get_job(job.job_id).report
+    assert report["sap"]["erased_again"] == 1
+    (_, body), = world["mailer"].sent
+    assert "1 erased again after a verification" in body and people[1]["email"] not in body
+    # and a retried task of that round sends nothing more
+    calls: list[list[str]] = []
+    world["workflow"].sap = lambda: type("Counting", (), {
+        "erase": lambda self, subjects: (calls.append(sorted(subjects)), sap.erase(subjects))[1]})()
+    workflow.erase_in_sap(second)
+    assert calls == []
