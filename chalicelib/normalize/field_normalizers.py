@@ -209,11 +209,12 @@ def _parse_international(raw: str, region: str | None) -> phonenumbers.PhoneNumb
     national = digits[length:]
     if len(national) < phonenumberutil._MIN_LENGTH_FOR_NSN:
         return None
-    # the metadata `parse` settles on: the number's main region's, read once more only when
-    # it is not the region given
-    metadata = PhoneMetadata.metadata_for_region(region.upper(), None) if region is not None else None
+    # the metadata `parse` settles on: the given region's when it is the country code's main
+    # region, else the main region's (or the non-geographic entity's)
     number_region = phonenumberutil.region_code_for_country_code(country_code)
-    if number_region != region:
+    if number_region == region:
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+    else:
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, number_region)
     if metadata is not None:
         # a national prefix after the country code (`+44 020...`) is dropped when what remains
@@ -224,7 +225,8 @@ def _parse_international(raw: str, region: str | None) -> phonenumbers.PhoneNumb
     if not phonenumberutil._MIN_LENGTH_FOR_NSN <= len(national) <= phonenumberutil._MAX_LENGTH_FOR_NSN:
         return None
     number = phonenumbers.PhoneNumber(country_code=country_code)
-    phonenumberutil._set_italian_leading_zeros_for_phone_number(national, number)
+    if national[0] == "0":  # kept when dialled from abroad, as in Italy
+        phonenumberutil._set_italian_leading_zeros_for_phone_number(national, number)
     number.national_number = int(national)
     return number
 
@@ -235,16 +237,33 @@ _NUMBER_TYPES = ("mobile", "fixed_line", "toll_free", "premium_rate", "shared_co
                  "pager", "uan", "voicemail")
 
 
+# The metadata's patterns, compiled once: `phonenumbers` looks each up in `re`'s cache on
+# every test. A bounded set (the patterns of the library's metadata).
+_metadata_pattern = lru_cache(maxsize=4096)(re.compile)
+
+
+def _matches(national_number: str, desc: Any) -> bool:
+    """`phonenumberutil._is_number_matching_desc` (tested equal on every description of every
+    region): a possible length, then the whole number matching the pattern. The library
+    matches the pattern's start before the whole; a failed start fails the whole too."""
+    if desc is None:
+        return False
+    lengths = desc.possible_length
+    if lengths and len(national_number) not in lengths:
+        return False
+    pattern = desc.national_number_pattern
+    return bool(pattern) and _metadata_pattern(pattern).fullmatch(national_number) is not None
+
+
 def _has_a_type(national_number: str, metadata: Any) -> bool:
     """`_number_type_helper(national_number, metadata) != PhoneNumberType.UNKNOWN`."""
-    matches = phonenumberutil._is_number_matching_desc
-    if not matches(national_number, metadata.general_desc):
+    if not _matches(national_number, metadata.general_desc):
         return False
     for kind in _NUMBER_TYPES:
         # the helper skips the mobile test when mobile and fixed line share a pattern
         if kind == "mobile" and metadata.same_mobile_and_fixed_line_pattern:
             continue
-        if matches(national_number, getattr(metadata, kind)):
+        if _matches(national_number, getattr(metadata, kind)):
             return True
     return False
 
@@ -267,7 +286,7 @@ def _is_valid_number(number: phonenumbers.PhoneNumber) -> bool:
             if metadata is None:
                 continue
             if metadata.leading_digits is not None:
-                if re.compile(metadata.leading_digits).match(national_number):
+                if _metadata_pattern(metadata.leading_digits).match(national_number):
                     region = candidate
                     break
             elif _has_a_type(national_number, metadata):

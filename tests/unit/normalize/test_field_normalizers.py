@@ -270,3 +270,24 @@ def test_other_spellings_are_left_to_the_library(raw: str, region: str | None) -
     assert direct is None or direct == _library_parse(raw, region)
     if not fields._INTERNATIONAL.match(raw):
         assert direct is None
+
+
+def test_a_number_matches_a_description_as_the_library_matches_it_on_every_region() -> None:
+    # GIVEN every number description of every region and non-geographic entity, and each
+    # example number with its neighbours
+    metadata = [phonenumbers.PhoneMetadata.metadata_for_region(region) for region in sorted(phonenumbers.SUPPORTED_REGIONS)]
+    metadata += [phonenumbers.PhoneMetadata.metadata_for_nongeo_region(code)
+                 for code in sorted(phonenumberutil.COUNTRY_CODES_FOR_NON_GEO_REGIONS)]
+    numbers = {str(n) for e in _example_numbers() for n in (e.national_number, e.national_number // 10,
+                                                            e.national_number * 10 + 7, e.national_number + 1)}
+    numbers |= {"0" + n for n in list(numbers)[::7]}
+    kinds = ("general_desc", *fields._NUMBER_TYPES)
+    answers = set()
+    for region in metadata:
+        descs = [getattr(region, kind) for kind in kinds]
+        for national in sorted(numbers)[::3]:
+            # THEN the match is the library's, matching or not
+            expected = [phonenumberutil._is_number_matching_desc(national, desc) for desc in descs]
+            assert [fields._matches(national, desc) for desc in descs] == expected
+            answers.update(expected)
+    assert answers == {True, False}
