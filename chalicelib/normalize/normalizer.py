@@ -246,7 +246,8 @@ def _build(connector: Connector, draft: Draft, record_id: str, position: int, li
 
     if checker.reasons or occurred_at is None or draft.interaction_type is None:
         return rejected(checker.reasons)
-    has_event = any(v is not None for v in (event_id, event_name, event_start, event_venue, event_country))
+    has_event = (event_id is not None or event_name is not None or event_start is not None
+                 or event_venue is not None or event_country is not None)
     data = {
         "document_id": document_id(connector.name, record_id),
         "subject_id": subject_id(email, subject_key) if email else None,

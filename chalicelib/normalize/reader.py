@@ -354,13 +354,13 @@ def _delimited(buffered: io.BufferedReader, connector: Connector, fmt: FileForma
             continue
         start, state.row_start = state.row_start, None
         yield from drain()
-        if not row or all(not value.strip() for value in row):
+        if not any(map(str.strip, row)):  # no row, or only blank values
             continue
         if len(row) != len(header):
             yield FileProblem(FileProblemCode.WRONG_COLUMN_COUNT,
                               f"row has {len(row)} columns, the header {len(header)}; skipped", start)
             continue
-        if sum(len(value) for value in row) > limits.max_record_bytes:
+        if sum(map(len, row)) > limits.max_record_bytes:
             yield FileProblem(FileProblemCode.RECORD_TOO_LARGE,
                               f"row is over {limits.max_record_bytes} characters; skipped", start)
             continue

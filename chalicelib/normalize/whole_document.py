@@ -103,7 +103,7 @@ def _document(text: str, page_keys: Collection[str]) -> Document:
         whole = None
         if not any(f'"{key}"' in text for key in page_keys):  # a page key written plainly: a page
             whole, end = _scan_value(text, idx)
-            if any(key in page_keys for key in whole):  # written with escapes after all
+            if any(key in whole for key in page_keys):  # written with escapes after all
                 whole = None
         if whole is not None:  # no page key anywhere, even repeated
             document, idx = Document("single", [], [], whole), end
