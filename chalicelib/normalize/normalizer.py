@@ -14,10 +14,10 @@ Ids:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -91,11 +91,33 @@ def document_id(source: str, source_record_id: str) -> str:
     return _uuid5(f"{namespace}\x1f{source_record_id}")
 
 
+_SHA256_BLOCK_BYTES = 64
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))  # translation tables, as `hmac` builds them
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+@lru_cache(maxsize=4)
+def _hmac_sha256_starts(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 after the key XOR the inner and the outer pad (RFC 2104). `hmac.new` hashes both
+    again for every message (about a third of a subject id's cost); a key is configuration,
+    the same for every record of a process."""
+    if len(key) > _SHA256_BLOCK_BYTES:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK_BYTES, b"\0")
+    return hashlib.sha256(key.translate(_INNER_PAD)), hashlib.sha256(key.translate(_OUTER_PAD))
+
+
 def subject_id(email_normalized: str, key: bytes) -> str:
-    """Keyed HMAC-SHA256 (hex, 64 characters) of a normalized email."""
+    """Keyed HMAC-SHA256 (hex, 64 characters) of a normalized email: `hmac.new(key, email,
+    sha256).hexdigest()` (tested equal), from the key's padded states hashed once per key."""
     if not isinstance(key, (bytes, bytearray)) or len(key) < MIN_SUBJECT_KEY_BYTES:
         raise WeakSubjectKey(f"the subject id key must be at least {MIN_SUBJECT_KEY_BYTES} bytes")
-    return hmac.new(bytes(key), email_normalized.encode("utf-8"), hashlib.sha256).hexdigest()
+    inner_start, outer_start = _hmac_sha256_starts(bytes(key))
+    inner = inner_start.copy()
+    inner.update(email_normalized.encode("utf-8"))
+    outer = outer_start.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 # Normalizers that answer None for a None value whatever their other arguments (tested):

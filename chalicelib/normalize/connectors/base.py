@@ -90,9 +90,11 @@ def dig(data: Any, *path: str | int) -> Any:
         if isinstance(step, int):
             if not isinstance(current, list) or not -len(current) <= step < len(current):
                 return None
-        elif not isinstance(current, dict):
+            current = current[step]
+        elif isinstance(current, dict):
+            current = current.get(step)
+        else:
             return None
-        current = current[step] if isinstance(step, int) else current.get(step)
         if current is None:
             return None
     return current

@@ -1,13 +1,15 @@
 """Ids, reasons without personal values, and properties of normalization (hypothesis)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -241,3 +243,15 @@ def test_a_schema_violation_keeps_the_failing_parts_own_field_path() -> None:
         record_by_parts(data)
     # THEN the error is located in the part, as rejections have always reported it
     assert [error["loc"] for error in caught.value.errors()] == [("type",)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(key=st.binary(min_size=16, max_size=200), email=st.text(max_size=80), as_bytearray=st.booleans())
+@example(key=b"k" * 63, email="anna@example.com", as_bytearray=False)
+@example(key=b"k" * 64, email="anna@example.com", as_bytearray=False)
+@example(key=b"k" * 65, email="anna@example.com", as_bytearray=False)
+def test_a_subject_id_is_the_standard_hmac_sha256_of_the_email(key: bytes, email: str, as_bytearray: bool) -> None:
+    # keys shorter and longer than SHA-256's 64-byte block (a longer one is hashed first)
+    given_key = bytearray(key) if as_bytearray else key
+    assert subject_id(email, given_key) == hmac.new(key, email.encode("utf-8"), hashlib.sha256).hexdigest()
+    assert subject_id(email, SUBJECT_KEY) == hmac.new(SUBJECT_KEY, email.encode("utf-8"), hashlib.sha256).hexdigest()
