@@ -221,8 +221,10 @@ class ChunkNormalizer:
         return kept_valid, kept_rejected, erased
 
     def _queue_for_sap(self, message: ChunkMessage, valid: list[NormalizedRecord], reporter: Any) -> list[str]:
-        sent = self.outbox.send(valid)
+        # Stamped before the send: a dispatcher may deliver the first records while the rest
+        # are still being sent, and its DELIVERED must come after QUEUED_FOR_SAP.
         queued_at = self.clock()
+        sent = self.outbox.send(valid)
         by_id = {record.document_id: record for record in valid}
         for document_id in sent.queued:
             reporter.report(self._change(message, document_id, State.QUEUED_FOR_SAP, queued_at,

@@ -63,11 +63,12 @@ class Sap:
 
     def queue(self, records: list[NormalizedRecord]) -> list[str]:
         """What the normalize step does: outbox, then QUEUED_FOR_SAP."""
+        queued_at = datetime.now(timezone.utc)  # before the send, as the normalize step stamps it
         result = wiring.sap_outbox().send(records)
         with wiring.state_reporter() as reporter:
             for document_id in result.queued:
                 reporter.report(StateChange(document_id=document_id, state=State.QUEUED_FOR_SAP,
-                                            at=datetime.now(timezone.utc), component="normalize"))
+                                            at=queued_at, component="normalize"))
         return result.queued
 
     def depth(self, url: str | None = None) -> int:

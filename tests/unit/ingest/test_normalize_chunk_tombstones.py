@@ -1,7 +1,8 @@
-"""A chunk of an erased subject arriving late writes nothing of theirs, and the State Keeper hears ERASED."""
+"""A chunk of an erased subject arriving late writes nothing of theirs, and the State Keeper hears ERASED;
+and what the State Keeper hears of the records a chunk queues for SAP."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -133,3 +134,21 @@ def test_a_chunk_whose_tombstones_cannot_be_read_comes_back(world: dict[str, Any
     assert normalizer.handle([{"messageId": "m1", "body": message.model_dump_json()}]) == {
         "batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert world["s3"].objects == {} and world["outbox"].records == []
+
+
+def test_queued_for_sap_is_stamped_before_the_records_reach_the_outbox(world: dict[str, Any]) -> None:
+    # GIVEN a clock that ticks a second at every reading, and an outbox that notes the time it sends
+    ticks = iter(range(10**6))
+    clock = lambda: datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(seconds=next(ticks))  # noqa: E731
+    sent_at: list[datetime] = []
+    outbox = world["outbox"]
+    send = outbox.send
+    outbox.send = lambda records: (sent_at.append(clock()), send(records))[1]
+    normalizer = ChunkNormalizer(world["s3"], "lake", "quarantine", KEY, world["reporter"], outbox,
+                                 world["tombstones"], clock=clock)
+    # WHEN a chunk is normalized
+    normalizer.normalize_chunk(chunk(record("a", OTHER_EMAIL, "2026-10-01T10:00:00Z")))
+    # THEN QUEUED_FOR_SAP carries a time before the send: a dispatcher quick enough to deliver
+    # the record before the State Keeper hears of the queueing still reports a later time
+    queued, = [c for c in world["reporter"].changes if c.state is State.QUEUED_FOR_SAP]
+    assert queued.at < sent_at[0]
