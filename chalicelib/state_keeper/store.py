@@ -185,8 +185,8 @@ def _page(pages: dict[tuple[Any, ...], ListingPage], state: State, at_ms: int, o
 
 
 def goes_to_outcome_page(outcome: Outcome) -> bool:
-    """Whether all `outcome` adds is SAP outcomes of a document with an outcome page: then
-    they go to the page and the document's item is not written."""
+    """Whether all that `outcome` adds are SAP outcomes of a document with an outcome page:
+    then they go to the page and the document's item is not written."""
     old, new = outcome.old, outcome.new
     if old is None or old.outcome_page is None or not outcome.written:
         return False
@@ -536,18 +536,9 @@ class DynamoStateStore(StateStore):
         return items
 
     def get(self, document_id: str) -> DocumentRecord | None:
-        """One GetItem; one more for a document queued for SAP (its outcome page)."""
-        item = self.client.get_item(TableName=self.table_name, Key=layout.document_key(document_id)
-                                    ).get("Item")
-        if not item:
-            return None
-        record = layout.record_from_item(item)
-        if record.outcome_page:
-            page = self.client.get_item(TableName=self.table_name,
-                                        Key=layout.outcome_page_key(record.outcome_page)).get("Item")
-            entries = layout.outcome_page_entries(page).get(document_id) if page else None
-            record = merge_entries(record, entries) if entries else record
-        return visible(record, self.expire_before_ms())
+        """One read of the item; one more of its outcome page once it was queued for SAP."""
+        record = self._read_records([document_id], consistent=False).get(document_id)
+        return visible(record, self.expire_before_ms()) if record else None
 
     def get_many(self, document_ids: Iterable[str]) -> dict[str, DocumentRecord]:
         expire = self.expire_before_ms()
