@@ -319,8 +319,10 @@ class DynamoStateStore(StateStore):
         pages_read: dict[str, dict[str, Any]] = {}
         current = self._read_records(document_ids, pages_read=pages_read)
         outcomes = self._merge_all(batches, current)
-        to_pages = [o for o in outcomes.values() if goes_to_outcome_page(o)]
-        to_items = [o for o in outcomes.values() if not goes_to_outcome_page(o)]
+        to_pages: list[Outcome] = []
+        to_items: list[Outcome] = []
+        for outcome in outcomes.values():
+            (to_pages if goes_to_outcome_page(outcome) else to_items).append(outcome)
         failed_documents: set[str] = set()
         with ThreadPoolExecutor(self.workers) as pool:
             results = list(pool.map(self._write_document, to_items))
