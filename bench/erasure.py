@@ -160,7 +160,7 @@ def main() -> None:
 
     from chalicelib.gdpr.catalog import lake_table
     from chalicelib.gdpr.erasure_requests import DynamoErasureRequests, batch_pending_requests
-    from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
+    from chalicelib.subjects.tombstones import InMemoryTombstones
     from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
     from chalicelib.gdpr.forget_subjects import InMemorySubjectTraces
     from chalicelib.gdpr.object_store import S3ObjectStore

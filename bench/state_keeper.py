@@ -206,7 +206,7 @@ def lifecycles(documents: int, chunk: int, rng: random.Random) -> tuple[list[lis
     subject shard (`sap.outbox.pack`); a dispatch run takes the next 10 messages (the
     queue's batch size), sends each as one SAP batch, and reports DELIVERED for all of
     them at the run's end."""
-    from chalicelib.sap.outbox import DEFAULT_SHARDS, shard_of
+    from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
     from chalicelib.state_keeper.lifecycle import State, StateChange
 
     normalize_runs: list[list[Any]] = []

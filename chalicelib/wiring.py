@@ -128,7 +128,7 @@ def normalizer() -> Any:
 @cached_builder
 def erasure_tombstones() -> Any:
     """The erased subjects (pseudonymous ids and times) that normalize and dispatch drop."""
-    from chalicelib.gdpr.erasure_tombstones import DynamoTombstones
+    from chalicelib.subjects.tombstones import DynamoTombstones
 
     return DynamoTombstones(resources().table("config").name, client("dynamodb"))
 

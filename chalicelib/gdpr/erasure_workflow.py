@@ -27,7 +27,7 @@ from chalicelib.gdpr.catalog import LakeTable
 from chalicelib.gdpr.cost import JobUsage, erasure_transitions
 from chalicelib.gdpr.erasure_requests import (DONE, FAILED, JOB_DONE, JOB_FAILED, PENDING, ErasureRequests,
                                               batch_pending_requests)
-from chalicelib.gdpr.erasure_tombstones import Tombstones
+from chalicelib.subjects.tombstones import Tombstones
 from chalicelib.gdpr.find_objects import find_objects
 from chalicelib.gdpr.forget_subjects import SubjectTraces, erase_from_quarantine
 from chalicelib.gdpr.object_store import ObjectStore

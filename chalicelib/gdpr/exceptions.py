@@ -67,7 +67,3 @@ class ObjectMissing(GdprError):
 
 class UnknownAnonymizationRun(GdprError):
     """No anonymization run with this id."""
-
-
-class TombstonesUnavailable(GdprError):
-    """Erasure tombstones could not be read: nobody may assume a subject is not erased."""

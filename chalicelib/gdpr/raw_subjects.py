@@ -17,8 +17,8 @@ from chalicelib.gdpr.rewrite_object import SubjectOf
 from chalicelib.normalize import field_normalizers
 from chalicelib.normalize.connectors.base import Connector
 from chalicelib.normalize.exceptions import UnknownSource
-from chalicelib.normalize.normalizer import subject_id
 from chalicelib.normalize.sources import connector_for
+from chalicelib.subjects.pseudonyms import subject_id
 
 # the first folder of a key in these buckets' layouts names the source
 _SOURCE_FOLDER = {"incoming": 1, "quarantine": 1}

@@ -39,12 +39,13 @@ from typing import Any, Protocol
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from chalicelib.gdpr.erasure_tombstones import SUBJECT_ERASED, Tombstones, covered
+from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
 from chalicelib.gdpr.raw_subjects import normalized_email
 from chalicelib.ingest.messages import ChunkMessage
 from chalicelib.normalize import field_normalizers
 from chalicelib.normalize.lake import lake_objects
-from chalicelib.normalize.normalizer import normalize, raw_document_id, subject_id
+from chalicelib.normalize.normalizer import normalize, raw_document_id
+from chalicelib.subjects.pseudonyms import subject_id
 from chalicelib.normalize.reader import RawRecord
 from chalicelib.normalize.schema import NormalizedRecord, Rejected
 from chalicelib.normalize.sources import connector_for

@@ -14,10 +14,6 @@ class MalformedRawKey(NormalizeError):
     """A raw object key not of the layout `incoming/{source}/{yyyy}/{mm}/{dd}/{file_id}.{ext}`."""
 
 
-class WeakSubjectKey(NormalizeError):
-    """The configured HMAC key for subject ids is missing or too short."""
-
-
 class ChunkItemTooLarge(NormalizeError):
     """One item alone is over a chunk's byte budget (the reader's record limit should prevent it)."""
 

@@ -8,16 +8,14 @@ quote the offending value; exceptions from the field normalizers carry codes onl
 Ids:
 * `document_id(source, source_record_id)`: a UUIDv5 over the source's id namespace and the
   platform's record id, so re-delivering a record addresses the same document.
-* `subject_id(email, key)`: HMAC-SHA256 of the normalized email under a configured key
-  (hex), so one person's records join without the email leaving the lake.
+* the subject id (`subjects/pseudonyms.py`) of the normalized email, so one person's
+  records join without the email leaving the lake.
 """
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -25,7 +23,7 @@ from pydantic import ValidationError
 from chalicelib.normalize import field_normalizers as fields
 from chalicelib.normalize.codes import ReasonCode
 from chalicelib.normalize.connectors.base import Connector, Draft
-from chalicelib.normalize.exceptions import UnknownSource, WeakSubjectKey
+from chalicelib.normalize.exceptions import UnknownSource
 from chalicelib.normalize.reader import RawRecord
 from chalicelib.normalize.schema import (
     Consent,
@@ -38,13 +36,11 @@ from chalicelib.normalize.schema import (
     Rejected,
 )
 from chalicelib.normalize.sources import SOURCES, connector_for
-
-__all__ = ["normalize", "document_id", "subject_id", "Reason", "Rejected", "MESSAGES"]
+from chalicelib.subjects.exceptions import WeakSubjectKey
+from chalicelib.subjects.pseudonyms import MIN_SUBJECT_KEY_BYTES, subject_id
 
 # A record id (the Data Engine's namespace for document ids); never change it.
 DOCUMENT_NAMESPACE = uuid.UUID("6f1c7a52-3f0e-5d7b-9a51-0c2b8e4d7a10")
-_NAMESPACE_BYTES = DOCUMENT_NAMESPACE.bytes
-MIN_SUBJECT_KEY_BYTES = 16
 
 MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.MISSING: "a value is required here",
@@ -76,12 +72,7 @@ def reason(field: str, code: ReasonCode) -> Reason:
 
 
 def _uuid5(name: str) -> str:
-    """`str(uuid.uuid5(DOCUMENT_NAMESPACE, name))` without building UUID objects (tested equal)."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    hexed = digest.hex()
-    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+    return str(uuid.uuid5(DOCUMENT_NAMESPACE, name))
 
 
 def document_id(source: str, source_record_id: str) -> str:
@@ -89,35 +80,6 @@ def document_id(source: str, source_record_id: str) -> str:
     connector = SOURCES.get(source)
     namespace = connector.namespace if connector is not None else source
     return _uuid5(f"{namespace}\x1f{source_record_id}")
-
-
-_SHA256_BLOCK_BYTES = 64
-_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))  # translation tables, as `hmac` builds them
-_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
-
-
-@lru_cache(maxsize=4)
-def _hmac_sha256_starts(key: bytes) -> tuple[Any, Any]:
-    """SHA-256 after the key XOR the inner and the outer pad (RFC 2104). `hmac.new` hashes both
-    again for every message (about a third of a subject id's cost); a key is configuration,
-    the same for every record of a process."""
-    if len(key) > _SHA256_BLOCK_BYTES:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_SHA256_BLOCK_BYTES, b"\0")
-    return hashlib.sha256(key.translate(_INNER_PAD)), hashlib.sha256(key.translate(_OUTER_PAD))
-
-
-def subject_id(email_normalized: str, key: bytes) -> str:
-    """Keyed HMAC-SHA256 (hex, 64 characters) of a normalized email: `hmac.new(key, email,
-    sha256).hexdigest()` (tested equal), from the key's padded states hashed once per key."""
-    if not isinstance(key, (bytes, bytearray)) or len(key) < MIN_SUBJECT_KEY_BYTES:
-        raise WeakSubjectKey(f"the subject id key must be at least {MIN_SUBJECT_KEY_BYTES} bytes")
-    inner_start, outer_start = _hmac_sha256_starts(bytes(key))
-    inner = inner_start.copy()
-    inner.update(email_normalized.encode("utf-8"))
-    outer = outer_start.copy()
-    outer.update(inner.digest())
-    return outer.hexdigest()
 
 
 # Normalizers that answer None for a None value whatever their other arguments (tested):

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.gdpr.erasure_tombstones import SUBJECT_ERASED, Tombstones, covered
+from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
 from chalicelib.sap import ledger as ledger_states
 from chalicelib.sap.batch import Changeset, Operation
 from chalicelib.sap.client import ChangesetOutcome, SapGateway

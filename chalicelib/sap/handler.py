@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from chalicelib.gdpr.erasure_tombstones import SUBJECT_ERASED, Tombstones
+from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones
 from chalicelib.sap import dispatcher
 from chalicelib.sap.client import SapGateway
 from chalicelib.sap.dispatcher import DispatchOptions, DispatchResult, QueueMessage, RecordOutcome, dispatch

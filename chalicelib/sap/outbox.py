@@ -36,6 +36,7 @@ from chalicelib.normalize.schema import InteractionType, NormalizedRecord
 from chalicelib.sap import metadata
 from chalicelib.sap.exceptions import OutboxUnavailable
 from chalicelib.sap.metadata import CONTACT_SERVICE, INTERACTION_SERVICE
+from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from chalicelib.sap.payloads import DispatchMessage, DispatchRecord, SapContact, SapInteraction, SapPermission
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,6 @@ INTERACTION_TYPES: dict[InteractionType, str] = {
 NO_SUBJECT = "NO_SUBJECT_FOR_SAP"
 INVALID_FOR_SAP = "INVALID_FOR_SAP"
 
-DEFAULT_SHARDS = 16
 RECORDS_PER_MESSAGE = 100  # the dispatcher's records per $batch: one message, one request per service
 MAX_MESSAGE_BYTES = 240 * 1024  # below SQS's 256 KB
 MAX_BATCH_BYTES = 250 * 1024  # SendMessageBatch: the sum of the bodies
@@ -142,8 +142,6 @@ class OutboxMessage:
     document_ids: tuple[str, ...]
 
 
-def shard_of(subject_id: str, shards: int) -> int:
-    return int.from_bytes(hashlib.sha256(subject_id.encode()).digest()[:4], "big") % shards
 
 
 def pack(records: list[DispatchRecord], shards: int = DEFAULT_SHARDS,

@@ -32,7 +32,7 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from chalicelib.state_keeper import table_layout as layout
-from chalicelib.sap.outbox import DEFAULT_SHARDS, shard_of
+from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from chalicelib.state_keeper.document_record import (
     DocumentRecord, HistoryEntry, added_entries, entry_from_change, merge, merge_entries, union_of, visible,
 )

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.gdpr.catalog import lake_table
 from chalicelib.gdpr.erasure_requests import DONE, DynamoErasureRequests, batch_pending_requests
-from chalicelib.gdpr.erasure_tombstones import DynamoTombstones
+from chalicelib.subjects.tombstones import DynamoTombstones
 from chalicelib.gdpr.erasure_workflow import ErasureWorkflow, start_erasure_job
 from chalicelib.gdpr.exceptions import ObjectChanged
 from chalicelib.gdpr.find_objects import find_objects

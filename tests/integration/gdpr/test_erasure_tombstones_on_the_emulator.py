@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 
-from chalicelib.gdpr.erasure_tombstones import RETENTION, DynamoTombstones
+from chalicelib.subjects.tombstones import RETENTION, DynamoTombstones
 from chalicelib.resources import for_stage
 
 TABLE = for_stage("local").table("config").name

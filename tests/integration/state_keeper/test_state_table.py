@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.resources import for_stage
-from chalicelib.sap.outbox import DEFAULT_SHARDS, shard_of
+from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from chalicelib.state_keeper.document_record import DocumentRecord
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 from chalicelib.state_keeper.handler import handle_state_change_messages

@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.gdpr.catalog import LakeTable
 from chalicelib.gdpr.erasure_requests import DONE, FAILED, InMemoryErasureRequests, batch_pending_requests
-from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
+from chalicelib.subjects.tombstones import InMemoryTombstones
 from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
 from chalicelib.gdpr.exceptions import NothingRemoved
 from chalicelib.gdpr.forget_subjects import InMemorySubjectTraces

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
+from chalicelib.subjects.tombstones import InMemoryTombstones
 from chalicelib.ingest.messages import ChunkMessage, ChunkRecord
 from chalicelib.ingest.normalize_chunk import ChunkNormalizer
 

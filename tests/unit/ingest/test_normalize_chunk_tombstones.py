@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
+from chalicelib.subjects.tombstones import InMemoryTombstones
 from chalicelib.gdpr.raw_subjects import subject_id_of_email
 from chalicelib.ingest.normalize_chunk import SUBJECT_ERASED, ChunkNormalizer
 from chalicelib.ingest.messages import ChunkMessage, ChunkRecord

@@ -6,7 +6,8 @@ import json
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from chalicelib.normalize.normalizer import document_id, subject_id
+from chalicelib.normalize.normalizer import document_id
+from chalicelib.subjects.pseudonyms import subject_id
 from chalicelib.normalize.schema import InteractionType
 from tests.unit.normalize.conftest import SUBJECT_KEY, run, run_sample
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from chalicelib.gdpr.erasure_tombstones import SUBJECT_ERASED, InMemoryTombstones
+from chalicelib.subjects.tombstones import SUBJECT_ERASED, InMemoryTombstones
 from chalicelib.sap import ledger as ledger_states
 from chalicelib.sap.dispatcher import (DELIVERED, RETRYING, SENT_BEFORE_ERASURE, WITHDRAWN, DispatchOptions,
                                        QueueMessage, dispatch)

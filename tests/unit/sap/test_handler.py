@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.gdpr.erasure_tombstones import InMemoryTombstones
+from chalicelib.subjects.tombstones import InMemoryTombstones
 from chalicelib.sap.dispatcher import RecordOutcome
 from chalicelib.sap.exceptions import SapUnavailable
 from chalicelib.sap.handler import SapDispatchHandler, reason_code

@@ -1,7 +1,7 @@
 """Which changes go to an outcome page, and how a page is stored."""
 from __future__ import annotations
 
-from chalicelib.sap.outbox import DEFAULT_SHARDS, shard_of
+from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from chalicelib.state_keeper.document_record import entry_from_change, merge
 from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.store import Outcome, goes_to_outcome_page, outcome_pages, with_outcome_page

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from chalicelib.gdpr.exceptions import TombstonesUnavailable
+from chalicelib.subjects.exceptions import TombstonesUnavailable
 
 _PARTITION_PREFIX = "gdpr-erased#"
 _SORT_KEY = "tombstone"
