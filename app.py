@@ -10,12 +10,13 @@ from chalice.app import AuthRequest, S3Event, SQSEvent
 from chalicelib import operations, wiring
 from chalicelib.auth.exceptions import UnknownToken
 from chalicelib.auth.tokens import bearer_token
-from chalicelib.gdpr import api as gdpr_api
-from chalicelib.gdpr.anonymization_runs import run_recorded
-from chalicelib.gdpr.erasure_workflow import start_erasure_job
-from chalicelib.gdpr.exceptions import (BatchTooLarge, InvalidErasureRequest, InvalidRetentionPolicy,
-                                        UnknownAnonymizationRun, UnknownErasureRequest, UnknownRetentionPolicy)
-from chalicelib.gdpr.raw_subjects import subject_id_of_email
+from chalicelib.anonymization import api as policy_api
+from chalicelib.erasure import api as erasure_api
+from chalicelib.anonymization.run_records import run_recorded
+from chalicelib.erasure.workflow import start_erasure_job
+from chalicelib.anonymization.exceptions import InvalidRetentionPolicy, UnknownAnonymizationRun, UnknownRetentionPolicy
+from chalicelib.erasure.exceptions import BatchTooLarge, InvalidErasureRequest, UnknownErasureRequest
+from chalicelib.lake_access.raw_subjects import subject_id_of_email
 from chalicelib.ingest.exceptions import IngestError, UploadTooLarge
 from chalicelib.ingest.uploads import UPLOAD_CONTENT_TYPES, store_upload
 from chalicelib.normalize.exceptions import UnknownSource
@@ -236,19 +237,19 @@ def _require_admin(action: str = "changing retention policies") -> str:
 @app.route("/gdpr/erasure-requests", methods=["POST"], authorizer=token_auth)
 def create_erasure_requests() -> Response:
     """The email becomes the pseudonymous subject id at once; it is never stored or logged."""
-    answer = _gdpr(gdpr_api.submit_erasure_requests, app.current_request.json_body,
+    answer = _gdpr(erasure_api.submit_erasure_requests, app.current_request.json_body,
                    lambda email: subject_id_of_email(email, wiring.subject_key()), wiring.erasure_requests())
     return answer if isinstance(answer, Response) else Response(status_code=202, body=answer)
 
 
 @app.route("/gdpr/erasure-requests/{request_id}", methods=["GET"], authorizer=token_auth)
 def get_erasure_request(request_id: str) -> dict[str, Any]:
-    return _gdpr(gdpr_api.erasure_request, request_id, wiring.erasure_requests())
+    return _gdpr(erasure_api.erasure_request, request_id, wiring.erasure_requests())
 
 
 @app.route("/gdpr/erasure-jobs", methods=["POST"], authorizer=token_auth)
 def start_erasure_job_now() -> Any:
-    max_requests = _gdpr(gdpr_api.max_requests_of, _params(), gdpr_api.MAX_REQUESTS_PER_CALL)
+    max_requests = _gdpr(erasure_api.max_requests_of, _params(), erasure_api.MAX_REQUESTS_PER_CALL)
     if isinstance(max_requests, Response):
         return max_requests
     started = start_erasure_job(wiring.erasure_requests(), wiring.client("stepfunctions"),
@@ -258,18 +259,18 @@ def start_erasure_job_now() -> Any:
 
 @app.route("/gdpr/retention-policies", methods=["GET"], authorizer=token_auth)
 def list_retention_policies() -> dict[str, Any]:
-    return gdpr_api.list_policies(wiring.retention_policies())
+    return policy_api.list_policies(wiring.retention_policies())
 
 
 @app.route("/gdpr/retention-policies/{name}", methods=["GET"], authorizer=token_auth)
 def get_retention_policy(name: str) -> dict[str, Any]:
-    return _gdpr(lambda: gdpr_api.policy_view(name, wiring.retention_policies().get(name)))
+    return _gdpr(lambda: policy_api.policy_view(name, wiring.retention_policies().get(name)))
 
 
 @app.route("/gdpr/retention-policies/{name}", methods=["PUT"], authorizer=token_auth)
 def put_retention_policy(name: str) -> Any:
     changed_by = _require_admin()
-    return _gdpr(gdpr_api.put_policy, name, app.current_request.json_body, changed_by, wiring.retention_policies())
+    return _gdpr(policy_api.put_policy, name, app.current_request.json_body, changed_by, wiring.retention_policies())
 
 
 @app.route("/gdpr/retention-policies/{name}", methods=["DELETE"], authorizer=token_auth)
@@ -311,7 +312,7 @@ def gdpr_anonymization_run(event: dict[str, Any], context: Any) -> dict[str, Any
               description=resources.schedule("gdpr-erasure-batch").description)
 def gdpr_erasure_batch(event: Any) -> dict[str, Any]:
     return start_erasure_job(wiring.erasure_requests(), wiring.client("stepfunctions"),
-                             wiring.state_machine_arn("gdpr-erasure"), gdpr_api.MAX_REQUESTS_PER_CALL)
+                             wiring.state_machine_arn("gdpr-erasure"), erasure_api.MAX_REQUESTS_PER_CALL)
 
 
 @app.schedule(resources.schedule("gdpr-anonymization").expression, name="gdpr_anonymization",
@@ -322,7 +323,7 @@ def gdpr_anonymization(event: Any) -> dict[str, Any]:
                         lambda dry_run: wiring.anonymization_run().run(dry_run=dry_run).as_dict()).public()
 
 
-# the erasure workflow's task states (chalicelib/gdpr/state_machine.py names them)
+# the erasure workflow's task states (chalicelib/erasure/state_machine.py names them)
 
 @app.lambda_function(name="gdpr_find_objects")
 def gdpr_find_objects(event: dict[str, Any], context: Any) -> dict[str, Any]:

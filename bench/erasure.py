@@ -129,7 +129,7 @@ def extrapolate_to(lake_bytes_target: int, measured: dict[str, Any], subjects: i
     subjects' rows, not the lake: the objects to rewrite (at most one per removed row) and
     the verify scan (restricted to those objects). Object size stays as measured.
     """
-    from chalicelib.gdpr.cost import JobUsage, cost_per_request, erasure_transitions
+    from chalicelib.erasure.cost import JobUsage, cost_per_request, erasure_transitions
 
     scale_objects = lake_bytes_target / measured["object_bytes"]
     objects_hit = min(measured["rows_removed"], scale_objects)
@@ -158,13 +158,13 @@ def main() -> None:
 
     import boto3
 
-    from chalicelib.gdpr.catalog import lake_table
-    from chalicelib.gdpr.erasure_requests import DynamoErasureRequests, batch_pending_requests
+    from chalicelib.lake_access.catalog import lake_table
+    from chalicelib.erasure.requests import DynamoErasureRequests, batch_pending_requests
     from chalicelib.subjects.tombstones import InMemoryTombstones
-    from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
-    from chalicelib.gdpr.forget_subjects import InMemorySubjectTraces
-    from chalicelib.gdpr.object_store import S3ObjectStore
-    from chalicelib.gdpr.query_engine import DuckDbQueryEngine
+    from chalicelib.erasure.workflow import ErasureWorkflow
+    from chalicelib.erasure.forget_subjects import InMemorySubjectTraces
+    from chalicelib.lake_access.object_store import S3ObjectStore
+    from chalicelib.lake_access.query_engine import DuckDbQueryEngine
     from chalicelib.mail import InMemoryMailer
     from chalicelib.resources import for_stage
     from chalicelib.sap.erasure import InMemorySapContacts

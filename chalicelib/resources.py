@@ -93,7 +93,7 @@ class LakeCatalog:
     """The Glue table over the lake and the Athena workgroup that queries it.
 
     AWS only (Terraform); locally DuckDB reads the lake behind the same query interface
-    (`chalicelib/gdpr/query_engine.py`). The table's columns and partition projection are
+    (`chalicelib/lake_access/query_engine.py`). The table's columns and partition projection are
     `chalicelib/normalize/lake.py`'s.
     """
 

@@ -222,7 +222,7 @@ def replay_normalize_dead_letters(limit: int = 1000) -> int:
 # -- GDPR -------------------------------------------------------------------------------
 
 def lake_table() -> Any:
-    from chalicelib.gdpr.catalog import LakeTable
+    from chalicelib.lake_access.catalog import LakeTable
 
     declared = resources()
     catalog = declared.lake_catalog
@@ -235,12 +235,12 @@ def query_engine() -> Any:
     declared = resources()
     table = lake_table()
     if declared.stage == "local":
-        from chalicelib.gdpr.object_store import S3ObjectStore
-        from chalicelib.gdpr.query_engine import DuckDbQueryEngine
+        from chalicelib.lake_access.object_store import S3ObjectStore
+        from chalicelib.lake_access.query_engine import DuckDbQueryEngine
         from chalicelib.normalize.lake import lake_schema
 
         return DuckDbQueryEngine([table], S3ObjectStore(client("s3")), schemas={table.qualified_name: lake_schema()})
-    from chalicelib.gdpr.query_engine import AthenaQueryEngine
+    from chalicelib.lake_access.query_engine import AthenaQueryEngine
 
     return AthenaQueryEngine(declared.lake_catalog.workgroup, table.database,
                              region=client("s3").meta.region_name)
@@ -248,30 +248,30 @@ def query_engine() -> Any:
 
 @cached_builder
 def erasure_requests() -> Any:
-    from chalicelib.gdpr.erasure_requests import DynamoErasureRequests
+    from chalicelib.erasure.requests import DynamoErasureRequests
 
     return DynamoErasureRequests(resources().table("config").name, client("dynamodb"))
 
 
 @cached_builder
 def retention_policies() -> Any:
-    from chalicelib.gdpr.retention_policies import DynamoRetentionPolicies
+    from chalicelib.anonymization.policies import DynamoRetentionPolicies
 
     return DynamoRetentionPolicies(resources().table("config").name, client("dynamodb"))
 
 
 @cached_builder
 def subject_of_for() -> Any:
-    from chalicelib.gdpr.raw_subjects import subject_of_for as build
+    from chalicelib.lake_access.raw_subjects import subject_of_for as build
 
     return build(subject_key())
 
 
 @cached_builder
 def erasure_workflow() -> Any:
-    from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
-    from chalicelib.gdpr.object_store import S3ObjectStore
-    from chalicelib.gdpr.state_keeper_traces import StateKeeperTraces
+    from chalicelib.erasure.workflow import ErasureWorkflow
+    from chalicelib.lake_access.object_store import S3ObjectStore
+    from chalicelib.state_keeper.subject_links import StateKeeperTraces
 
     declared = resources()
     return ErasureWorkflow(
@@ -309,7 +309,7 @@ def state_machine_arn(key: str) -> str:
 
 
 def anonymization_runs() -> Any:
-    from chalicelib.gdpr.anonymization_runs import DynamoAnonymizationRuns
+    from chalicelib.anonymization.run_records import DynamoAnonymizationRuns
 
     return DynamoAnonymizationRuns(resources().table("config").name, client("dynamodb"))
 
@@ -323,10 +323,10 @@ def start_anonymization_run(run_id: str) -> None:
 
 def anonymization_run() -> Any:
     """A run with the policies as they are now (read per run, so a change applies next run)."""
-    from chalicelib.gdpr.anonymization_marks import DynamoAnonymizationMarks
-    from chalicelib.gdpr.anonymization_run import AnonymizationRun
-    from chalicelib.gdpr.anonymize import KeyedPseudonymizer
-    from chalicelib.gdpr.object_store import S3ObjectStore
+    from chalicelib.anonymization.marks import DynamoAnonymizationMarks
+    from chalicelib.anonymization.run import AnonymizationRun
+    from chalicelib.anonymization.anonymize import KeyedPseudonymizer
+    from chalicelib.lake_access.object_store import S3ObjectStore
 
     declared = resources()
     pseudonym_key = hmac.new(subject_key(), b"gdpr pseudonyms", hashlib.sha256).digest()

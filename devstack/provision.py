@@ -39,7 +39,7 @@ def create_state_machines(resources: Resources, session: Any) -> None:
     """Each declared state machine, its tasks pointing at the stage's functions (which the
     local runtime answers Lambda's Invoke for). Glue and Athena are AWS only: locally DuckDB
     reads the lake."""
-    from chalicelib.gdpr.state_machine import DEFINITIONS, lambda_arn
+    from chalicelib.erasure.state_machine import DEFINITIONS, lambda_arn
 
     if not resources.state_machines:
         return

@@ -91,7 +91,7 @@ def _escape(text: str) -> str:
 
 def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
     """Glue database and table (partition projection: no crawler), Athena workgroup, results expiry."""
-    from chalicelib.gdpr.catalog import athena_workgroup_declaration, glue_table_declaration, lake_table
+    from chalicelib.lake_access.catalog import athena_workgroup_declaration, glue_table_declaration, lake_table
     from chalicelib.normalize.sources import SOURCES
 
     catalog = resources.lake_catalog
@@ -140,7 +140,7 @@ def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
 
 def _state_machines_tf(resources: Resources) -> dict[str, dict[str, Any]]:
     """Each state machine, with a role that may invoke only this stage's functions."""
-    from chalicelib.gdpr.state_machine import DEFINITIONS
+    from chalicelib.erasure.state_machine import DEFINITIONS
 
     blocks: dict[str, dict[str, Any]] = {}
     for machine in resources.state_machines:

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import requests
 
-from chalicelib.gdpr.raw_subjects import source_of_key, subject_of_for
+from chalicelib.lake_access.raw_subjects import source_of_key, subject_of_for
 from chalicelib.normalize.reader import RawRecord, read_file
 from devstack.samples import upload_samples
 from tests.e2e.conftest import RunningStack

@@ -8,17 +8,17 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.gdpr.catalog import lake_table
-from chalicelib.gdpr.erasure_requests import DONE, DynamoErasureRequests, batch_pending_requests
+from chalicelib.lake_access.catalog import lake_table
+from chalicelib.erasure.requests import DONE, DynamoErasureRequests, batch_pending_requests
 from chalicelib.subjects.tombstones import DynamoTombstones
-from chalicelib.gdpr.erasure_workflow import ErasureWorkflow, start_erasure_job
-from chalicelib.gdpr.exceptions import ObjectChanged
-from chalicelib.gdpr.find_objects import find_objects
-from chalicelib.gdpr.forget_subjects import InMemorySubjectTraces
-from chalicelib.gdpr.object_store import S3ObjectStore
-from chalicelib.gdpr.query_engine import DuckDbQueryEngine
-from chalicelib.gdpr.rewrite_object import rewrite_without_subjects
-from chalicelib.gdpr.state_machine import TASK_FUNCTIONS, erasure_definition, lambda_arn, state_machine_name
+from chalicelib.erasure.workflow import ErasureWorkflow, start_erasure_job
+from chalicelib.lake_access.exceptions import ObjectChanged
+from chalicelib.erasure.find_objects import find_objects
+from chalicelib.erasure.forget_subjects import InMemorySubjectTraces
+from chalicelib.lake_access.object_store import S3ObjectStore
+from chalicelib.lake_access.query_engine import DuckDbQueryEngine
+from chalicelib.lake_access.rewrite_object import rewrite_without_subjects
+from chalicelib.erasure.state_machine import TASK_FUNCTIONS, erasure_definition, lambda_arn, state_machine_name
 from chalicelib.mail import InMemoryMailer
 from chalicelib.resources import for_stage
 from chalicelib.sap.erasure import InMemorySapContacts

@@ -21,8 +21,8 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.auth.tokens import TokenStore
-from chalicelib.gdpr.anonymize import RetentionPolicy
-from chalicelib.gdpr.raw_subjects import subject_id_of_email
+from chalicelib.anonymization.anonymize import RetentionPolicy
+from chalicelib.lake_access.raw_subjects import subject_id_of_email
 from chalicelib.resources import for_stage
 from devstack.emulator import Emulator, LambdaContext
 from devstack.events import scheduled_event

@@ -9,13 +9,13 @@ import boto3
 import pyarrow.parquet as pq
 
 from chalicelib import wiring
-from chalicelib.gdpr.catalog import lake_table
-from chalicelib.gdpr.erasure_requests import DONE, DynamoErasureRequests, batch_pending_requests
-from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
-from chalicelib.gdpr.object_store import S3ObjectStore
-from chalicelib.gdpr.query_engine import DuckDbQueryEngine
-from chalicelib.gdpr.raw_subjects import subject_id_of_email, subject_of_for
-from chalicelib.gdpr.state_keeper_traces import StateKeeperTraces
+from chalicelib.lake_access.catalog import lake_table
+from chalicelib.erasure.requests import DONE, DynamoErasureRequests, batch_pending_requests
+from chalicelib.erasure.workflow import ErasureWorkflow
+from chalicelib.lake_access.object_store import S3ObjectStore
+from chalicelib.lake_access.query_engine import DuckDbQueryEngine
+from chalicelib.lake_access.raw_subjects import subject_id_of_email, subject_of_for
+from chalicelib.state_keeper.subject_links import StateKeeperTraces
 from chalicelib.ingest.normalize_chunk import SUBJECT_ERASED
 from chalicelib.ingest.uploads import file_id_for, raw_key
 from chalicelib.mail import InMemoryMailer

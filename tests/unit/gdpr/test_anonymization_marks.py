@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from chalicelib.gdpr.anonymization_marks import InMemoryAnonymizationMarks, fingerprint, fully_due
-from chalicelib.gdpr.anonymization_run import AnonymizationRun, written_before
-from chalicelib.gdpr.anonymize import FieldRule, KeyedPseudonymizer, RetentionPolicy
-from chalicelib.gdpr.object_store import InMemoryObjectStore
+from chalicelib.anonymization.marks import InMemoryAnonymizationMarks, fingerprint, fully_due
+from chalicelib.anonymization.run import AnonymizationRun, written_before
+from chalicelib.anonymization.anonymize import FieldRule, KeyedPseudonymizer, RetentionPolicy
+from chalicelib.lake_access.object_store import InMemoryObjectStore
 from tests.unit.gdpr.builders import lake_key, lake_parquet, person, read_rows
 
 PSEUDONYMIZE = KeyedPseudonymizer(b"pseudonym-key")

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.gdpr.anonymization_runs import DONE, FAILED, RUNNING, InMemoryAnonymizationRuns, run_recorded
-from chalicelib.gdpr.exceptions import UnknownAnonymizationRun
+from chalicelib.anonymization.run_records import DONE, FAILED, RUNNING, InMemoryAnonymizationRuns, run_recorded
+from chalicelib.anonymization.exceptions import UnknownAnonymizationRun
 
 
 def test_a_run_is_recorded_running_then_done_with_its_report() -> None:

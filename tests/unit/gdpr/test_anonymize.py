@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chalicelib.gdpr.anonymize import (FieldRule, KeyedPseudonymizer, RetentionPolicy, anonymize_object,
+from chalicelib.anonymization.anonymize import (FieldRule, KeyedPseudonymizer, RetentionPolicy, anonymize_object,
                                        anonymize_record, anonymize_value, latest_due_event_date, policy_for)
-from chalicelib.gdpr.object_store import InMemoryObjectStore
+from chalicelib.lake_access.object_store import InMemoryObjectStore
 from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, read_rows
 
 PSEUDONYMIZE = KeyedPseudonymizer(b"pseudonym-key")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.gdpr.cost import MB, TB, JobUsage, athena_cost, cost_per_request, erasure_transitions, job_cost
+from chalicelib.erasure.cost import MB, TB, JobUsage, athena_cost, cost_per_request, erasure_transitions, job_cost
 
 
 def test_athena_bills_at_least_ten_megabytes_per_query() -> None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.gdpr.erasure_requests import (DONE, IN_JOB, PENDING, InMemoryErasureRequests,
+from chalicelib.erasure.requests import (DONE, IN_JOB, PENDING, InMemoryErasureRequests,
                                               batch_pending_requests, parse_erasure_request)
-from chalicelib.gdpr.exceptions import InvalidErasureRequest, InvalidTransition
+from chalicelib.erasure.exceptions import InvalidErasureRequest, InvalidTransition
 from tests.unit.gdpr.builders import subject_id
 
 

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.gdpr.catalog import LakeTable
-from chalicelib.gdpr.erasure_requests import DONE, FAILED, InMemoryErasureRequests, batch_pending_requests
+from chalicelib.lake_access.catalog import LakeTable
+from chalicelib.erasure.requests import DONE, FAILED, InMemoryErasureRequests, batch_pending_requests
 from chalicelib.subjects.tombstones import InMemoryTombstones
-from chalicelib.gdpr.erasure_workflow import ErasureWorkflow
-from chalicelib.gdpr.exceptions import NothingRemoved
-from chalicelib.gdpr.forget_subjects import InMemorySubjectTraces
-from chalicelib.gdpr.object_store import InMemoryObjectStore
-from chalicelib.gdpr.query_engine import DuckDbQueryEngine
+from chalicelib.erasure.workflow import ErasureWorkflow
+from chalicelib.lake_access.exceptions import NothingRemoved
+from chalicelib.erasure.forget_subjects import InMemorySubjectTraces
+from chalicelib.lake_access.object_store import InMemoryObjectStore
+from chalicelib.lake_access.query_engine import DuckDbQueryEngine
 from chalicelib.mail import InMemoryMailer
 from chalicelib.sap.erasure import InMemorySapContacts
 from chalicelib.sap.exceptions import SapErasureIncomplete

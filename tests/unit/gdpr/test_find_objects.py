@@ -5,11 +5,11 @@ from datetime import date
 
 import pytest
 
-from chalicelib.gdpr.catalog import LakeTable
-from chalicelib.gdpr.find_objects import (PartitionFilter, find_objects, find_subjects_sql, partitions_of,
+from chalicelib.lake_access.catalog import LakeTable
+from chalicelib.erasure.find_objects import (PartitionFilter, find_objects, find_subjects_sql, partitions_of,
                                           quote_identifier, quote_literal)
-from chalicelib.gdpr.object_store import InMemoryObjectStore
-from chalicelib.gdpr.query_engine import DuckDbQueryEngine
+from chalicelib.lake_access.object_store import InMemoryObjectStore
+from chalicelib.lake_access.query_engine import DuckDbQueryEngine
 from tests.unit.gdpr.builders import lake_key, lake_parquet, person
 
 

@@ -1,9 +1,9 @@
 """DuckDB stands in for Athena: "$path", partitions from the key, pruning, honest bytes."""
 from __future__ import annotations
 
-from chalicelib.gdpr.catalog import LakeTable
-from chalicelib.gdpr.object_store import InMemoryObjectStore
-from chalicelib.gdpr.query_engine import DuckDbQueryEngine, partition_values
+from chalicelib.lake_access.catalog import LakeTable
+from chalicelib.lake_access.object_store import InMemoryObjectStore
+from chalicelib.lake_access.query_engine import DuckDbQueryEngine, partition_values
 from tests.unit.gdpr.builders import lake_key, lake_parquet, person
 
 TABLE = LakeTable("db", "lake_records", "lake", subject_key_column=None)

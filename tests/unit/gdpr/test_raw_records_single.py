@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chalicelib.gdpr.raw_records import DROP, KEEP, count_records, format_for_key, rewrite_records
+from chalicelib.lake_access.raw_records import DROP, KEEP, count_records, format_for_key, rewrite_records
 
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "google_ads" / "webhook-001.json"
 KEY = "incoming/google_ads/2026/11/05/abc.json"

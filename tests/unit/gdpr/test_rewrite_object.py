@@ -8,10 +8,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from chalicelib.gdpr.exceptions import NothingRemoved, UnsupportedObjectFormat
-from chalicelib.gdpr.object_store import InMemoryObjectStore
-from chalicelib.gdpr.raw_records import DROP, KEEP, RawFormat, format_for_key, rewrite_records
-from chalicelib.gdpr.rewrite_object import rewrite_without_subjects
+from chalicelib.lake_access.exceptions import NothingRemoved, UnsupportedObjectFormat
+from chalicelib.lake_access.object_store import InMemoryObjectStore
+from chalicelib.lake_access.raw_records import DROP, KEEP, RawFormat, format_for_key, rewrite_records
+from chalicelib.lake_access.rewrite_object import rewrite_without_subjects
 from tests.unit.gdpr.builders import (jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_id,
                                       subject_of_raw)
 
@@ -203,9 +203,9 @@ def test_objects_in_the_normalize_lake_schema_are_found_and_rewritten_with_their
 
     import pyarrow as pa
 
-    from chalicelib.gdpr.catalog import lake_table
-    from chalicelib.gdpr.find_objects import find_objects
-    from chalicelib.gdpr.query_engine import DuckDbQueryEngine
+    from chalicelib.lake_access.catalog import lake_table
+    from chalicelib.erasure.find_objects import find_objects
+    from chalicelib.lake_access.query_engine import DuckDbQueryEngine
     from chalicelib.normalize.lake import lake_key as normalize_lake_key
     from chalicelib.normalize.lake import lake_schema, subject_key
 

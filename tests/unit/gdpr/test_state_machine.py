@@ -1,7 +1,7 @@
 """The erasure state machine's definition, generated from code."""
 from __future__ import annotations
 
-from chalicelib.gdpr.state_machine import TASK_FUNCTIONS, erasure_definition, lambda_arn
+from chalicelib.erasure.state_machine import TASK_FUNCTIONS, erasure_definition, lambda_arn
 
 ARN = lambda_arn("eu-central-1", "123456789012", "data-engine", "prod")
 

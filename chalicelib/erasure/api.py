@@ -1,19 +1,14 @@
-"""What the GDPR routes do, apart from HTTP: parse, call the domain, shape the answer.
+"""Erasure request intake, apart from HTTP: parse the body, store the requests, shape the answer.
 
-`app.py` maps this module's errors (`chalicelib.gdpr.exceptions`) to HTTP statuses in one
-place. Nothing here echoes an email: it becomes the pseudonymous subject id at once.
+Nothing here echoes an email: it becomes the pseudonymous subject id at once.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
-
-from chalicelib.gdpr.anonymize import RetentionPolicy
-from chalicelib.gdpr.erasure_requests import REQUEST_ID, ErasureRequests, parse_erasure_request
-from chalicelib.gdpr.exceptions import BatchTooLarge, InvalidErasureRequest, InvalidRetentionPolicy, UnknownErasureRequest
-from chalicelib.gdpr.retention_policies import RetentionPolicies, check_name
+from chalicelib.erasure.requests import REQUEST_ID, ErasureRequests, parse_erasure_request
+from chalicelib.erasure.exceptions import BatchTooLarge, InvalidErasureRequest, UnknownErasureRequest
 
 MAX_REQUESTS_PER_CALL = 100  # one job's worth; more is a 413, not a partial success
 MAX_REQUESTS_PER_JOB = 1000
@@ -59,29 +54,3 @@ def max_requests_of(params: dict[str, str], default: int) -> int:
     if not value.isdigit() or not 1 <= int(value) <= MAX_REQUESTS_PER_JOB:
         raise InvalidErasureRequest(f"max_requests: must be a whole number from 1 to {MAX_REQUESTS_PER_JOB}")
     return int(value)
-
-
-def parse_policy(body: Any) -> RetentionPolicy:
-    if not isinstance(body, dict):
-        raise InvalidRetentionPolicy("the body must be a JSON object (a retention policy)")
-    try:
-        return RetentionPolicy.model_validate(body)
-    except ValidationError as error:
-        problems = sorted({f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                           for e in error.errors(include_input=False, include_url=False)})
-        raise InvalidRetentionPolicy("; ".join(problems)) from None
-
-
-def policy_view(name: str, policy: RetentionPolicy) -> dict[str, Any]:
-    return {"name": name, "policy_id": policy.policy_id, **policy.model_dump(mode="json", exclude_none=True)}
-
-
-def list_policies(policies: RetentionPolicies) -> dict[str, Any]:
-    return {"policies": [policy_view(name, policy) for name, policy in policies.all().items()]}
-
-
-def put_policy(name: str, body: Any, changed_by: str, policies: RetentionPolicies) -> dict[str, Any]:
-    check_name(name)
-    policy = parse_policy(body)
-    policies.put(name, policy, changed_by)
-    return policy_view(name, policy)

@@ -23,18 +23,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from chalicelib.gdpr.catalog import LakeTable
-from chalicelib.gdpr.cost import JobUsage, erasure_transitions
-from chalicelib.gdpr.erasure_requests import (DONE, FAILED, JOB_DONE, JOB_FAILED, PENDING, ErasureRequests,
+from chalicelib.lake_access.catalog import LakeTable
+from chalicelib.erasure.cost import JobUsage, erasure_transitions
+from chalicelib.erasure.requests import (DONE, FAILED, JOB_DONE, JOB_FAILED, PENDING, ErasureRequests,
                                               batch_pending_requests)
 from chalicelib.subjects.tombstones import Tombstones
-from chalicelib.gdpr.find_objects import find_objects
-from chalicelib.gdpr.forget_subjects import SubjectTraces, erase_from_quarantine
-from chalicelib.gdpr.object_store import ObjectStore
-from chalicelib.gdpr.query_engine import QueryEngine
-from chalicelib.gdpr.report_job import job_report, mail_text, request_reports
-from chalicelib.gdpr.rewrite_object import SubjectOf, rewrite_without_subjects
-from chalicelib.gdpr.verify_erasure import verify_erasure
+from chalicelib.erasure.find_objects import find_objects
+from chalicelib.erasure.forget_subjects import SubjectTraces, erase_from_quarantine
+from chalicelib.lake_access.object_store import ObjectStore
+from chalicelib.lake_access.query_engine import QueryEngine
+from chalicelib.erasure.report_job import job_report, mail_text, request_reports
+from chalicelib.lake_access.rewrite_object import SubjectOf, rewrite_without_subjects
+from chalicelib.erasure.verify_erasure import verify_erasure
 from chalicelib.mail import Mailer
 from chalicelib.sap.erasure import MARKED_FOR_DELETION, NOT_CLEAN, SapContactEraser
 from chalicelib.sap.exceptions import SapErasureIncomplete

@@ -26,16 +26,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from chalicelib.gdpr.anonymization_marks import (AnonymizationMarks, PartitionMark, applicable, fingerprint,
+from chalicelib.anonymization.marks import (AnonymizationMarks, PartitionMark, applicable, fingerprint,
                                                  fully_due, partition_id)
-from chalicelib.gdpr.anonymize import (FieldRule, Pseudonymize, RetentionPolicy, anonymize_object, anonymize_value,
+from chalicelib.anonymization.anonymize import (FieldRule, Pseudonymize, RetentionPolicy, anonymize_object, anonymize_value,
                                        latest_due_event_date, policy_for)
-from chalicelib.gdpr.exceptions import ObjectMissing, RewriteVerificationFailed, UnsupportedObjectFormat
-from chalicelib.gdpr.object_store import ObjectStore, s3_uri
-from chalicelib.gdpr.query_engine import partition_values
-from chalicelib.gdpr.raw_records import KEEP, format_for_key, rewrite_records
-from chalicelib.gdpr.raw_subjects import normalized_email, source_of_key
-from chalicelib.gdpr.rewrite_object import read_parquet, replace_object
+from chalicelib.lake_access.exceptions import ObjectMissing, RewriteVerificationFailed, UnsupportedObjectFormat
+from chalicelib.lake_access.object_store import ObjectStore, s3_uri
+from chalicelib.lake_access.query_engine import partition_values
+from chalicelib.lake_access.raw_records import KEEP, format_for_key, rewrite_records
+from chalicelib.lake_access.raw_subjects import normalized_email, source_of_key
+from chalicelib.lake_access.rewrite_object import read_parquet, replace_object
 from chalicelib.normalize.connectors.base import Draft
 from chalicelib.normalize.lake import LAKE_PREFIX
 from chalicelib.normalize.normalizer import document_id

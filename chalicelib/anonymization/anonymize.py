@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from chalicelib.gdpr.exceptions import RewriteVerificationFailed
-from chalicelib.gdpr.object_store import ObjectStore, s3_uri
-from chalicelib.gdpr.raw_records import KEEP, RawFormat, format_for_key, rewrite_records
-from chalicelib.gdpr.rewrite_object import ObjectRewrite, is_parquet, read_parquet, replace_object, write_parquet
+from chalicelib.lake_access.exceptions import RewriteVerificationFailed
+from chalicelib.lake_access.object_store import ObjectStore, s3_uri
+from chalicelib.lake_access.raw_records import KEEP, RawFormat, format_for_key, rewrite_records
+from chalicelib.lake_access.rewrite_object import ObjectRewrite, is_parquet, read_parquet, replace_object, write_parquet
 
 Pseudonymize = Callable[[str], str]
 PSEUDONYM_PREFIX = "psn_"

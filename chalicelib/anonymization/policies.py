@@ -10,8 +10,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from chalicelib.gdpr.anonymize import RetentionPolicy
-from chalicelib.gdpr.exceptions import InvalidRetentionPolicy, UnknownRetentionPolicy
+from chalicelib.anonymization.anonymize import RetentionPolicy
+from chalicelib.anonymization.exceptions import InvalidRetentionPolicy, UnknownRetentionPolicy
 
 POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _PARTITION = "gdpr-policy"

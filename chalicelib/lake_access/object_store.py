@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chalicelib.gdpr.exceptions import ObjectChanged, ObjectMissing
+from chalicelib.lake_access.exceptions import ObjectChanged, ObjectMissing
 
 # Headers that describe an object and must survive a rewrite unchanged.
 _KEPT_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage",

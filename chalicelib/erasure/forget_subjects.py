@@ -13,9 +13,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chalicelib.gdpr.exceptions import UnsupportedObjectFormat
-from chalicelib.gdpr.object_store import ObjectStore
-from chalicelib.gdpr.rewrite_object import ObjectRewrite, SubjectOf, rewrite_without_subjects
+from chalicelib.lake_access.exceptions import UnsupportedObjectFormat
+from chalicelib.lake_access.object_store import ObjectStore
+from chalicelib.lake_access.rewrite_object import ObjectRewrite, SubjectOf, rewrite_without_subjects
 
 
 class SubjectTraces(Protocol):

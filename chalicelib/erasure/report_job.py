@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from chalicelib.gdpr.cost import JobUsage, cost_per_request, job_cost
-from chalicelib.gdpr.erasure_requests import ErasureJob
+from chalicelib.erasure.cost import JobUsage, cost_per_request, job_cost
+from chalicelib.erasure.requests import ErasureJob
 
 MAX_OBJECTS_LISTED = 200  # per request in the stored report; the full list is in the work bucket
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chalicelib.gdpr.exceptions import NothingRemoved, RewriteVerificationFailed, UnsupportedObjectFormat
-from chalicelib.gdpr.object_store import ObjectStore, StoredObject, s3_uri
-from chalicelib.gdpr.raw_records import DROP, KEEP, RawFormat, format_for_key, rewrite_records, verify_rewrite
+from chalicelib.lake_access.exceptions import NothingRemoved, RewriteVerificationFailed, UnsupportedObjectFormat
+from chalicelib.lake_access.object_store import ObjectStore, StoredObject, s3_uri
+from chalicelib.lake_access.raw_records import DROP, KEEP, RawFormat, format_for_key, rewrite_records, verify_rewrite
 
 SubjectOf = Callable[[Mapping[str, Any]], "str | None"]
 PARQUET_MAGIC = b"PAR1"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chalicelib.gdpr.exceptions import RewriteVerificationFailed, UnsupportedObjectFormat
+from chalicelib.lake_access.exceptions import RewriteVerificationFailed, UnsupportedObjectFormat
 from chalicelib.normalize.exceptions import UnknownSource
 from chalicelib.normalize.sources import connector_for
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from chalicelib.gdpr.exceptions import InvalidTransition, UnknownAnonymizationRun
+from chalicelib.anonymization.exceptions import InvalidRunTransition, UnknownAnonymizationRun
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class InMemoryAnonymizationRuns:
     def finish(self, run_id: str, report: dict[str, Any] | None = None, error: str | None = None) -> None:
         record = self.get(run_id)
         if record.status != RUNNING:
-            raise InvalidTransition(f"run {run_id} is {record.status} already")
+            raise InvalidRunTransition(f"run {run_id} is {record.status} already")
         record.status, record.error = (FAILED, error) if error else (DONE, None)
         record.report, record.finished_at = report or {}, self.clock().isoformat()
 
@@ -160,7 +160,7 @@ class DynamoAnonymizationRuns:
                                     UpdateExpression=update, ConditionExpression="#status = :running",
                                     ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         except self.client.exceptions.ConditionalCheckFailedException as error_:
-            raise InvalidTransition(f"run {run_id} is not RUNNING") from error_
+            raise InvalidRunTransition(f"run {run_id} is not RUNNING") from error_
 
     def recent(self, limit: int) -> list[AnonymizationRunRecord]:
         items = self.client.query(TableName=self.table_name, KeyConditionExpression="pk = :p",

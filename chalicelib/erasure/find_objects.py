@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from chalicelib.gdpr.catalog import LakeTable
+from chalicelib.lake_access.catalog import LakeTable
 from chalicelib.normalize.lake import subject_key
-from chalicelib.gdpr.object_store import parse_s3_uri
-from chalicelib.gdpr.query_engine import QueryEngine
+from chalicelib.lake_access.object_store import parse_s3_uri
+from chalicelib.lake_access.query_engine import QueryEngine
 
 PATH_COLUMN = "$path"
 # Athena's query string limit is 256 KB; this keeps a job's IN list far below it.
@@ -150,7 +150,7 @@ def _raw_key(value: str, raw_bucket: str | None) -> str:
 
 def partitions_of(keys: Iterable[str], table: LakeTable, bucket: str | None = None) -> PartitionFilter:
     """The narrowest filter covering `keys`: their sources, event dates and paths."""
-    from chalicelib.gdpr.query_engine import partition_values
+    from chalicelib.lake_access.query_engine import partition_values
 
     sources: set[str] = set()
     dates: set[date] = set()

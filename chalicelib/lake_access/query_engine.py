@@ -24,9 +24,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chalicelib.gdpr.catalog import LakeTable
-from chalicelib.gdpr.exceptions import QueryFailed
-from chalicelib.gdpr.object_store import ObjectStore, s3_uri
+from chalicelib.lake_access.catalog import LakeTable
+from chalicelib.lake_access.exceptions import QueryFailed
+from chalicelib.lake_access.object_store import ObjectStore, s3_uri
 
 
 @dataclass(frozen=True)

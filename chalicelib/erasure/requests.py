@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from chalicelib.gdpr.exceptions import InvalidErasureRequest, InvalidTransition, UnknownErasureRequest
+from chalicelib.erasure.exceptions import InvalidErasureRequest, InvalidTransition, UnknownErasureRequest
 
 # -- states -------------------------------------------------------------------------------
 

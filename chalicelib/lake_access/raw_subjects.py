@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalicelib.gdpr.exceptions import UnsupportedObjectFormat
-from chalicelib.gdpr.rewrite_object import SubjectOf
+from chalicelib.lake_access.exceptions import UnsupportedObjectFormat
+from chalicelib.lake_access.rewrite_object import SubjectOf
 from chalicelib.normalize import field_normalizers
 from chalicelib.normalize.connectors.base import Connector
 from chalicelib.normalize.exceptions import UnknownSource

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from chalicelib.gdpr.anonymize import RetentionPolicy
+from chalicelib.anonymization.anonymize import RetentionPolicy
 
 _PARTITION = "gdpr-anonymized"
 

@@ -13,12 +13,12 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from chalicelib.gdpr.catalog import LakeTable
-from chalicelib.gdpr.find_objects import find_objects, partitions_of
-from chalicelib.gdpr.object_store import ObjectStore
-from chalicelib.gdpr.query_engine import QueryEngine
-from chalicelib.gdpr.raw_records import count_records, format_for_key
-from chalicelib.gdpr.rewrite_object import SubjectOf, erase_from_parquet, is_parquet
+from chalicelib.lake_access.catalog import LakeTable
+from chalicelib.erasure.find_objects import find_objects, partitions_of
+from chalicelib.lake_access.object_store import ObjectStore
+from chalicelib.lake_access.query_engine import QueryEngine
+from chalicelib.lake_access.raw_records import count_records, format_for_key
+from chalicelib.lake_access.rewrite_object import SubjectOf, erase_from_parquet, is_parquet
 
 
 @dataclass
