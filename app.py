@@ -16,7 +16,7 @@ from chalicelib.anonymization.run_records import run_recorded
 from chalicelib.erasure.workflow import start_erasure_job
 from chalicelib.anonymization.exceptions import InvalidRetentionPolicy, UnknownAnonymizationRun, UnknownRetentionPolicy
 from chalicelib.erasure.exceptions import BatchTooLarge, InvalidErasureRequest, UnknownErasureRequest
-from chalicelib.lake_access.raw_subjects import subject_id_of_email
+from chalicelib.normalize.subject_ids import subject_id_of_email
 from chalicelib.ingest.exceptions import IngestError, UploadTooLarge
 from chalicelib.ingest.uploads import UPLOAD_CONTENT_TYPES, store_upload
 from chalicelib.normalize.exceptions import UnknownSource

@@ -10,11 +10,7 @@ class Mailer(Protocol):
 
 
 class SesMailer:
-    def __init__(self, sender: str, recipients: list[str], client: Any = None) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("ses")
+    def __init__(self, sender: str, recipients: list[str], client: Any) -> None:
         self.sender = sender
         self.recipients = recipients
         self.client = client

@@ -1,7 +1,14 @@
 """Builds the real dependencies (AWS clients, adapters) from configuration, lazily.
 
-Nothing is created at import time, so a test's or the local runtime's emulator
-(`AWS_ENDPOINT_URL`) is always in place first. Tests call `reset()` to drop what was built.
+The only module that builds clients; nothing in `chalicelib` imports it but `app.py`'s
+handlers. Nothing is created at import time, so a test's or the local runtime's emulator
+(`AWS_ENDPOINT_URL`) is always in place first. Modules of heavy libraries (pyarrow,
+DuckDB) are imported inside the builders that need them, so a function that never uses
+them never loads them.
+
+Tests and the local runtime replace a piece with `override(name=piece)`, e.g.
+`override(mailer=RecordingMailer())`: every builder answers its override first. `reset()`
+drops what was built and every override.
 """
 from __future__ import annotations
 
@@ -10,8 +17,9 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -19,105 +27,155 @@ from botocore.config import Config
 from chalicelib.auth.tokens import TokenStore
 from chalicelib.ingest.file_outcomes import FileOutcomeStore
 from chalicelib.mail import SesMailer
-from chalicelib.resources import Resources, current
+from chalicelib.resources import FUNCTION_TIMEOUT, Resources, current
 from chalicelib.state_keeper.handler import StateKeeper
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.reporter import StateReporter
 from chalicelib.state_keeper.store import DEFAULT_HISTORY_RETENTION, DynamoStateStore
 
+if TYPE_CHECKING:
+    from chalicelib.anonymization.policies import DynamoRetentionPolicies
+    from chalicelib.anonymization.run import AnonymizationRun
+    from chalicelib.anonymization.run_records import DynamoAnonymizationRuns
+    from chalicelib.erasure.requests import DynamoErasureRequests
+    from chalicelib.erasure.workflow import ErasureWorkflow
+    from chalicelib.ingest.dead_letters import DeadChunks
+    from chalicelib.ingest.normalize_chunk import ChunkNormalizer
+    from chalicelib.ingest.split_file import FileSplitter
+    from chalicelib.lake_access.catalog import LakeTable
+    from chalicelib.lake_access.query_engine import QueryEngine
+    from chalicelib.lake_access.rewrite_object import SubjectOf
+    from chalicelib.sap.client import SapClient
+    from chalicelib.sap.dead_letters import ParkedLetters, Replayed
+    from chalicelib.sap.erasure import SapErasure
+    from chalicelib.sap.handler import SapDispatchHandler
+    from chalicelib.sap.ledger import DynamoDbLedger
+    from chalicelib.sap.outbox import SapOutbox
+    from chalicelib.sap.throttle import DynamoDbThrottle
+    from chalicelib.subjects.tombstones import DynamoTombstones
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
 
 
-@functools.cache
+_BUILT: list[Any] = []
+_OVERRIDES: dict[str, Any] = {}
+
+
+def override(**pieces: Any) -> None:
+    """Replace built pieces by builder name, e.g. `override(mailer=RecordingMailer())`."""
+    unknown = set(pieces) - {builder.__name__ for builder in _BUILDERS}
+    if unknown:
+        raise KeyError(f"no builder named {', '.join(sorted(unknown))}")
+    _OVERRIDES.update(pieces)
+
+
+def reset() -> None:
+    """Forget every client and adapter built so far, and every override (tests, stage switches)."""
+    _OVERRIDES.clear()
+    for cached in _BUILT:
+        cached.cache_clear()
+
+
+_BUILDERS: list[Callable[..., Any]] = []
+
+
+def builder(*, cached: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Mark a builder: it answers its override first; `cached` ones build once per process."""
+
+    def mark(function: Callable[P, R]) -> Callable[P, R]:
+        build: Callable[P, R] = function
+        if cached:
+            build = functools.cache(function)  # type: ignore[assignment]
+            _BUILT.append(build)
+
+        @functools.wraps(function)
+        def piece(*args: P.args, **kwargs: P.kwargs) -> R:
+            if function.__name__ in _OVERRIDES:
+                return _OVERRIDES[function.__name__]  # type: ignore[no-any-return]
+            return build(*args, **kwargs)
+
+        _BUILDERS.append(piece)
+        return piece
+
+    return mark
+
+
+@builder()
 def client(service: str) -> Any:
     """A boto3 client for `service`, shared by everything in this process."""
     return boto3.session.Session().client(service, config=_CLIENT_CONFIG)
 
 
-@functools.cache
+@builder()
 def resources() -> Resources:
     return current()
 
 
-def reset() -> None:
-    """Forget every client and adapter built so far (tests, stage switches)."""
-    client.cache_clear()
-    resources.cache_clear()
-    for builder in _BUILDERS:
-        builder.cache_clear()
-
-
-_BUILDERS: list[Any] = []
-
-
-def cached_builder(function: Any) -> Any:
-    """Mark an adapter builder: cached per process, dropped by `reset()`."""
-    cached = functools.cache(function)
-    _BUILDERS.append(cached)
-    return cached
-
-
-@cached_builder
+@builder()
 def queue_url(name: str) -> str:
     return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
 
-@cached_builder
+@builder()
 def token_store() -> TokenStore:
     return TokenStore(resources().table("config").name, client("dynamodb"))
 
 
-@cached_builder
+@builder()
 def mailer() -> SesMailer:
     declared = resources()
     return SesMailer(declared.mail_from, list(declared.mail_to), client("ses"))
 
 
-@cached_builder
+@builder()
 def subject_key() -> bytes:
     """The key of the pseudonymous subject ids (HMAC of the normalized email)."""
     secret = client("secretsmanager").get_secret_value(SecretId=resources().secret("subject-key").name)
     return secret["SecretString"].encode("utf-8")
 
 
+@builder(cached=False)
 def state_reporter() -> StateReporter:
     """A new reporter (a context manager that sends what it buffered on exit)."""
     return StateReporter(queue_url(resources().queue("state-changes").name), client("sqs"))
 
 
-@cached_builder
+@builder()
 def state_store() -> DynamoStateStore:
     days = os.environ.get("STATE_HISTORY_RETENTION_DAYS")
     retention = timedelta(days=int(days)) if days else DEFAULT_HISTORY_RETENTION
     return DynamoStateStore(resources().table("state").name, client("dynamodb"), history_retention=retention)
 
 
-@cached_builder
+@builder()
 def state_keeper() -> StateKeeper:
     return StateKeeper(state_store())
 
 
-@cached_builder
+@builder()
 def state_queries() -> StateQueries:
     token_key = hmac.new(subject_key(), b"state-keeper next tokens", hashlib.sha256).digest()
     return StateQueries(state_store(), token_key)
 
 
-@cached_builder
+@builder()
 def file_outcomes() -> FileOutcomeStore:
     return FileOutcomeStore(resources().table("state").name, client("dynamodb"))
 
 
-@cached_builder
-def ingest() -> Any:
+@builder()
+def ingest() -> FileSplitter:
     from chalicelib.ingest.split_file import FileSplitter
 
     return FileSplitter(client("s3"), client("sqs"), queue_url(resources().queue("normalize").name),
                         file_outcomes())
 
 
-@cached_builder
-def normalizer() -> Any:
+@builder()
+def normalizer() -> ChunkNormalizer:
     from chalicelib.ingest.normalize_chunk import ChunkNormalizer
 
     declared = resources()
@@ -125,8 +183,8 @@ def normalizer() -> Any:
                            subject_key(), state_reporter, sap_outbox(), erasure_tombstones())
 
 
-@cached_builder
-def erasure_tombstones() -> Any:
+@builder()
+def erasure_tombstones() -> DynamoTombstones:
     """The erased subjects (pseudonymous ids and times) that normalize and dispatch drop."""
     from chalicelib.subjects.tombstones import DynamoTombstones
 
@@ -135,39 +193,39 @@ def erasure_tombstones() -> Any:
 
 # -- SAP dispatch -----------------------------------------------------------------------
 
-@cached_builder
-def sap_outbox() -> Any:
+@builder()
+def sap_outbox() -> SapOutbox:
     """Where the normalize step queues valid records: `sap_outbox().send(records) -> OutboxResult`."""
     from chalicelib.sap.outbox import SapOutbox
 
     return SapOutbox(queue_url(resources().queue("sap-dispatch").name), client("sqs"))
 
 
-@cached_builder
-def sap_client() -> Any:
+@builder()
+def sap_client() -> SapClient:
     """One SAP client per container: its CSRF token and cookies outlive a batch."""
     from chalicelib.sap.client import SapClient
     from chalicelib.sap.credentials import load_credentials
 
-    return SapClient.from_credentials(load_credentials(secrets_client=client("secretsmanager")))
+    return SapClient.from_credentials(load_credentials(client))
 
 
-@cached_builder
-def sap_throttle() -> Any:
+@builder()
+def sap_throttle() -> DynamoDbThrottle:
     from chalicelib.sap.throttle import DynamoDbThrottle
 
     return DynamoDbThrottle(resources().table("config").name, client("dynamodb"))
 
 
-@cached_builder
-def sap_ledger() -> Any:
+@builder()
+def sap_ledger() -> DynamoDbLedger:
     from chalicelib.sap.ledger import DynamoDbLedger
 
     return DynamoDbLedger(resources().table("sap-ledger").name, client("dynamodb"))
 
 
-@cached_builder
-def dispatcher() -> Any:
+@builder()
+def dispatcher() -> SapDispatchHandler:
     """The `dispatch_to_sap` handler; `SAP_RECORDS_PER_REQUEST` sets the records per `$batch`."""
     from chalicelib.sap.dispatcher import DispatchOptions
     from chalicelib.sap.handler import SapDispatchHandler
@@ -178,15 +236,15 @@ def dispatcher() -> Any:
                               tombstones=erasure_tombstones(), options=options)
 
 
-@cached_builder
-def sap_erasure() -> Any:
+@builder()
+def sap_erasure() -> SapErasure:
     """Erases subjects' contacts in SAP (the erasure workflow's SAP task), on the shared throttle."""
     from chalicelib.sap.erasure import SapErasure
 
     return SapErasure(sap_client(), sap_throttle())
 
 
-def park_sap_dead_letters() -> Any:
+def park_sap_dead_letters() -> ParkedLetters:
     from chalicelib.sap.dead_letters import park_dead_letters
 
     dlq = resources().queue("sap-dispatch").dead_letter
@@ -194,7 +252,7 @@ def park_sap_dead_letters() -> Any:
     return park_dead_letters(client("sqs"), queue_url(dlq.name), sap_ledger(), state_reporter)
 
 
-def replay_sap_dead_letters(limit: int = 1000) -> Any:
+def replay_sap_dead_letters(limit: int = 1000) -> Replayed:
     from chalicelib.sap.dead_letters import replay_dead_letters
 
     queue = resources().queue("sap-dispatch")
@@ -203,7 +261,7 @@ def replay_sap_dead_letters(limit: int = 1000) -> Any:
                                sap_ledger(), state_reporter, limit)
 
 
-def park_normalize_dead_letters() -> Any:
+def park_normalize_dead_letters() -> DeadChunks:
     from chalicelib.ingest.dead_letters import park_dead_chunks
 
     dlq = resources().queue("normalize").dead_letter
@@ -221,7 +279,8 @@ def replay_normalize_dead_letters(limit: int = 1000) -> int:
 
 # -- GDPR -------------------------------------------------------------------------------
 
-def lake_table() -> Any:
+@builder(cached=False)
+def lake_table() -> LakeTable:
     from chalicelib.lake_access.catalog import LakeTable
 
     declared = resources()
@@ -229,8 +288,8 @@ def lake_table() -> Any:
     return LakeTable(database=catalog.database, name=catalog.table, bucket=declared.bucket("lake").name)
 
 
-@cached_builder
-def query_engine() -> Any:
+@builder()
+def query_engine() -> QueryEngine:
     """Athena in AWS; DuckDB over the same lake objects on the local stack (no Athena there)."""
     declared = resources()
     table = lake_table()
@@ -246,32 +305,32 @@ def query_engine() -> Any:
                              region=client("s3").meta.region_name)
 
 
-@cached_builder
-def erasure_requests() -> Any:
+@builder()
+def erasure_requests() -> DynamoErasureRequests:
     from chalicelib.erasure.requests import DynamoErasureRequests
 
     return DynamoErasureRequests(resources().table("config").name, client("dynamodb"))
 
 
-@cached_builder
-def retention_policies() -> Any:
+@builder()
+def retention_policies() -> DynamoRetentionPolicies:
     from chalicelib.anonymization.policies import DynamoRetentionPolicies
 
     return DynamoRetentionPolicies(resources().table("config").name, client("dynamodb"))
 
 
-@cached_builder
-def subject_of_for() -> Any:
+@builder()
+def subject_of_for() -> Callable[[str, str], SubjectOf]:
     from chalicelib.lake_access.raw_subjects import subject_of_for as build
 
     return build(subject_key())
 
 
-@cached_builder
-def erasure_workflow() -> Any:
+@builder()
+def erasure_workflow() -> ErasureWorkflow:
     from chalicelib.erasure.workflow import ErasureWorkflow
     from chalicelib.lake_access.object_store import S3ObjectStore
-    from chalicelib.state_keeper.subject_links import StateKeeperTraces
+    from chalicelib.state_keeper.subject_links import SubjectLinks
 
     declared = resources()
     return ErasureWorkflow(
@@ -280,7 +339,7 @@ def erasure_workflow() -> Any:
         quarantine_bucket=declared.bucket("quarantine").name,
         work_bucket=declared.bucket(declared.lake_catalog.results_bucket).name,
         subject_of_for=subject_of_for(),
-        traces=StateKeeperTraces(declared.table("state").name, state_reporter, client("dynamodb")),
+        traces=SubjectLinks(declared.table("state").name, state_reporter, client("dynamodb")),
         mailer=mailer(), sap=sap_erasure, tombstones=erasure_tombstones(),
         settle_seconds=erasure_settle_seconds(), app=declared.app, stage=declared.stage)
 
@@ -292,15 +351,13 @@ def erasure_settle_seconds() -> float:
     may still write for up to a function timeout; the find scans after that. No wait on
     the local stack (one process, nothing in flight that tests do not drive).
     """
-    from chalicelib.resources import FUNCTION_TIMEOUT
-
     configured = os.environ.get("ERASURE_SETTLE_SECONDS")
     if configured:
         return float(configured)
     return 0.0 if resources().stage == "local" else float(FUNCTION_TIMEOUT + 5)
 
 
-@cached_builder
+@builder()
 def state_machine_arn(key: str) -> str:
     """The ARN of a declared state machine, in this account and region."""
     account = client("sts").get_caller_identity()["Account"]
@@ -308,7 +365,8 @@ def state_machine_arn(key: str) -> str:
     return f"arn:aws:states:{region}:{account}:stateMachine:{resources().state_machine(key).name}"
 
 
-def anonymization_runs() -> Any:
+@builder(cached=False)
+def anonymization_runs() -> DynamoAnonymizationRuns:
     from chalicelib.anonymization.run_records import DynamoAnonymizationRuns
 
     return DynamoAnonymizationRuns(resources().table("config").name, client("dynamodb"))
@@ -321,7 +379,8 @@ def start_anonymization_run(run_id: str) -> None:
                             InvocationType="Event", Payload=json.dumps({"run_id": run_id}).encode())
 
 
-def anonymization_run() -> Any:
+@builder(cached=False)
+def anonymization_run() -> AnonymizationRun:
     """A run with the policies as they are now (read per run, so a change applies next run)."""
     from chalicelib.anonymization.marks import DynamoAnonymizationMarks
     from chalicelib.anonymization.run import AnonymizationRun

@@ -69,11 +69,7 @@ class InMemoryAnonymizationMarks:
 
 
 class DynamoAnonymizationMarks:
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("dynamodb")
+    def __init__(self, table_name: str, client: Any) -> None:
         self.table_name = table_name
         self.client = client
 

@@ -34,7 +34,8 @@ from chalicelib.lake_access.exceptions import ObjectMissing, RewriteVerification
 from chalicelib.lake_access.object_store import ObjectStore, s3_uri
 from chalicelib.lake_access.query_engine import partition_values
 from chalicelib.lake_access.raw_records import KEEP, format_for_key, rewrite_records
-from chalicelib.lake_access.raw_subjects import normalized_email, source_of_key
+from chalicelib.lake_access.raw_subjects import source_of_key
+from chalicelib.normalize.subject_ids import normalized_email
 from chalicelib.lake_access.rewrite_object import read_parquet, replace_object
 from chalicelib.normalize.connectors.base import Draft
 from chalicelib.normalize.lake import LAKE_PREFIX

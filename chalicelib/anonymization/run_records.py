@@ -117,11 +117,7 @@ class InMemoryAnonymizationRuns:
 
 
 class DynamoAnonymizationRuns:
-    def __init__(self, table_name: str, client: Any = None, clock: Callable[[], datetime] = _now) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("dynamodb")
+    def __init__(self, table_name: str, client: Any, clock: Callable[[], datetime] = _now) -> None:
         self.table_name = table_name
         self.client = client
         self.clock = clock

@@ -33,11 +33,7 @@ def _key(digest: str) -> dict[str, Any]:
 
 
 class TokenStore:
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("dynamodb")
+    def __init__(self, table_name: str, client: Any) -> None:
         self.table_name = table_name
         self.client = client
 

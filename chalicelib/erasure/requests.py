@@ -208,11 +208,7 @@ class InMemoryErasureRequests:
 
 
 class DynamoErasureRequests:
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("dynamodb")
+    def __init__(self, table_name: str, client: Any) -> None:
         self.table_name = table_name
         self.client = client
 

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
-from chalicelib.lake_access.raw_subjects import normalized_email
+from chalicelib.normalize.subject_ids import normalized_email
 from chalicelib.ingest.messages import ChunkMessage
 from chalicelib.normalize import field_normalizers
 from chalicelib.normalize.lake import lake_objects

@@ -85,11 +85,7 @@ class ObjectStore(Protocol):
 
 
 class S3ObjectStore:
-    def __init__(self, client: Any = None) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("s3")
+    def __init__(self, client: Any) -> None:
         self.client = client
         self.counts = RequestCounts()
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from chalicelib.lake_access.exceptions import UnsupportedObjectFormat
 from chalicelib.lake_access.rewrite_object import SubjectOf
-from chalicelib.normalize import field_normalizers
 from chalicelib.normalize.connectors.base import Connector
 from chalicelib.normalize.exceptions import UnknownSource
 from chalicelib.normalize.sources import connector_for
+from chalicelib.normalize.subject_ids import normalized_email
 from chalicelib.subjects.pseudonyms import subject_id
 
 # the first folder of a key in these buckets' layouts names the source
@@ -30,21 +30,6 @@ def source_of_key(key: str) -> str:
     if len(parts) < 3 or parts[0] not in _SOURCE_FOLDER:
         raise UnsupportedObjectFormat(f"{key}: not a raw or quarantine key naming a source")
     return parts[_SOURCE_FOLDER[parts[0]]]
-
-
-def normalized_email(value: Any) -> str | None:
-    try:
-        return field_normalizers.email(value)
-    except field_normalizers.FieldInvalid:
-        return None
-
-
-def subject_id_of_email(email: str, key: bytes) -> str:
-    """The pseudonymous id ingest gives this email (normalized exactly as ingest does)."""
-    normalized = normalized_email(email)
-    if normalized is None:
-        raise ValueError("not a normalizable email address")
-    return subject_id(normalized, key)
 
 
 def connector_subject_of(connector: Connector, key: bytes) -> SubjectOf:

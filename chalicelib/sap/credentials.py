@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,18 +35,15 @@ def _from_json(text: str, source: str) -> SapCredentials:
         raise CredentialsMissing(f"{source} does not hold base_url, user and password") from error
 
 
-def load_credentials(environ: Mapping[str, str] | None = None, *,
-                     secrets_client: Any = None, ssm_client: Any = None) -> SapCredentials:
+def load_credentials(client_for: Callable[[str], Any], environ: Mapping[str, str] | None = None) -> SapCredentials:
+    """The credentials the environment points at; `client_for(service)` gives the AWS client
+    of the store they are in (Secrets Manager or SSM), asked only for the one needed."""
     env = os.environ if environ is None else environ
     if env.get("SAP_SECRET_ARN"):
-        return _from_secret(env["SAP_SECRET_ARN"], secrets_client)
+        return _from_secret(env["SAP_SECRET_ARN"], client_for("secretsmanager"))
     if env.get("SAP_PARAMETER"):
-        if ssm_client is None:
-            from chalicelib import wiring
-
-            ssm_client = wiring.client("ssm")
         name = env["SAP_PARAMETER"]
-        text = ssm_client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        text = client_for("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
         return _from_json(text, f"parameter {name}")
     if env.get("SAP_BASE_URL"):
         try:
@@ -54,15 +51,11 @@ def load_credentials(environ: Mapping[str, str] | None = None, *,
         except KeyError as error:
             raise CredentialsMissing("SAP_BASE_URL is set but SAP_USER or SAP_PASSWORD is not") from error
     if env.get("SAP_SECRET"):
-        return _from_secret(env["SAP_SECRET"], secrets_client)
+        return _from_secret(env["SAP_SECRET"], client_for("secretsmanager"))
     raise CredentialsMissing("set SAP_SECRET_ARN, SAP_PARAMETER, SAP_BASE_URL + SAP_USER + "
                              "SAP_PASSWORD, or SAP_SECRET")
 
 
 def _from_secret(secret_id: str, secrets_client: Any) -> SapCredentials:
-    if secrets_client is None:
-        from chalicelib import wiring
-
-        secrets_client = wiring.client("secretsmanager")
     text = secrets_client.get_secret_value(SecretId=secret_id)["SecretString"]
     return _from_json(text, f"secret {secret_id}")

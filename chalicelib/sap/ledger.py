@@ -189,12 +189,8 @@ class InMemoryLedger:
 class DynamoDbLedger:
     """The ledger in the sap-ledger table: one conditional UpdateItem per record and step."""
 
-    def __init__(self, table_name: str, client: Any = None, *, clock: Any = time.time,
+    def __init__(self, table_name: str, client: Any, *, clock: Any = time.time,
                  workers: int = 8) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("dynamodb")
         self.table_name = table_name
         self.client = client
         self.clock = clock

@@ -169,12 +169,8 @@ def pack(records: list[DispatchRecord], shards: int = DEFAULT_SHARDS,
 class SapOutbox:
     """Queues normalized records for SAP on the dispatch FIFO queue (adapters take their client)."""
 
-    def __init__(self, queue_url: str, sqs: Any = None, shards: int = DEFAULT_SHARDS,
+    def __init__(self, queue_url: str, sqs: Any, shards: int = DEFAULT_SHARDS,
                  per_message: int = RECORDS_PER_MESSAGE) -> None:
-        if sqs is None:
-            from chalicelib import wiring
-
-            sqs = wiring.client("sqs")
         self.queue_url = queue_url
         self.sqs = sqs
         self.shards = shards

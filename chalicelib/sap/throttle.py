@@ -139,13 +139,9 @@ _STATE_FIELDS = tuple(f for f in BucketState.__dataclass_fields__ if f != "versi
 class DynamoDbThrottle:
     """The shared bucket: one item, optimistic concurrency on `version`, ~1 write per acquire."""
 
-    def __init__(self, table_name: str, client: Any = None, *, defaults: ThrottleSettings | None = None,
+    def __init__(self, table_name: str, client: Any, *, defaults: ThrottleSettings | None = None,
                  clock: Callable[[], float] = time.time, max_conflicts: int = 20,
                  max_item_age: float = 1.0) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("dynamodb")
         self.table_name = table_name
         self.client = client
         self.defaults = defaults or ThrottleSettings()

@@ -22,13 +22,9 @@ from chalicelib.state_keeper.table_layout import SUBJECT_ATTRIBUTE, SUBJECT_INDE
 COMPONENT = "gdpr-erasure"
 
 
-class StateKeeperTraces:
-    def __init__(self, table_name: str, reporter: Callable[[], Any], client: Any = None,
+class SubjectLinks:
+    def __init__(self, table_name: str, reporter: Callable[[], Any], client: Any,
                  component: str = COMPONENT) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("dynamodb")
         self.table_name = table_name
         self.reporter = reporter  # a new StateReporter (context manager) per use
         self.client = client

@@ -93,12 +93,8 @@ class InMemoryTombstones:
 class DynamoTombstones:
     """The tombstones in the config table (adapters take their client)."""
 
-    def __init__(self, table_name: str, client: Any = None, *, retention: timedelta = RETENTION,
+    def __init__(self, table_name: str, client: Any, *, retention: timedelta = RETENTION,
                  sleep: Any = time.sleep) -> None:
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("dynamodb")
         self.table_name = table_name
         self.client = client
         self.retention = retention

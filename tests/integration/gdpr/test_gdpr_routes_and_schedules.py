@@ -22,7 +22,7 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.auth.tokens import TokenStore
 from chalicelib.anonymization.anonymize import RetentionPolicy
-from chalicelib.lake_access.raw_subjects import subject_id_of_email
+from chalicelib.normalize.subject_ids import subject_id_of_email
 from chalicelib.resources import for_stage
 from devstack.emulator import Emulator, LambdaContext
 from devstack.events import scheduled_event

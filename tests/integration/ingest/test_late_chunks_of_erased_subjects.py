@@ -14,8 +14,9 @@ from chalicelib.erasure.requests import DONE, DynamoErasureRequests, batch_pendi
 from chalicelib.erasure.workflow import ErasureWorkflow
 from chalicelib.lake_access.object_store import S3ObjectStore
 from chalicelib.lake_access.query_engine import DuckDbQueryEngine
-from chalicelib.lake_access.raw_subjects import subject_id_of_email, subject_of_for
-from chalicelib.state_keeper.subject_links import StateKeeperTraces
+from chalicelib.lake_access.raw_subjects import subject_of_for
+from chalicelib.normalize.subject_ids import subject_id_of_email
+from chalicelib.state_keeper.subject_links import SubjectLinks
 from chalicelib.ingest.normalize_chunk import SUBJECT_ERASED
 from chalicelib.ingest.uploads import file_id_for, raw_key
 from chalicelib.mail import InMemoryMailer
@@ -56,7 +57,7 @@ def _erase(session: boto3.Session, subject_id: str) -> None:
         object_store=lambda: S3ObjectStore(s3), table=table, raw_bucket=RESOURCES.bucket("raw").name,
         quarantine_bucket=RESOURCES.bucket("quarantine").name,
         work_bucket=RESOURCES.bucket("athena-results").name, subject_of_for=subject_of_for(SUBJECT_KEY),
-        traces=StateKeeperTraces(RESOURCES.table("state").name, wiring.state_reporter, dynamodb),
+        traces=SubjectLinks(RESOURCES.table("state").name, wiring.state_reporter, dynamodb),
         mailer=InMemoryMailer(), sap=lambda: InMemorySapContacts(), tombstones=wiring.erasure_tombstones())
     state = workflow.find({"job_id": job.job_id})
     state["rewrites"] = [workflow.rewrite({"job_id": job.job_id, "round": state["round"], "chunk": c})

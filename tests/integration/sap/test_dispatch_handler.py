@@ -226,15 +226,14 @@ def _dlq_watch(sap: Sap) -> dict[str, Any]:
     return sap.app_module.dlq_watch(scheduled_event("dlq-watch"), LambdaContext("dlq_watch"))
 
 
-def test_dead_letters_are_parked_with_one_summary_mail_and_stay_replayable(
-        sap: Sap, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dead_letters_are_parked_with_one_summary_mail_and_stay_replayable(sap: Sap) -> None:
     # GIVEN a message whose first record SAP holds already, and the message in the DLQ
     wiring.sap_ledger().claim("doc-0000", "earlier-dispatcher", 60)
     wiring.sap_ledger().settle(Settlement("doc-0000", "DELIVERED"), "earlier-dispatcher")
     sap.queue([a_normalized(0), a_normalized(7)])  # one subject: one message
     _dead_letter(sap)
     mailer = RecordingMailer()
-    monkeypatch.setattr(wiring, "mailer", lambda: mailer)
+    wiring.override(mailer=mailer)
     sent_before = sap.mails_sent()
 
     # WHEN the watch runs twice

@@ -91,7 +91,7 @@ def test_credentials_come_from_the_declared_secret_in_a_deployed_function(stack:
     secrets.put_secret_value(SecretId=name, SecretString=json.dumps(
         {"base_url": "https://my300000-api.s4hana.ondemand.com/", "user": "COMM_USER", "password": "pw"}))
 
-    credentials = load_credentials({"SAP_SECRET": name}, secrets_client=secrets)
+    credentials = load_credentials(lambda service: secrets, {"SAP_SECRET": name})
 
     assert credentials.base_url == "https://my300000-api.s4hana.ondemand.com"
     assert credentials.user == "COMM_USER"
@@ -103,7 +103,7 @@ def test_credentials_come_from_ssm_when_a_parameter_is_named(stack: boto3.Sessio
     ssm.put_parameter(Name="/data-engine/local/sap", Type="SecureString",
                       Value=json.dumps({"base_url": "https://sap.example", "user": "U", "password": "P"}))
 
-    credentials = load_credentials({"SAP_PARAMETER": "/data-engine/local/sap"}, ssm_client=ssm)
+    credentials = load_credentials(lambda service: ssm, {"SAP_PARAMETER": "/data-engine/local/sap"})
 
     assert (credentials.base_url, credentials.user, credentials.password) == ("https://sap.example", "U", "P")
 

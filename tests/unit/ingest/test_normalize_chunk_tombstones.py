@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.subjects.tombstones import InMemoryTombstones
-from chalicelib.lake_access.raw_subjects import subject_id_of_email
+from chalicelib.normalize.subject_ids import subject_id_of_email
 from chalicelib.ingest.normalize_chunk import SUBJECT_ERASED, ChunkNormalizer
 from chalicelib.ingest.messages import ChunkMessage, ChunkRecord
 from chalicelib.state_keeper.lifecycle import State, StateChange
