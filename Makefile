@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAGE  ?= dev
 
-.PHONY: run test test-unit test-integration test-e2e install config package validate token fire clean
+.PHONY: run test lint test-unit test-integration test-e2e install config package validate token fire clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,16 @@ install: $(BIN)/activate
 run: install
 	$(BIN)/python -m devstack up --samples samples
 
-## The whole test suite (unit, integration on the emulator, end to end).
-test: install
+## The linters, then the whole test suite (unit, integration on the emulator, end to end).
+test: lint
 	$(BIN)/python -m pytest
+
+## The floors (import-linter), lint and format (ruff), types of chalicelib (mypy).
+lint: install
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit

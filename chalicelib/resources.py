@@ -142,6 +142,12 @@ class Resources:
     def bucket(self, key: str) -> Bucket:
         return _by_key(self.buckets, key)
 
+    def catalog(self) -> LakeCatalog:
+        """The lake's Glue and Athena names (every stage declares them)."""
+        if self.lake_catalog is None:
+            raise KeyError(f"stage {self.stage} declares no lake catalog")
+        return self.lake_catalog
+
     def queue(self, key: str) -> Queue:
         return _by_key(self.queues, key)
 

@@ -94,7 +94,7 @@ def builder(*, cached: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]
         @functools.wraps(function)
         def piece(*args: P.args, **kwargs: P.kwargs) -> R:
             if function.__name__ in _OVERRIDES:
-                return _OVERRIDES[function.__name__]  # type: ignore[no-any-return]
+                return _OVERRIDES[function.__name__]
             return build(*args, **kwargs)
 
         _BUILDERS.append(piece)
@@ -284,7 +284,7 @@ def lake_table() -> LakeTable:
     from chalicelib.lake_access.catalog import LakeTable
 
     declared = resources()
-    catalog = declared.lake_catalog
+    catalog = declared.catalog()
     return LakeTable(database=catalog.database, name=catalog.table, bucket=declared.bucket("lake").name)
 
 
@@ -301,7 +301,7 @@ def query_engine() -> QueryEngine:
         return DuckDbQueryEngine([table], S3ObjectStore(client("s3")), schemas={table.qualified_name: lake_schema()})
     from chalicelib.lake_access.query_engine import AthenaQueryEngine
 
-    return AthenaQueryEngine(declared.lake_catalog.workgroup, table.database,
+    return AthenaQueryEngine(declared.catalog().workgroup, table.database,
                              region=client("s3").meta.region_name)
 
 
@@ -337,7 +337,7 @@ def erasure_workflow() -> ErasureWorkflow:
         requests=erasure_requests(), engine=query_engine(), object_store=lambda: S3ObjectStore(client("s3")),
         table=lake_table(), raw_bucket=declared.bucket("raw").name,
         quarantine_bucket=declared.bucket("quarantine").name,
-        work_bucket=declared.bucket(declared.lake_catalog.results_bucket).name,
+        work_bucket=declared.bucket(declared.catalog().results_bucket).name,
         subject_of_for=subject_of_for(),
         traces=SubjectLinks(declared.table("state").name, state_reporter, client("dynamodb")),
         mailer=mailer(), sap=sap_erasure, tombstones=erasure_tombstones(),

@@ -277,8 +277,8 @@ def anonymize_object(store: ObjectStore, bucket: str, key: str, policies: list[R
         outcome.rows_before, outcome.rows_changed, outcome.unparsed = rewrite.records, rewrite.replaced, rewrite.unparsed
         body = rewrite.content
         if rewrite.replaced:
-            again = rewrite_records(body, raw_format, transform)
-            if again.changed or again.records != rewrite.records:
+            reread = rewrite_records(body, raw_format, transform)
+            if reread.changed or reread.records != rewrite.records:
                 raise RewriteVerificationFailed(f"{s3_uri(bucket, key)}: anonymized content does not check out")
     outcome.bytes_after = len(body)
     if outcome.rows_changed and not dry_run:

@@ -46,7 +46,7 @@ def quote_integer(value: int) -> str:
 
 
 def in_list(column: str, values: Iterable[str | int]) -> str:
-    literals = sorted(set(values))  # type: ignore[type-var]
+    literals = sorted(set(values))
     if not literals:
         raise ValueError(f"an IN list on {column} needs at least one value")
     quoted = [quote_literal(v) if isinstance(v, str) else quote_integer(v) for v in literals]

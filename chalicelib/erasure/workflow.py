@@ -207,7 +207,7 @@ class ErasureWorkflow:
         started, store = time.monotonic(), self.object_store()
         job = self.requests.get_job(event["job_id"])
         failed = bool(event.get("failed"))
-        error = _error_summary(event.get("error")) if event.get("error") else (
+        error = _error_summary(event["error"]) if event.get("error") else (
             "traces remain after the last verification round" if failed else None)
         rounds = int(event.get("round", 0))
         object_results: list[dict[str, Any]] = []

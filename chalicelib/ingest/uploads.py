@@ -71,7 +71,8 @@ def file_part(content_type: str, body: bytes) -> tuple[str | None, bytes]:
     for part in message.iter_parts():
         filename = part.get_filename()
         if filename is not None:
-            return filename, part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            return filename, payload if isinstance(payload, bytes) else b""
     raise UnsupportedUpload("the multipart body has no file part")
 
 

@@ -87,7 +87,7 @@ _CACHED_READ_LIMIT = 1024 * 1024
 class _ReadCounter:
     """Distinct bytes fetched per object in one query; small reads (footers) are reused."""
 
-    bytes: int = 0
+    scanned: int = 0
     requests: int = 0
     objects: set[str] = field(default_factory=set)
     cache: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
@@ -98,7 +98,7 @@ class _ReadCounter:
         with self.lock:
             self.requests += 1
             self.objects.add(path)
-            self.bytes += self._cover(path, start, start + len(data))
+            self.scanned += self._cover(path, start, start + len(data))
             if len(data) <= _CACHED_READ_LIMIT:
                 self.cache.setdefault(path, []).append((start, data))
 
@@ -249,7 +249,7 @@ class DuckDbQueryEngine:
         finally:
             connection.close()
             del datasets
-        return QueryResult(rows, columns, counter.bytes, objects_read=len(counter.objects))
+        return QueryResult(rows, columns, counter.scanned, objects_read=len(counter.objects))
 
     def _dataset(self, table: LakeTable, counter: _ReadCounter) -> Any:
         import pyarrow as pa

@@ -124,7 +124,7 @@ def split_multipart(body: bytes, boundary: str) -> list[bytes]:
     """The parts between `--boundary` delimiters (RFC 2046), CRLF or LF line ends."""
     delimiter = re.escape(b"--" + boundary.encode())
     segments = re.split(rb"(?:\r?\n|^)" + delimiter, body, flags=re.MULTILINE)
-    parts = []
+    parts: list[bytes] = []
     for segment in segments[1:]:
         if segment.startswith(b"--"):
             return parts

@@ -146,7 +146,7 @@ class SapClient:
             if response.status_code != 200:
                 raise SapProtocolError(f"interaction lookup answered HTTP {response.status_code}")
             for row in response.json()["d"]["results"]:
-                found.add(tuple(row.get(name, "") for name in fields))  # type: ignore[arg-type]
+                found.add(tuple(row.get(name, "") for name in fields))
         return found
 
     # -- transport -----------------------------------------------------------------------

@@ -137,9 +137,8 @@ class InMemoryLedger:
         with self._lock:
             for settlement in settlements:
                 item = self.items.get(settlement.record_id)
-                ok = bool(item) and item["state"] == SENDING and item.get("owner") == owner
-                if ok:
-                    assert item is not None
+                ok = item is not None and item["state"] == SENDING and item.get("owner") == owner
+                if item is not None and ok:
                     item["lease_until"] = 0.0
                     item["contact_done"] = settlement.contact_done or item.get("contact_done", False)
                     if settlement.outcome != IN_DOUBT:

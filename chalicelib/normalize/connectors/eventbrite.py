@@ -56,8 +56,8 @@ class EventbriteAttendees(Connector):
 
     def draft(self, data: dict[str, Any]) -> Draft:
         kind = interaction_type(data)
-        profile = data.get("profile") if isinstance(data.get("profile"), dict) else {}
-        addresses = profile.get("addresses") if isinstance(profile.get("addresses"), dict) else {}
+        profile: dict[str, Any] = data["profile"] if isinstance(data.get("profile"), dict) else {}
+        addresses: dict[str, Any] = profile["addresses"] if isinstance(profile.get("addresses"), dict) else {}
         country = next((dig(addresses, kind_, "country") for kind_ in ("home", "bill", "work", "ship")
                         if dig(addresses, kind_, "country")), None)
         gross = dig(data, "costs", "gross")
