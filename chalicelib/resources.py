@@ -239,7 +239,7 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
                 "config", f"{prefix}-config", "CONFIG_TABLE",
                 hash_key="pk", range_key="sk",
                 attributes={"pk": "S", "sk": "S"},
-                ttl_attribute="expires_at",  # erasure tombstones expire (gdpr/erasure_tombstones.py)
+                ttl_attribute="expires_at",  # erasure tombstones expire (subjects/tombstones.py)
             ),
             Table(
                 "sap-ledger", f"{prefix}-sap-ledger", "SAP_LEDGER_TABLE",

@@ -13,7 +13,7 @@
 4. The changed documents are reported ANONYMIZED to the State Keeper.
 
 A second run finds every value anonymized already (an anonymized value maps to itself),
-writes nothing and reports nothing. With `marks` (`anonymization_marks.py`) it does not even
+writes nothing and reports nothing. With `marks` (`marks.py`) it does not even
 read them: a partition every policy has made due is marked once done, and later runs read
 only its objects written since, or all of it again when the policies change. `dry_run`
 reads and counts, and writes nothing (no marks either).

@@ -8,7 +8,7 @@ the found objects and each chunk's results live under `gdpr/jobs/{job_id}/` in t
 work bucket (no personal data: keys, counts, pseudonymous ids).
 
 The first find round writes the job's erasure tombstones before it scans
-(`erasure_tombstones.py`): from then on normalize and dispatch drop the subjects' earlier
+(`subjects/tombstones.py`): from then on normalize and dispatch drop the subjects' earlier
 records, and after `settle_seconds` (a function timeout: a run that read the tombstones
 just before may still be writing) everything written before is in what the scan sees.
 Written later (e.g. in ForgetSubjects), a chunk normalized between the scan and the

@@ -13,7 +13,7 @@ For each chunk message:
   with the outbox's reason, e.g. an order without a contact): one document write for all.
 
 Before anything is written, the chunk's distinct subjects are looked up in the erasure
-tombstones (`chalicelib/gdpr/erasure_tombstones.py`, one BatchGetItem per 100 subjects).
+tombstones (`chalicelib/subjects/tombstones.py`, one BatchGetItem per 100 subjects).
 A record of an erased subject whose interaction happened at or before the erasure (a late
 chunk, a DLQ replay, an old file sent again) writes nothing anywhere — not the lake, not
 the outbox, and not quarantine either, since its raw form is the personal data that was

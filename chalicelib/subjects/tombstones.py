@@ -14,7 +14,7 @@ before it scans the lake (`ErasureWorkflow.find`).
 Items (config table, `pk`/`sk`): `gdpr-erased#{subject_id}` / `tombstone` with `erased_at`
 (ISO 8601 UTC, fixed width so strings compare like times), `job_id` and `expires_at` (the
 table's TTL attribute). One partition per subject, unlike the few-item partitions of
-`retention_policies.py`: normalize and dispatch read them with BatchGetItem (100 keys a
+`anonymization/policies.py`: normalize and dispatch read them with BatchGetItem (100 keys a
 call) from many functions at once, and the keys spread over the table instead of one hot
 partition. A later erasure of the same subject moves `erased_at` forward, never back.
 """
