@@ -2,20 +2,16 @@
 date-times and amounts. Each function returns the normalized value or raises `FieldInvalid`
 with a reason code; the exception never holds the value itself.
 
-Phones are parsed, validated and formatted by phonenumbers through its public API only, so
-the numbering rules stay the library's as it is updated. Email and phone normalization are
-idempotent: normalizing a normalized value returns it unchanged.
+Email and phone are judged by email-validator and phonenumbers through their public API
+only, so the rules stay the libraries' as they are updated. Email and phone normalization
+are idempotent: normalizing a normalized value returns it unchanged.
 
-The email and phone libraries are the dearest part of normalizing a record, and people
-recur across records. Both are pure functions of the raw string (and region), so each
-process remembers its last `EMAIL_CACHE_SIZE` / `PHONE_CACHE_SIZE` answers in a bounded LRU
-cache — invalid answers too, as reason codes, never as exceptions. A new address on a known
-domain is cheap too: for a plain ASCII address email-validator's verdict is the domain's
-(remembered per domain, `EMAIL_DOMAIN_CACHE_SIZE`) plus the length limit. Text fields and
-date-times repeat even more, and are cached the same way. Only inputs up to
-`CACHED_INPUT_CHARS` long are cached, so the caches' memory stays bounded whatever the
-records hold. The caches hold personal data in memory only, as long as the process that
-read the record does anyway.
+Those library calls are the dearest part of normalizing a record, and people, event names
+and dates recur across records. Each answer is a pure function of its input, so each
+process remembers its last answers in bounded LRU caches keyed by the input — invalid
+answers too, as reason codes, never as exceptions. Only inputs up to `CACHED_INPUT_CHARS`
+long are cached, so the caches' memory stays bounded whatever the records hold. They hold
+personal data in memory only, as long as the process that read the record does anyway.
 """
 from __future__ import annotations
 
@@ -35,7 +31,6 @@ from chalicelib.normalize.codes import ReasonCode
 
 MAX_TEXT = 500
 EMAIL_CACHE_SIZE = 16_384  # entries of at most ~1 KB each (see CACHED_INPUT_CHARS)
-EMAIL_DOMAIN_CACHE_SIZE = 4_096
 PHONE_CACHE_SIZE = 16_384
 TEXT_CACHE_SIZE = 16_384
 INSTANT_CACHE_SIZE = 8_192
@@ -44,12 +39,6 @@ _WHITESPACE = re.compile(r"\s+")
 # Unicode's control (Cc) and surrogate (Cs) characters; both ranges are fixed by the standard
 _CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _AMOUNT_LIMIT = Decimal(10) ** 14
-# A plain address: an ASCII dot-atom local part (RFC 5322 atext, which email-validator
-# accepts unchanged) and an ASCII domain. Its validity is the domain's (remembered per
-# domain) and the length limit; anything else goes through email-validator whole.
-_PLAIN_ADDRESS = re.compile(r"([A-Za-z0-9_!#$%&'*+\-/=?^`{|}~]+(?:\.[A-Za-z0-9_!#$%&'*+\-/=?^`{|}~]+)*)"
-                            r"@([A-Za-z0-9.\-]+)\Z")
-_EMAIL_MAX_BYTES = 254  # RFC 3696 errata, as email-validator checks it
 _TRUE = {"true", "1", "yes", "y", "ja", "j", "x", "opt-in", "optin", "on"}
 _FALSE = {"false", "0", "no", "n", "nein", "opt-out", "optout", "off", ""}
 
@@ -112,19 +101,6 @@ def _email(value: Any) -> tuple[str, ReasonCode | None]:
         return "", exc.code
     if raw is None:
         return "", ReasonCode.MISSING
-    plain = _PLAIN_ADDRESS.match(raw)
-    if plain is not None:
-        local, domain = plain.group(1), _email_domain(plain.group(2))
-        if domain is None:
-            return "", ReasonCode.INVALID_EMAIL
-        normalized = f"{local.lower()}@{domain.lower()}"
-        if len(raw) <= _EMAIL_MAX_BYTES and len(normalized.encode("utf-8")) <= _EMAIL_MAX_BYTES:
-            return normalized, None
-    return _email_by_library(raw)
-
-
-def _email_by_library(raw: str) -> tuple[str, ReasonCode | None]:
-    """The whole address through email-validator."""
     try:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError:
@@ -133,16 +109,6 @@ def _email_by_library(raw: str) -> tuple[str, ReasonCode | None]:
     if local.isascii():
         local = local.lower()
     return f"{local}@{domain.lower()}", None
-
-
-@lru_cache(maxsize=EMAIL_DOMAIN_CACHE_SIZE)
-def _email_domain(domain: str) -> str | None:
-    """email-validator's normalized form of a domain, or None when it rejects it. The domain
-    check does not depend on the local part, so one address per domain answers for all."""
-    try:
-        return validate_email(f"a@{domain}", check_deliverability=False).domain
-    except EmailNotValidError:
-        return None
 
 
 _email_of_str = lru_cache(maxsize=EMAIL_CACHE_SIZE)(_email)
@@ -179,7 +145,7 @@ _phone_of_str = lru_cache(maxsize=PHONE_CACHE_SIZE)(_phone)
 
 def clear_caches() -> None:
     """Forget every remembered answer (benchmarks start cold with it)."""
-    for cached in (_email_of_str, _email_domain, _phone_of_str, _text_of_str, _instant_of_str, _country, _language,
+    for cached in (_email_of_str, _phone_of_str, _text_of_str, _instant_of_str, _country, _language,
                    _currency, _zone):
         cached.cache_clear()
 

@@ -1,4 +1,4 @@
-"""The field normalizers: their answers, and their caches and fast checks giving exactly the answers of the slow path."""
+"""The field normalizers: their answers, and their caches giving exactly the fresh answers."""
 from __future__ import annotations
 
 import sys
@@ -36,8 +36,20 @@ def _answer(normalizer, *args):
         return exc.code
 
 
+_ATEXT = "abcxyzABCXYZ0189_!#$%&'*+-/=?^`{|}~"
+_LABEL = st.text(alphabet="abcxyzABCXYZ0189-", min_size=1, max_size=70)
+_DOMAIN = (st.lists(_LABEL, min_size=1, max_size=5).map(".".join)
+           | st.sampled_from(["example.com", "GMAIL.com", "web.de", "xn--bcher-kva.de", "xn--zz.de", "localhost",
+                              "foo.test", "foo.local", "example.invalid", "a.b", "1.2.3.4", "a..b", ".a.com",
+                              "a.com.", "-a.com", "a-.com", "mail.123", "xn--ls8h.la", "x" * 63 + ".com",
+                              "x" * 64 + ".com", ("abcdefghi." * 25) + "com"]))
+_LOCAL = (st.text(alphabet=_ATEXT + ".", min_size=0, max_size=80)
+          | st.sampled_from(["Postmaster", "ABUSE", "a", "a" * 64, "a" * 65, "a" * 240, "é", "\"q\"", "a b"]))
+_ADDRESS = st.builds(lambda local, domain: f"{local}@{domain}", _LOCAL, _DOMAIN)
+
+
 @FAST
-@given(value=st.emails() | st.text(max_size=40))
+@given(value=_ADDRESS | st.emails() | st.text(max_size=40))
 def test_a_remembered_email_answer_is_the_fresh_answer(value: str) -> None:
     fields.clear_caches()
     fresh = fields._email(value)
@@ -74,54 +86,6 @@ def test_a_remembered_instant_answer_is_the_fresh_answer(value: str) -> None:
     assert first == again == (fresh[1] if fresh[1] is not None else fresh[0])
 
 
-_ATEXT = "abcxyzABCXYZ0189_!#$%&'*+-/=?^`{|}~"
-_LABEL = st.text(alphabet="abcxyzABCXYZ0189-", min_size=1, max_size=70)
-_DOMAIN = (st.lists(_LABEL, min_size=1, max_size=5).map(".".join)
-           | st.sampled_from(["example.com", "GMAIL.com", "web.de", "xn--bcher-kva.de", "xn--zz.de", "localhost",
-                              "foo.test", "foo.local", "example.invalid", "a.b", "1.2.3.4", "a..b", ".a.com",
-                              "a.com.", "-a.com", "a-.com", "mail.123", "xn--ls8h.la", "x" * 63 + ".com",
-                              "x" * 64 + ".com", ("abcdefghi." * 25) + "com"]))
-_LOCAL = (st.text(alphabet=_ATEXT + ".", min_size=0, max_size=80)
-          | st.sampled_from(["Postmaster", "ABUSE", "a", "a" * 64, "a" * 65, "a" * 240, "é", "\"q\"", "a b"]))
-_ADDRESS = st.builds(lambda local, domain: f"{local}@{domain}", _LOCAL, _DOMAIN)
-
-
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(address=_ADDRESS | st.emails() | st.text(alphabet=_ATEXT + "@.é ", max_size=40))
-def test_an_email_checked_by_its_remembered_domain_is_the_libraries_answer_for_the_whole_address(address: str) -> None:
-    # GIVEN the domain is cold, then warm from an earlier address
-    fields.clear_caches()
-    cold = fields._email(address)
-    warm = fields._email(address)
-    # THEN both are what email-validator says of the whole address
-    assert cold == warm == _email_by_library(address)
-
-
-def _email_by_library(value: str) -> tuple[str, ReasonCode | None]:
-    """`fields._email` as it was before the plain-address path: text clean-up, then the library."""
-    try:
-        raw = fields.text(value, max_length=320)
-    except fields.FieldInvalid as exc:
-        return "", exc.code
-    return fields._email_by_library(raw) if raw is not None else ("", ReasonCode.MISSING)
-
-
-@FAST
-@given(locals_=st.lists(st.text(alphabet=_ATEXT + ".", min_size=1, max_size=70), min_size=2, max_size=6),
-       domain=_DOMAIN)
-def test_addresses_sharing_a_domain_each_get_the_libraries_answer(locals_: list[str], domain: str) -> None:
-    fields.clear_caches()
-    for local in locals_:
-        address = f"{local}@{domain}"
-        assert fields._email(address) == fields._email_by_library(address)
-
-
-def test_the_plain_address_path_asks_the_library_once_per_domain() -> None:
-    for local in ("anna", "Bert.Meier", "c+tickets"):
-        fields.email(f"{local}@example.com")
-    assert fields._email_domain.cache_info().misses == 1
-    assert fields._email_domain.cache_info().hits == 2
-
 
 def test_an_invalid_email_is_remembered_as_its_code_and_still_raises_every_time() -> None:
     for _ in range(2):
@@ -138,11 +102,41 @@ def test_long_inputs_are_normalized_but_never_remembered() -> None:
 
 
 def test_the_caches_are_bounded() -> None:
-    for cached, size in ((fields._email_of_str, fields.EMAIL_CACHE_SIZE),
-                         (fields._email_domain, fields.EMAIL_DOMAIN_CACHE_SIZE), (fields._phone_of_str, fields.PHONE_CACHE_SIZE),
+    for cached, size in ((fields._email_of_str, fields.EMAIL_CACHE_SIZE), (fields._phone_of_str, fields.PHONE_CACHE_SIZE),
                          (fields._text_of_str, fields.TEXT_CACHE_SIZE),
                          (fields._instant_of_str, fields.INSTANT_CACHE_SIZE)):
         assert cached.cache_info().maxsize == size
+
+
+# -- email ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("  Anna.Schmidt@EXAMPLE.com ", "anna.schmidt@example.com"),
+    ("Postmaster@Example.COM", "postmaster@example.com"),
+    ("c+tickets@example.org", "c+tickets@example.org"),
+    ("A@Bücher.DE", "a@bücher.de"),
+    ("a@xn--bcher-kva.de", "a@bücher.de"),
+    ("Ünïcode@example.com", "Ünïcode@example.com"),  # a non-ASCII local part keeps its case
+])
+def test_an_email_is_normalized_to_one_spelling(raw: str, expected: str) -> None:
+    assert fields.email(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    ("anna.schmidt at example.com", ReasonCode.INVALID_EMAIL),
+    ("a..b@example.com", ReasonCode.INVALID_EMAIL),
+    ("x@localhost", ReasonCode.INVALID_EMAIL),
+    ("a@b.test", ReasonCode.INVALID_EMAIL),
+    ("a@-a.com", ReasonCode.INVALID_EMAIL),
+    ("a" * 250 + "@example.com", ReasonCode.INVALID_EMAIL),  # over 254 characters
+    ("", ReasonCode.MISSING),
+    ("   ", ReasonCode.MISSING),
+    (None, ReasonCode.MISSING),
+    (5, ReasonCode.INVALID_EMAIL),
+    ("a@example.com\x00", ReasonCode.INVALID_TEXT),
+])
+def test_an_email_that_is_not_an_address_is_rejected_with_its_code(raw: object, code: ReasonCode) -> None:
+    assert _answer(fields.email, raw) == code
 
 
 # -- phone ----------------------------------------------------------------------------------
