@@ -2,20 +2,16 @@
 date-times and amounts. Each function returns the normalized value or raises `FieldInvalid`
 with a reason code; the exception never holds the value itself.
 
-Email and phone normalization are idempotent (property-tested): normalizing a normalized
-value returns it unchanged.
+Email and phone are judged by email-validator and phonenumbers through their public API
+only, so the rules stay the libraries' as they are updated. Email and phone normalization
+are idempotent: normalizing a normalized value returns it unchanged.
 
-Cost: the email and phone libraries are the dearest part of normalizing a record (tens of
-microseconds a call), and people recur across records (a buyer's tickets, their later
-check-in, the next order). Both are pure functions of the raw string (and region), so each
-process remembers its last `EMAIL_CACHE_SIZE` / `PHONE_CACHE_SIZE` answers in a bounded LRU
-cache — invalid answers too, as reason codes, never as exceptions. A new address on a known
-domain is cheap too: for a plain ASCII address email-validator's verdict is the domain's
-(remembered per domain, `EMAIL_DOMAIN_CACHE_SIZE`) plus the length limit. Text fields (event names,
-venues, ticket classes, first names) and date-times (an event's start) repeat even more, and
-are cached the same way. Only inputs up to `CACHED_INPUT_CHARS` long are cached, so the
-caches' memory stays bounded whatever the records hold. The caches hold personal data in
-memory only, as long as the process that read the record does anyway.
+Those library calls are the dearest part of normalizing a record, and people, event names
+and dates recur across records. Each answer is a pure function of its input, so each
+process remembers its last answers in bounded LRU caches keyed by the input — invalid
+answers too, as reason codes, never as exceptions. Only inputs up to `CACHED_INPUT_CHARS`
+long are cached, so the caches' memory stays bounded whatever the records hold. They hold
+personal data in memory only, as long as the process that read the record does anyway.
 """
 from __future__ import annotations
 
@@ -29,35 +25,20 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pycountry
-from phonenumbers import PhoneMetadata, phonenumberutil
 from email_validator import EmailNotValidError, validate_email
 
 from chalicelib.normalize.codes import ReasonCode
 
 MAX_TEXT = 500
 EMAIL_CACHE_SIZE = 16_384  # entries of at most ~1 KB each (see CACHED_INPUT_CHARS)
-EMAIL_DOMAIN_CACHE_SIZE = 4_096
 PHONE_CACHE_SIZE = 16_384
 TEXT_CACHE_SIZE = 16_384
 INSTANT_CACHE_SIZE = 8_192
 CACHED_INPUT_CHARS = 256  # longer inputs are normalized every time, never remembered
 _WHITESPACE = re.compile(r"\s+")
-# Unicode's control (Cc) and surrogate (Cs) characters; both ranges are fixed by the
-# standard (tested exhaustively against `unicodedata.category`)
+# Unicode's control (Cc) and surrogate (Cs) characters; both ranges are fixed by the standard
 _CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _AMOUNT_LIMIT = Decimal(10) ** 14
-# A plain address: an ASCII dot-atom local part (RFC 5322 atext, which email-validator
-# accepts unchanged) and an ASCII domain. Its validity is the domain's (remembered per
-# domain) and the length limit; anything else goes through email-validator whole
-# (differential-tested equal on generated addresses).
-_PLAIN_ADDRESS = re.compile(r"([A-Za-z0-9_!#$%&'*+\-/=?^`{|}~]+(?:\.[A-Za-z0-9_!#$%&'*+\-/=?^`{|}~]+)*)"
-                            r"@([A-Za-z0-9.\-]+)\Z")
-# `+`, a country code and digits, optionally in groups separated by one space (the only
-# whitespace `text` leaves): the spelling `_parse_international` reads without the library
-_INTERNATIONAL = re.compile(r"\+[1-9][0-9]*(?: [0-9]+)*\Z")
-_TOO_SHORT_TO_STRIP = (phonenumberutil.ValidationResult.TOO_SHORT, phonenumberutil.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-                       phonenumberutil.ValidationResult.INVALID_LENGTH)
-_EMAIL_MAX_BYTES = 254  # RFC 3696 errata, as email-validator checks it
 _TRUE = {"true", "1", "yes", "y", "ja", "j", "x", "opt-in", "optin", "on"}
 _FALSE = {"false", "0", "no", "n", "nein", "opt-out", "optout", "off", ""}
 
@@ -120,19 +101,6 @@ def _email(value: Any) -> tuple[str, ReasonCode | None]:
         return "", exc.code
     if raw is None:
         return "", ReasonCode.MISSING
-    plain = _PLAIN_ADDRESS.match(raw)
-    if plain is not None:
-        local, domain = plain.group(1), _email_domain(plain.group(2))
-        if domain is None:
-            return "", ReasonCode.INVALID_EMAIL
-        normalized = f"{local.lower()}@{domain.lower()}"
-        if len(raw) <= _EMAIL_MAX_BYTES and len(normalized.encode("utf-8")) <= _EMAIL_MAX_BYTES:
-            return normalized, None
-    return _email_by_library(raw)
-
-
-def _email_by_library(raw: str) -> tuple[str, ReasonCode | None]:
-    """The whole address through email-validator: the reference the plain-address path is tested against."""
     try:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError:
@@ -141,16 +109,6 @@ def _email_by_library(raw: str) -> tuple[str, ReasonCode | None]:
     if local.isascii():
         local = local.lower()
     return f"{local}@{domain.lower()}", None
-
-
-@lru_cache(maxsize=EMAIL_DOMAIN_CACHE_SIZE)
-def _email_domain(domain: str) -> str | None:
-    """email-validator's normalized form of a domain, or None when it rejects it. The domain
-    check does not depend on the local part, so one address per domain answers for all."""
-    try:
-        return validate_email(f"a@{domain}", check_deliverability=False).domain
-    except EmailNotValidError:
-        return None
 
 
 _email_of_str = lru_cache(maxsize=EMAIL_CACHE_SIZE)(_email)
@@ -173,13 +131,11 @@ def _phone(value: Any, region: str | None) -> tuple[str, ReasonCode | None]:
         return "", exc.code
     if raw is None:
         return "", ReasonCode.MISSING
-    parsed = _parse_international(raw, region)
-    if parsed is None:
-        try:
-            parsed = phonenumbers.parse(raw, region)
-        except phonenumbers.NumberParseException:
-            return "", ReasonCode.INVALID_PHONE
-    if not _is_valid_number(parsed):
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return "", ReasonCode.INVALID_PHONE
+    if not phonenumbers.is_valid_number(parsed):
         return "", ReasonCode.INVALID_PHONE
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), None
 
@@ -187,123 +143,9 @@ def _phone(value: Any, region: str | None) -> tuple[str, ReasonCode | None]:
 _phone_of_str = lru_cache(maxsize=PHONE_CACHE_SIZE)(_phone)
 
 
-def _parse_international(raw: str, region: str | None) -> phonenumbers.PhoneNumber | None:
-    """`phonenumbers.parse(raw, region)` for a number written `+` country code and digits,
-    optionally in space-separated groups (E.164 and the international format); None for any
-    other spelling, and wherever the library would raise, so the library answers those.
-    Tested equal on every region's example numbers in both spellings, with and without a
-    national prefix, on their neighbours and on generated numbers. What it skips is what
-    such a spelling cannot hold: RFC 3966 parts, an extension, letters, other digits or
-    punctuation, an international dialling prefix."""
-    if _INTERNATIONAL.match(raw) is None:
-        return None
-    digits = raw[1:].replace(" ", "")
-    if len(digits) <= phonenumberutil._MIN_LENGTH_FOR_NSN:
-        return None
-    for length in range(1, phonenumberutil._MAX_LENGTH_COUNTRY_CODE + 1):
-        country_code = int(digits[:length])
-        if country_code in phonenumberutil.COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
-        return None
-    national = digits[length:]
-    if len(national) < phonenumberutil._MIN_LENGTH_FOR_NSN:
-        return None
-    # the metadata `parse` settles on: the given region's when it is the country code's main
-    # region, else the main region's (or the non-geographic entity's)
-    number_region = phonenumberutil.region_code_for_country_code(country_code)
-    if number_region == region:
-        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
-    else:
-        metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, number_region)
-    if metadata is not None:
-        # a national prefix after the country code (`+44 020...`) is dropped when what remains
-        # has a possible length
-        _, stripped, _ = phonenumberutil._maybe_strip_national_prefix_carrier_code(national, metadata)
-        if stripped != national and phonenumberutil._test_number_length(stripped, metadata) not in _TOO_SHORT_TO_STRIP:
-            national = stripped
-    if not phonenumberutil._MIN_LENGTH_FOR_NSN <= len(national) <= phonenumberutil._MAX_LENGTH_FOR_NSN:
-        return None
-    number = phonenumbers.PhoneNumber(country_code=country_code)
-    if national[0] == "0":  # kept when dialled from abroad, as in Italy
-        phonenumberutil._set_italian_leading_zeros_for_phone_number(national, number)
-    number.national_number = int(national)
-    return number
-
-# A region's number types in the order they are tried for validity: commonest first.
-# `phonenumbers` asks for the type (rarest first) and compares it with UNKNOWN; validity is
-# the OR of the same tests, so the order changes the cost only.
-_NUMBER_TYPES = ("mobile", "fixed_line", "toll_free", "premium_rate", "shared_cost", "voip", "personal_number",
-                 "pager", "uan", "voicemail")
-
-
-# The metadata's patterns, compiled once: `phonenumbers` looks each up in `re`'s cache on
-# every test. A bounded set (the patterns of the library's metadata).
-_metadata_pattern = lru_cache(maxsize=4096)(re.compile)
-
-
-def _matches(national_number: str, desc: Any) -> bool:
-    """`phonenumberutil._is_number_matching_desc` (tested equal on every description of every
-    region): a possible length, then the whole number matching the pattern. The library
-    matches the pattern's start before the whole; a failed start fails the whole too."""
-    if desc is None:
-        return False
-    lengths = desc.possible_length
-    if lengths and len(national_number) not in lengths:
-        return False
-    pattern = desc.national_number_pattern
-    return bool(pattern) and _metadata_pattern(pattern).fullmatch(national_number) is not None
-
-
-def _has_a_type(national_number: str, metadata: Any) -> bool:
-    """`_number_type_helper(national_number, metadata) != PhoneNumberType.UNKNOWN`."""
-    if not _matches(national_number, metadata.general_desc):
-        return False
-    for kind in _NUMBER_TYPES:
-        # the helper skips the mobile test when mobile and fixed line share a pattern
-        if kind == "mobile" and metadata.same_mobile_and_fixed_line_pattern:
-            continue
-        if _matches(national_number, getattr(metadata, kind)):
-            return True
-    return False
-
-
-def _is_valid_number(number: phonenumbers.PhoneNumber) -> bool:
-    """`phonenumbers.is_valid_number` (tested equal on every region's example numbers and on
-    generated ones): the region is found as the library finds it, and a region found by its
-    number types is not tested a second time."""
-    regions = phonenumberutil.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code)
-    if regions is None:
-        return False
-    national_number = phonenumberutil.national_significant_number(number)
-    region = None
-    typed = None  # the metadata already found to know the number's type
-    if len(regions) == 1:
-        region = regions[0]
-    else:
-        for candidate in regions:
-            metadata = PhoneMetadata.metadata_for_region(candidate.upper(), None)
-            if metadata is None:
-                continue
-            if metadata.leading_digits is not None:
-                if _metadata_pattern(metadata.leading_digits).match(national_number):
-                    region = candidate
-                    break
-            elif _has_a_type(national_number, metadata):
-                region, typed = candidate, metadata
-                break
-    if region is None:
-        return False
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region.upper())
-    if metadata is None or (region != phonenumberutil.REGION_CODE_FOR_NON_GEO_ENTITY
-                            and number.country_code != phonenumberutil.country_code_for_valid_region(region)):
-        return False
-    return metadata is typed or _has_a_type(national_number, metadata)
-
-
 def clear_caches() -> None:
     """Forget every remembered answer (benchmarks start cold with it)."""
-    for cached in (_email_of_str, _email_domain, _phone_of_str, _text_of_str, _instant_of_str, _country, _language,
+    for cached in (_email_of_str, _phone_of_str, _text_of_str, _instant_of_str, _country, _language,
                    _currency, _zone):
         cached.cache_clear()
 
