@@ -35,8 +35,7 @@ app.register_blueprint(operations_routes.routes)  # /health, /queues
 app.register_blueprint(ingest.routes)             # /ingest/{source}, /ingest/replay
 app.register_blueprint(state_keeper.routes)       # /documents, /files, /subjects/{id}/documents, /stats
 app.register_blueprint(sap.routes)                # /sap/throttle, /sap/replay
-app.register_blueprint(gdpr.routes)               # /gdpr/: erasure requests and jobs, retention policies,
-#                                                   anonymization runs
+app.register_blueprint(gdpr.routes)               # erasure requests and jobs, retention policies, anonymization runs
 
 
 # -- the pipeline ---------------------------------------------------------------------
