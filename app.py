@@ -1,30 +1,25 @@
-"""The Data Engine: one Chalice app. This file is the routing table; logic lives in chalicelib."""
+"""The Data Engine: one Chalice app. This file is its table of contents; logic lives in chalicelib.
+
+The HTTP API is one Blueprint per area in `chalicelib/routes/` (domain errors answered by the
+table in `chalicelib/routes/errors.py`); the event handlers below stay here, few lines each,
+so their Lambda handler strings stay `app.<function>`.
+"""
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from chalice import AuthResponse, BadRequestError, Chalice, ForbiddenError, NotFoundError, Response
-from chalice.app import AuthRequest, S3Event, SQSEvent
+from chalice import Chalice
+from chalice.app import S3Event, SQSEvent
 
 from chalicelib import operations, wiring
-from chalicelib.auth.exceptions import UnknownToken
-from chalicelib.auth.tokens import bearer_token
-from chalicelib.anonymization import api as policy_api
-from chalicelib.erasure import api as erasure_api
 from chalicelib.anonymization.run_records import run_recorded
+from chalicelib.erasure import api as erasure_api
 from chalicelib.erasure.workflow import start_erasure_job
-from chalicelib.anonymization.exceptions import InvalidRetentionPolicy, UnknownAnonymizationRun, UnknownRetentionPolicy
-from chalicelib.erasure.exceptions import BatchTooLarge, InvalidErasureRequest, UnknownErasureRequest
-from chalicelib.normalize.subject_ids import subject_id_of_email
-from chalicelib.ingest.exceptions import IngestError, UploadTooLarge
-from chalicelib.ingest.uploads import UPLOAD_CONTENT_TYPES, store_upload
-from chalicelib.normalize.exceptions import UnknownSource
-from chalicelib.normalize.sources import connector_for
 from chalicelib.resources import APP_NAME, current
-from chalicelib.sap import api as sap_api
-from chalicelib.sap.exceptions import InvalidThrottleSettings
-from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
+from chalicelib.routes import gdpr, ingest, sap, state_keeper
+from chalicelib.routes import operations as operations_routes
+from chalicelib.routes.access import authentication
 
 app = Chalice(app_name=APP_NAME)
 app.api.binary_types.extend(["application/gzip", "application/x-gzip", "multipart/form-data"])
@@ -33,98 +28,14 @@ log.setLevel(logging.INFO)
 resources = current()
 
 
-# -- authentication -------------------------------------------------------------------
+# -- the HTTP API: the authorizer, then one blueprint per area ----------------------------
 
-@app.authorizer()
-def token_auth(auth_request: AuthRequest) -> AuthResponse:
-    try:
-        principal = wiring.token_store().principal(bearer_token(auth_request.token))
-    except UnknownToken:
-        return AuthResponse(routes=[], principal_id="anonymous")
-    return AuthResponse(routes=["*"], principal_id=principal.name, context={"role": principal.role})
-
-
-# -- operations API -------------------------------------------------------------------
-
-@app.route("/health", methods=["GET"])
-def health() -> dict[str, Any]:
-    return {"status": "ok", "app": APP_NAME, "stage": resources.stage}
-
-
-@app.route("/queues", methods=["GET"], authorizer=token_auth)
-def queues() -> dict[str, Any]:
-    return {"queues": operations.queue_depths(resources, wiring.client("sqs"))}
-
-
-# -- ingest over HTTPS ----------------------------------------------------------------
-
-@app.route("/ingest/{source}", methods=["POST"], authorizer=token_auth,
-           content_types=UPLOAD_CONTENT_TYPES)
-def ingest_upload(source: str) -> Response:
-    """A file or JSON body from a platform: stored in the raw bucket, processed from there."""
-    try:
-        connector_for(source)
-        request = app.current_request
-        upload = store_upload(source, request.headers.get("content-type", ""), request.raw_body,
-                              resources.bucket("raw").name, wiring.client("s3"))
-    except UploadTooLarge as error:
-        return Response(status_code=413, body={"Code": "PayloadTooLarge", "Message": str(error)})
-    except (UnknownSource, IngestError) as error:
-        raise BadRequestError(str(error)) from None
-    return Response(status_code=202, body={"file_id": upload.file_id, "bytes": upload.bytes,
-                                           "status": f"/files/{upload.file_id}"})
-
-
-# -- the State Keeper -----------------------------------------------------------------
-
-def _state_query(query: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Run a State Keeper query; a bad parameter is a 400, an unknown document a 404."""
-    try:
-        return query(*args, **kwargs)
-    except InvalidQuery as error:
-        raise BadRequestError(str(error)) from None
-    except UnknownDocument as error:
-        raise NotFoundError(str(error)) from None
-
-
-def _params() -> dict[str, str]:
-    return app.current_request.query_params or {}
-
-
-@app.route("/documents/{document_id}", methods=["GET"], authorizer=token_auth)
-def get_document(document_id: str) -> dict[str, Any]:
-    return _state_query(wiring.state_queries().get_document, document_id)
-
-
-@app.route("/documents", methods=["GET"], authorizer=token_auth)
-def list_documents() -> dict[str, Any]:
-    params = _params()
-    unknown = set(params) - {"state", "source", "since", "until", "limit", "next_token"}
-    if unknown:
-        raise BadRequestError(f"unknown query parameters: {', '.join(sorted(unknown))}")
-    return _state_query(wiring.state_queries().list_documents, params.get("state"), params.get("source"),
-                        params.get("since"), params.get("until"), params.get("limit"), params.get("next_token"))
-
-
-@app.route("/files/{file_id}", methods=["GET"], authorizer=token_auth)
-def get_file(file_id: str) -> dict[str, Any]:
-    states = _state_query(wiring.state_queries().file_outcome, file_id)
-    outcome = wiring.file_outcomes().get(file_id)
-    if outcome is None and not states["documents"]:
-        raise NotFoundError("no file with this id was ingested")
-    split = outcome.model_dump(mode="json", exclude={"file_id"}) if outcome else None
-    return {**states, "split": split}
-
-
-@app.route("/subjects/{subject_id}/documents", methods=["GET"], authorizer=token_auth)
-def subject_documents(subject_id: str) -> dict[str, Any]:
-    return _state_query(wiring.state_queries().subject_documents, subject_id)
-
-
-@app.route("/stats", methods=["GET"], authorizer=token_auth)
-def stats() -> dict[str, Any]:
-    params = _params()
-    return _state_query(wiring.state_queries().stats, params.get("since"), params.get("until"))
+app.register_blueprint(authentication)            # token_auth: every route but /health names it
+app.register_blueprint(operations_routes.routes)  # /health, /queues
+app.register_blueprint(ingest.routes)             # /ingest/{source}, /ingest/replay
+app.register_blueprint(state_keeper.routes)       # /documents, /files, /subjects/{id}/documents, /stats
+app.register_blueprint(sap.routes)                # /sap/throttle, /sap/replay
+app.register_blueprint(gdpr.routes)               # erasure requests and jobs, retention policies, anonymization runs
 
 
 # -- the pipeline ---------------------------------------------------------------------
@@ -172,134 +83,7 @@ def replay_sap_dead_letters(event: dict[str, Any], context: Any) -> dict[str, An
     return wiring.replay_sap_dead_letters(int((event or {}).get("limit", 1000))).as_dict()
 
 
-# -- SAP: throttle and replay -----------------------------------------------------------
-
-@app.route("/sap/throttle", methods=["GET"], authorizer=token_auth)
-def get_sap_throttle() -> dict[str, Any]:
-    return sap_api.throttle_view(wiring.sap_throttle())
-
-
-@app.route("/sap/throttle", methods=["PUT"], authorizer=token_auth)
-def put_sap_throttle() -> dict[str, Any]:
-    _require_admin("changing the SAP throttle")
-    try:
-        return sap_api.change_throttle(app.current_request.json_body, wiring.sap_throttle())
-    except InvalidThrottleSettings as error:
-        raise BadRequestError(str(error)) from None
-
-
-@app.route("/ingest/replay", methods=["POST"], authorizer=token_auth)
-def replay_normalize() -> dict[str, Any]:
-    """Move parked chunks from the normalize DLQ back to the queue (`?limit=`, default 1000)."""
-    _require_admin("replaying normalize dead letters")
-    return {"replayed": wiring.replay_normalize_dead_letters(_replay_limit())}
-
-
-def _replay_limit() -> int:
-    limit = _params().get("limit", "1000")
-    if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
-        raise BadRequestError("limit must be a whole number from 1 to 10000")
-    return int(limit)
-
-
-@app.route("/sap/replay", methods=["POST"], authorizer=token_auth)
-def replay_sap() -> dict[str, Any]:
-    """Move parked dispatch messages from the SAP DLQ back to the queue (`?limit=`, default 1000)."""
-    _require_admin("replaying SAP dead letters")
-    return wiring.replay_sap_dead_letters(_replay_limit()).as_dict()
-
-
-# -- GDPR: erasure requests, retention policies, anonymization --------------------------
-
-def _gdpr(call: Any, *args: Any) -> Any:
-    """Run a GDPR call; domain errors become 400/404/413 here, and nowhere else."""
-    try:
-        return call(*args)
-    except BatchTooLarge as error:
-        return Response(status_code=413, body={"Code": "PayloadTooLarge", "Message": str(error)})
-    except (InvalidErasureRequest, InvalidRetentionPolicy) as error:
-        raise BadRequestError(str(error)) from None
-    except (UnknownErasureRequest, UnknownRetentionPolicy, UnknownAnonymizationRun) as error:
-        raise NotFoundError(str(error)) from None
-
-
-def _principal() -> dict[str, str]:
-    return app.current_request.context.get("authorizer") or {}
-
-
-def _require_admin(action: str = "changing retention policies") -> str:
-    principal = _principal()
-    if principal.get("role") != "admin":
-        raise ForbiddenError(f"{action} needs the admin role")
-    return str(principal.get("principalId", "admin"))
-
-
-@app.route("/gdpr/erasure-requests", methods=["POST"], authorizer=token_auth)
-def create_erasure_requests() -> Response:
-    """The email becomes the pseudonymous subject id at once; it is never stored or logged."""
-    answer = _gdpr(erasure_api.submit_erasure_requests, app.current_request.json_body,
-                   lambda email: subject_id_of_email(email, wiring.subject_key()), wiring.erasure_requests())
-    return answer if isinstance(answer, Response) else Response(status_code=202, body=answer)
-
-
-@app.route("/gdpr/erasure-requests/{request_id}", methods=["GET"], authorizer=token_auth)
-def get_erasure_request(request_id: str) -> dict[str, Any]:
-    return _gdpr(erasure_api.erasure_request, request_id, wiring.erasure_requests())
-
-
-@app.route("/gdpr/erasure-jobs", methods=["POST"], authorizer=token_auth)
-def start_erasure_job_now() -> Any:
-    max_requests = _gdpr(erasure_api.max_requests_of, _params(), erasure_api.MAX_REQUESTS_PER_CALL)
-    if isinstance(max_requests, Response):
-        return max_requests
-    started = start_erasure_job(wiring.erasure_requests(), wiring.client("stepfunctions"),
-                                wiring.state_machine_arn("gdpr-erasure"), max_requests)
-    return Response(status_code=202 if started["started"] else 200, body=started)
-
-
-@app.route("/gdpr/retention-policies", methods=["GET"], authorizer=token_auth)
-def list_retention_policies() -> dict[str, Any]:
-    return policy_api.list_policies(wiring.retention_policies())
-
-
-@app.route("/gdpr/retention-policies/{name}", methods=["GET"], authorizer=token_auth)
-def get_retention_policy(name: str) -> dict[str, Any]:
-    return _gdpr(lambda: policy_api.policy_view(name, wiring.retention_policies().get(name)))
-
-
-@app.route("/gdpr/retention-policies/{name}", methods=["PUT"], authorizer=token_auth)
-def put_retention_policy(name: str) -> Any:
-    changed_by = _require_admin()
-    return _gdpr(policy_api.put_policy, name, app.current_request.json_body, changed_by, wiring.retention_policies())
-
-
-@app.route("/gdpr/retention-policies/{name}", methods=["DELETE"], authorizer=token_auth)
-def delete_retention_policy(name: str) -> Response:
-    _require_admin()
-    _gdpr(wiring.retention_policies().delete, name)
-    return Response(status_code=204, body="")
-
-
-@app.route("/gdpr/anonymization-runs", methods=["POST"], authorizer=token_auth)
-def start_anonymization_run() -> Response:
-    """`?dry_run=true` counts what is due; a real run needs the admin role. 202: follow the link."""
-    dry_run = _params().get("dry_run", "false").lower() in ("true", "1", "yes")
-    if not dry_run:
-        _require_admin("a real anonymization run")
-    record = wiring.anonymization_runs().create(dry_run=dry_run, trigger="api")
-    wiring.start_anonymization_run(record.run_id)
-    return Response(status_code=202, body=record.public())
-
-
-@app.route("/gdpr/anonymization-runs", methods=["GET"], authorizer=token_auth)
-def list_anonymization_runs() -> dict[str, Any]:
-    return {"runs": [run.public() for run in wiring.anonymization_runs().recent(20)]}
-
-
-@app.route("/gdpr/anonymization-runs/{run_id}", methods=["GET"], authorizer=token_auth)
-def get_anonymization_run(run_id: str) -> dict[str, Any]:
-    return _gdpr(lambda: wiring.anonymization_runs().get(run_id).public())
-
+# -- GDPR: anonymization runs, the erasure batch and the erasure workflow's task states --
 
 @app.lambda_function(name="gdpr_anonymization_run")
 def gdpr_anonymization_run(event: dict[str, Any], context: Any) -> dict[str, Any]:

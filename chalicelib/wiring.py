@@ -1,7 +1,7 @@
 """Builds the real dependencies (AWS clients, adapters) from configuration, lazily.
 
-The only module that builds clients; nothing in `chalicelib` imports it but `app.py`'s
-handlers. Nothing is created at import time, so a test's or the local runtime's emulator
+The only module that builds clients; only the routes and `app.py`'s handlers, above it,
+import it. Nothing is created at import time, so a test's or the local runtime's emulator
 (`AWS_ENDPOINT_URL`) is always in place first. Modules of heavy libraries (pyarrow,
 DuckDB) are imported inside the builders that need them, so a function that never uses
 them never loads them.

@@ -4,7 +4,7 @@ Nothing here echoes an email: it becomes the pseudonymous subject id at once.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.erasure.requests import REQUEST_ID, ErasureRequests, parse_erasure_request
@@ -47,7 +47,7 @@ def erasure_request(request_id: str, requests: ErasureRequests) -> dict[str, Any
     return requests.get(request_id).public()
 
 
-def max_requests_of(params: dict[str, str], default: int) -> int:
+def max_requests_of(params: Mapping[str, str], default: int) -> int:
     value = params.get("max_requests")
     if value is None:
         return default

@@ -111,7 +111,7 @@ class RecordingMailer(SesMailer):
     """The real SES mailer that also keeps what it sent, for the test to read."""
 
     def __init__(self) -> None:
-        super().__init__(RESOURCES.mail_from, list(RESOURCES.mail_to))
+        super().__init__(RESOURCES.mail_from, list(RESOURCES.mail_to), wiring.client("ses"))
         self.sent: list[tuple[str, str]] = []
 
     def send(self, subject: str, body: str) -> None:

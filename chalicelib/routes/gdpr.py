@@ -1,0 +1,86 @@
+"""GDPR: erasure requests and jobs, retention policies, anonymization runs."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Response
+
+from chalicelib import wiring
+from chalicelib.anonymization import api as policy_api
+from chalicelib.erasure import api as erasure_api
+from chalicelib.erasure.workflow import start_erasure_job
+from chalicelib.normalize.subject_ids import subject_id_of_email
+from chalicelib.routes.access import require_admin, token_auth
+from chalicelib.routes.errors import Routes
+from chalicelib.routes.params import query_params
+
+routes = Routes(__name__)
+
+CHANGING_POLICIES = "changing retention policies"
+
+
+@routes.route("/gdpr/erasure-requests", methods=["POST"], authorizer=token_auth)
+def create_erasure_requests() -> Response:
+    """The email becomes the pseudonymous subject id at once; it is never stored or logged."""
+    answer = erasure_api.submit_erasure_requests(routes.current_request.json_body,
+                                                 lambda email: subject_id_of_email(email, wiring.subject_key()),
+                                                 wiring.erasure_requests())
+    return Response(status_code=202, body=answer)
+
+
+@routes.route("/gdpr/erasure-requests/{request_id}", methods=["GET"], authorizer=token_auth)
+def get_erasure_request(request_id: str) -> dict[str, Any]:
+    return erasure_api.erasure_request(request_id, wiring.erasure_requests())
+
+
+@routes.route("/gdpr/erasure-jobs", methods=["POST"], authorizer=token_auth)
+def start_erasure_job_now() -> Response:
+    max_requests = erasure_api.max_requests_of(query_params(routes.current_request),
+                                               erasure_api.MAX_REQUESTS_PER_CALL)
+    started = start_erasure_job(wiring.erasure_requests(), wiring.client("stepfunctions"),
+                                wiring.state_machine_arn("gdpr-erasure"), max_requests)
+    return Response(status_code=202 if started["started"] else 200, body=started)
+
+
+@routes.route("/gdpr/retention-policies", methods=["GET"], authorizer=token_auth)
+def list_retention_policies() -> dict[str, Any]:
+    return policy_api.list_policies(wiring.retention_policies())
+
+
+@routes.route("/gdpr/retention-policies/{name}", methods=["GET"], authorizer=token_auth)
+def get_retention_policy(name: str) -> dict[str, Any]:
+    return policy_api.policy_view(name, wiring.retention_policies().get(name))
+
+
+@routes.route("/gdpr/retention-policies/{name}", methods=["PUT"], authorizer=token_auth)
+def put_retention_policy(name: str) -> dict[str, Any]:
+    changed_by = require_admin(routes.current_request, CHANGING_POLICIES)
+    return policy_api.put_policy(name, routes.current_request.json_body, changed_by, wiring.retention_policies())
+
+
+@routes.route("/gdpr/retention-policies/{name}", methods=["DELETE"], authorizer=token_auth)
+def delete_retention_policy(name: str) -> Response:
+    require_admin(routes.current_request, CHANGING_POLICIES)
+    wiring.retention_policies().delete(name)
+    return Response(status_code=204, body="")
+
+
+@routes.route("/gdpr/anonymization-runs", methods=["POST"], authorizer=token_auth)
+def start_anonymization_run() -> Response:
+    """`?dry_run=true` counts what is due; a real run needs the admin role. 202: follow the link."""
+    dry_run = query_params(routes.current_request).get("dry_run", "false").lower() in ("true", "1", "yes")
+    if not dry_run:
+        require_admin(routes.current_request, "a real anonymization run")
+    record = wiring.anonymization_runs().create(dry_run=dry_run, trigger="api")
+    wiring.start_anonymization_run(record.run_id)
+    return Response(status_code=202, body=record.public())
+
+
+@routes.route("/gdpr/anonymization-runs", methods=["GET"], authorizer=token_auth)
+def list_anonymization_runs() -> dict[str, Any]:
+    return {"runs": [run.public() for run in wiring.anonymization_runs().recent(20)]}
+
+
+@routes.route("/gdpr/anonymization-runs/{run_id}", methods=["GET"], authorizer=token_auth)
+def get_anonymization_run(run_id: str) -> dict[str, Any]:
+    return wiring.anonymization_runs().get(run_id).public()
