@@ -298,14 +298,10 @@ class InMemoryStateStore(StateStore):
 class DynamoStateStore(StateStore):
     """The state table in DynamoDB (layout in `table_layout`, explained in the README)."""
 
-    def __init__(self, table_name: str, client: Any = None,
+    def __init__(self, table_name: str, client: Any,
                  history_retention: timedelta = DEFAULT_HISTORY_RETENTION,
                  clock: Clock | None = None, workers: int = 16) -> None:
         super().__init__(history_retention, clock)
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("dynamodb")
         self.table_name = table_name
         self.client = client
         self.workers = workers
