@@ -327,7 +327,7 @@ def main() -> None:
     from botocore.config import Config
 
     from chalicelib.resources import for_stage
-    from chalicelib.state_keeper.store import DynamoStateStore
+    from chalicelib.state_keeper.dynamo_store import DynamoStateStore
     from devstack.emulator import Emulator
     from devstack.provision import create_table, provision
 

@@ -20,10 +20,11 @@ from chalicelib.auth.tokens import TokenStore
 from chalicelib.ingest.file_outcomes import FileOutcomeStore
 from chalicelib.mail import SesMailer
 from chalicelib.resources import Resources, current
+from chalicelib.state_keeper.dynamo_store import DynamoStateStore
 from chalicelib.state_keeper.handler import StateKeeper
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.reporter import StateReporter
-from chalicelib.state_keeper.store import DEFAULT_HISTORY_RETENTION, DynamoStateStore
+from chalicelib.state_keeper.store import DEFAULT_HISTORY_RETENTION
 
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
 
