@@ -1,9 +1,9 @@
-"""Where document records live: the `StateStore` port and its in-memory twin.
+"""Where document records live: the `StateStore` port, and the merge its adapters share.
 
 `apply_batch` takes the changes of several messages (each with its origin, the hash of
 its body) and merges them per document, so all changes of one document that arrive
-together cost one write. The merge and what it yields for counters and file membership
-are shared here; `dynamo_store.DynamoStateStore` is the adapter for the state table.
+together cost one write. Adapters: `dynamo_store.DynamoStateStore` (the state table) and
+`memory_store.InMemoryStateStore` (its twin for unit tests).
 
 A document's record is its item plus, once it was queued for SAP, the entries its outcome
 page holds for it. SAP's answer (DELIVERED, REJECTED_BY_SAP, PARKED) for a queued document
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
-from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, added_entries, entry_from_change, merge, visible
+from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, added_entries, entry_from_change, merge
 from chalicelib.state_keeper.exceptions import ConcurrentUpdate
 from chalicelib.state_keeper.lifecycle import State, StateChange, epoch_millis
 from chalicelib.state_keeper.statistics import (
@@ -178,59 +178,3 @@ def stats_deltas(outcomes: Iterable[Outcome]) -> dict[str, dict[tuple[str, str |
             counted = counted_entries(outcome.old, outcome.new, ids, origin)
             merge_deltas(per_origin[origin], counter_deltas(outcome.new, counted))
     return per_origin
-
-
-class InMemoryStateStore(StateStore):
-    """Twin for unit tests: same merge, same statistics, plain dictionaries."""
-
-    def __init__(self, history_retention: timedelta = DEFAULT_HISTORY_RETENTION,
-                 clock: Clock | None = None) -> None:
-        super().__init__(history_retention, clock)
-        self.records: dict[str, DocumentRecord] = {}
-        self.files: dict[str, set[str]] = defaultdict(set)
-        self.hourly: dict[tuple[str, str | None], HourlyCounters] = {}
-        self._counted_origins: set[str] = set()
-
-    def apply_batch(self, batches: Sequence[Batch]) -> set[str]:
-        outcomes = self._merge_all(batches, self.records)
-        for document_id, outcome in outcomes.items():
-            self.records[document_id] = outcome.new
-        for (file_id, _origin), documents in file_members(batches).items():
-            self.files[file_id] |= documents
-        for origin, deltas in stats_deltas(outcomes.values()).items():
-            if origin not in self._counted_origins:
-                self._counted_origins.add(origin)
-                merge_deltas(self.hourly, deltas)
-        return set()
-
-    def get(self, document_id: str) -> DocumentRecord | None:
-        record = self.records.get(document_id)
-        return visible(record, self.expire_before_ms()) if record else None
-
-    def get_many(self, document_ids: Iterable[str]) -> dict[str, DocumentRecord]:
-        return {i: r for i in set(document_ids) if (r := self.get(i)) is not None}
-
-    def list_in_state(self, state: State, source: str | None, since_ms: int, until_ms: int,
-                      limit: int, cursor: dict[str, Any] | None
-                      ) -> tuple[list[DocumentRecord], dict[str, Any] | None]:
-        matching = sorted(
-            (r for r in self.records.values()
-             if r.state is state and (source is None or r.source == source)
-             and since_ms <= r.current.at_ms <= until_ms),
-            key=lambda r: (r.current.at_ms, r.document_id), reverse=True)
-        start = int((cursor or {}).get("o", 0))
-        page = matching[start:start + limit]
-        following = {"o": start + limit} if start + limit < len(matching) else None
-        expire = self.expire_before_ms()
-        return [visible(r, expire) for r in page], following
-
-    def file_document_ids(self, file_id: str) -> set[str]:
-        return set(self.files.get(file_id, set()))
-
-    def subject_document_ids(self, subject_id: str) -> set[str]:
-        return {i for i, r in self.records.items() if r.subject_id == subject_id}
-
-    def counters(self, hours: Sequence[str]) -> list[tuple[str, str | None, dict[str, int]]]:
-        wanted = set(hours)
-        return [(hour, source, counters.attributes())
-                for (hour, source), counters in self.hourly.items() if hour in wanted]
