@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,14 +22,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.state_keeper import table_layout as layout
-from chalicelib.state_keeper.document_record import (
-    DocumentRecord, HistoryEntry, merge, merge_entries, union_of, visible,
-)
+from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, merge, visible
 from chalicelib.state_keeper.lifecycle import State
+from chalicelib.state_keeper.outcome_pages import (
+    additions_by_page, goes_to_outcome_page, outcome_page_entries, outcome_page_item, page_union, records_with_pages,
+    with_outcome_page,
+)
 from chalicelib.state_keeper.statistics import HourlyCounters
 from chalicelib.state_keeper.store import (
-    DEFAULT_HISTORY_RETENTION, Batch, Clock, Outcome, StateStore, file_members, goes_to_outcome_page, outcome_pages,
-    stats_deltas, with_outcome_page,
+    DEFAULT_HISTORY_RETENTION, Batch, Clock, Outcome, StateStore, file_members, stats_deltas,
 )
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class DynamoStateStore(StateStore):
         failed_documents: set[str] = set()
         with ThreadPoolExecutor(self.workers) as pool:
             results = list(pool.map(self._write_document, to_items))
-            pages = outcome_pages(to_pages)
+            pages = additions_by_page(to_pages)
             written = list(pool.map(lambda page_id: self._add_to_outcome_page(
                 page_id, pages[page_id], stored=pages_read.get(page_id)), pages))
         for page_id, page_written in zip(pages, written):
@@ -148,12 +148,7 @@ class DynamoStateStore(StateStore):
                  for item in self._batch_get([layout.outcome_page_key(p) for p in page_ids], consistent)}
         if pages_read is not None:
             pages_read.update(pages)
-        found: dict[str, list[HistoryEntry]] = defaultdict(list)
-        for item in pages.values():
-            for document_id, entries in layout.outcome_page_entries(item).items():
-                found[document_id].extend(entries)
-        return {document_id: merge_entries(record, found[document_id]) if found.get(document_id) else record
-                for document_id, record in records.items()}
+        return records_with_pages(records, pages.values())
 
     def _add_to_outcome_page(self, page_id: str, entries: dict[str, list[HistoryEntry]],
                              stored: dict[str, Any] | None) -> bool:
@@ -161,14 +156,13 @@ class DynamoStateStore(StateStore):
         there was none), put on its version, and on a lost race read again. False when it
         could not be written (the message will be re-delivered)."""
         for attempt in range(WRITE_ATTEMPTS):
-            held = layout.outcome_page_entries(stored) if stored else {}
-            before = {d: union_of(held[d], ()) for d in held}
-            union = {d: union_of(held.get(d, ()), entries.get(d, ())) for d in {*held, *entries}}
-            if stored and union == before:
+            held = outcome_page_entries(stored) if stored else {}
+            union = page_union(held, entries)
+            if stored and union == page_union(held, {}):
                 return True  # a re-delivered answer
             version = int(stored["v"]["N"]) if stored else 0
             request: dict[str, Any] = {"TableName": self.table_name,
-                                       "Item": layout.outcome_page_item(page_id, union, version)}
+                                       "Item": outcome_page_item(page_id, union, version)}
             if stored:
                 request["ConditionExpression"] = "v = :seen"
                 request["ExpressionAttributeValues"] = {":seen": {"N": str(version)}}

@@ -4,35 +4,25 @@
 its body) and merges them per document, so all changes of one document that arrive
 together cost one write. Adapters: `dynamo_store.DynamoStateStore` (the state table) and
 `memory_store.InMemoryStateStore` (its twin for unit tests).
-
-A document's record is its item plus, once it was queued for SAP, the entries its outcome
-page holds for it. SAP's answer (DELIVERED, REJECTED_BY_SAP, PARKED) for a queued document
-is the one change of a normal lifecycle that comes on its own, long after the others.
-Instead of rewriting each document's item, it goes to the outcome page the document shares
-with the documents of its chunk that the SAP outbox packs into the same message (same
-chunk, same subject shard: `sap.outbox.pack`), so one SAP batch's answer is one page write
-of about 40 bytes a document. Pages only ever gain entries, and reads merge them in, so a
-record is the same union of entries whatever went where.
 """
 from __future__ import annotations
 
 import abc
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
-from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, added_entries, entry_from_change, merge
+from chalicelib.state_keeper.document_record import DocumentRecord, entry_from_change, merge
 from chalicelib.state_keeper.exceptions import ConcurrentUpdate
 from chalicelib.state_keeper.lifecycle import State, StateChange, epoch_millis
+from chalicelib.state_keeper.reporter import encode_changes, message_origin
 from chalicelib.state_keeper.statistics import (
     HourlyCounters, counted_entries, counter_deltas, merge_deltas,
 )
 
 DEFAULT_HISTORY_RETENTION = timedelta(days=90)
-SAP_OUTCOMES = frozenset({State.DELIVERED, State.REJECTED_BY_SAP, State.PARKED})
 
 Clock = Callable[[], datetime]
 Batch = tuple[str, Sequence[StateChange]]  # (origin, changes)
@@ -80,8 +70,6 @@ class StateStore(abc.ABC):
         `origin` identifies the message (counters count each origin once); by default it
         is derived from the changes, so applying the same changes again counts nothing."""
         if origin is None:
-            from chalicelib.state_keeper.reporter import encode_changes, message_origin
-
             origin = message_origin(encode_changes(changes))
         failed = self.apply_batch([(origin, changes)])
         if failed:
@@ -127,37 +115,6 @@ class StateStore(abc.ABC):
             old = current.get(document_id)
             outcomes[document_id] = Outcome(old, merge(old, pairs, expire_before_ms=expire), pairs)
         return outcomes
-
-
-def goes_to_outcome_page(outcome: Outcome) -> bool:
-    """Whether all that `outcome` adds are SAP outcomes of a document with an outcome page:
-    then they go to the page and the document's item is not written."""
-    old, new = outcome.old, outcome.new
-    if old is None or old.outcome_page is None or not outcome.written:
-        return False
-    if (old.source, old.file_id, old.subject_id) != (new.source, new.file_id, new.subject_id):
-        return False
-    added = added_entries(old, new)
-    return bool(added) and all(entry.state in SAP_OUTCOMES for entry in added)
-
-
-def with_outcome_page(record: DocumentRecord) -> DocumentRecord:
-    """A document queued for SAP from a chunk gets its outcome page, for good: the page of
-    its chunk and subject shard, the documents the outbox sends to SAP together."""
-    current = record.current
-    if record.outcome_page is None and current.state is State.QUEUED_FOR_SAP and current.chunk_id:
-        shard = shard_of(record.subject_id or record.document_id, DEFAULT_SHARDS)
-        return replace(record, outcome_page=f"{current.chunk_id}.{shard:02d}")
-    return record
-
-
-def outcome_pages(outcomes: Iterable[Outcome]) -> dict[str, dict[str, list[HistoryEntry]]]:
-    """page id -> document id -> the SAP outcomes to add to that page."""
-    pages: dict[str, dict[str, list[HistoryEntry]]] = defaultdict(dict)
-    for outcome in outcomes:
-        assert outcome.old is not None and outcome.old.outcome_page is not None
-        pages[outcome.old.outcome_page][outcome.new.document_id] = added_entries(outcome.old, outcome.new)
-    return pages
 
 
 def file_members(batches: Sequence[Batch]) -> dict[tuple[str, str], set[str]]:
