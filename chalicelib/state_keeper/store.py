@@ -105,6 +105,7 @@ class StateStore(abc.ABC):
 
     def _merge_all(self, batches: Sequence[Batch], current: dict[str, DocumentRecord]
                    ) -> dict[str, Outcome]:
+        """document id -> its `current` record with the changes of all `batches` merged in."""
         grouped: dict[str, list[tuple[StateChange, str]]] = defaultdict(list)
         for origin, changes in batches:
             for change in changes:
