@@ -1,7 +1,7 @@
 """Which changes go to an outcome page, and how a page is stored."""
 from __future__ import annotations
 
-from chalicelib.state_keeper.document_record import entry_from_change, merge
+from chalicelib.state_keeper.document_record import DocumentRecord, entry_from_change, merge
 from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.outcome_pages import (
     additions_by_page, goes_to_outcome_page, outcome_page_entries, outcome_page_item, page_union, records_with_pages,
@@ -13,7 +13,7 @@ from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from tests.unit.state_keeper.changes import change, normal_lifecycle
 
 
-def _queued(document_id: str = "doc-1"):
+def _queued(document_id: str = "doc-1") -> DocumentRecord:
     return with_outcome_page(merge(None, [(c, "m-1") for c in normal_lifecycle(document_id)[:3]]))
 
 
