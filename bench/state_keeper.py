@@ -271,8 +271,8 @@ def bulk_load(dynamodb: Any, table: str, count: int, rng: random.Random) -> list
     """`count` delivered documents written straight to the table (not measured), laid out
     as the handler lays them out: items queued for SAP plus their outcome pages."""
     from chalicelib.state_keeper.document_record import entry_from_change, merge
-    from chalicelib.state_keeper.store import with_outcome_page
-    from chalicelib.state_keeper.table_layout import document_item, outcome_page_item
+    from chalicelib.state_keeper.outcome_pages import outcome_page_item, with_outcome_page
+    from chalicelib.state_keeper.table_layout import document_item
 
     normalize_runs, dispatch_runs = lifecycles(count, 500, rng)
     items, page_of = [], {}
@@ -327,7 +327,7 @@ def main() -> None:
     from botocore.config import Config
 
     from chalicelib.resources import for_stage
-    from chalicelib.state_keeper.store import DynamoStateStore
+    from chalicelib.state_keeper.dynamo_store import DynamoStateStore
     from devstack.emulator import Emulator
     from devstack.provision import create_table, provision
 

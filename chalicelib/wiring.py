@@ -28,10 +28,11 @@ from chalicelib.auth.tokens import TokenStore
 from chalicelib.ingest.file_outcomes import FileOutcomeStore
 from chalicelib.mail import SesMailer
 from chalicelib.resources import FUNCTION_TIMEOUT, Resources, current
+from chalicelib.state_keeper.dynamo_store import DynamoStateStore
 from chalicelib.state_keeper.handler import StateKeeper
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.reporter import StateReporter
-from chalicelib.state_keeper.store import DEFAULT_HISTORY_RETENTION, DynamoStateStore
+from chalicelib.state_keeper.store import DEFAULT_HISTORY_RETENTION
 
 if TYPE_CHECKING:
     from chalicelib.anonymization.policies import DynamoRetentionPolicies

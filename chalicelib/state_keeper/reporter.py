@@ -100,13 +100,9 @@ class _BufferingReporter:
 class StateReporter(_BufferingReporter):
     """Reports state changes to the State Keeper's queue."""
 
-    def __init__(self, queue_url: str, client: Any = None,
+    def __init__(self, queue_url: str, client: Any,
                  per_message: int = DEFAULT_CHANGES_PER_MESSAGE) -> None:
         super().__init__(per_message)
-        if client is None:
-            from chalicelib import wiring
-
-            client = wiring.client("sqs")
         self.queue_url = queue_url
         self.client = client
 

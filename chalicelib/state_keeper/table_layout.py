@@ -12,12 +12,12 @@ One table, these kinds of item (the README explains why):
 | stats marker    | `msg#{origin}#{part}`      | `stats`                          |
 
 Attribute names are short on purpose: every byte of a document item is paid on every
-write, and the whole item must stay under 1 KB (one write unit).
+write, and the whole item must stay under 1 KB (one write unit). A history entry is one
+`|`-separated string (`encode_entry`), in a document item's history map and in the lines
+of an outcome page, whose contents `outcome_pages` encodes.
 """
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -40,13 +40,15 @@ def document_id_of(item: dict[str, Any]) -> str:
     return item["pk"]["S"].removeprefix("doc#")
 
 
-def _encode_entry(entry: HistoryEntry) -> str:
+def encode_entry(entry: HistoryEntry) -> str:
+    """`entry` as stored: its fields joined by `|` (ids never hold one)."""
     return "|".join((STATE_CODES[entry.state], str(entry.at_ms), entry.component, str(entry.attempt),
                      entry.reason_code or "", entry.chunk_id or "", entry.sap_batch_id or "",
                      entry.origin))
 
 
-def _decode_entry(text: str) -> HistoryEntry:
+def decode_entry(text: str) -> HistoryEntry:
+    """The entry `encode_entry` stored as `text`."""
     code, at_ms, component, attempt, reason, chunk, batch, origin = text.split("|")
     return HistoryEntry(state=STATES_BY_CODE[code], at_ms=int(at_ms), component=component,
                         attempt=int(attempt), reason_code=reason or None, chunk_id=chunk or None,
@@ -60,7 +62,7 @@ def document_item(record: DocumentRecord) -> dict[str, Any]:
         "st": {"S": current.state.value},
         "sa": {"N": str(current.at_ms)},
         "co": {"S": current.origin},
-        "h": {"M": {e.entry_id: {"S": _encode_entry(e)} for e in record.history}},
+        "h": {"M": {e.entry_id: {"S": encode_entry(e)} for e in record.history}},
         "v": {"N": str(record.version + 1)},
     }
     if record.source:
@@ -75,7 +77,7 @@ def document_item(record: DocumentRecord) -> dict[str, Any]:
 
 
 def record_from_item(item: dict[str, Any]) -> DocumentRecord:
-    history = sorted((_decode_entry(v["S"]) for v in item["h"]["M"].values()), key=chronological_order)
+    history = sorted((decode_entry(v["S"]) for v in item["h"]["M"].values()), key=chronological_order)
     return DocumentRecord(
         document_id=document_id_of(item),
         history=tuple(history),
@@ -89,25 +91,6 @@ def record_from_item(item: dict[str, Any]) -> DocumentRecord:
 
 def outcome_page_key(page_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"out#{page_id}"}, "sk": {"S": "out"}}
-
-
-def outcome_page_item(page_id: str, entries: Mapping[str, Iterable[HistoryEntry]], version: int
-                      ) -> dict[str, Any]:
-    """SAP outcomes of the documents of one page as `document id entry` lines, zlib-compressed
-    (ids, times and batch ids repeat from line to line); `version` as `document_item`'s."""
-    lines = sorted(f"{document_id} {_encode_entry(entry)}"
-                   for document_id, document_entries in entries.items() for entry in document_entries)
-    return {**outcome_page_key(page_id), "z": {"B": zlib.compress("\n".join(lines).encode(), 9)},
-            "v": {"N": str(version + 1)}}
-
-
-def outcome_page_entries(item: dict[str, Any]) -> dict[str, list[HistoryEntry]]:
-    """document id -> the entries an outcome page holds for it."""
-    entries: dict[str, list[HistoryEntry]] = {}
-    for line in zlib.decompress(item["z"]["B"]).decode().split("\n"):
-        document_id, _, encoded = line.partition(" ")
-        entries.setdefault(document_id, []).append(_decode_entry(encoded))
-    return entries
 
 
 def outcome_page_id(item: dict[str, Any]) -> str:

@@ -14,9 +14,9 @@ from chalicelib.ingest.normalize_chunk import ChunkNormalizer
 from chalicelib.ingest.split_file import FileSplitter
 from chalicelib.ingest.uploads import file_id_for, raw_key
 from chalicelib.resources import for_stage
+from chalicelib.state_keeper.dynamo_store import DynamoStateStore
 from chalicelib.state_keeper.handler import StateKeeper
 from chalicelib.state_keeper.queries import StateQueries
-from chalicelib.state_keeper.store import DynamoStateStore
 from tests.unit.ingest.recording_outbox import RecordingOutbox
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from chalicelib.resources import for_stage
 from chalicelib.state_keeper.document_record import DocumentRecord
+from chalicelib.state_keeper.dynamo_store import DynamoStateStore
 from chalicelib.state_keeper.handler import handle_state_change_messages
 from chalicelib.state_keeper.lifecycle import State, epoch_millis
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.reporter import encode_changes
-from chalicelib.state_keeper.store import DynamoStateStore
 from chalicelib.state_keeper.table_layout import document_id_of
 from devstack.provision import create_table
 from tests.unit.state_keeper.changes import T0, change

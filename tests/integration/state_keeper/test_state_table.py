@@ -11,12 +11,12 @@ from botocore.exceptions import ClientError
 from chalicelib.resources import for_stage
 from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from chalicelib.state_keeper.document_record import DocumentRecord
+from chalicelib.state_keeper.dynamo_store import DynamoStateStore
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 from chalicelib.state_keeper.handler import handle_state_change_messages
 from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.reporter import StateReporter, encode_changes
-from chalicelib.state_keeper.store import DynamoStateStore
 from chalicelib.state_keeper.table_layout import document_id_of
 from devstack.provision import create_table
 from tests.unit.state_keeper.changes import T0, change, normal_lifecycle
@@ -233,35 +233,34 @@ def test_the_handler_returns_only_the_messages_it_could_not_store(stack: boto3.S
     assert counts == {"NORMALIZED": 2, "QUEUED_FOR_SAP": 2, "RECEIVED": 2}
 
 
-def test_concurrent_writers_of_one_document_both_land(stack: boto3.Session, store: DynamoStateStore) -> None:
-    # GIVEN a reader that saw the document before another writer changed it
-    handle_state_change_messages([encode_changes(normal_lifecycle("doc-1")[:1])], store)
-    stale = store._read_records(["doc-1"])
-    handle_state_change_messages([encode_changes(normal_lifecycle("doc-1")[1:2])], store)
-    # WHEN it writes its own merge on top of the stale read
-    outcomes = store._merge_all([("late", normal_lifecycle("doc-1")[3:])], stale)
-    assert store._write_document(outcomes["doc-1"]) is not None
-    # THEN the version condition made it re-read: nothing is lost
-    record = store.get("doc-1")
-    assert record is not None
-    assert [e.state for e in record.history] == [State.RECEIVED, State.NORMALIZED, State.DELIVERED]
-
-
 class RacingDynamoDB:
-    """Passes everything to the emulator, but lets another writer add to an outcome page
-    between this writer's read of the page and its first write."""
+    """Passes everything to the emulator, but lets another writer write first when this
+    writer first puts an item whose key starts with `prefix`: between its read and its write."""
 
-    def __init__(self, client: Any, other_writer: Any) -> None:
-        self.client, self.other_writer = client, other_writer
+    def __init__(self, client: Any, prefix: str, other_writer: Any) -> None:
+        self.client, self.prefix, self.other_writer = client, prefix, other_writer
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
     def put_item(self, **request: Any) -> Any:
-        if request["Item"]["pk"]["S"].startswith("out#") and self.other_writer is not None:
+        if request["Item"]["pk"]["S"].startswith(self.prefix) and self.other_writer is not None:
             other, self.other_writer = self.other_writer, None
             other()
         return self.client.put_item(**request)
+
+
+def test_concurrent_writers_of_one_document_both_land(stack: boto3.Session, store: DynamoStateStore) -> None:
+    # GIVEN a document another handler changes between this handler's read of it and its write
+    handle_state_change_messages([encode_changes(normal_lifecycle("doc-1")[:1])], store)
+    racing = DynamoStateStore(TABLE, RacingDynamoDB(stack.client("dynamodb"), "doc#doc-1", lambda: (
+        handle_state_change_messages([encode_changes(normal_lifecycle("doc-1")[1:2])], store))), clock=lambda: NOW)
+    # WHEN it writes its own merge on top of what it read
+    assert handle_state_change_messages([encode_changes(normal_lifecycle("doc-1")[3:])], racing) == []
+    # THEN the version condition made it re-read: nothing is lost
+    record = store.get("doc-1")
+    assert record is not None
+    assert [e.state for e in record.history] == [State.RECEIVED, State.NORMALIZED, State.DELIVERED]
 
 
 def test_concurrent_writers_of_one_outcome_page_both_land(stack: boto3.Session, store: DynamoStateStore) -> None:
@@ -269,7 +268,7 @@ def test_concurrent_writers_of_one_outcome_page_both_land(stack: boto3.Session, 
     handle_state_change_messages([encode_changes([c for d in ("doc-1", "doc-2") for c in normal_lifecycle(d)[:3]])],
                                  store)
     # WHEN SAP's answers for both are stored at the same moment by two handlers
-    racing = DynamoStateStore(TABLE, RacingDynamoDB(stack.client("dynamodb"), lambda: handle_state_change_messages(
+    racing = DynamoStateStore(TABLE, RacingDynamoDB(stack.client("dynamodb"), "out#", lambda: handle_state_change_messages(
         [encode_changes([normal_lifecycle("doc-2")[3]])], store)), clock=lambda: NOW)
     assert handle_state_change_messages([encode_changes([normal_lifecycle("doc-1")[3]])], racing) == []
     # THEN the page's version made the late writer re-read: both outcomes are there

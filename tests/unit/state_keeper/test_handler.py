@@ -5,8 +5,9 @@ from collections.abc import Sequence
 
 from chalicelib.state_keeper.handler import batch_item_failures, handle_state_change_messages
 from chalicelib.state_keeper.lifecycle import State
+from chalicelib.state_keeper.memory_store import InMemoryStateStore
 from chalicelib.state_keeper.reporter import encode_changes
-from chalicelib.state_keeper.store import Batch, InMemoryStateStore
+from chalicelib.state_keeper.store import Batch
 from tests.unit.state_keeper.changes import normal_lifecycle
 
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from chalicelib.state_keeper.document_record import entry_from_change, merge
 from chalicelib.state_keeper.lifecycle import State, StateChange
+from chalicelib.state_keeper.memory_store import InMemoryStateStore
 from chalicelib.state_keeper.queries import document_view
 from chalicelib.state_keeper.reporter import encode_changes, message_origin
-from chalicelib.state_keeper.store import InMemoryStateStore
 from tests.unit.state_keeper.changes import T0, change
 
 DOCUMENTS = ("doc-a", "doc-b")

@@ -1,15 +1,19 @@
 """Which changes go to an outcome page, and how a page is stored."""
 from __future__ import annotations
 
-from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
-from chalicelib.state_keeper.document_record import entry_from_change, merge
+from chalicelib.state_keeper.document_record import DocumentRecord, entry_from_change, merge
 from chalicelib.state_keeper.lifecycle import State
-from chalicelib.state_keeper.store import Outcome, goes_to_outcome_page, outcome_pages, with_outcome_page
-from chalicelib.state_keeper.table_layout import document_item, outcome_page_entries, outcome_page_item, record_from_item
+from chalicelib.state_keeper.outcome_pages import (
+    additions_by_page, goes_to_outcome_page, outcome_page_entries, outcome_page_item, page_union, records_with_pages,
+    with_outcome_page,
+)
+from chalicelib.state_keeper.store import Outcome
+from chalicelib.state_keeper.table_layout import document_item, record_from_item
+from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from tests.unit.state_keeper.changes import change, normal_lifecycle
 
 
-def _queued(document_id: str = "doc-1"):
+def _queued(document_id: str = "doc-1") -> DocumentRecord:
     return with_outcome_page(merge(None, [(c, "m-1") for c in normal_lifecycle(document_id)[:3]]))
 
 
@@ -43,7 +47,7 @@ def test_sap_outcomes_of_a_queued_document_go_to_its_page_and_anything_else_to_i
     assert not goes_to_outcome_page(again)  # nothing new: nothing written anywhere
     unqueued = merge(None, [(c, "m-1") for c in normal_lifecycle("doc-1")[:2]])
     assert not goes_to_outcome_page(Outcome(unqueued, merge(unqueued, [(normal_lifecycle("doc-1")[3], "m-2")])))
-    assert outcome_pages([delivered]) == {queued.outcome_page: {
+    assert additions_by_page([delivered]) == {queued.outcome_page: {
         "doc-1": [entry_from_change(normal_lifecycle("doc-1")[3], "m-2")]}}
 
 
@@ -53,3 +57,25 @@ def test_a_page_stores_its_entries_compressed_and_gives_them_back() -> None:
     assert outcome_page_entries(item) == entries
     assert item["v"] == {"N": "1"}
     assert len(item["z"]["B"]) < 60 * 40  # under 40 bytes a document
+
+
+def test_a_page_gains_the_entries_added_and_a_redelivered_answer_adds_nothing() -> None:
+    delivered = {"doc-1": [entry_from_change(normal_lifecycle("doc-1")[3], "m-2")]}
+    rejected = {"doc-2": [entry_from_change(change("doc-2", State.REJECTED_BY_SAP, 60, component="sap-dispatch",
+                                                   reason_code="SAP_400"), "m-2")]}
+    held = outcome_page_entries(outcome_page_item("file-1-00001.03", delivered, version=0))
+    union = page_union(held, rejected)
+    assert union == {"doc-1": tuple(delivered["doc-1"]), "doc-2": tuple(rejected["doc-2"])}
+    assert union != page_union(held, {})
+    assert page_union(held, delivered) == page_union(held, {})  # the same answer again
+
+
+def test_a_record_read_is_its_item_merged_with_what_its_page_holds_for_it() -> None:
+    queued = _queued()
+    assert queued.outcome_page is not None
+    outcome = entry_from_change(normal_lifecycle("doc-1")[3], "m-2")
+    page = outcome_page_item(queued.outcome_page, {"doc-1": [outcome], "doc-9": [outcome]}, version=0)
+    records = records_with_pages({"doc-1": queued}, [page])
+    assert list(records) == ["doc-1"]  # a page's other documents are not read into being
+    assert records["doc-1"].history == (*queued.history, outcome)
+    assert records_with_pages({"doc-1": queued}, []) == {"doc-1": queued}

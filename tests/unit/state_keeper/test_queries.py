@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
+from chalicelib.state_keeper.memory_store import InMemoryStateStore
 from chalicelib.state_keeper.queries import StateQueries
-from chalicelib.state_keeper.store import InMemoryStateStore
 from tests.unit.state_keeper.changes import T0, change, normal_lifecycle
 from chalicelib.state_keeper.lifecycle import State
 
