@@ -22,7 +22,8 @@ def ingest_upload(source: str) -> Response:
     """A file or JSON body from a platform: stored in the raw bucket, processed from there."""
     connector_for(source)
     request = routes.current_request
-    upload = store_upload(source, request.headers.get("content-type", ""), request.raw_body,
+    body = request.raw_body if isinstance(request.raw_body, bytes) else request.raw_body.encode("utf-8")
+    upload = store_upload(source, request.headers.get("content-type", ""), body,
                           resources.bucket("raw").name, wiring.client("s3"))
     return Response(status_code=202, body={"file_id": upload.file_id, "bytes": upload.bytes,
                                            "status": f"/files/{upload.file_id}"})
