@@ -1,45 +1,14 @@
 """Erasure in SAP Marketing Cloud: a subject's contact origin emptied, marked obsolete, its IDs deleted.
 
-What API_MKT_CONTACT_SRV lets a client do (read from the shipped EDMX):
-- `ContactOriginData` is `sap:deletable="false"`: a contact origin cannot be deleted. It is
-  updatable, and its personal properties are nullable; `IsObsolete` is its updatable
-  deletion flag (`IsMarkedForDeletion` exists only on `Contacts`, read-only: SAP sets it
-  when its data-protection jobs flag obsolete contacts, and then deletes them).
-- `AdditionalIDs` (our email) is neither creatable nor deletable as a set; the function
-  import `ContactOriginDeleteAdditionalIDs` (POST, ContactID + ContactOrigin) deletes all
-  additional IDs of one contact origin.
-- `MarketingPermissions` is `sap:deletable="false"` and keyed by the email: a consent stays
-  in SAP, as proof, until SAP's own deletion of the contact (see README, GDPR).
-
-So per subject, in one changeset (atomic in SAP) of the contact service's `$batch`:
-
-    PATCH ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='<subject>')
-          {the keys, every personal property we can send: null, "IsObsolete": true,
-           "OriginDataLastChgUTCDateTime": now (after what SAP holds)}
-    POST  ContactOriginDeleteAdditionalIDs?ContactID='<subject>'&ContactOrigin='DATA_ENGINE'
-
-Before that, one `$batch` of retrievals asks which subjects SAP holds
-(`GET ContactOriginData(...)?$select=ContactID,OriginDataLastChgUTCDateTime`, no personal
-data read): a 404 means the subject never reached SAP ("not in SAP"), and nothing is
-written for it (a PATCH must not create an empty contact: SAP bills per contact). The
-timestamp must be newer than SAP's, or SAP would ignore the change as older data; it
-also makes SAP ignore an older contact upsert that arrives later.
-
-VerifyErasure reads SAP back (`SapErasure.verify`) for the subjects marked for deletion:
-one `$batch` of retrievals per 50 subjects, two per subject,
-
-    GET ContactOriginData(...)?$select=<the personal properties>,IsObsolete
-    GET AdditionalIDs?$filter=ContactOrigin eq 'DATA_ENGINE' and ContactID eq '<subject>'&$select=ContactID&$top=1
-
-and requires every personal property empty, `IsObsolete` true and no additional ID left
-(a 404 on the contact: SAP's deletion jobs removed it, nothing left either). The values
-read are compared in memory only; the result is per subject VERIFIED or NOT_CLEAN (a
-subject whose reads SAP refused or never answered is not clean: not proven).
-
-Retries: 429, 5xx, timeouts and resets are tried again after a full-jitter backoff never
-shorter than Retry-After, and 429/503 slow the shared SAP throttle down; every request
-takes its tokens from that throttle first. All these requests are idempotent, so a retry is safe.
-Outcomes are per subject and carry no personal data.
+API_MKT_CONTACT_SRV cannot delete a contact origin, its additional IDs or its marketing
+permissions (all `sap:deletable="false"` in the shipped EDMX). So per subject SAP holds,
+one atomic changeset of the contact service's `$batch`: PATCH `ContactOriginData` with every
+personal property null, `IsObsolete` true and a change time after SAP's own; then POST
+`ContactOriginDeleteAdditionalIDs`. A subject SAP answers 404 for never reached it and gets
+no write (a PATCH must not create an empty contact). `verify` reads the contacts back and
+requires them empty, obsolete and without additional IDs. Every request takes its tokens
+from the shared throttle and is retried on 429/5xx (all are idempotent). Outcomes are per
+subject and carry no personal data. The README's GDPR section gives the requests in full.
 """
 from __future__ import annotations
 
