@@ -62,9 +62,9 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def holds_json_lines(head: bytes) -> bool:
-    """Whether a `.json` file whose first bytes are `head` is JSON Lines: its first line is
-    a whole JSON object on its own and more follows it."""
-    first, newline, rest = head.removeprefix(UTF8_BOM).partition(b"\n")
+    """Whether a `.json` file whose first bytes are `head` is JSON Lines: its first line
+    (within `head`) is a whole JSON object on its own and more follows it."""
+    first, newline, rest = head.removeprefix(UTF8_BOM).lstrip().partition(b"\n")
     if not newline or not rest.strip():
         return False
     try:

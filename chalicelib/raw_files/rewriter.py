@@ -136,9 +136,11 @@ def rewrite_mismatch(before: RecordRewrite, new_content: bytes, key: str, fmt: F
 def _serialized(record: dict[str, Any], piece: Piece, facts: Facts) -> bytes:
     if facts.layout == "delimited":
         buffer = io.StringIO()
-        csv.writer(buffer, delimiter=facts.delimiter, lineterminator=piece.ending).writerow(
+        # written with both line-end characters as its terminator, so that a value holding
+        # either is quoted; then ended as the record's line was
+        csv.writer(buffer, delimiter=facts.delimiter, lineterminator="\r\n").writerow(
             ["" if record.get(name) is None else str(record.get(name)) for name in facts.header])
-        return buffer.getvalue().encode(facts.encoding)
+        return (buffer.getvalue().removesuffix("\r\n") + piece.ending).encode(facts.encoding)
     if facts.layout == "lines":
         return (json.dumps(record, ensure_ascii=False) + piece.ending).encode("utf-8")
     if piece.array is not None:

@@ -129,7 +129,7 @@ def split(stream: BinaryIO, key: str, fmt: FileFormat, limits: ReadLimits, facts
     try:
         kind = fmt.kind
         if kind == "json":
-            head = buffered.read(limits.block_bytes)
+            head = buffered.read(limits.max_record_bytes + 1)  # holds a first line that could be a record
             buffered = io.BufferedReader(_Replay(head, buffered), buffer_size=limits.block_bytes)
             if holds_json_lines(head):
                 kind = "jsonl"
@@ -446,6 +446,7 @@ class _Window:
         self._mark: int | None = None
         self._limit = 0
         self.over = False
+        self._pin: int | None = None  # the start of a top-level key being read
 
     @property
     def offset(self) -> int:
@@ -457,13 +458,28 @@ class _Window:
             return False
         if self._mark is not None and self.pos - self._mark > self._limit:
             self._mark, self.over = None, True
-        keep = self.pos if self._mark is None else self._mark
+        if self._pin is not None and self.pos - self._pin > self._block:
+            self._pin = None  # a key this long is no page key
+        keep = min(index for index in (self.pos, self._mark, self._pin) if index is not None)
         self.buf = self.buf[keep:] + chunk
         self.base += keep
         self.pos -= keep
         if self._mark is not None:
             self._mark -= keep
+        if self._pin is not None:
+            self._pin -= keep
         return True
+
+    def read_key(self) -> str | None:
+        """The object key at the window (at its opening quote); None for a key over a block."""
+        self._pin = self.pos
+        self.pos += 1
+        self.skip_string()
+        start, self._pin = self._pin, None
+        if start is None:
+            return None
+        key = _loads(self.buf[start:self.pos].decode("utf-8"))
+        return key if isinstance(key, str) else None
 
     def peek(self) -> int | None:
         """The next byte other than whitespace (the window at it), or None at the end."""
@@ -519,11 +535,11 @@ class _Window:
             self.skip_string()
             return 0
         if first not in (ord("["), ord("{")):
+            if _SCALAR_END.match(self.buf, self.pos):
+                raise _Syntax()  # no value where one must be
             while True:
                 found = _SCALAR_END.search(self.buf, self.pos)
                 if found is not None:
-                    if found.start() == self.pos:
-                        raise _Syntax()
                     self.pos = found.start()
                     return 0
                 self.pos = len(self.buf)
@@ -625,10 +641,7 @@ def _top_level_object(window: _Window, fmt: FileFormat, limits: ReadLimits) -> I
         while True:
             if window.expect_more() != ord('"'):
                 raise _Syntax()
-            key_start = window.pos
-            window.pos += 1
-            window.skip_string()
-            key = _loads(window.buf[key_start:window.pos].decode("utf-8"))
+            key = window.read_key()
             if window.expect_more() != ord(":"):
                 raise _Syntax()
             window.pos += 1
