@@ -61,13 +61,15 @@ def sniff_delimiter(header_line: str) -> str:
     return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
 
 
-def holds_json_lines(head: bytes) -> bool:
+def holds_json_lines(head: bytes, page_keys: tuple[str, ...]) -> bool:
     """Whether a `.json` file whose first bytes are `head` is JSON Lines: its first line
-    (within `head`) is a whole JSON object on its own and more follows it."""
+    (within `head`) is a whole JSON object on its own, not a page, and more follows it.
+    (One object, on a line or not, reads as the same one record either way.)"""
     first, newline, rest = head.removeprefix(UTF8_BOM).lstrip().partition(b"\n")
     if not newline or not rest.strip():
         return False
     try:
-        return isinstance(json.loads(first), dict)
+        value = json.loads(first)
     except ValueError:  # not UTF-8 or not JSON
         return False
+    return isinstance(value, dict) and not any(isinstance(value.get(key), list) for key in page_keys)

@@ -131,7 +131,7 @@ def split(stream: BinaryIO, key: str, fmt: FileFormat, limits: ReadLimits, facts
         if kind == "json":
             head = buffered.read(limits.max_record_bytes + 1)  # holds a first line that could be a record
             buffered = io.BufferedReader(_Replay(head, buffered), buffer_size=limits.block_bytes)
-            if holds_json_lines(head):
+            if holds_json_lines(head, fmt.page_keys):
                 kind = "jsonl"
         if kind == "jsonl":
             facts.layout = "lines"
@@ -426,16 +426,28 @@ class _Syntax(Exception):
     pass
 
 
-_STRUCTURE = re.compile(rb'["\[\]{}]')
+# past everything but brackets, whole strings included, to the next bracket or to the quote
+# of a string that goes on past the window (group 1); no group 1 at the end of the window
+_STRUCTURE = re.compile(rb'(?:[^"\[\]{}]+|"[^"\\]*(?:\\.[^"\\]*)*")*+(.)?', re.DOTALL)
 _STRING_STOP = re.compile(rb'["\\]')
 _SCALAR_END = re.compile(rb'[ \t\n\r,\]}\[{":]')
 _WHITESPACE = b" \t\n\r"
 _CLOSING = {ord("]"): ord("["), ord("}"): ord("{")}
 
 
+@dataclass
+class _Capture:
+    start: int  # index in the window's buffer
+    limit: int
+    over: bool = False
+
+
+_MAX_KEY_BYTES = 1024  # a longer top-level key is read past, as no page key
+
+
 class _Window:
-    """A window over a binary stream with absolute offsets. At most one value is captured
-    at a time, and only up to its limit, so the window stays within a record and a block."""
+    """A window over a binary stream with absolute offsets. It holds the bytes of the values
+    being captured (a record, a member, a key), each only up to its limit, and one block."""
 
     def __init__(self, stream: io.BufferedReader, block: int) -> None:
         self._stream = stream
@@ -443,10 +455,7 @@ class _Window:
         self.buf = b""
         self.base = 0  # offset in the body of buf[0]
         self.pos = 0  # index in buf of the next byte
-        self._mark: int | None = None
-        self._limit = 0
-        self.over = False
-        self._pin: int | None = None  # the start of a top-level key being read
+        self._captures: list[_Capture] = []
 
     @property
     def offset(self) -> int:
@@ -456,29 +465,44 @@ class _Window:
         chunk = self._stream.read(self._block)
         if not chunk:
             return False
-        if self._mark is not None and self.pos - self._mark > self._limit:
-            self._mark, self.over = None, True
-        if self._pin is not None and self.pos - self._pin > self._block:
-            self._pin = None  # a key this long is no page key
-        keep = min(index for index in (self.pos, self._mark, self._pin) if index is not None)
+        keep = self.pos
+        for capture in self._captures:
+            if not capture.over and self.pos - capture.start > capture.limit:
+                capture.over = True
+            if not capture.over:
+                keep = min(keep, capture.start)
         self.buf = self.buf[keep:] + chunk
         self.base += keep
         self.pos -= keep
-        if self._mark is not None:
-            self._mark -= keep
-        if self._pin is not None:
-            self._pin -= keep
+        for capture in self._captures:
+            capture.start -= keep
         return True
 
+    def capture(self, limit: int) -> _Capture:
+        capture = _Capture(self.pos, limit)
+        self._captures.append(capture)
+        return capture
+
+    def captured(self, capture: _Capture) -> bytes | None:
+        """The bytes since `capture` began, or None when they went over its limit."""
+        self.release(capture)
+        if capture.over or self.pos - capture.start > capture.limit:
+            return None
+        return self.buf[capture.start:self.pos]
+
+    def release(self, capture: _Capture) -> None:
+        if capture in self._captures:
+            self._captures.remove(capture)
+
     def read_key(self) -> str | None:
-        """The object key at the window (at its opening quote); None for a key over a block."""
-        self._pin = self.pos
+        """The object key at the window (at its opening quote); None for an overlong key."""
+        capture = self.capture(_MAX_KEY_BYTES)
         self.pos += 1
         self.skip_string()
-        start, self._pin = self._pin, None
-        if start is None:
+        text = self.captured(capture)
+        if text is None:
             return None
-        key = _loads(self.buf[start:self.pos].decode("utf-8"))
+        key = _loads(text.decode("utf-8"))
         return key if isinstance(key, str) else None
 
     def peek(self) -> int | None:
@@ -498,16 +522,6 @@ class _Window:
         if byte is None:
             raise _Truncated()
         return byte
-
-    def capture(self, limit: int) -> None:
-        self._mark, self._limit, self.over = self.pos, limit, False
-
-    def captured(self) -> bytes | None:
-        """The bytes since `capture`, or None when they went over its limit."""
-        mark, self._mark = self._mark, None
-        if mark is None or self.over or self.pos - mark > self._limit:
-            return None
-        return self.buf[mark:self.pos]
 
     def skip_string(self) -> None:
         """From just after an opening quote to just after its closing quote."""
@@ -548,15 +562,15 @@ class _Window:
         stack = bytearray()
         deepest = 0
         while True:
-            found = _STRUCTURE.search(self.buf, self.pos)
-            if found is None:
+            found = _STRUCTURE.match(self.buf, self.pos)
+            if found is None or found.group(1) is None:
                 self.pos = len(self.buf)
                 if not self.fill():
                     raise _Truncated()
                 continue
-            byte = self.buf[found.start()]
+            byte = self.buf[found.start(1)]
             self.pos = found.end()
-            if byte == ord('"'):
+            if byte == ord('"'):  # the string goes on past the window
                 self.skip_string()
             elif byte in (ord("["), ord("{")):
                 stack.append(byte)
@@ -604,9 +618,9 @@ def _array_items(window: _Window, limits: ReadLimits, array: int, position: int)
     while True:
         position += 1
         start = window.offset
-        window.capture(limits.max_record_bytes)
+        capture = window.capture(limits.max_record_bytes)
         depth = window.skip_value()
-        text = window.captured()
+        text = window.captured(capture)
         span = (start, window.offset)
         if text is None:
             yield _problem(FileProblemCode.RECORD_TOO_LARGE, f"record is over {limits.max_record_bytes} bytes; skipped",
@@ -632,7 +646,7 @@ def _array_items(window: _Window, limits: ReadLimits, array: int, position: int)
 def _top_level_object(window: _Window, fmt: FileFormat, limits: ReadLimits) -> Iterator[Piece]:
     """A page (records under one of `fmt.page_keys`) or, without such a key, one record."""
     start = window.offset
-    window.capture(limits.max_record_bytes)
+    whole = window.capture(limits.max_record_bytes)
     window.pos += 1
     arrays = 0
     position = 0
@@ -646,14 +660,18 @@ def _top_level_object(window: _Window, fmt: FileFormat, limits: ReadLimits) -> I
                 raise _Syntax()
             window.pos += 1
             if window.expect_more() == ord("[") and key in fmt.page_keys:
-                window.captured()  # a page: the document is not one record
+                window.release(whole)  # a page: the document is not one record
                 window.pos += 1
                 for piece in _array_items(window, limits, arrays, position):
                     position = piece.position or position
                     yield piece
                 arrays += 1
             else:
+                member = window.capture(limits.max_record_bytes)
                 deepest = max(deepest, window.skip_value())
+                value = window.captured(member)
+                if value is not None:
+                    _loads(value.decode("utf-8"))  # a member of a page is JSON too
             separator = window.expect_more()
             window.pos += 1
             if separator == ord("}"):
@@ -662,7 +680,7 @@ def _top_level_object(window: _Window, fmt: FileFormat, limits: ReadLimits) -> I
                 raise _Syntax()
     else:
         window.pos += 1
-    text = window.captured()
+    text = window.captured(whole)
     if arrays:
         return
     span = (start, window.offset)

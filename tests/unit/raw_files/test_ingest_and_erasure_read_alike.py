@@ -252,7 +252,8 @@ def json_documents(draw: st.DrawFn) -> RawFile:
         single = {k: v for k, v in (records[0] if records else {"id": "1"}).items() if k != page_key}
         clean = [single]
         text = json.dumps(single, indent=indent)
-    else:
+    else:  # JSON Lines in a .json file (whose first line is no page)
+        records = [{k: v for k, v in r.items() if k != page_key} for r in records]
         clean = records if len(records) > 1 else None
         text = "\n".join(json.dumps(r) for r in records) + "\n"
     text = draw(st.sampled_from(["", " ", "\n"])) + text + draw(st.sampled_from(["", "\n", "\r\n"]))
@@ -300,3 +301,75 @@ def test_generated_json_documents_are_read_alike(raw: RawFile, block: int) -> No
        st.builds(ReadLimits, max_record_bytes=st.integers(0, 300), max_depth=st.integers(0, 4), block_bytes=_BLOCKS))
 def test_records_over_small_limits_are_skipped_alike(raw: RawFile, limits: ReadLimits) -> None:
     check_read_alike(RawFile(raw.source, raw.name, raw.content, raw.encoding), limits, round_trip=False)
+
+
+# -- odd JSON text: the splitter against the standard library's parser -----------------
+
+_NUMBERS = ["0", "-0", "1.5", "1e5", "1E+2", "2.5e-3", "1e309", "9223372036854775808", "123456789012345678901234",
+            "01", "1.", ".5", "-", "+1", "NaN", "Infinity", "-Infinity"]
+_STRINGS = ['"\\ud800"', '"\\ud83d\\ude00"', '"a\\u0000b"', '"\\/"', '"\\\\"', '"\\\\\\""', '"tab\tin"', '"\\x"',
+            '"\u2028"', '"caf\u00e9"', '"[{]}"', '"unterminated']
+_SPACE = st.sampled_from(["", "", " ", "\n", "\t", "\r\n", "\x0b", "\u00a0"])
+_KEY = st.sampled_from(["id", "attendees", "data", "a", "x" * 40, "[", "\\u0061ttendees"])
+
+
+@st.composite
+def _odd_container(draw: st.DrawFn, children: st.SearchStrategy[str]) -> str:
+    ws = draw(_SPACE)
+    if draw(st.booleans()):
+        return "[" + ws + ("," + ws).join(draw(st.lists(children, max_size=4))) + ws + "]"
+    members = draw(st.lists(st.tuples(_KEY, children), max_size=4))
+    return "{" + ws + ",".join(f'"{k}"{ws}:{ws}{v}' for k, v in members) + ws + "}"
+
+
+_ODD_VALUES = st.recursive(st.sampled_from(_NUMBERS + _STRINGS + ["true", "false", "null", "tru"])
+                           | _TEXT.map(json.dumps), _odd_container, max_leaves=12)
+
+
+@st.composite
+def odd_documents(draw: st.DrawFn) -> RawFile:
+    source = draw(st.sampled_from(sorted(PAGED)))
+    page_key = PAGED[source]
+    if page_key and draw(st.booleans()):
+        items = draw(st.lists(_ODD_VALUES, max_size=5))
+        others = draw(st.lists(st.tuples(_KEY, _ODD_VALUES), max_size=2))
+        members = draw(st.permutations([(page_key, "[" + ",".join(items) + "]"), *others]))
+        text = "{" + ",".join(f'"{k}":{v}' for k, v in members) + "}"
+    else:
+        text = draw(_ODD_VALUES)
+    return RawFile(source, "f.json", (draw(_SPACE) + text + draw(_SPACE)).encode("utf-8", "surrogatepass"))
+
+
+def _strict(text: str) -> Any:
+    def no_constant(name: str) -> Any:
+        raise ValueError(name)
+
+    def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({k for k, _ in pairs}) != len(pairs):
+            raise KeyError("repeated key")
+        return dict(pairs)
+
+    return json.loads(text, parse_constant=no_constant, object_pairs_hook=no_repeats)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(odd_documents(), _BLOCKS)
+def test_odd_json_documents_read_as_the_standard_parser_reads_them(raw: RawFile, block: int) -> None:
+    check_read_alike(raw, ReadLimits(block_bytes=block))
+    items = ingest_reads(raw, ReadLimits(block_bytes=block))
+    records = [(r.position, r.data) for r in items if isinstance(r, RawRecord)]
+    try:
+        document = _strict(raw.content.decode("utf-8"))
+    except KeyError:  # repeated keys: the parsers may keep either value
+        return
+    except ValueError:  # not JSON: a problem is reported
+        assert any(isinstance(p, FileProblem) for p in items)
+        return
+    page_key = PAGED[raw.source]
+    if isinstance(document, dict) and page_key in document and isinstance(document[page_key], list):
+        document = document[page_key]
+    if isinstance(document, list):
+        expected = [(n, item) for n, item in enumerate(document, 1) if isinstance(item, dict)]
+    else:
+        expected = [(1, document)] if isinstance(document, dict) else []
+    assert records == expected
