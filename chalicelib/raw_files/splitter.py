@@ -10,8 +10,10 @@ rewrites the spans. Both see one splitting, so erasure rewrites exactly what ing
 * Delimited text: the header names the fields; rows with another column count are
   problems. UTF-8, or UTF-16 when the file starts with its BOM.
 * JSON documents (a page under one of the format's page keys, an array, or one object):
-  scanned for the bounds of each record, which is then parsed on its own; JSON has no
-  resynchronization point, so a syntax error or truncation ends the file.
+  scanned for the bounds of each record (and of a page's other members), each then parsed
+  on its own by the standard library, strictly (`NaN` is no JSON); JSON has no
+  resynchronization point, so a syntax error or truncation ends the file. A `.json` file
+  whose first line is a whole object, no page, with more after it, is JSON Lines.
 
 A UTF-8 BOM is reported and skipped. Every unit held at once is bounded: one line or one
 record (`max_record_bytes`) and one read block.

@@ -171,3 +171,20 @@ def test_problems_are_data_not_exceptions() -> None:
     items = list(read_file(io.BytesIO(b"\x00\x01garbage"), "incoming/canonical/2026/11/28/x.jsonl",
                        connector_for("canonical").file_format))
     assert all(isinstance(i, FileProblem) for i in items) and items
+
+
+def test_a_json_file_of_json_lines_is_read_line_by_line() -> None:
+    result = run("google_ads", b'{"lead_id": "1"}\n{"lead_id": "2"}\n', "x.json")
+    assert [(r.position, r.data["lead_id"]) for r in result.records] == [(1, "1"), (2, "2")]
+    page = run("eventbrite", b'{"attendees": [{"id": "1"}]}\n{"attendees": [{"id": "2"}]}\n', "x.json")
+    assert [r.data for r in page.records] == [{"id": "1"}] and page.problem_codes == ["invalid_json"]
+
+
+def test_nan_is_not_json() -> None:
+    assert run("eventbrite", b'{"attendees": [{"id": "1"}, {"id": NaN}]}', "x.json").problem_codes == ["invalid_json"]
+
+
+def test_utf16_delimited_files_are_read_with_their_line_numbers() -> None:
+    content = "id,email\r\nl:1,a@example.com\r\n\r\nl:2,b@example.com\r\n".encode("utf-16")
+    result = run("facebook_leads_csv", content, "x.csv")
+    assert result.problem_codes == ["bom"] and [r.position for r in result.records] == [2, 4]
