@@ -47,8 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.fake_people import RawFile, platform_files  # noqa: E402
 from chalicelib.normalize import field_normalizers  # noqa: E402
 from chalicelib.normalize.normalizer import normalize  # noqa: E402
-from chalicelib.normalize.reader import RawRecord, read_file  # noqa: E402
 from chalicelib.normalize.schema import NormalizedRecord  # noqa: E402
+from chalicelib.normalize.sources import connector_for  # noqa: E402
+from chalicelib.raw_files.reader import read_file  # noqa: E402
+from chalicelib.raw_files.records import RawRecord  # noqa: E402
 
 SUBJECT_KEY = b"bench-subject-key-of-32-bytes!!!"
 INGESTED_AT = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -59,7 +61,10 @@ def core(files: list[RawFile]) -> tuple[list[bytes], Counter[str]]:
     valid: list[bytes] = []
     counts: Counter[str] = Counter()
     for raw_file in files:
-        for item in read_file(raw_file.source, io.BytesIO(raw_file.content), raw_file.key):
+        connector = connector_for(raw_file.source)
+        items = read_file(io.BytesIO(raw_file.content), raw_file.key, connector.file_format,
+                          record_id=connector.record_id)
+        for item in items:
             if not isinstance(item, RawRecord):
                 counts["file_problems"] += 1
                 continue

@@ -22,8 +22,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from chalicelib.lake_access.exceptions import RewriteVerificationFailed
 from chalicelib.lake_access.object_store import ObjectStore, s3_uri
-from chalicelib.lake_access.raw_records import KEEP, RawFormat, format_for_key, rewrite_records
-from chalicelib.lake_access.rewrite_object import ObjectRewrite, is_parquet, read_parquet, replace_object, write_parquet
+from chalicelib.lake_access.rewrite_object import (ObjectRewrite, is_parquet, raw_format_for, read_parquet, replace_object,
+                                                   write_parquet)
+from chalicelib.raw_files.formats import FileFormat
+from chalicelib.raw_files.rewriter import KEEP, rewrite_records
 
 Pseudonymize = Callable[[str], str]
 PSEUDONYM_PREFIX = "psn_"
@@ -245,7 +247,7 @@ EventOf = Callable[[Mapping[str, Any]], "tuple[str | None, date | None]"]
 def anonymize_object(store: ObjectStore, bucket: str, key: str, policies: list[RetentionPolicy], today: date,
                      pseudonymize: Pseudonymize, *, source: str | None = None,
                      partition: Mapping[str, str] | None = None, field_map: Mapping[str, str] | None = None,
-                     event_of: EventOf | None = None, raw_format: RawFormat | None = None,
+                     event_of: EventOf | None = None, raw_format: FileFormat | None = None,
                      dry_run: bool = False) -> ObjectRewrite:
     """Anonymize the due records of one object; writes nothing when nothing changes.
 
@@ -264,7 +266,7 @@ def anonymize_object(store: ObjectStore, bucket: str, key: str, policies: list[R
     else:
         if event_of is None:
             raise ValueError("anonymizing a raw object needs event_of")
-        raw_format = raw_format or format_for_key(key, original.body)
+        raw_format = raw_format or raw_format_for(key)
 
         def transform(record: dict[str, Any]) -> Any:
             event_id, event_date = event_of(record)
@@ -273,11 +275,11 @@ def anonymize_object(store: ObjectStore, bucket: str, key: str, policies: list[R
                 return KEEP
             return anonymize_record(record, policy, pseudonymize, field_map) or KEEP
 
-        rewrite = rewrite_records(original.body, raw_format, transform)
+        rewrite = rewrite_records(original.body, key, raw_format, transform)
         outcome.rows_before, outcome.rows_changed, outcome.unparsed = rewrite.records, rewrite.replaced, rewrite.unparsed
         body = rewrite.content
         if rewrite.replaced:
-            reread = rewrite_records(body, raw_format, transform)
+            reread = rewrite_records(body, key, raw_format, transform)
             if reread.changed or reread.records != rewrite.records:
                 raise RewriteVerificationFailed(f"{s3_uri(bucket, key)}: anonymized content does not check out")
     outcome.bytes_after = len(body)

@@ -33,14 +33,14 @@ from chalicelib.anonymization.anonymize import (FieldRule, Pseudonymize, Retenti
 from chalicelib.lake_access.exceptions import ObjectMissing, RewriteVerificationFailed, UnsupportedObjectFormat
 from chalicelib.lake_access.object_store import ObjectStore, s3_uri
 from chalicelib.lake_access.query_engine import partition_values
-from chalicelib.lake_access.raw_records import KEEP, format_for_key, rewrite_records
 from chalicelib.lake_access.raw_subjects import source_of_key
 from chalicelib.normalize.subject_ids import normalized_email
-from chalicelib.lake_access.rewrite_object import read_parquet, replace_object
+from chalicelib.lake_access.rewrite_object import raw_format_for, read_parquet, replace_object
 from chalicelib.normalize.connectors.base import Draft
 from chalicelib.normalize.lake import LAKE_PREFIX
 from chalicelib.normalize.normalizer import document_id
 from chalicelib.normalize.sources import connector_for
+from chalicelib.raw_files.rewriter import KEEP, rewrite_records
 from chalicelib.state_keeper.lifecycle import State, StateChange
 
 COMPONENT = "gdpr-anonymization"
@@ -268,12 +268,12 @@ class AnonymizationRun:
         except ObjectMissing:  # expired or erased since: nothing of it left to anonymize
             report.raw_objects_missing += 1
             return
-        raw_format = format_for_key(key, original.body)
+        raw_format = raw_format_for(key)
         transform = raw_transform(draft_of, document_of, changes, self.pseudonymize)
-        rewrite = rewrite_records(original.body, raw_format, transform)
+        rewrite = rewrite_records(original.body, key, raw_format, transform)
         if not rewrite.replaced:
             return
-        again = rewrite_records(rewrite.content, raw_format, transform)
+        again = rewrite_records(rewrite.content, key, raw_format, transform)
         if again.changed or again.records != rewrite.records:
             raise RewriteVerificationFailed(f"{s3_uri(bucket, key)}: anonymized content does not check out")
         report.raw_records_anonymized += rewrite.replaced

@@ -17,8 +17,8 @@ from chalicelib.lake_access.catalog import LakeTable
 from chalicelib.erasure.find_objects import find_objects, partitions_of
 from chalicelib.lake_access.object_store import ObjectStore
 from chalicelib.lake_access.query_engine import QueryEngine
-from chalicelib.lake_access.raw_records import count_records, format_for_key
-from chalicelib.lake_access.rewrite_object import SubjectOf, erase_from_parquet, is_parquet
+from chalicelib.lake_access.rewrite_object import SubjectOf, erase_from_parquet, is_parquet, raw_format_for
+from chalicelib.raw_files.rewriter import count_records
 
 
 @dataclass
@@ -55,7 +55,7 @@ def subjects_left_in(store: ObjectStore, bucket: str, key: str, subject_ids: Col
         return check.rows_before - check.rows_after
     if subject_of is None:
         raise ValueError("a raw object needs subject_of")
-    return count_records(content, format_for_key(key, content), lambda r: subject_of(r) in subject_ids)[1]
+    return count_records(content, key, raw_format_for(key), lambda r: subject_of(r) in subject_ids)[1]
 
 
 def verify_erasure(engine: QueryEngine, table: LakeTable, store: ObjectStore, subject_ids: Collection[str], *,

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from chalicelib.ingest.messages import ChunkMessage
 from chalicelib.normalize.normalizer import raw_document_id
-from chalicelib.normalize.reader import RawRecord
+from chalicelib.raw_files.records import RawRecord
 from chalicelib.state_keeper.lifecycle import State, StateChange
 
 log = logging.getLogger(__name__)

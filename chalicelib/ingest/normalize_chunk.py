@@ -46,7 +46,7 @@ from chalicelib.normalize import field_normalizers
 from chalicelib.normalize.lake import lake_objects
 from chalicelib.normalize.normalizer import normalize, raw_document_id
 from chalicelib.subjects.pseudonyms import subject_id
-from chalicelib.normalize.reader import RawRecord
+from chalicelib.raw_files.records import RawRecord
 from chalicelib.normalize.schema import NormalizedRecord, Rejected
 from chalicelib.normalize.sources import connector_for
 from chalicelib.state_keeper.lifecycle import State, StateChange

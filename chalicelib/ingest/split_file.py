@@ -25,8 +25,9 @@ from chalicelib.ingest.messages import ChunkMessage, ChunkRecord, FileOutcome, P
 from chalicelib.ingest.uploads import file_id_from_key
 from chalicelib.normalize.chunking import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, chunks
 from chalicelib.normalize.exceptions import MalformedRawKey, UnknownSource
-from chalicelib.normalize.reader import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits, read_file
-from chalicelib.normalize.sources import source_from_key
+from chalicelib.normalize.sources import connector_for, source_from_key
+from chalicelib.raw_files.reader import read_file
+from chalicelib.raw_files.records import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class FileSplitter:
             return self._finish(outcome)
         raw_object = self.s3.get_object(Bucket=bucket, Key=key)
         ingested_at = raw_object["LastModified"].astimezone(timezone.utc)
-        items = read_file(outcome.source, raw_object["Body"], key, self.limits)
+        connector = connector_for(outcome.source)
+        items = read_file(raw_object["Body"], key, connector.file_format, self.limits, connector.record_id)
         pending: list[ChunkMessage] = []
         for number, records in enumerate(chunks(self._records(items, outcome), self.max_records, self.max_bytes)):
             pending.append(ChunkMessage(file_id=outcome.file_id, raw_key=key, source=outcome.source,

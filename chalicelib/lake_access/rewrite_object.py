@@ -3,7 +3,8 @@
 Parquet (lake): rows whose subject column is one of the subjects are removed; schema,
 key-value metadata, compression and row-group size are kept. Raw files (JSON Lines, a
 JSON page, CSV/TSV, gzip or not): records whose `subject_of(record)` is one of the
-subjects are removed, every other byte stays as it was (see `raw_records`).
+subjects are removed, every other byte stays as it was; the records are the ones ingest
+read (`raw_files`), found by the format `raw_format_for` gives the key.
 
 Write-then-verify: the new content is built in memory and checked (rows = old − removed,
 none of the subjects left, Parquet schema unchanged) before a conditional PUT
@@ -24,7 +25,10 @@ from typing import Any
 
 from chalicelib.lake_access.exceptions import NothingRemoved, RewriteVerificationFailed, UnsupportedObjectFormat
 from chalicelib.lake_access.object_store import ObjectStore, StoredObject, s3_uri
-from chalicelib.lake_access.raw_records import DROP, KEEP, RawFormat, format_for_key, rewrite_records, verify_rewrite
+from chalicelib.normalize.exceptions import UnknownSource
+from chalicelib.normalize.sources import connector_for
+from chalicelib.raw_files.formats import FileFormat, format_for_extension
+from chalicelib.raw_files.rewriter import DROP, KEEP, CannotRewrite, rewrite_mismatch, rewrite_records
 
 SubjectOf = Callable[[Mapping[str, Any]], "str | None"]
 PARQUET_MAGIC = b"PAR1"
@@ -148,6 +152,24 @@ def count_key_matches(content: bytes, key_column: str, subject_ids: Collection[s
     return int(pc.sum(pc.fill_null(pc.is_in(table[key_column], value_set=keys), False).cast("int64")).as_py() or 0)
 
 
+# -- raw files ----------------------------------------------------------------------------
+
+def raw_format_for(key: str) -> FileFormat:
+    """How a raw or quarantine object is read record by record: an `incoming/{source}/` file
+    as its source's connector reads it at ingest; a quarantine file (JSON Lines ingest wrote)
+    or a file of no known source as its extension says."""
+    parts = key.split("/")
+    if len(parts) >= 3 and parts[0] == "incoming":
+        try:
+            return connector_for(parts[1]).file_format
+        except UnknownSource:
+            pass
+    file_format = format_for_extension(key)
+    if file_format is None:
+        raise UnsupportedObjectFormat(f"no record format for the extension of {key}")
+    return file_format
+
+
 # -- replacing an object ------------------------------------------------------------------
 
 def replace_object(store: ObjectStore, bucket: str, key: str, original: StoredObject, body: bytes) -> bool:
@@ -166,7 +188,7 @@ def replace_object(store: ObjectStore, bucket: str, key: str, original: StoredOb
 
 def rewrite_without_subjects(store: ObjectStore, bucket: str, key: str, subject_ids: Collection[str], *,
                              subject_of: SubjectOf | None = None, subject_column: str = "subject_id",
-                             raw_format: RawFormat | None = None, expect_hits: bool = True,
+                             raw_format: FileFormat | None = None, expect_hits: bool = True,
                              found_at: str | None = None, key_column: str | None = None,
                              dry_run: bool = False) -> ObjectRewrite:
     """Remove the subjects' records from one object (Parquet by column, raw by `subject_of`).
@@ -191,7 +213,7 @@ def rewrite_without_subjects(store: ObjectStore, bucket: str, key: str, subject_
     else:
         if subject_of is None:
             raise UnsupportedObjectFormat(f"{where}: a raw object needs subject_of to match records")
-        raw_format = raw_format or format_for_key(key, original.body)
+        raw_format = raw_format or raw_format_for(key)
         removed: Counter[str] = Counter()
 
         def belongs(record: Mapping[str, Any]) -> bool:
@@ -204,12 +226,17 @@ def rewrite_without_subjects(store: ObjectStore, bucket: str, key: str, subject_
                 return DROP
             return KEEP
 
-        rewrite = rewrite_records(original.body, raw_format, drop_subjects)
+        try:
+            rewrite = rewrite_records(original.body, key, raw_format, drop_subjects)
+        except CannotRewrite as error:
+            raise UnsupportedObjectFormat(f"{where}: {error}") from error
         outcome.rows_before, outcome.rows_removed = rewrite.records, rewrite.dropped
         outcome.removed_by_subject, outcome.unparsed = dict(removed), rewrite.unparsed
         new_body = rewrite.content
         if rewrite.dropped:
-            verify_rewrite(rewrite, new_body, raw_format, belongs, where)
+            mismatch = rewrite_mismatch(rewrite, new_body, key, raw_format, belongs)
+            if mismatch is not None:
+                raise RewriteVerificationFailed(f"{where}: {mismatch}")
     if not outcome.rows_removed:
         rewritten_since_find = bool(found_at and original.last_modified and
                                     datetime.fromisoformat(original.last_modified) > datetime.fromisoformat(found_at))

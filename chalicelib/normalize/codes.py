@@ -1,6 +1,5 @@
-"""The machine-readable codes of the package: record rejection reasons and file problems.
-
-Both are `StrEnum`s, so they serialize as their plain string values in messages, the
+"""The machine-readable codes of the package: record rejection reasons (the file problems' codes
+are `raw_files`'). A `StrEnum`, so they serialize as their plain string values in messages, the
 State Keeper and the quarantine bucket.
 """
 from __future__ import annotations
@@ -30,22 +29,3 @@ class ReasonCode(StrEnum):
     UNKNOWN_SOURCE = "unknown_source"
     UNREADABLE_RECORD = "unreadable_record"
     SCHEMA_VIOLATION = "schema_violation"
-
-
-class FileProblemCode(StrEnum):
-    """A problem with a raw file as a whole or with one of its lines, found while reading."""
-
-    EMPTY_FILE = "empty_file"
-    BOM = "bom"
-    NOT_UTF8 = "not_utf8"
-    NOT_GZIP = "not_gzip"
-    TRUNCATED_FILE = "truncated_file"
-    TRUNCATED_JSON = "truncated_json"
-    INVALID_JSON = "invalid_json"
-    NOT_AN_OBJECT = "not_an_object"
-    RECORD_TOO_LARGE = "record_too_large"
-    NESTING_TOO_DEEP = "nesting_too_deep"
-    WRONG_COLUMN_COUNT = "wrong_column_count"
-    MALFORMED_CSV = "malformed_csv"
-    MISSING_HEADER = "missing_header"
-    UNSUPPORTED_FORMAT = "unsupported_format"

@@ -24,7 +24,6 @@ from chalicelib.normalize import field_normalizers as fields
 from chalicelib.normalize.codes import ReasonCode
 from chalicelib.normalize.connectors.base import Connector, Draft
 from chalicelib.normalize.exceptions import UnknownSource
-from chalicelib.normalize.reader import RawRecord
 from chalicelib.normalize.schema import (
     Consent,
     Contact,
@@ -36,6 +35,7 @@ from chalicelib.normalize.schema import (
     Rejected,
 )
 from chalicelib.normalize.sources import SOURCES, connector_for
+from chalicelib.raw_files.records import RawRecord
 from chalicelib.subjects.exceptions import WeakSubjectKey
 from chalicelib.subjects.pseudonyms import MIN_SUBJECT_KEY_BYTES, subject_id
 

@@ -23,7 +23,9 @@ import pyarrow.parquet as pq
 import requests
 
 from chalicelib.lake_access.raw_subjects import source_of_key, subject_of_for
-from chalicelib.normalize.reader import RawRecord, read_file
+from chalicelib.normalize.sources import connector_for
+from chalicelib.raw_files.reader import read_file
+from chalicelib.raw_files.records import RawRecord
 from devstack.samples import upload_samples
 from tests.e2e.conftest import RunningStack
 
@@ -53,7 +55,7 @@ def _records(bucket: str, key: str, body: bytes, subject_of: Any) -> list[tuple[
     who = subject_of(bucket, key)
     if bucket == BUCKETS["quarantine"]:
         return [(who(record), record) for record in map(json.loads, body.decode().splitlines()) if record]
-    items = read_file(source_of_key(key), io.BytesIO(body), key)
+    items = read_file(io.BytesIO(body), key, connector_for(source_of_key(key)).file_format)
     return [(who(item.data), item.data) for item in items if isinstance(item, RawRecord)]
 
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.normalize.connectors.base import Connector, Draft, FileFormat, scalar
+from chalicelib.normalize.connectors.base import Connector, Draft, scalar
 from chalicelib.normalize.schema import InteractionType
+from chalicelib.raw_files.formats import FileFormat
 
 TICKET_SKU_PREFIXES = ("TKT-", "TICKET-")
 

@@ -1,5 +1,5 @@
-"""What a connector is: how a platform's files are laid out (`FileFormat`), how to find a
-record's own id, and how to map a raw record onto a `Draft` of the normalized schema.
+"""What a connector is: how a platform's files are laid out (a `raw_files` `FileFormat`), how
+to find a record's own id, and how to map a raw record onto a `Draft` of the normalized schema.
 
 A connector only picks values out of the platform's documented fields; it does not
 validate them. The normalizer validates a draft field by field with the connector's parsing
@@ -9,21 +9,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from chalicelib.normalize.schema import InteractionType
-
-
-@dataclass(frozen=True)
-class FileFormat:
-    kind: Literal["jsonl", "json", "delimited"]
-    extensions: tuple[str, ...]
-    # delimited: the column separator; None = sniff from the header line (",", ";" or tab)
-    delimiter: str | None = ","
-    # json: top-level keys whose array holds the records (a list-attendees page, a Graph
-    # API `data` page). A top-level object without such a key is one record; a top-level
-    # array holds records.
-    page_keys: tuple[str, ...] = ()
+from chalicelib.raw_files.formats import FileFormat
 
 
 @dataclass

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.normalize.connectors.base import Connector, Draft, FileFormat, dig, scalar
+from chalicelib.normalize.connectors.base import Connector, Draft, dig, scalar
 from chalicelib.normalize.schema import InteractionType
+from chalicelib.raw_files.formats import FileFormat
 
 
 def _type(value: Any) -> InteractionType | None:

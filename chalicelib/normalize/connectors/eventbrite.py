@@ -21,8 +21,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.normalize.connectors.base import Connector, Draft, FileFormat, dig, scalar
+from chalicelib.normalize.connectors.base import Connector, Draft, dig, scalar
 from chalicelib.normalize.schema import InteractionType
+from chalicelib.raw_files.formats import FileFormat
 
 
 def _gross_is_paid(data: dict[str, Any]) -> bool:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.normalize.connectors.base import Connector, Draft, FileFormat, scalar
+from chalicelib.normalize.connectors.base import Connector, Draft, scalar
 from chalicelib.normalize.schema import InteractionType
+from chalicelib.raw_files.formats import FileFormat
 
 NAMESPACE = "facebook_leads"
 _ID_PREFIX = "l:"

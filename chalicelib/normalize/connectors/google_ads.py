@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.normalize.connectors.base import Connector, Draft, FileFormat, scalar
+from chalicelib.normalize.connectors.base import Connector, Draft, scalar
 from chalicelib.normalize.schema import InteractionType
+from chalicelib.raw_files.formats import FileFormat
 
 
 def _columns(data: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.normalize.connectors.base import Connector, Draft, FileFormat, scalar
+from chalicelib.normalize.connectors.base import Connector, Draft, scalar
 from chalicelib.normalize.schema import InteractionType
+from chalicelib.raw_files.formats import FileFormat
 
 STATUS = {
     "bezahlt": InteractionType.TICKET_PURCHASE,

@@ -20,8 +20,10 @@ import pyarrow.parquet as pq
 from chalicelib.ingest.uploads import file_id_for, raw_key
 from chalicelib.normalize.lake import lake_objects
 from chalicelib.normalize.normalizer import normalize
-from chalicelib.normalize.reader import RawRecord, read_file
 from chalicelib.normalize.schema import NormalizedRecord, Rejected
+from chalicelib.normalize.sources import connector_for
+from chalicelib.raw_files.reader import read_file
+from chalicelib.raw_files.records import RawRecord
 from chalicelib.state_keeper.lifecycle import State, StateChange
 from chalicelib.state_keeper.reporter import encode_changes
 
@@ -45,7 +47,8 @@ def ingest_sample(relative: str, source: str, s3: Any, buckets: dict[str, str], 
     s3.put_object(Bucket=buckets["raw"], Key=key, Body=content)
     ingested = Ingested(key)
     now = datetime.now(timezone.utc)
-    for item in read_file(source, io.BytesIO(content), key):
+    connector = connector_for(source)
+    for item in read_file(io.BytesIO(content), key, connector.file_format, record_id=connector.record_id):
         if not isinstance(item, RawRecord):
             continue
         outcome = normalize(source, item, key, now, subject_key)

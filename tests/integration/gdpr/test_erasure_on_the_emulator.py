@@ -28,7 +28,7 @@ from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, raw_
 RESOURCES = for_stage("local")
 LAKE, RAW, QUARANTINE = (RESOURCES.bucket(k).name for k in ("lake", "raw", "quarantine"))
 WORK = RESOURCES.bucket("athena-results").name  # the work bucket: declared, provisioned
-RAW_KEY = "incoming/eventbrite/2024/03/01/f1.jsonl"
+RAW_KEY = "incoming/canonical/2024/03/01/f1.jsonl"  # a JSON Lines source, as ingest reads it
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from chalicelib.sap.erasure import InMemorySapContacts
 from chalicelib.sap.exceptions import SapErasureIncomplete
 from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
 
-RAW_KEY = "incoming/eventbrite/2024/03/01/f1.jsonl"
+RAW_KEY = "incoming/canonical/2024/03/01/f1.jsonl"  # a JSON Lines source, as ingest reads it
 
 
 def run_like_the_state_machine(workflow: ErasureWorkflow, job_id: str) -> dict[str, Any]:

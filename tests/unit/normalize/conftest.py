@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from chalicelib.normalize.normalizer import normalize
-from chalicelib.normalize.reader import FileProblem, RawRecord, ReadLimits, read_file
 from chalicelib.normalize.schema import NormalizedRecord, Rejected
+from chalicelib.normalize.sources import connector_for
+from chalicelib.raw_files.reader import read_file
+from chalicelib.raw_files.records import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 INGESTED_AT = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -36,7 +38,8 @@ def raw_key(source: str, name: str) -> str:
 def run(source: str, content: bytes, name: str, limits: ReadLimits | None = None) -> FileResult:
     key = raw_key(source, name)
     result = FileResult()
-    items = read_file(source, io.BytesIO(content), key, limits) if limits else read_file(source, io.BytesIO(content), key)
+    connector = connector_for(source)
+    items = read_file(io.BytesIO(content), key, connector.file_format, limits or DEFAULT_LIMITS, connector.record_id)
     for item in items:
         if isinstance(item, FileProblem):
             result.problems.append(item)

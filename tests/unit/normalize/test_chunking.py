@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from chalicelib.normalize.chunking import SQS_MAX_MESSAGE_BYTES, chunks, serialized_size
 from chalicelib.normalize.exceptions import ChunkItemTooLarge
-from chalicelib.normalize.reader import RawRecord
+from chalicelib.raw_files.records import RawRecord
 
 
 def test_chunks_stay_under_the_byte_budget_with_headroom_for_the_envelope() -> None:

@@ -21,7 +21,7 @@ from chalicelib.normalize.normalizer import (
     normalize,
     record_by_parts,
 )
-from chalicelib.normalize.reader import RawRecord
+from chalicelib.raw_files.records import RawRecord
 from chalicelib.normalize.schema import Consent, NormalizedRecord, Rejected
 from chalicelib.normalize.sources import SOURCES
 from chalicelib.subjects.exceptions import WeakSubjectKey

@@ -1,11 +1,13 @@
-"""File-level problems are reported per file, and the file's valid records are kept."""
+"""Reading raw files: file-level problems are reported per file, and the valid records kept."""
 from __future__ import annotations
 
 import gzip
 import io
 import json
 
-from chalicelib.normalize.reader import FileProblem, RawRecord, ReadLimits, read_file
+from chalicelib.normalize.sources import connector_for
+from chalicelib.raw_files.reader import read_file
+from chalicelib.raw_files.records import FileProblem, RawRecord, ReadLimits
 from tests.unit.normalize.conftest import run
 
 LEAD = {"platform": "p", "record_id": "1", "contact": {"email": "a@example.com"},
@@ -159,12 +161,30 @@ def test_reading_is_streaming_in_bounded_reads() -> None:
     record = json.dumps({"id": "7", "profile": {"email": "a@example.com"}}).encode()
     stream = _Stream(b'{"attendees": [', record + b",", 19_999, record + b"]}")
     # WHEN it is read
-    count = sum(1 for item in read_file("eventbrite", stream, "incoming/eventbrite/2026/11/28/x.json")
-                if isinstance(item, RawRecord))
+    items = read_file(stream, "incoming/eventbrite/2026/11/28/x.json", connector_for("eventbrite").file_format)
+    count = sum(1 for item in items if isinstance(item, RawRecord))
     # THEN every record comes out and no read asked for more than one block
     assert count == 20_000 and stream.largest_request <= 64 * 1024
 
 
 def test_problems_are_data_not_exceptions() -> None:
-    items = list(read_file("canonical", io.BytesIO(b"\x00\x01garbage"), "incoming/canonical/2026/11/28/x.jsonl"))
+    items = list(read_file(io.BytesIO(b"\x00\x01garbage"), "incoming/canonical/2026/11/28/x.jsonl",
+                       connector_for("canonical").file_format))
     assert all(isinstance(i, FileProblem) for i in items) and items
+
+
+def test_a_json_file_of_json_lines_is_read_line_by_line() -> None:
+    result = run("google_ads", b'{"lead_id": "1"}\n{"lead_id": "2"}\n', "x.json")
+    assert [(r.position, r.data["lead_id"]) for r in result.records] == [(1, "1"), (2, "2")]
+    page = run("eventbrite", b'{"attendees": [{"id": "1"}]}\n{"attendees": [{"id": "2"}]}\n', "x.json")
+    assert [r.data for r in page.records] == [{"id": "1"}] and page.problem_codes == ["invalid_json"]
+
+
+def test_nan_is_not_json() -> None:
+    assert run("eventbrite", b'{"attendees": [{"id": "1"}, {"id": NaN}]}', "x.json").problem_codes == ["invalid_json"]
+
+
+def test_utf16_delimited_files_are_read_with_their_line_numbers() -> None:
+    content = "id,email\r\nl:1,a@example.com\r\n\r\nl:2,b@example.com\r\n".encode("utf-16")
+    result = run("facebook_leads_csv", content, "x.csv")
+    assert result.problem_codes == ["bom"] and [r.position for r in result.records] == [2, 4]
