@@ -23,7 +23,7 @@ from chalicelib.mail import InMemoryMailer
 from chalicelib.resources import for_stage
 from chalicelib.sap.erasure import InMemorySapContacts
 from devstack.emulator import Emulator
-from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
+from tests.unit.lake_access.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
 
 RESOURCES = for_stage("local")
 LAKE, RAW, QUARANTINE = (RESOURCES.bucket(k).name for k in ("lake", "raw", "quarantine"))

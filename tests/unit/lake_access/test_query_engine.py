@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalicelib.lake_access.catalog import LakeTable
 from chalicelib.lake_access.object_store import InMemoryObjectStore
 from chalicelib.lake_access.query_engine import DuckDbQueryEngine, partition_values
-from tests.unit.gdpr.builders import lake_key, lake_parquet, person
+from tests.unit.lake_access.builders import lake_key, lake_parquet, person
 
 TABLE = LakeTable("db", "lake_records", "lake", subject_key_column=None)
 

@@ -10,7 +10,7 @@ from chalicelib.erasure.find_objects import (PartitionFilter, find_objects, find
                                           quote_identifier, quote_literal)
 from chalicelib.lake_access.object_store import InMemoryObjectStore
 from chalicelib.lake_access.query_engine import DuckDbQueryEngine
-from tests.unit.gdpr.builders import lake_key, lake_parquet, person
+from tests.unit.lake_access.builders import lake_key, lake_parquet, person
 
 
 def test_it_selects_the_distinct_paths_of_the_subjects_rows() -> None:

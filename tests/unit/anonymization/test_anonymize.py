@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from chalicelib.anonymization.anonymize import (FieldRule, KeyedPseudonymizer, RetentionPolicy, anonymize_object,
                                        anonymize_record, anonymize_value, latest_due_event_date, policy_for)
 from chalicelib.lake_access.object_store import InMemoryObjectStore
-from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, read_rows
+from tests.unit.lake_access.builders import jsonl, lake_key, lake_parquet, person, read_rows
 
 PSEUDONYMIZE = KeyedPseudonymizer(b"pseudonym-key")
 POLICY = RetentionPolicy(days_after_event=30, fields={

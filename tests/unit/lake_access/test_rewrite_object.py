@@ -11,7 +11,7 @@ import pytest
 from chalicelib.lake_access.exceptions import NothingRemoved, UnsupportedObjectFormat
 from chalicelib.lake_access.object_store import InMemoryObjectStore
 from chalicelib.lake_access.rewrite_object import raw_format_for, rewrite_without_subjects
-from tests.unit.gdpr.builders import (jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_id,
+from tests.unit.lake_access.builders import (jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_id,
                                       subject_of_raw)
 
 KEY = lake_key("eventbrite", "2024-03-01")

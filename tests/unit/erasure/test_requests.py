@@ -6,7 +6,7 @@ import pytest
 from chalicelib.erasure.requests import (DONE, IN_JOB, PENDING, InMemoryErasureRequests,
                                               batch_pending_requests, parse_erasure_request)
 from chalicelib.erasure.exceptions import InvalidErasureRequest, InvalidTransition
-from tests.unit.gdpr.builders import subject_id
+from tests.unit.lake_access.builders import subject_id
 
 
 def test_an_email_becomes_the_subject_id_at_once() -> None:

@@ -7,7 +7,7 @@ from chalicelib.anonymization.marks import InMemoryAnonymizationMarks, fingerpri
 from chalicelib.anonymization.run import AnonymizationRun, written_before
 from chalicelib.anonymization.anonymize import FieldRule, KeyedPseudonymizer, RetentionPolicy
 from chalicelib.lake_access.object_store import InMemoryObjectStore
-from tests.unit.gdpr.builders import lake_key, lake_parquet, person, read_rows
+from tests.unit.lake_access.builders import lake_key, lake_parquet, person, read_rows
 
 PSEUDONYMIZE = KeyedPseudonymizer(b"pseudonym-key")
 FIELDS = {"email": FieldRule(action="pseudonymize"), "first_name": FieldRule(action="null")}

@@ -17,7 +17,7 @@ from chalicelib.lake_access.query_engine import DuckDbQueryEngine
 from chalicelib.mail import InMemoryMailer
 from chalicelib.sap.erasure import InMemorySapContacts
 from chalicelib.sap.exceptions import SapErasureIncomplete
-from tests.unit.gdpr.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
+from tests.unit.lake_access.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
 
 RAW_KEY = "incoming/canonical/2024/03/01/f1.jsonl"  # a JSON Lines source, as ingest reads it
 
