@@ -4,6 +4,7 @@ The HTTP API is one Blueprint per area in `chalicelib/routes/` (domain errors an
 table in `chalicelib/routes/errors.py`); the event handlers below stay here, few lines each,
 so their Lambda handler strings stay `app.<function>`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,18 +31,18 @@ resources = current()
 
 # -- the HTTP API: the authorizer, then one blueprint per area ----------------------------
 
-app.register_blueprint(authentication)            # token_auth: every route but /health names it
+app.register_blueprint(authentication)  # token_auth: every route but /health names it
 app.register_blueprint(operations_routes.routes)  # /health, /queues
-app.register_blueprint(ingest.routes)             # /ingest/{source}, /ingest/replay
-app.register_blueprint(state_keeper.routes)       # /documents, /files, /subjects/{id}/documents, /stats
-app.register_blueprint(sap.routes)                # /sap/throttle, /sap/replay
-app.register_blueprint(gdpr.routes)               # erasure requests and jobs, retention policies, anonymization runs
+app.register_blueprint(ingest.routes)  # /ingest/{source}, /ingest/replay
+app.register_blueprint(state_keeper.routes)  # /documents, /files, /subjects/{id}/documents, /stats
+app.register_blueprint(sap.routes)  # /sap/throttle, /sap/replay
+app.register_blueprint(gdpr.routes)  # erasure requests and jobs, retention policies, anonymization runs
 
 
 # -- the pipeline ---------------------------------------------------------------------
 
-@app.on_s3_event(bucket=resources.bucket("raw").name, prefix="incoming/",
-                 events=["s3:ObjectCreated:*"])
+
+@app.on_s3_event(bucket=resources.bucket("raw").name, prefix="incoming/", events=["s3:ObjectCreated:*"])
 def ingest_raw_object(event: S3Event) -> None:
     wiring.ingest().split_file(event.bucket, event.key)
 
@@ -51,25 +52,30 @@ def normalize_chunks(event: SQSEvent) -> dict[str, Any]:
     return wiring.normalizer().handle([record.to_dict() for record in event])
 
 
-@app.on_sqs_message(queue=resources.queue("state-changes").name, batch_size=10,
-                    maximum_batching_window_in_seconds=1)
+@app.on_sqs_message(queue=resources.queue("state-changes").name, batch_size=10, maximum_batching_window_in_seconds=1)
 def keep_state(event: SQSEvent) -> dict[str, Any]:
     return wiring.state_keeper().handle([record.to_dict() for record in event])
 
 
-@app.on_sqs_message(queue=resources.queue("sap-dispatch").name, batch_size=10,
-                    maximum_concurrency=2)
+@app.on_sqs_message(queue=resources.queue("sap-dispatch").name, batch_size=10, maximum_concurrency=2)
 def dispatch_to_sap(event: SQSEvent) -> dict[str, Any]:
     return wiring.dispatcher().handle([record.to_dict() for record in event])
 
 
-@app.schedule(resources.schedule("dlq-watch").expression, name="dlq_watch",
-              description=resources.schedule("dlq-watch").description)
+@app.schedule(
+    resources.schedule("dlq-watch").expression,
+    name="dlq_watch",
+    description=resources.schedule("dlq-watch").description,
+)
 def dlq_watch(event: Any) -> dict[str, Any]:
     chunks_parked = wiring.park_normalize_dead_letters()
     sap_parked = wiring.park_sap_dead_letters()
-    watched = operations.watch_dead_letter_queues(resources, wiring.client("sqs"), wiring.mailer(),
-                                                  notes=[chunks_parked.mail_section(), sap_parked.mail_section()])
+    watched = operations.watch_dead_letter_queues(
+        resources,
+        wiring.client("sqs"),
+        wiring.mailer(),
+        notes=[chunks_parked.mail_section(), sap_parked.mail_section()],
+    )
     return {**watched, "normalize": chunks_parked.as_dict(), "sap": sap_parked.as_dict()}
 
 
@@ -85,29 +91,47 @@ def replay_sap_dead_letters(event: dict[str, Any], context: Any) -> dict[str, An
 
 # -- GDPR: anonymization runs, the erasure batch and the erasure workflow's task states --
 
+
 @app.lambda_function(name="gdpr_anonymization_run")
 def gdpr_anonymization_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A run the API recorded (`{"run_id"}`), carried out and recorded."""
-    return run_recorded(wiring.anonymization_runs(), event["run_id"],
-                        lambda dry_run: wiring.anonymization_run().run(dry_run=dry_run).as_dict()).public()
+    return run_recorded(
+        wiring.anonymization_runs(),
+        event["run_id"],
+        lambda dry_run: wiring.anonymization_run().run(dry_run=dry_run).as_dict(),
+    ).public()
 
 
-@app.schedule(resources.schedule("gdpr-erasure-batch").expression, name="gdpr_erasure_batch",
-              description=resources.schedule("gdpr-erasure-batch").description)
+@app.schedule(
+    resources.schedule("gdpr-erasure-batch").expression,
+    name="gdpr_erasure_batch",
+    description=resources.schedule("gdpr-erasure-batch").description,
+)
 def gdpr_erasure_batch(event: Any) -> dict[str, Any]:
-    return start_erasure_job(wiring.erasure_requests(), wiring.client("stepfunctions"),
-                             wiring.state_machine_arn("gdpr-erasure"), erasure_api.MAX_REQUESTS_PER_CALL)
+    return start_erasure_job(
+        wiring.erasure_requests(),
+        wiring.client("stepfunctions"),
+        wiring.state_machine_arn("gdpr-erasure"),
+        erasure_api.MAX_REQUESTS_PER_CALL,
+    )
 
 
-@app.schedule(resources.schedule("gdpr-anonymization").expression, name="gdpr_anonymization",
-              description=resources.schedule("gdpr-anonymization").description)
+@app.schedule(
+    resources.schedule("gdpr-anonymization").expression,
+    name="gdpr_anonymization",
+    description=resources.schedule("gdpr-anonymization").description,
+)
 def gdpr_anonymization(event: Any) -> dict[str, Any]:
     record = wiring.anonymization_runs().create(dry_run=False, trigger="schedule")
-    return run_recorded(wiring.anonymization_runs(), record.run_id,
-                        lambda dry_run: wiring.anonymization_run().run(dry_run=dry_run).as_dict()).public()
+    return run_recorded(
+        wiring.anonymization_runs(),
+        record.run_id,
+        lambda dry_run: wiring.anonymization_run().run(dry_run=dry_run).as_dict(),
+    ).public()
 
 
 # the erasure workflow's task states (chalicelib/erasure/state_machine.py names them)
+
 
 @app.lambda_function(name="gdpr_find_objects")
 def gdpr_find_objects(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ so smaller requests make the run long enough to measure a rate).
 
 The last line is one JSON object: {"throughput_fraction", "share_429", "duplicates", "not_final"}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,36 +32,69 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-                   "AWS_DEFAULT_REGION": "eu-central-1", "STAGE": "local"})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "STAGE": "local",
+    }
+)
 os.environ.pop("AWS_PROFILE", None)
 for _name in ("SAP_SECRET_ARN", "SAP_PARAMETER", "SAP_BASE_URL"):
     os.environ.pop(_name, None)  # the bench takes the deployed path: SAP_SECRET
 
-START = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
 def normalized_records(count: int) -> list:
-    from chalicelib.normalize.schema import (Consent, Contact, Event, Interaction, InteractionType, Lineage,
-                                             NormalizedRecord)
+    from chalicelib.normalize.schema import (
+        Consent,
+        Contact,
+        Event,
+        Interaction,
+        InteractionType,
+        Lineage,
+        NormalizedRecord,
+    )
 
     subjects = max(1, count // 2)
-    return [NormalizedRecord(
-        document_id=f"bench-{number:07d}", subject_id=f"subject-{number % subjects:07d}",
-        contact=Contact(email=f"person{number % subjects}@example.com", first_name="Ann", last_name="Example",
-                        country="DE", language="de", marketing_consent=Consent(granted=True, source="form")),
-        interaction=Interaction(type=InteractionType.TICKET_PURCHASE, occurred_at=START + timedelta(seconds=number),
-                                amount=Decimal("49.90"), currency="EUR"),
-        event=Event(id="summer-2026", name="Summer Festival"),
-        lineage=Lineage(source="eventbrite", source_record_id=f"r{number}", raw_key="incoming/bench.json",
-                        position=number, ingested_at=START),
-    ) for number in range(count)]
+    return [
+        NormalizedRecord(
+            document_id=f"bench-{number:07d}",
+            subject_id=f"subject-{number % subjects:07d}",
+            contact=Contact(
+                email=f"person{number % subjects}@example.com",
+                first_name="Ann",
+                last_name="Example",
+                country="DE",
+                language="de",
+                marketing_consent=Consent(granted=True, source="form"),
+            ),
+            interaction=Interaction(
+                type=InteractionType.TICKET_PURCHASE,
+                occurred_at=START + timedelta(seconds=number),
+                amount=Decimal("49.90"),
+                currency="EUR",
+            ),
+            event=Event(id="summer-2026", name="Summer Festival"),
+            lineage=Lineage(
+                source="eventbrite",
+                source_record_id=f"r{number}",
+                raw_key="incoming/bench.json",
+                position=number,
+                ingested_at=START,
+            ),
+        )
+        for number in range(count)
+    ]
 
 
 class RequestClock:
@@ -96,14 +130,22 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2000, help="normalized records sent")
     parser.add_argument("--capacity", type=float, default=4.0, help="C: requests/s the stand-in takes")
     parser.add_argument("--throttle", type=float, default=0.95, help="the throttle's requests/s as a fraction of C")
-    parser.add_argument("--burst-seconds", type=float, default=0.5,
-                        help="the throttle's bucket in seconds of its rate (the stand-in takes 1 s of C)")
+    parser.add_argument(
+        "--burst-seconds",
+        type=float,
+        default=0.5,
+        help="the throttle's bucket in seconds of its rate (the stand-in takes 1 s of C)",
+    )
     parser.add_argument("--records-per-request", type=int, default=10, help="changesets per $batch")
-    parser.add_argument("--records-per-message", type=int, default=20,
-                        help="records per queue message (10 messages per handler call)")
-    parser.add_argument("--in-process", action="store_true",
-                        help="run the emulator and the stand-in in this process (default: each in its own, "
-                             "so neither shares an interpreter with the handlers)")
+    parser.add_argument(
+        "--records-per-message", type=int, default=20, help="records per queue message (10 messages per handler call)"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the emulator and the stand-in in this process (default: each in its own, "
+        "so neither shares an interpreter with the handlers)",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the queues to drain")
     args = parser.parse_args()
     os.environ["SAP_RECORDS_PER_REQUEST"] = str(args.records_per_request)
@@ -124,22 +166,30 @@ def main() -> None:
     try:
         assert stack.runtime is not None
         wiring.reset()
-        wiring.sap_throttle().configure(requests_per_second=args.capacity * args.throttle,
-                                        records_per_second=args.capacity * args.throttle * args.records_per_request,
-                                        burst_seconds=args.burst_seconds)
+        wiring.sap_throttle().configure(
+            requests_per_second=args.capacity * args.throttle,
+            records_per_second=args.capacity * args.throttle * args.records_per_request,
+            burst_seconds=args.burst_seconds,
+        )
         records = normalized_records(args.records)
         with RequestClock(stack.sap) as clock:
             began = time.monotonic()
-            outbox = SapOutbox(wiring.sap_outbox().queue_url, wiring.client("sqs"),
-                               per_message=args.records_per_message)
+            outbox = SapOutbox(
+                wiring.sap_outbox().queue_url, wiring.client("sqs"), per_message=args.records_per_message
+            )
             result = outbox.send(records)
             with wiring.state_reporter() as reporter:
-                queued_at = datetime.now(timezone.utc)
+                queued_at = datetime.now(UTC)
                 for document_id in result.queued:
-                    reporter.report(StateChange(document_id=document_id, state=State.QUEUED_FOR_SAP, at=queued_at,
-                                                component="normalize"))
-            print(f"queued {len(result.queued)} records ({len(result.unsendable)} unsendable) "
-                  f"in {time.monotonic() - began:.1f} s")
+                    reporter.report(
+                        StateChange(
+                            document_id=document_id, state=State.QUEUED_FOR_SAP, at=queued_at, component="normalize"
+                        )
+                    )
+            print(
+                f"queued {len(result.queued)} records ({len(result.unsendable)} unsendable) "
+                f"in {time.monotonic() - began:.1f} s"
+            )
             drained = stack.runtime.wait_until_idle(timeout=args.timeout)
             seconds = time.monotonic() - began
         stats = stack.sap.stats()
@@ -156,21 +206,37 @@ def main() -> None:
         window = (clock.last or 0) - (clock.first or 0)
         throughput = (requests - too_many) / window if window > 0 else 0.0
         print(f"drained: {drained} after {seconds:.1f} s; SAP busy for {window:.1f} s")
-        print(f"SAP requests: {requests} ({too_many} answered 429, {stats.get('status_503', 0)} 503); "
-              f"batches {stats.get('batches', 0)}, changesets applied {stats.get('changesets_applied', 0)}")
-        print(f"accepted {throughput:.1f} requests/s at a capacity of {args.capacity:g} "
-              f"(throttle {args.capacity * args.throttle:g}/s, {args.records_per_request} records per request)")
-        print(f"SAP holds {sap_records['contacts']} contacts, {sap_records['interactions']} interactions, "
-              f"{sap_records['duplicates']} duplicates")
+        print(
+            f"SAP requests: {requests} ({too_many} answered 429, {stats.get('status_503', 0)} 503); "
+            f"batches {stats.get('batches', 0)}, changesets applied {stats.get('changesets_applied', 0)}"
+        )
+        print(
+            f"accepted {throughput:.1f} requests/s at a capacity of {args.capacity:g} "
+            f"(throttle {args.capacity * args.throttle:g}/s, {args.records_per_request} records per request)"
+        )
+        print(
+            f"SAP holds {sap_records['contacts']} contacts, {sap_records['interactions']} interactions, "
+            f"{sap_records['duplicates']} duplicates"
+        )
         print("State Keeper:", dict(sorted(by_state.items())))
-        print("pollers:", {name: vars(poller.stats) for name, poller in
-                           ((p.function_name, p) for p in stack.runtime.pollers) if "sap" in name})
-        print(json.dumps({
-            "throughput_fraction": round(throughput / args.capacity, 3),
-            "share_429": round(too_many / requests, 4) if requests else 0.0,
-            "duplicates": sap_records["duplicates"],
-            "not_final": not_final,
-        }))
+        print(
+            "pollers:",
+            {
+                name: vars(poller.stats)
+                for name, poller in ((p.function_name, p) for p in stack.runtime.pollers)
+                if "sap" in name
+            },
+        )
+        print(
+            json.dumps(
+                {
+                    "throughput_fraction": round(throughput / args.capacity, 3),
+                    "share_429": round(too_many / requests, 4) if requests else 0.0,
+                    "duplicates": sap_records["duplicates"],
+                    "not_final": not_final,
+                }
+            )
+        )
     finally:
         stack.stop()
 

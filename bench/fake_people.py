@@ -24,6 +24,7 @@ normalizing chunks all day sees more of its customers again than one run of 21,0
 of records carry a broken email, phone or date, as real exports do, so the rejection path
 is measured too. `profile()` reports the actual repetition of a generated set.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,14 +33,34 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import phonenumbers
 
 FIRST_NAMES = {
-    "DE": ["Anna", "Lukas", "Lea", "Jonas", "Marie", "Felix", "Sophie", "Leon", "Hannah", "Paul", "Jürgen", "Björn",
-           "Käthe", "Maximilian", "Emilia", "Noah", "Mia", "Elias", "Lena", "Finn"],
+    "DE": [
+        "Anna",
+        "Lukas",
+        "Lea",
+        "Jonas",
+        "Marie",
+        "Felix",
+        "Sophie",
+        "Leon",
+        "Hannah",
+        "Paul",
+        "Jürgen",
+        "Björn",
+        "Käthe",
+        "Maximilian",
+        "Emilia",
+        "Noah",
+        "Mia",
+        "Elias",
+        "Lena",
+        "Finn",
+    ],
     "AT": ["Valentina", "Tobias", "Magdalena", "Florian", "Theresa", "Sebastian", "Katharina", "Raphael"],
     "FR": ["Léa", "Hugo", "Chloé", "Louis", "Camille", "Gabriel", "Inès", "Raphaël", "Zoé", "Étienne"],
     "GB": ["Oliver", "Amelia", "George", "Isla", "Harry", "Ava", "Jack", "Freya", "Charlie", "Grace"],
@@ -47,8 +68,28 @@ FIRST_NAMES = {
     "PL": ["Zofia", "Jakub", "Łucja", "Antoni", "Małgorzata", "Paweł"],
 }
 LAST_NAMES = {
-    "DE": ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann",
-           "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf", "Schröder", "Neumann", "Schwarz", "Zimmermann"],
+    "DE": [
+        "Müller",
+        "Schmidt",
+        "Schneider",
+        "Fischer",
+        "Weber",
+        "Meyer",
+        "Wagner",
+        "Becker",
+        "Schulz",
+        "Hoffmann",
+        "Schäfer",
+        "Koch",
+        "Bauer",
+        "Richter",
+        "Klein",
+        "Wolf",
+        "Schröder",
+        "Neumann",
+        "Schwarz",
+        "Zimmermann",
+    ],
     "AT": ["Gruber", "Huber", "Bauer", "Wagner", "Pichler", "Steiner", "Moser", "Mayer"],
     "FR": ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Lefèvre", "Girard"],
     "GB": ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "O'Brien", "Evans"],
@@ -67,13 +108,20 @@ EVENTS = [
 ]
 CATEGORIES = [("Stehplatz", "49.90"), ("Sitzplatz Kat. 1", "89.90"), ("VIP Loge", "1249.00"), ("Early Bird", "29.00")]
 
-NEW_PERSON = {"eventbrite": 0.55, "ticketshop": 0.55, "amazon_orders": 0.6, "canonical": 0.5,
-              "facebook_leads": 0.85, "facebook_leads_csv": 0.85, "google_ads": 0.9}
+NEW_PERSON = {
+    "eventbrite": 0.55,
+    "ticketshop": 0.55,
+    "amazon_orders": 0.6,
+    "canonical": 0.5,
+    "facebook_leads": 0.85,
+    "facebook_leads_csv": 0.85,
+    "google_ads": 0.9,
+}
 LINES_PER_ORDER = ((1, 0.55), (2, 0.30), (3, 0.10), (4, 0.05))
 RECENT_PEOPLE = 5000
 LATER_STATE_SHARE = 0.15
 BROKEN_SHARE = 0.03
-START = datetime(2026, 10, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -89,9 +137,28 @@ class Person:
 
 
 def _ascii(text: str) -> str:
-    table = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "é": "e", "è": "e", "ë": "e", "É": "e",
-                          "ç": "c", "ł": "l", "Ł": "l", "ś": "s", "ń": "n", "ó": "o", "ą": "a", "ę": "e",
-                          "'": "", " ": ""})
+    table = str.maketrans(
+        {
+            "ä": "ae",
+            "ö": "oe",
+            "ü": "ue",
+            "ß": "ss",
+            "é": "e",
+            "è": "e",
+            "ë": "e",
+            "É": "e",
+            "ç": "c",
+            "ł": "l",
+            "Ł": "l",
+            "ś": "s",
+            "ń": "n",
+            "ó": "o",
+            "ą": "a",
+            "ę": "e",
+            "'": "",
+            " ": "",
+        }
+    )
     return text.translate(table).lower()
 
 
@@ -102,8 +169,10 @@ class People:
         self.rng = random.Random(seed)
         self._serial = 0
         self._recent: dict[str, list[Person]] = {}
-        self._examples = {region: phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
-                          for region in COUNTRY_WEIGHTS}
+        self._examples = {
+            region: phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+            for region in COUNTRY_WEIGHTS
+        }
 
     def _phone(self, region: str) -> phonenumbers.PhoneNumber:
         example = self._examples[region]
@@ -120,18 +189,28 @@ class People:
         self._serial += 1
         country = rng.choices(list(COUNTRY_WEIGHTS), weights=list(COUNTRY_WEIGHTS.values()))[0]
         first, last = rng.choice(FIRST_NAMES[country]), rng.choice(LAST_NAMES[country])
-        local = rng.choice([f"{_ascii(first)}.{_ascii(last)}", f"{_ascii(first)[0]}.{_ascii(last)}",
-                            f"{_ascii(first)}{_ascii(last)}", f"{_ascii(last)}.{_ascii(first)}"])
+        local = rng.choice(
+            [
+                f"{_ascii(first)}.{_ascii(last)}",
+                f"{_ascii(first)[0]}.{_ascii(last)}",
+                f"{_ascii(first)}{_ascii(last)}",
+                f"{_ascii(last)}.{_ascii(first)}",
+            ]
+        )
         local = f"{local}{self._serial}" if rng.random() < 0.9 else f"{local}.{self._serial}"
         if rng.random() < 0.2:  # people type their own address with capitals
             local = local.capitalize()
         number = self._phone(country)
         return Person(
-            first_name=first, last_name=last, email=f"{local}@{rng.choice(DOMAINS)}",
+            first_name=first,
+            last_name=last,
+            email=f"{local}@{rng.choice(DOMAINS)}",
             phone_e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
             phone_national=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL),
             phone_spaced=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
-            country=country, language=LANGUAGE[country])
+            country=country,
+            language=LANGUAGE[country],
+        )
 
     def visit(self, source: str) -> Person:
         recent = self._recent.setdefault(source, [])
@@ -177,8 +256,18 @@ def lines(source: str, count: int, people: People) -> list[Line]:
             line = Line(person, len(out) + len(later), order, kind, at, event, category, broken)
             out.append(line)
             if not leads and rng.random() < LATER_STATE_SHARE:
-                later.append(Line(person, line.serial, order, rng.choice(["check_in"] * 6 + ["cancellation", "refund"]),
-                                  at + timedelta(days=rng.randint(1, 40)), event, category, None))
+                later.append(
+                    Line(
+                        person,
+                        line.serial,
+                        order,
+                        rng.choice(["check_in"] * 6 + ["cancellation", "refund"]),
+                        at + timedelta(days=rng.randint(1, 40)),
+                        event,
+                        category,
+                        None,
+                    )
+                )
         while later and rng.random() < 0.2:  # later states arrive mixed into newer orders
             out.append(later.pop(0))
     return out[:count]
@@ -191,8 +280,9 @@ def _email(line: Line) -> str:
 def _phone(line: Line, style: str = "spaced") -> str:
     if line.broken == "phone":
         return "+49 12"
-    return {"spaced": line.person.phone_spaced, "e164": line.person.phone_e164,
-            "national": line.person.phone_national}[style]
+    return {"spaced": line.person.phone_spaced, "e164": line.person.phone_e164, "national": line.person.phone_national}[
+        style
+    ]
 
 
 def _iso(line: Line, at: datetime | None = None) -> str:
@@ -200,10 +290,11 @@ def _iso(line: Line, at: datetime | None = None) -> str:
 
 
 def _event_start(line: Line) -> datetime:
-    return datetime(2027, 3, 5 + line.order % 20, 20, 0, tzinfo=timezone.utc)
+    return datetime(2027, 3, 5 + line.order % 20, 20, 0, tzinfo=UTC)
 
 
 # -- one file per platform, in its documented layout -----------------------------------
+
 
 def eventbrite_page(items: list[Line]) -> bytes:
     attendees = []
@@ -212,104 +303,275 @@ def eventbrite_page(items: list[Line]) -> bytes:
         minor = int(price.replace(".", ""))
         money = {"display": f"€{price}", "currency": "EUR", "value": minor, "major_value": price}
         p = line.person
-        attendees.append({
-            "team": None, "costs": {"base_price": money, "gross": money,
-                                     "eventbrite_fee": {**money, "value": 0, "major_value": "0.00"}},
-            "resource_uri": f"https://www.eventbriteapi.com/v3/events/9123/attendees/{3100000000 + line.serial}/",
-            "id": str(3100000000 + line.serial), "changed": _iso(line), "created": _iso(line),
-            "quantity": 1, "variant_id": None,
-            "profile": {"first_name": p.first_name, "last_name": p.last_name, "email": _email(line),
-                        "name": f"{p.first_name} {p.last_name}", "cell_phone": _phone(line),
-                        "addresses": {"home": {"country": p.country, "city": "Berlin"}, "ship": {}, "work": {},
-                                      "bill": {}}},
-            "barcodes": [{"status": "unused", "barcode": f"9123{line.serial:014d}", "checkin_type": 0}],
-            "answers": [], "checked_in": line.kind == "check_in", "cancelled": line.kind == "cancellation",
-            "refunded": line.kind == "refund", "affiliate": None, "status": "Attending",
-            "ticket_class_name": line.category[0], "delivery_method": "electronic", "event_id": line.event[0],
-            "order_id": str(8700000000 + line.order), "ticket_class_id": "1500000002",
-            "event": {"id": line.event[0], "name": {"text": line.event[1]},
-                      "start": {"utc": _event_start(line).strftime("%Y-%m-%dT%H:%M:%SZ"), "timezone": "Europe/Berlin"},
-                      "venue": {"name": line.event[2], "address": {"country": line.event[3]}}},
-        })
-    page = {"pagination": {"object_count": len(attendees), "page_number": 1, "page_size": len(attendees),
-                           "page_count": 1, "has_more_items": False}, "attendees": attendees}
+        attendees.append(
+            {
+                "team": None,
+                "costs": {
+                    "base_price": money,
+                    "gross": money,
+                    "eventbrite_fee": {**money, "value": 0, "major_value": "0.00"},
+                },
+                "resource_uri": f"https://www.eventbriteapi.com/v3/events/9123/attendees/{3100000000 + line.serial}/",
+                "id": str(3100000000 + line.serial),
+                "changed": _iso(line),
+                "created": _iso(line),
+                "quantity": 1,
+                "variant_id": None,
+                "profile": {
+                    "first_name": p.first_name,
+                    "last_name": p.last_name,
+                    "email": _email(line),
+                    "name": f"{p.first_name} {p.last_name}",
+                    "cell_phone": _phone(line),
+                    "addresses": {"home": {"country": p.country, "city": "Berlin"}, "ship": {}, "work": {}, "bill": {}},
+                },
+                "barcodes": [{"status": "unused", "barcode": f"9123{line.serial:014d}", "checkin_type": 0}],
+                "answers": [],
+                "checked_in": line.kind == "check_in",
+                "cancelled": line.kind == "cancellation",
+                "refunded": line.kind == "refund",
+                "affiliate": None,
+                "status": "Attending",
+                "ticket_class_name": line.category[0],
+                "delivery_method": "electronic",
+                "event_id": line.event[0],
+                "order_id": str(8700000000 + line.order),
+                "ticket_class_id": "1500000002",
+                "event": {
+                    "id": line.event[0],
+                    "name": {"text": line.event[1]},
+                    "start": {"utc": _event_start(line).strftime("%Y-%m-%dT%H:%M:%SZ"), "timezone": "Europe/Berlin"},
+                    "venue": {"name": line.event[2], "address": {"country": line.event[3]}},
+                },
+            }
+        )
+    page = {
+        "pagination": {
+            "object_count": len(attendees),
+            "page_number": 1,
+            "page_size": len(attendees),
+            "page_count": 1,
+            "has_more_items": False,
+        },
+        "attendees": attendees,
+    }
     return json.dumps(page, ensure_ascii=False).encode("utf-8")
 
 
 def _lead_fields(line: Line) -> list[tuple[str, str]]:
     p = line.person
-    return [("email", _email(line)), ("full_name", f"{p.first_name} {p.last_name}"),
-            ("phone_number", _phone(line, "e164")), ("country", p.country)]
+    return [
+        ("email", _email(line)),
+        ("full_name", f"{p.first_name} {p.last_name}"),
+        ("phone_number", _phone(line, "e164")),
+        ("country", p.country),
+    ]
 
 
 def facebook_graph_page(items: list[Line]) -> bytes:
-    data = [{"created_time": _iso(line).replace("Z", "+0000"), "id": str(1300000000000000 + line.serial),
-             "ad_id": "23850000000000001", "adset_id": "23850000000000002", "campaign_id": "23850000000000003",
-             "form_id": "640000000000001", "is_organic": False, "platform": "ig",
-             "field_data": [{"name": name, "values": [value]} for name, value in _lead_fields(line)],
-             "custom_disclaimer_responses": [{"checkbox_key": "newsletter_optin",
-                                              "is_checked": line.serial % 3 == 0}]}
-            for line in items]
-    return json.dumps({"data": data, "paging": {"cursors": {"before": "b", "after": "a"}}},
-                      ensure_ascii=False).encode("utf-8")
+    data = [
+        {
+            "created_time": _iso(line).replace("Z", "+0000"),
+            "id": str(1300000000000000 + line.serial),
+            "ad_id": "23850000000000001",
+            "adset_id": "23850000000000002",
+            "campaign_id": "23850000000000003",
+            "form_id": "640000000000001",
+            "is_organic": False,
+            "platform": "ig",
+            "field_data": [{"name": name, "values": [value]} for name, value in _lead_fields(line)],
+            "custom_disclaimer_responses": [{"checkbox_key": "newsletter_optin", "is_checked": line.serial % 3 == 0}],
+        }
+        for line in items
+    ]
+    return json.dumps({"data": data, "paging": {"cursors": {"before": "b", "after": "a"}}}, ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def facebook_download(items: list[Line]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["id", "created_time", "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id",
-                     "campaign_name", "form_id", "form_name", "is_organic", "platform", "email", "full_name",
-                     "phone_number", "country", "lead_status"])
+    writer.writerow(
+        [
+            "id",
+            "created_time",
+            "ad_id",
+            "ad_name",
+            "adset_id",
+            "adset_name",
+            "campaign_id",
+            "campaign_name",
+            "form_id",
+            "form_name",
+            "is_organic",
+            "platform",
+            "email",
+            "full_name",
+            "phone_number",
+            "country",
+            "lead_status",
+        ]
+    )
     for line in items:
         answers = dict(_lead_fields(line))
-        writer.writerow([f"l:{1400000000000000 + line.serial}", _iso(line).replace("Z", "+00:00"),
-                         "ag:23850000000000011", "Festival Teaser DE", "as:23850000000000012", "DACH 25-44",
-                         "c:23850000000000013", "Summer Festival 2027", "f:640000000000002",
-                         "Festival Presale Signup", "0", "fb", answers["email"], answers["full_name"],
-                         f"p:{answers['phone_number']}", answers["country"], "CREATED"])
+        writer.writerow(
+            [
+                f"l:{1400000000000000 + line.serial}",
+                _iso(line).replace("Z", "+00:00"),
+                "ag:23850000000000011",
+                "Festival Teaser DE",
+                "as:23850000000000012",
+                "DACH 25-44",
+                "c:23850000000000013",
+                "Summer Festival 2027",
+                "f:640000000000002",
+                "Festival Presale Signup",
+                "0",
+                "fb",
+                answers["email"],
+                answers["full_name"],
+                f"p:{answers['phone_number']}",
+                answers["country"],
+                "CREATED",
+            ]
+        )
     return out.getvalue().encode("utf-8")
 
 
 def google_ads_webhook(line: Line) -> bytes:
     p = line.person
-    columns = [("Full Name", f"{p.first_name} {p.last_name}", "FULL_NAME"), ("User Email", _email(line), "EMAIL"),
-               ("User Phone", _phone(line), "PHONE_NUMBER"), ("Country", p.country, "COUNTRY")]
-    return json.dumps({"lead_id": f"TeSter-{line.serial:06d}-Q2lZ4000", "api_version": "1.0",
-                       "form_id": 40000000001, "campaign_id": 21000000007, "google_key": "sample-key-not-secret",
-                       "is_test": False, "gcl_id": "EAIaIQobChMI0000sample", "adgroup_id": 150000000003,
-                       "creative_id": 680000000000, "lead_submit_time": _iso(line),
-                       "user_column_data": [{"column_name": n, "string_value": v, "column_id": c}
-                                            for n, v, c in columns]}, ensure_ascii=False).encode("utf-8")
+    columns = [
+        ("Full Name", f"{p.first_name} {p.last_name}", "FULL_NAME"),
+        ("User Email", _email(line), "EMAIL"),
+        ("User Phone", _phone(line), "PHONE_NUMBER"),
+        ("Country", p.country, "COUNTRY"),
+    ]
+    return json.dumps(
+        {
+            "lead_id": f"TeSter-{line.serial:06d}-Q2lZ4000",
+            "api_version": "1.0",
+            "form_id": 40000000001,
+            "campaign_id": 21000000007,
+            "google_key": "sample-key-not-secret",
+            "is_test": False,
+            "gcl_id": "EAIaIQobChMI0000sample",
+            "adgroup_id": 150000000003,
+            "creative_id": 680000000000,
+            "lead_submit_time": _iso(line),
+            "user_column_data": [{"column_name": n, "string_value": v, "column_id": c} for n, v, c in columns],
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
 
 
 def amazon_actionable_report(items: list[Line]) -> bytes:
-    header = ["order-id", "order-item-id", "purchase-date", "payments-date", "reporting-date", "promise-date",
-              "days-past-promise", "buyer-email", "buyer-phone-number", "sku", "product-name", "quantity-purchased",
-              "quantity-shipped", "quantity-to-ship", "ship-service-level", "recipient-name", "ship-address-1",
-              "ship-address-2", "ship-address-3", "ship-city", "ship-state", "ship-postal-code", "ship-country",
-              "is-business-order", "purchase-order-number", "price-designation", "is-prime"]
+    header = [
+        "order-id",
+        "order-item-id",
+        "purchase-date",
+        "payments-date",
+        "reporting-date",
+        "promise-date",
+        "days-past-promise",
+        "buyer-email",
+        "buyer-phone-number",
+        "sku",
+        "product-name",
+        "quantity-purchased",
+        "quantity-shipped",
+        "quantity-to-ship",
+        "ship-service-level",
+        "recipient-name",
+        "ship-address-1",
+        "ship-address-2",
+        "ship-address-3",
+        "ship-city",
+        "ship-state",
+        "ship-postal-code",
+        "ship-country",
+        "is-business-order",
+        "purchase-order-number",
+        "price-designation",
+        "is-prime",
+    ]
     rows = ["\t".join(header)]
     for line in items:
         p = line.person
         sku = "TKT-BDS26-GA" if line.kind != "registration" else "MRC-TSHIRT-M"
         at = _iso(line).replace("Z", "+00:00")
-        rows.append("\t".join([f"303-{3000000 + line.order:07d}-4000000", str(51000000000000 + line.serial), at, at,
-                               at, at, "0", _email(line), _phone(line), f"{sku}-{line.serial}", line.event[1], "1",
-                               "0", "1", "Standard", f"{p.first_name} {p.last_name}", "Musterstraße 1", "", "",
-                               "Berlin", "Berlin", "10115", p.country, "false", "", "", "false"]))
+        rows.append(
+            "\t".join(
+                [
+                    f"303-{3000000 + line.order:07d}-4000000",
+                    str(51000000000000 + line.serial),
+                    at,
+                    at,
+                    at,
+                    at,
+                    "0",
+                    _email(line),
+                    _phone(line),
+                    f"{sku}-{line.serial}",
+                    line.event[1],
+                    "1",
+                    "0",
+                    "1",
+                    "Standard",
+                    f"{p.first_name} {p.last_name}",
+                    "Musterstraße 1",
+                    "",
+                    "",
+                    "Berlin",
+                    "Berlin",
+                    "10115",
+                    p.country,
+                    "false",
+                    "",
+                    "",
+                    "false",
+                ]
+            )
+        )
     return ("\n".join(rows) + "\n").encode("utf-8")
 
 
-_TICKETSHOP_STATUS = {"ticket_purchase": "bezahlt", "registration": "reserviert", "check_in": "eingecheckt",
-                      "cancellation": "storniert", "refund": "erstattet"}
+_TICKETSHOP_STATUS = {
+    "ticket_purchase": "bezahlt",
+    "registration": "reserviert",
+    "check_in": "eingecheckt",
+    "cancellation": "storniert",
+    "refund": "erstattet",
+}
 
 
 def ticketshop_export(items: list[Line]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\n")
-    writer.writerow(["Bestellnummer", "Ticketnummer", "Bestelldatum", "Status", "Anrede", "Vorname", "Nachname",
-                     "E-Mail", "Telefon", "Land", "Sprache", "Newsletter", "Veranstaltung", "Veranstaltungsnummer",
-                     "Beginn", "Spielstätte", "Kategorie", "Preis", "Währung", "Geändert am"])
+    writer.writerow(
+        [
+            "Bestellnummer",
+            "Ticketnummer",
+            "Bestelldatum",
+            "Status",
+            "Anrede",
+            "Vorname",
+            "Nachname",
+            "E-Mail",
+            "Telefon",
+            "Land",
+            "Sprache",
+            "Newsletter",
+            "Veranstaltung",
+            "Veranstaltungsnummer",
+            "Beginn",
+            "Spielstätte",
+            "Kategorie",
+            "Preis",
+            "Währung",
+            "Geändert am",
+        ]
+    )
     for line in items:
         p = line.person
         local = line.at.astimezone(timezone(timedelta(hours=1)))
@@ -318,31 +580,66 @@ def ticketshop_export(items: list[Line]) -> bytes:
         # German customers write national numbers; the shop's region (DE) reads them
         phone = _phone(line, "national") if p.country == "DE" else _phone(line)
         price = line.category[1].replace(".", ",")
-        writer.writerow([f"B-2026-{10000 + line.order}", f"T{7700000 + line.serial}", ordered,
-                         _TICKETSHOP_STATUS[line.kind], "Frau" if line.serial % 2 else "Herr", p.first_name,
-                         p.last_name, _email(line), phone, p.country, p.language,
-                         "ja" if line.serial % 4 == 0 else "nein", line.event[1], line.event[0],
-                         _event_start(line).strftime("%d.%m.%Y %H:%M"), line.event[2], line.category[0],
-                         price if len(price) < 8 else "1.249,00", "EUR", later])
+        writer.writerow(
+            [
+                f"B-2026-{10000 + line.order}",
+                f"T{7700000 + line.serial}",
+                ordered,
+                _TICKETSHOP_STATUS[line.kind],
+                "Frau" if line.serial % 2 else "Herr",
+                p.first_name,
+                p.last_name,
+                _email(line),
+                phone,
+                p.country,
+                p.language,
+                "ja" if line.serial % 4 == 0 else "nein",
+                line.event[1],
+                line.event[0],
+                _event_start(line).strftime("%d.%m.%Y %H:%M"),
+                line.event[2],
+                line.category[0],
+                price if len(price) < 8 else "1.249,00",
+                "EUR",
+                later,
+            ]
+        )
     return out.getvalue().encode("utf-8")
 
 
 def canonical_record(line: Line) -> dict[str, Any]:
     p = line.person
     record: dict[str, Any] = {
-        "platform": "partner_shop", "record_id": f"rec-{line.serial}",
-        "contact": {"email": _email(line), "first_name": p.first_name, "last_name": p.last_name,
-                    "phone": _phone(line), "country": p.country, "language": p.language,
-                    "marketing_consent": {"granted": line.serial % 3 == 0, "at": _iso(line),
-                                          "source": "partner_signup_form"}},
+        "platform": "partner_shop",
+        "record_id": f"rec-{line.serial}",
+        "contact": {
+            "email": _email(line),
+            "first_name": p.first_name,
+            "last_name": p.last_name,
+            "phone": _phone(line),
+            "country": p.country,
+            "language": p.language,
+            "marketing_consent": {"granted": line.serial % 3 == 0, "at": _iso(line), "source": "partner_signup_form"},
+        },
         "interaction": {"type": line.kind, "occurred_at": _iso(line)},
-        "event": {"id": line.event[0], "name": line.event[1],
-                  "start": _event_start(line).strftime("%Y-%m-%dT%H:%M:%SZ"), "venue": line.event[2],
-                  "country": line.event[3]},
+        "event": {
+            "id": line.event[0],
+            "name": line.event[1],
+            "start": _event_start(line).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "venue": line.event[2],
+            "country": line.event[3],
+        },
     }
     if line.kind == "ticket_purchase":
-        record["interaction"].update({"amount": line.category[1], "currency": "EUR",
-                                      "order_id": f"PO-{line.order}", "item": line.category[0], "quantity": 1})
+        record["interaction"].update(
+            {
+                "amount": line.category[1],
+                "currency": "EUR",
+                "order_id": f"PO-{line.order}",
+                "item": line.category[0],
+                "quantity": 1,
+            }
+        )
     return record
 
 
@@ -351,6 +648,7 @@ def canonical_lines(items: list[Line]) -> bytes:
 
 
 # -- the benches' inputs -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RawFile:
@@ -371,7 +669,7 @@ def platform_files(records_per_source: int, seed: int = 7) -> list[RawFile]:
 
     def batched(items: list[Line], size: int) -> Iterator[list[Line]]:
         for start in range(0, len(items), size):
-            yield items[start:start + size]
+            yield items[start : start + size]
 
     for number, batch in enumerate(batched(lines("eventbrite", records_per_source, people), 50)):
         files.append(RawFile("eventbrite", _key("eventbrite", number, "json"), eventbrite_page(batch)))

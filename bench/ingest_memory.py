@@ -26,6 +26,7 @@ also reports Python's own allocation peak during the split (several times slower
 The last line is one JSON object: {"peak_mb_250mb_file", "peak_mb_1gb_file"} (for other
 sizes, one `peak_mb_{N}mb_file` key per size).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,14 +37,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-                   "AWS_DEFAULT_REGION": "eu-central-1", "STAGE": "local"})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "STAGE": "local",
+    }
+)
 os.environ.pop("AWS_PROFILE", None)
 
 SQS_MAX_MESSAGE_BYTES = 256 * 1024
@@ -58,13 +66,15 @@ def generate(path: Path, size_mb: int) -> int:
     takes seconds, not minutes; the file is written line by line, never held in memory."""
     from bench.fake_people import People, canonical_record, lines
 
-    pool = [json.dumps(canonical_record(line), ensure_ascii=False)
-            for line in lines("canonical", POOL_RECORDS, People(seed=11))]
+    pool = [
+        json.dumps(canonical_record(line), ensure_ascii=False)
+        for line in lines("canonical", POOL_RECORDS, People(seed=11))
+    ]
     # each pooled line becomes a template with its record id left open
     templates = []
     for text in pool:
         head, _, tail = text.partition('"record_id": "')
-        templates.append((head + '"record_id": "', tail[tail.index('"'):]))
+        templates.append((head + '"record_id": "', tail[tail.index('"') :]))
     target = size_mb * MB
     written = count = 0
     with path.open("w", encoding="utf-8", buffering=4 * MB) as out:
@@ -83,8 +93,8 @@ class LocalFileS3:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        return {"Body": self.path.open("rb"), "LastModified": datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)}
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        return {"Body": self.path.open("rb"), "LastModified": datetime(2026, 11, 28, 12, 0, tzinfo=UTC)}
 
 
 class CountingQueue:
@@ -95,7 +105,7 @@ class CountingQueue:
         self.bytes = 0
         self.largest = 0
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
         if len(Entries) > 10:
             raise ValueError("SQS takes at most 10 entries per batch")
         for entry in Entries:
@@ -127,10 +137,17 @@ def split_in_this_process(path: Path, trace: bool) -> dict[str, Any]:
     started = time.perf_counter()
     outcome = splitter.split_file("raw-bucket", KEY.format(file_id="bench0000000001"))
     seconds = time.perf_counter() - started
-    result = {"file_mb": round(path.stat().st_size / MB, 1), "records": outcome.records, "chunks": outcome.chunks,
-              "messages": queue.messages, "largest_message_kb": round(queue.largest / 1024, 1),
-              "problems": outcome.problems_total, "seconds": round(seconds, 1),
-              "rss_before_split_mb": round(before, 1), "peak_rss_mb": round(rss_high_water_mb(), 1)}
+    result = {
+        "file_mb": round(path.stat().st_size / MB, 1),
+        "records": outcome.records,
+        "chunks": outcome.chunks,
+        "messages": queue.messages,
+        "largest_message_kb": round(queue.largest / 1024, 1),
+        "problems": outcome.problems_total,
+        "seconds": round(seconds, 1),
+        "rss_before_split_mb": round(before, 1),
+        "peak_rss_mb": round(rss_high_water_mb(), 1),
+    }
     if trace:
         result["tracemalloc_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / MB, 1)
         tracemalloc.stop()
@@ -141,8 +158,10 @@ def measure(size_mb: int, workdir: Path, trace: bool) -> dict[str, Any]:
     path = workdir / f"bench-{size_mb}mb.jsonl"
     started = time.perf_counter()
     records = generate(path, size_mb)
-    print(f"generated {path.stat().st_size / MB:.0f} MiB, {records} records in {time.perf_counter() - started:.0f} s",
-          file=sys.stderr)
+    print(
+        f"generated {path.stat().st_size / MB:.0f} MiB, {records} records in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
     try:
         command = [sys.executable, __file__, "--child", str(path)] + (["--tracemalloc"] if trace else [])
         done = subprocess.run(command, check=True, capture_output=True, text=True)

@@ -27,6 +27,7 @@ each counts (the machine is shared). Time is CPU time of this single-threaded pr
 
 The last line is one JSON object: {"records_per_s", "floor_records_per_s", "ratio_to_floor"}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,23 +38,23 @@ import json
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fake_people import RawFile, platform_files  # noqa: E402
-from chalicelib.normalize import field_normalizers  # noqa: E402
-from chalicelib.normalize.normalizer import normalize  # noqa: E402
-from chalicelib.normalize.schema import NormalizedRecord  # noqa: E402
-from chalicelib.normalize.sources import connector_for  # noqa: E402
-from chalicelib.raw_files.reader import read_file  # noqa: E402
-from chalicelib.raw_files.records import RawRecord  # noqa: E402
+from bench.fake_people import RawFile, platform_files
+from chalicelib.normalize import field_normalizers
+from chalicelib.normalize.normalizer import normalize
+from chalicelib.normalize.schema import NormalizedRecord
+from chalicelib.normalize.sources import connector_for
+from chalicelib.raw_files.reader import read_file
+from chalicelib.raw_files.records import RawRecord
 
 SUBJECT_KEY = b"bench-subject-key-of-32-bytes!!!"
-INGESTED_AT = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+INGESTED_AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def core(files: list[RawFile]) -> tuple[list[bytes], Counter[str]]:
@@ -62,8 +63,9 @@ def core(files: list[RawFile]) -> tuple[list[bytes], Counter[str]]:
     counts: Counter[str] = Counter()
     for raw_file in files:
         connector = connector_for(raw_file.source)
-        items = read_file(io.BytesIO(raw_file.content), raw_file.key, connector.file_format,
-                          record_id=connector.record_id)
+        items = read_file(
+            io.BytesIO(raw_file.content), raw_file.key, connector.file_format, record_id=connector.record_id
+        )
         for item in items:
             if not isinstance(item, RawRecord):
                 counts["file_problems"] += 1
@@ -91,14 +93,20 @@ def repetition(normalized: list[bytes]) -> dict[str, float]:
     emails = [json.loads(body)["contact"]["email"] for body in normalized]
     with_email = [email for email in emails if email]
     distinct = len(set(with_email))
-    return {"records_per_distinct_email": round(len(with_email) / max(distinct, 1), 2),
-            "share_of_records_with_a_seen_email": round(1 - distinct / max(len(with_email), 1), 3)}
+    return {
+        "records_per_distinct_email": round(len(with_email) / max(distinct, 1), 2),
+        "share_of_records_with_a_seen_email": round(1 - distinct / max(len(with_email), 1), 3),
+    }
 
 
 def cache_report() -> dict[str, float]:
     report = {}
-    for name, cached in (("email", field_normalizers._email_of_str), ("phone", field_normalizers._phone_of_str),
-                         ("text", field_normalizers._text_of_str), ("instant", field_normalizers._instant_of_str)):
+    for name, cached in (
+        ("email", field_normalizers._email_of_str),
+        ("phone", field_normalizers._phone_of_str),
+        ("text", field_normalizers._text_of_str),
+        ("instant", field_normalizers._instant_of_str),
+    ):
         info = cached.cache_info()
         report[f"{name}_cache_hit_rate"] = round(info.hits / max(info.hits + info.misses, 1), 3)
     return report
@@ -128,10 +136,24 @@ def main() -> None:
         best_floor = min(best_floor, time.process_time() - started)
     records_per_s = total / best_core
     floor_records_per_s = len(normalized) / best_floor
-    print(json.dumps({"core_us_per_record": round(1e6 / records_per_s, 1),
-                      "floor_us_per_record": round(1e6 / floor_records_per_s, 1), **caches}))
-    print(json.dumps({"records_per_s": round(records_per_s), "floor_records_per_s": round(floor_records_per_s),
-                      "ratio_to_floor": round(floor_records_per_s / records_per_s, 2)}))
+    print(
+        json.dumps(
+            {
+                "core_us_per_record": round(1e6 / records_per_s, 1),
+                "floor_us_per_record": round(1e6 / floor_records_per_s, 1),
+                **caches,
+            }
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "records_per_s": round(records_per_s),
+                "floor_records_per_s": round(floor_records_per_s),
+                "ratio_to_floor": round(floor_records_per_s / records_per_s, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ and then to 100,000 delivered documents laid out as the handler lays them out
 The last line is one JSON object: {"wru_per_document", "ddb_requests_per_document",
 "sqs_requests_per_document", "lookup_ms_1k", "lookup_ms_100k", "lookup_ratio"}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,26 +44,34 @@ import sys
 import time
 import uuid
 from collections import Counter
-from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-                   "AWS_DEFAULT_REGION": "eu-central-1", "STAGE": "local"})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "STAGE": "local",
+    }
+)
 os.environ.pop("AWS_PROFILE", None)
 
 SOURCES = ("eventbrite", "facebook-leads", "google-ads", "amazon", "ticketshop-de")
-START = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
 # -- write units, by DynamoDB's item size rules ---------------------------------------------
 
+
 def value_size(value: dict[str, Any]) -> int:
-    (kind, content), = value.items()
+    ((kind, content),) = value.items()
     if kind == "S":
         return len(content.encode())
     if kind == "N":
@@ -112,8 +121,7 @@ class CapacityMeter:
         if self.enabled:
             self.requests[f"{model.service_model.service_name}:{model.name}"] += 1
 
-    def _after(self, model: Any, http_response: Any, parsed: dict[str, Any], context: dict[str, Any],
-               **_: Any) -> None:
+    def _after(self, model: Any, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if not self.enabled or model.service_model.service_name != "dynamodb":
             return
         params = context.get("bench_params") or {}
@@ -198,6 +206,7 @@ def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> N
 
 # -- the lifecycle ---------------------------------------------------------------------------
 
+
 def lifecycles(documents: int, chunk: int, rng: random.Random) -> tuple[list[list[Any]], list[list[Any]]]:
     """(normalize runs, dispatch runs): the changes each run reports.
 
@@ -206,8 +215,8 @@ def lifecycles(documents: int, chunk: int, rng: random.Random) -> tuple[list[lis
     subject shard (`sap.outbox.pack`); a dispatch run takes the next 10 messages (the
     queue's batch size), sends each as one SAP batch, and reports DELIVERED for all of
     them at the run's end."""
-    from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
     from chalicelib.state_keeper.lifecycle import State, StateChange
+    from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 
     normalize_runs: list[list[Any]] = []
     outbox: list[tuple[datetime, list[StateChange]]] = []  # (queued at, QUEUED_FOR_SAP changes)
@@ -223,24 +232,39 @@ def lifecycles(documents: int, chunk: int, rng: random.Random) -> tuple[list[lis
             document_id = str(uuid.UUID(int=rng.getrandbits(128)))
             subject_id = "%064x" % rng.getrandbits(256)
             at = began + timedelta(milliseconds=rng.randrange(0, 800))
-            common = {"document_id": document_id, "component": "normalize", "file_id": file_id,
-                      "chunk_id": chunk_id, "source": source}
+            common = {
+                "document_id": document_id,
+                "component": "normalize",
+                "file_id": file_id,
+                "chunk_id": chunk_id,
+                "source": source,
+            }
             queued = StateChange(state=State.QUEUED_FOR_SAP, at=at + timedelta(milliseconds=5), **common)
-            run += [StateChange(state=State.RECEIVED, at=at, subject_id=subject_id, **common),
-                    StateChange(state=State.NORMALIZED, at=at + timedelta(milliseconds=3),
-                                subject_id=subject_id, **common),
-                    queued]
+            run += [
+                StateChange(state=State.RECEIVED, at=at, subject_id=subject_id, **common),
+                StateChange(state=State.NORMALIZED, at=at + timedelta(milliseconds=3), subject_id=subject_id, **common),
+                queued,
+            ]
             shards.setdefault(shard_of(subject_id, DEFAULT_SHARDS), []).append(queued)
         normalize_runs.append(run)
         outbox += [(began + timedelta(seconds=1), shards[shard]) for shard in sorted(shards)]
     dispatch_runs = []
     for first in range(0, len(outbox), 10):
-        messages = outbox[first:first + 10]
+        messages = outbox[first : first + 10]
         reported_at = messages[-1][0] + timedelta(seconds=rng.uniform(20, 90))
-        dispatch_runs.append([
-            StateChange(document_id=queued.document_id, state=State.DELIVERED, component="sap-dispatch",
-                        at=reported_at, sap_batch_id=f"sap-message-{first + number:06d}")
-            for number, (_, changes) in enumerate(messages) for queued in changes])
+        dispatch_runs.append(
+            [
+                StateChange(
+                    document_id=queued.document_id,
+                    state=State.DELIVERED,
+                    component="sap-dispatch",
+                    at=reported_at,
+                    sap_batch_id=f"sap-message-{first + number:06d}",
+                )
+                for number, (_, changes) in enumerate(messages)
+                for queued in changes
+            ]
+        )
     return normalize_runs, dispatch_runs
 
 
@@ -261,11 +285,13 @@ def report_and_keep(runs: list[list[Any]], sqs: Any, url: str, store: Any) -> in
         failures += len(failed)
         done = [m for i, m in enumerate(messages) if i not in failed]
         if done:
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+            sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+            )
 
 
 # -- lookups -----------------------------------------------------------------------------------
+
 
 def bulk_load(dynamodb: Any, table: str, count: int, rng: random.Random) -> list[str]:
     """`count` delivered documents written straight to the table (not measured), laid out
@@ -288,7 +314,8 @@ def bulk_load(dynamodb: Any, table: str, count: int, rng: random.Random) -> list
     for number, run in enumerate(dispatch_runs):
         for change in run:
             pages.setdefault(page_of[change.document_id], {})[change.document_id] = [
-                entry_from_change(change, f"bulk-d{number}")]
+                entry_from_change(change, f"bulk-d{number}")
+            ]
     items += [outcome_page_item(page, entries, version=0) for page, entries in pages.items()]
 
     def write(batch: list[dict[str, Any]]) -> None:
@@ -297,7 +324,7 @@ def bulk_load(dynamodb: Any, table: str, count: int, rng: random.Random) -> list
             request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
 
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(write, [items[i:i + 25] for i in range(0, len(items), 25)]))
+        list(pool.map(write, [items[i : i + 25] for i in range(0, len(items), 25)]))
     return list(page_of)
 
 
@@ -362,9 +389,11 @@ def main() -> None:
         print(f"lifecycle of {n} documents in {seconds:.1f} s ({failures} failed message deliveries)")
         print("requests:", dict(sorted(meter.requests.items())))
         rest = meter.write_units - meter.document_units - meter.index_units - meter.outcome_page_units
-        print(f"write units: {meter.write_units:.0f} total = {meter.document_units:.0f} document items"
-              f" + {meter.index_units:.0f} subject index + {meter.outcome_page_units:.0f} outcome pages"
-              f" + {rest:.0f} state pages, file pages, counters and markers")
+        print(
+            f"write units: {meter.write_units:.0f} total = {meter.document_units:.0f} document items"
+            f" + {meter.index_units:.0f} subject index + {meter.outcome_page_units:.0f} outcome pages"
+            f" + {rest:.0f} state pages, file pages, counters and markers"
+        )
         doc_sizes = [item_size(i) for (pk, _), i in meter.shadow.items() if pk.startswith("doc#")]
         print(f"document item size: max {max(doc_sizes)} B, mean {statistics.mean(doc_sizes):.0f} B")
         lifecycle_check = store.get(dispatch_runs[0][0].document_id)
@@ -383,14 +412,18 @@ def main() -> None:
         large = lookup_ms(lookup_store, keys, args.lookups, rng)
         print(f"lookup by key at {len(keys)} documents: median {large:.2f} ms")
 
-        print(json.dumps({
-            "wru_per_document": round(meter.write_units / n, 3),
-            "ddb_requests_per_document": round(ddb / n, 3),
-            "sqs_requests_per_document": round(sqs_requests / n, 4),
-            "lookup_ms_1k": round(small, 3),
-            "lookup_ms_100k": round(large, 3),
-            "lookup_ratio": round(large / small, 3),
-        }))
+        print(
+            json.dumps(
+                {
+                    "wru_per_document": round(meter.write_units / n, 3),
+                    "ddb_requests_per_document": round(ddb / n, 3),
+                    "sqs_requests_per_document": round(sqs_requests / n, 4),
+                    "lookup_ms_1k": round(small, 3),
+                    "lookup_ms_100k": round(large, 3),
+                    "lookup_ratio": round(large / small, 3),
+                }
+            )
+        )
     finally:
         emulator.stop()
 

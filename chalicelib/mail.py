@@ -1,4 +1,5 @@
 """Mail to business operations through SES (the emulator's SES locally)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

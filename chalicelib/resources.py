@@ -5,6 +5,7 @@ the functions' environment variables (`.chalice/config.json`), the IAM policy, l
 provisioning on the emulator (`devstack`) and the generated Terraform (`infra`).
 Names are `{app}-{stage}-{purpose}`, so stages never collide in one account.
 """
+
 from __future__ import annotations
 
 import os
@@ -168,13 +169,20 @@ class Resources:
 
     def environment(self) -> dict[str, str]:
         """The environment variables every function of this stage gets."""
-        env = {"STAGE": self.stage, "APP_NAME": self.app,
-               "OPS_MAIL_FROM": self.mail_from, "OPS_MAIL_TO": ",".join(self.mail_to)}
+        env = {
+            "STAGE": self.stage,
+            "APP_NAME": self.app,
+            "OPS_MAIL_FROM": self.mail_from,
+            "OPS_MAIL_TO": ",".join(self.mail_to),
+        }
         for item in (*self.buckets, *self.all_queues(), *self.tables, *self.secrets, *self.state_machines):
             env[item.env] = item.name
         if self.lake_catalog is not None:
-            env |= {"GLUE_DATABASE": self.lake_catalog.database, "LAKE_TABLE": self.lake_catalog.table,
-                    "ATHENA_WORKGROUP": self.lake_catalog.workgroup}
+            env |= {
+                "GLUE_DATABASE": self.lake_catalog.database,
+                "LAKE_TABLE": self.lake_catalog.table,
+                "ATHENA_WORKGROUP": self.lake_catalog.workgroup,
+            }
         return env
 
 
@@ -207,17 +215,23 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
         ),
         queues=(
             Queue(
-                "normalize", f"{prefix}-normalize", "NORMALIZE_QUEUE",
+                "normalize",
+                f"{prefix}-normalize",
+                "NORMALIZE_QUEUE",
                 visibility_timeout=6 * FUNCTION_TIMEOUT,
                 dead_letter=dlq("normalize-dlq", "NORMALIZE_DLQ"),
             ),
             Queue(
-                "state-changes", f"{prefix}-state-changes", "STATE_CHANGE_QUEUE",
+                "state-changes",
+                f"{prefix}-state-changes",
+                "STATE_CHANGE_QUEUE",
                 visibility_timeout=6 * FUNCTION_TIMEOUT,
                 dead_letter=dlq("state-changes-dlq", "STATE_CHANGE_DLQ"),
             ),
             Queue(
-                "sap-dispatch", f"{prefix}-sap-dispatch.fifo", "SAP_DISPATCH_QUEUE",
+                "sap-dispatch",
+                f"{prefix}-sap-dispatch.fifo",
+                "SAP_DISPATCH_QUEUE",
                 visibility_timeout=6 * FUNCTION_TIMEOUT,
                 dead_letter=dlq("sap-dispatch-dlq", "SAP_DISPATCH_DLQ", fifo=True),
                 max_receive_count=8,
@@ -229,49 +243,73 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             # pages, file pages and hourly counters; the only index is the subject one,
             # keys only, written once per document.
             Table(
-                "state", f"{prefix}-state", "STATE_TABLE",
-                hash_key="pk", range_key="sk",
+                "state",
+                f"{prefix}-state",
+                "STATE_TABLE",
+                hash_key="pk",
+                range_key="sk",
                 attributes={"pk": "S", "sk": "S", "subject": "S"},
                 indexes=(Index("by_subject", "subject", projection="KEYS_ONLY"),),
                 ttl_attribute="expires_at",
             ),
             Table(
-                "config", f"{prefix}-config", "CONFIG_TABLE",
-                hash_key="pk", range_key="sk",
+                "config",
+                f"{prefix}-config",
+                "CONFIG_TABLE",
+                hash_key="pk",
+                range_key="sk",
                 attributes={"pk": "S", "sk": "S"},
                 ttl_attribute="expires_at",  # erasure tombstones expire (subjects/tombstones.py)
             ),
             Table(
-                "sap-ledger", f"{prefix}-sap-ledger", "SAP_LEDGER_TABLE",
-                hash_key="pk", range_key="sk",
+                "sap-ledger",
+                f"{prefix}-sap-ledger",
+                "SAP_LEDGER_TABLE",
+                hash_key="pk",
+                range_key="sk",
                 attributes={"pk": "S", "sk": "S"},
                 ttl_attribute="expires_at",
             ),
         ),
         schedules=(
             Schedule("dlq-watch", "rate(15 minutes)", "Alert on records parked in a DLQ"),
-            Schedule("gdpr-erasure-batch", "rate(1 hour)",
-                     "Batch pending GDPR erasure requests into one job and start its workflow"),
-            Schedule("gdpr-anonymization", "cron(30 2 * * ? *)",
-                     "Anonymize personal data past its retention date (daily)"),
+            Schedule(
+                "gdpr-erasure-batch",
+                "rate(1 hour)",
+                "Batch pending GDPR erasure requests into one job and start its workflow",
+            ),
+            Schedule(
+                "gdpr-anonymization", "cron(30 2 * * ? *)", "Anonymize personal data past its retention date (daily)"
+            ),
         ),
         secrets=(
-            Secret("subject-key", f"{app}/{stage}/subject-key", "SUBJECT_KEY_SECRET",
-                   "HMAC key turning normalized emails into pseudonymous subject ids"),
-            Secret("sap", f"{app}/{stage}/sap", "SAP_SECRET",
-                   'SAP communication user: {"base_url", "user", "password"}'),
+            Secret(
+                "subject-key",
+                f"{app}/{stage}/subject-key",
+                "SUBJECT_KEY_SECRET",
+                "HMAC key turning normalized emails into pseudonymous subject ids",
+            ),
+            Secret(
+                "sap", f"{app}/{stage}/sap", "SAP_SECRET", 'SAP communication user: {"base_url", "user", "password"}'
+            ),
         ),
         mail_from=f"{prefix}@example.com",
         mail_to=("business-operations@example.com",),
         lake_catalog=LakeCatalog(
             # Athena wants lower case and underscores in database names
-            database=f"{app}_{stage}".replace("-", "_").lower(), table="lake_records",
-            workgroup=f"{prefix}-gdpr", results_bucket="athena-results",
+            database=f"{app}_{stage}".replace("-", "_").lower(),
+            table="lake_records",
+            workgroup=f"{prefix}-gdpr",
+            results_bucket="athena-results",
             bytes_scanned_cutoff=(1024**4 if stage == "prod" else 100 * 1024**3),
         ),
         state_machines=(
-            StateMachine("gdpr-erasure", f"{prefix}-gdpr-erasure", "ERASURE_STATE_MACHINE",
-                         "GDPR erasure: find with Athena, rewrite what was found, forget, erase in SAP, verify, report"),
+            StateMachine(
+                "gdpr-erasure",
+                f"{prefix}-gdpr-erasure",
+                "ERASURE_STATE_MACHINE",
+                "GDPR erasure: find with Athena, rewrite what was found, forget, erase in SAP, verify, report",
+            ),
         ),
         functions=(
             # the find and verify wait on Athena; a rewrite holds one object (up to ~256 MB) in memory

@@ -10,6 +10,7 @@ Tests and the local runtime replace a piece with `override(name=piece)`, e.g.
 `override(mailer=RecordingMailer())`: every builder answers its override first. `reset()`
 drops what was built and every override.
 """
+
 from __future__ import annotations
 
 import functools
@@ -171,8 +172,7 @@ def file_outcomes() -> FileOutcomeStore:
 def ingest() -> FileSplitter:
     from chalicelib.ingest.split_file import FileSplitter
 
-    return FileSplitter(client("s3"), client("sqs"), queue_url(resources().queue("normalize").name),
-                        file_outcomes())
+    return FileSplitter(client("s3"), client("sqs"), queue_url(resources().queue("normalize").name), file_outcomes())
 
 
 @builder()
@@ -180,8 +180,15 @@ def normalizer() -> ChunkNormalizer:
     from chalicelib.ingest.normalize_chunk import ChunkNormalizer
 
     declared = resources()
-    return ChunkNormalizer(client("s3"), declared.bucket("lake").name, declared.bucket("quarantine").name,
-                           subject_key(), state_reporter, sap_outbox(), erasure_tombstones())
+    return ChunkNormalizer(
+        client("s3"),
+        declared.bucket("lake").name,
+        declared.bucket("quarantine").name,
+        subject_key(),
+        state_reporter,
+        sap_outbox(),
+        erasure_tombstones(),
+    )
 
 
 @builder()
@@ -193,6 +200,7 @@ def erasure_tombstones() -> DynamoTombstones:
 
 
 # -- SAP dispatch -----------------------------------------------------------------------
+
 
 @builder()
 def sap_outbox() -> SapOutbox:
@@ -232,9 +240,16 @@ def dispatcher() -> SapDispatchHandler:
     from chalicelib.sap.handler import SapDispatchHandler
 
     options = DispatchOptions(records_per_request=int(os.environ.get("SAP_RECORDS_PER_REQUEST", "100")))
-    return SapDispatchHandler(sap_client, sap_throttle(), sap_ledger(), client("sqs"),
-                              queue_url(resources().queue("sap-dispatch").name), state_reporter,
-                              tombstones=erasure_tombstones(), options=options)
+    return SapDispatchHandler(
+        sap_client,
+        sap_throttle(),
+        sap_ledger(),
+        client("sqs"),
+        queue_url(resources().queue("sap-dispatch").name),
+        state_reporter,
+        tombstones=erasure_tombstones(),
+        options=options,
+    )
 
 
 @builder()
@@ -258,8 +273,9 @@ def replay_sap_dead_letters(limit: int = 1000) -> Replayed:
 
     queue = resources().queue("sap-dispatch")
     assert queue.dead_letter is not None
-    return replay_dead_letters(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name),
-                               sap_ledger(), state_reporter, limit)
+    return replay_dead_letters(
+        client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), sap_ledger(), state_reporter, limit
+    )
 
 
 def park_normalize_dead_letters() -> DeadChunks:
@@ -279,6 +295,7 @@ def replay_normalize_dead_letters(limit: int = 1000) -> int:
 
 
 # -- GDPR -------------------------------------------------------------------------------
+
 
 @builder(cached=False)
 def lake_table() -> LakeTable:
@@ -302,8 +319,7 @@ def query_engine() -> QueryEngine:
         return DuckDbQueryEngine([table], S3ObjectStore(client("s3")), schemas={table.qualified_name: lake_schema()})
     from chalicelib.lake_access.query_engine import AthenaQueryEngine
 
-    return AthenaQueryEngine(declared.catalog().workgroup, table.database,
-                             region=client("s3").meta.region_name)
+    return AthenaQueryEngine(declared.catalog().workgroup, table.database, region=client("s3").meta.region_name)
 
 
 @builder()
@@ -335,14 +351,22 @@ def erasure_workflow() -> ErasureWorkflow:
 
     declared = resources()
     return ErasureWorkflow(
-        requests=erasure_requests(), engine=query_engine(), object_store=lambda: S3ObjectStore(client("s3")),
-        table=lake_table(), raw_bucket=declared.bucket("raw").name,
+        requests=erasure_requests(),
+        engine=query_engine(),
+        object_store=lambda: S3ObjectStore(client("s3")),
+        table=lake_table(),
+        raw_bucket=declared.bucket("raw").name,
         quarantine_bucket=declared.bucket("quarantine").name,
         work_bucket=declared.bucket(declared.catalog().results_bucket).name,
         subject_of_for=subject_of_for(),
         traces=SubjectLinks(declared.table("state").name, state_reporter, client("dynamodb")),
-        mailer=mailer(), sap=sap_erasure, tombstones=erasure_tombstones(),
-        settle_seconds=erasure_settle_seconds(), app=declared.app, stage=declared.stage)
+        mailer=mailer(),
+        sap=sap_erasure,
+        tombstones=erasure_tombstones(),
+        settle_seconds=erasure_settle_seconds(),
+        app=declared.app,
+        stage=declared.stage,
+    )
 
 
 def erasure_settle_seconds() -> float:
@@ -376,21 +400,30 @@ def anonymization_runs() -> DynamoAnonymizationRuns:
 def start_anonymization_run(run_id: str) -> None:
     """Hand a recorded run to its function, asynchronously (the API answers at once)."""
     declared = resources()
-    client("lambda").invoke(FunctionName=f"{declared.app}-{declared.stage}-gdpr_anonymization_run",
-                            InvocationType="Event", Payload=json.dumps({"run_id": run_id}).encode())
+    client("lambda").invoke(
+        FunctionName=f"{declared.app}-{declared.stage}-gdpr_anonymization_run",
+        InvocationType="Event",
+        Payload=json.dumps({"run_id": run_id}).encode(),
+    )
 
 
 @builder(cached=False)
 def anonymization_run() -> AnonymizationRun:
     """A run with the policies as they are now (read per run, so a change applies next run)."""
+    from chalicelib.anonymization.anonymize import KeyedPseudonymizer
     from chalicelib.anonymization.marks import DynamoAnonymizationMarks
     from chalicelib.anonymization.run import AnonymizationRun
-    from chalicelib.anonymization.anonymize import KeyedPseudonymizer
     from chalicelib.lake_access.object_store import S3ObjectStore
 
     declared = resources()
     pseudonym_key = hmac.new(subject_key(), b"gdpr pseudonyms", hashlib.sha256).digest()
     marks = DynamoAnonymizationMarks(declared.table("config").name, client("dynamodb"))
-    return AnonymizationRun(S3ObjectStore(client("s3")), declared.bucket("lake").name, declared.bucket("raw").name,
-                            list(retention_policies().all().values()), KeyedPseudonymizer(pseudonym_key),
-                            state_reporter, marks=marks)
+    return AnonymizationRun(
+        S3ObjectStore(client("s3")),
+        declared.bucket("lake").name,
+        declared.bucket("raw").name,
+        list(retention_policies().all().values()),
+        KeyedPseudonymizer(pseudonym_key),
+        state_reporter,
+        marks=marks,
+    )

@@ -1,10 +1,11 @@
 """The local runtime's commands.
 
-    python -m devstack up [--samples DIR]   start everything; Ctrl-C stops it
-    python -m devstack fire NAME             run a scheduled function now
-    python -m devstack token create NAME     create an API token (printed once)
-    python -m devstack status                pollers, schedules and functions
+python -m devstack up [--samples DIR]   start everything; Ctrl-C stops it
+python -m devstack fire NAME             run a scheduled function now
+python -m devstack token create NAME     create an API token (printed once)
+python -m devstack status                pollers, schedules and functions
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,14 +20,18 @@ from pathlib import Path
 import requests
 
 from devstack.emulator import PortInUse
-from devstack.stack import DevStack, FAKE_CREDENTIALS, REGION
+from devstack.stack import FAKE_CREDENTIALS, REGION, DevStack
 
 DEFAULT_EMULATOR = "http://127.0.0.1:4566"
 
 
 def up(args: argparse.Namespace) -> int:
-    stack = DevStack(emulator_port=args.emulator_port, api_port=args.api_port, sap_port=args.sap_port,
-                     sap_capacity=args.sap_capacity or None)
+    stack = DevStack(
+        emulator_port=args.emulator_port,
+        api_port=args.api_port,
+        sap_port=args.sap_port,
+        sap_capacity=args.sap_capacity or None,
+    )
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -76,8 +81,9 @@ def status(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    os.environ.update({**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": args.endpoint,
-                       "STAGE": "local"})
+    os.environ.update(
+        {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": args.endpoint, "STAGE": "local"}
+    )
     from chalicelib import wiring
 
     print(wiring.token_store().create(args.name, role=args.role))
@@ -86,19 +92,26 @@ def token(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="start the local stack")
     start.add_argument("--emulator-port", type=int, default=4566)
     start.add_argument("--api-port", type=int, default=8000)
     start.add_argument("--samples", help="upload the sample files under DIR and follow them")
     start.add_argument("--sap-port", type=int, default=0, help="the SAP stand-in's port (default: a free one)")
-    start.add_argument("--sap-capacity", type=float, default=50.0,
-                       help="requests/s the SAP stand-in takes before answering 429 (0: unlimited)")
+    start.add_argument(
+        "--sap-capacity",
+        type=float,
+        default=50.0,
+        help="requests/s the SAP stand-in takes before answering 429 (0: unlimited)",
+    )
     start.set_defaults(run=up)
-    for name, run, help_text in (("fire", fire, "run a scheduled function now"),
-                                 ("status", status, "show pollers, schedules and functions")):
+    for name, run, help_text in (
+        ("fire", fire, "run a scheduled function now"),
+        ("status", status, "show pollers, schedules and functions"),
+    ):
         sub = commands.add_parser(name, help=help_text)
         if name == "fire":
             sub.add_argument("name")

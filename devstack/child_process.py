@@ -3,6 +3,7 @@
 Benches run the emulator and the SAP stand-in this way (`emulator_process.py`,
 `standin_process.py`), so neither shares an interpreter with the handlers they serve.
 """
+
 from __future__ import annotations
 
 import socket
@@ -19,8 +20,9 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
-def start_child(command: list[str], ready: Callable[[], object], name: str,
-                timeout: float = 30.0) -> subprocess.Popen[bytes]:
+def start_child(
+    command: list[str], ready: Callable[[], object], name: str, timeout: float = 30.0
+) -> subprocess.Popen[bytes]:
     """Start `command`; return once `ready()` stops raising ConnectionError."""
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout

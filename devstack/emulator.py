@@ -5,6 +5,7 @@ One HTTP server serves moto's whole API, except Lambda's Invoke call
 registered Python function. Step Functions in moto call Lambda through this same
 server (`MOTO_PORT`), so task states run our real functions.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,8 @@ import re
 import socket
 import threading
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 import requests
@@ -84,9 +86,7 @@ class Emulator:
     def start(self) -> None:
         if self.port:
             check_port_free(self.host, self.port)
-        self._server = make_server(
-            self.host, self.port, self._wsgi, threaded=True, request_handler=MotoRequestHandler
-        )
+        self._server = make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=MotoRequestHandler)
         self.port = self._server.server_address[1]
         # Step Functions in moto call Lambda and other services on localhost:MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
@@ -146,11 +146,13 @@ class Emulator:
         except Exception as error:  # a function error is the caller's to see, as in Lambda
             log.warning("function %s failed: %s", name, type(error).__name__)
             headers.append(("X-Amz-Function-Error", "Unhandled"))
-            payload = json.dumps({
-                "errorMessage": str(error),
-                "errorType": type(error).__name__,
-                "stackTrace": traceback.format_exception(error)[-5:],
-            })
+            payload = json.dumps(
+                {
+                    "errorMessage": str(error),
+                    "errorType": type(error).__name__,
+                    "stackTrace": traceback.format_exception(error)[-5:],
+                }
+            )
         start_response("200 OK", headers)
         return [payload.encode()]
 

@@ -7,11 +7,13 @@ process every DynamoDB and SQS call of the emulator competes with the handlers f
 interpreter. `EmulatorProcess` has the parts of `Emulator`'s interface the local runtime
 uses; a function registered with it cannot be invoked through the emulator.
 """
+
 from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 
@@ -36,12 +38,16 @@ class EmulatorProcess:
             check_port_free(self.host, self.port)
         else:
             self.port = free_port(self.host)
-        self._child = start_child([sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-                                  self.configure, "the emulator process")
+        self._child = start_child(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            self.configure,
+            "the emulator process",
+        )
 
     def configure(self) -> None:
-        requests.post(f"{self.endpoint}/moto-api/config", json={"lambda": {"use_docker": False}},
-                      timeout=10).raise_for_status()
+        requests.post(
+            f"{self.endpoint}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10
+        ).raise_for_status()
 
     def reset(self) -> None:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=30).raise_for_status()

@@ -1,8 +1,9 @@
 """The event shapes AWS hands to functions, built from what the emulator returns."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 REGION = "eu-central-1"
@@ -17,8 +18,7 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
         "body": message["Body"],
         "attributes": message.get("Attributes", {}),
         "messageAttributes": {
-            name: _lambda_message_attribute(value)
-            for name, value in message.get("MessageAttributes", {}).items()
+            name: _lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
         },
         "md5OfBody": message.get("MD5OfBody", ""),
         "eventSource": "aws:sqs",
@@ -40,7 +40,7 @@ def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
 
 def scheduled_event(rule_name: str, at: datetime | None = None) -> dict[str, Any]:
     """The EventBridge event a scheduled rule delivers."""
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

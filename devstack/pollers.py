@@ -6,14 +6,16 @@ leaves the whole batch to reappear after the queue's visibility timeout; a retur
 `{"batchItemFailures": [...]}` leaves only those records. The queue's own redrive
 policy (`maxReceiveCount`) moves messages that keep failing to the dead-letter queue.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from devstack.emulator import LambdaContext
 from devstack.events import sqs_record
@@ -56,8 +58,9 @@ class QueuePoller:
         self.stats = PollerStats()
         self._running = 0
         self._running_lock = threading.Lock()
-        self._queue_arn = sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -66,8 +69,10 @@ class QueuePoller:
         return self._running > 0
 
     def start(self) -> None:
-        self._threads = [threading.Thread(target=self._run, name=f"poll-{self.function_name}-{n}", daemon=True)
-                         for n in range(self.concurrency)]
+        self._threads = [
+            threading.Thread(target=self._run, name=f"poll-{self.function_name}-{n}", daemon=True)
+            for n in range(self.concurrency)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -125,8 +130,7 @@ class QueuePoller:
         except Exception as error:
             self.stats.failed_batches += 1
             self.stats.failed_messages += len(messages)
-            log.warning("%s failed on a batch of %d: %s", self.function_name, len(messages),
-                        type(error).__name__)
+            log.warning("%s failed on a batch of %d: %s", self.function_name, len(messages), type(error).__name__)
             return
         failed = _failed_message_ids(result)
         self.stats.failed_messages += len(failed)
@@ -134,8 +138,10 @@ class QueuePoller:
         for start in range(0, len(done), _MAX_RECEIVE):
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                         for i, m in enumerate(done[start:start + _MAX_RECEIVE])],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + _MAX_RECEIVE])
+                ],
             )
 
 

@@ -1,4 +1,5 @@
 """`up --samples DIR`: deliver the sample files and follow them until every record has settled."""
+
 from __future__ import annotations
 
 import threading
@@ -38,8 +39,11 @@ def run_samples(stack: DevStack, samples_dir: Path, stopped: threading.Event) ->
         problems = f"  ({outcome.problems_total} file problems)" if outcome and outcome.problems_total else ""
         shown = ", ".join(f"{state} {count}" for state, count in states.items())
         print(f"{key.split('/', 1)[1]:<52} {outcome.records if outcome else 0:>7}  {shown}{problems}")
-    print(f"\nall records: {sum(totals.values())} in {elapsed:.1f} s — "
-          + ", ".join(f"{state} {count}" for state, count in sorted(totals.items())), flush=True)
+    print(
+        f"\nall records: {sum(totals.values())} in {elapsed:.1f} s — "
+        + ", ".join(f"{state} {count}" for state, count in sorted(totals.items())),
+        flush=True,
+    )
     return dict(totals)
 
 
@@ -49,6 +53,7 @@ def _in_flight(stack: DevStack) -> int:
     for queue in stack.resources.all_queues():
         url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
         attributes = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )
         total += sum(int(value) for value in attributes["Attributes"].values())
     return total

@@ -1,4 +1,5 @@
 """Create a stage's declared resources on the emulator (idempotent)."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,10 @@ def create_state_machines(resources: Resources, session: Any) -> None:
     for machine in resources.state_machines:
         if machine.name not in existing:
             sfn.create_state_machine(
-                name=machine.name, definition=json.dumps(DEFINITIONS[machine.key](arn_of)),
-                roleArn=f"arn:aws:iam::{account}:role/{machine.name}-sfn")
+                name=machine.name,
+                definition=json.dumps(DEFINITIONS[machine.key](arn_of)),
+                roleArn=f"arn:aws:iam::{account}:role/{machine.name}-sfn",
+            )
 
 
 def create_bucket(s3: Any, name: str, region: str) -> None:
@@ -72,8 +75,7 @@ def create_queue(sqs: Any, queue: Queue) -> str:
         attributes["ContentBasedDeduplication"] = "false"
     if queue.dead_letter is not None:
         dlq_url = _create_dead_letter_queue(sqs, queue.dead_letter)
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         attributes["RedrivePolicy"] = json.dumps(
             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}
         )

@@ -3,13 +3,14 @@
 Nothing here knows the Data Engine's handlers: adding an `@app.on_sqs_message`,
 `@app.on_s3_event`, `@app.schedule` or `@app.lambda_function` needs no change here.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -52,8 +53,9 @@ class ScheduledFunction:
 
 
 class LocalRuntime:
-    def __init__(self, app_module: ModuleType, session: Any, emulator: Emulator,
-                 stage: str = "local", poll_wait_seconds: int = 1) -> None:
+    def __init__(
+        self, app_module: ModuleType, session: Any, emulator: Emulator, stage: str = "local", poll_wait_seconds: int = 1
+    ) -> None:
         """`app_module` is the module holding the Chalice app as `app`, as Lambda loads it."""
         self.app_module = app_module
         self.app: Chalice = app_module.app
@@ -79,8 +81,7 @@ class LocalRuntime:
             elif isinstance(source, ScheduledEventConfig):
                 self._add_schedule(source)
             else:
-                log.warning("the local runtime has no support for %s (%s)",
-                            type(source).__name__, source.name)
+                log.warning("the local runtime has no support for %s (%s)", type(source).__name__, source.name)
         self.pollers.extend(self._s3_pollers(sqs, s3_sources))
         for function in self.app.pure_lambda_functions:
             self.emulator.register_function(
@@ -90,7 +91,8 @@ class LocalRuntime:
         self.emulator.control_routes["fire"] = lambda request: self.fire(request["path"].split("/", 1)[1])
         self.emulator.control_routes["status"] = lambda request: self.status()
         self.emulator.control_routes["idle"] = lambda request: {
-            "idle": self.wait_until_idle(float(request.get("timeout", 60)))}
+            "idle": self.wait_until_idle(float(request.get("timeout", 60)))
+        }
         for poller in self.pollers:
             poller.start()
         self._scheduler = threading.Thread(target=self._run_schedules, name="schedules", daemon=True)
@@ -119,32 +121,43 @@ class LocalRuntime:
             name = function_name(self.app, self.stage, source.name)
             dlq_url = sqs.create_queue(QueueName=f"devstack-s3-{name}-dlq")["QueueUrl"]
             dlq_arn = _queue_arn(sqs, dlq_url)
-            url = sqs.create_queue(QueueName=f"devstack-s3-{name}", Attributes={
-                "VisibilityTimeout": "30",
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                             "maxReceiveCount": str(S3_NOTIFY_MAX_RECEIVE)}),
-            })["QueueUrl"]
+            url = sqs.create_queue(
+                QueueName=f"devstack-s3-{name}",
+                Attributes={
+                    "VisibilityTimeout": "30",
+                    "RedrivePolicy": json.dumps(
+                        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(S3_NOTIFY_MAX_RECEIVE)}
+                    ),
+                },
+            )["QueueUrl"]
             rules = [{"Name": "prefix", "Value": source.prefix}] if source.prefix else []
             rules += [{"Name": "suffix", "Value": source.suffix}] if source.suffix else []
             config: dict[str, Any] = {"QueueArn": _queue_arn(sqs, url), "Events": source.events}
             if rules:
                 config["Filter"] = {"Key": {"FilterRules": rules}}
             per_bucket.setdefault(source.bucket, []).append(config)
-            pollers.append(S3NotificationPoller(
-                sqs, url, resolve_handler(self.app_module, source.handler_string), name,
-                batch_size=10, wait_seconds=self.poll_wait_seconds,
-            ))
+            pollers.append(
+                S3NotificationPoller(
+                    sqs,
+                    url,
+                    resolve_handler(self.app_module, source.handler_string),
+                    name,
+                    batch_size=10,
+                    wait_seconds=self.poll_wait_seconds,
+                )
+            )
         s3 = self.session.client("s3")
         for bucket, configs in per_bucket.items():
             s3.put_bucket_notification_configuration(
-                Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs})
+                Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs}
+            )
         return pollers
 
     def _add_schedule(self, source: ScheduledEventConfig) -> None:
         expression = source.schedule_expression
         if isinstance(expression, ScheduleExpression):
             expression = expression.to_string()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.schedules[source.name] = ScheduledFunction(
             name=source.name,
             rule_name=function_name(self.app, self.stage, source.name) + "-event",
@@ -157,7 +170,7 @@ class LocalRuntime:
 
     def _run_schedules(self) -> None:
         while not self._stop.wait(0.5):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for scheduled in self.schedules.values():
                 if scheduled.next_at <= now:
                     scheduled.next_at = next_fire(scheduled.expression, now)
@@ -179,8 +192,10 @@ class LocalRuntime:
     def status(self) -> dict[str, Any]:
         return {
             "pollers": {p.function_name: vars(p.stats) for p in self.pollers},
-            "schedules": {s.name: {"expression": s.expression, "next_at": s.next_at.isoformat(),
-                                   "fired": s.fired} for s in self.schedules.values()},
+            "schedules": {
+                s.name: {"expression": s.expression, "next_at": s.next_at.isoformat(), "fired": s.fired}
+                for s in self.schedules.values()
+            },
             "functions": sorted(self.emulator.functions),
         }
 

@@ -1,4 +1,5 @@
 """Upload the bundled sample files to the raw bucket, as platforms would deliver them."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """When EventBridge `rate(...)` and `cron(...)` expressions fire next."""
+
 from __future__ import annotations
 
 import re
@@ -41,6 +42,4 @@ def to_unix_cron(fields: str) -> str:
     if year not in ("*", "?"):
         raise BadScheduleExpression(f"the local runtime fires recurring rules only: {fields!r}")
     day_of_week = re.sub(r"\d", lambda m: str((int(m.group()) - 1) % 7), day_of_week)
-    return " ".join(
-        "*" if field == "?" else field for field in (minutes, hours, day_of_month, month, day_of_week)
-    )
+    return " ".join("*" if field == "?" else field for field in (minutes, hours, day_of_month, month, day_of_week))

@@ -2,6 +2,7 @@
 
 Used by `python -m devstack up` and by the end-to-end tests, so both run the same thing.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -25,13 +26,18 @@ from sapstandin import StandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-central-1"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_SESSION_TOKEN": "testing"}
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 
 class DevStack:
-    def __init__(self, emulator_port: int = 4566, api_port: int | None = 8000,
-                 host: str = "127.0.0.1", sap_port: int = 0, sap_capacity: float | None = 50.0) -> None:
+    def __init__(
+        self,
+        emulator_port: int = 4566,
+        api_port: int | None = 8000,
+        host: str = "127.0.0.1",
+        sap_port: int = 0,
+        sap_capacity: float | None = 50.0,
+    ) -> None:
         """`sap_port` 0 picks a free port for the SAP stand-in; `sap_capacity` is its requests/s."""
         self.host = host
         self.api_port = api_port
@@ -48,8 +54,12 @@ class DevStack:
 
     def environment(self) -> dict[str, str]:
         """What every local function (and `chalice local`) sees, as in Lambda."""
-        return {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION,
-                "AWS_ENDPOINT_URL": self.emulator.endpoint, **self.resources.environment()}
+        return {
+            **FAKE_CREDENTIALS,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.emulator.endpoint,
+            **self.resources.environment(),
+        }
 
     def start(self) -> None:
         if self.api_port:
@@ -60,8 +70,13 @@ class DevStack:
         self.session = boto3.Session(region_name=REGION)
         self.sap.start()
         # the deployed path: SAP_SECRET names the secret, which points at the stand-in
-        provision(self.resources, self.session, secret_values={"sap": json.dumps(
-            {"base_url": self.sap.url, "user": self.sap.user, "password": self.sap.password})})
+        provision(
+            self.resources,
+            self.session,
+            secret_values={
+                "sap": json.dumps({"base_url": self.sap.url, "user": self.sap.user, "password": self.sap.password})
+            },
+        )
         self.runtime = LocalRuntime(load_app(), self.session, self.emulator)
         self.runtime.start()
         if self.api_port:
@@ -70,10 +85,21 @@ class DevStack:
     def _start_api(self) -> None:
         chalice = Path(sys.executable).parent / "chalice"
         self._api = subprocess.Popen(
-            [str(chalice), "local", "--stage", "local", "--host", self.host, "--port", str(self.api_port),
-             "--no-autoreload"],
-            cwd=ROOT, env={**os.environ, **self.environment()},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                str(chalice),
+                "local",
+                "--stage",
+                "local",
+                "--host",
+                self.host,
+                "--port",
+                str(self.api_port),
+                "--no-autoreload",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **self.environment()},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

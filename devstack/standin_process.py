@@ -4,6 +4,7 @@
 child's `/_standin/` endpoints, so a caller that runs the AWS emulator and the handlers
 in its own process does not also share its interpreter with SAP.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -16,8 +17,15 @@ from devstack.child_process import free_port, start_child, stop_child
 
 
 class StandInProcess:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, capacity: float | None = None,
-                 user: str = "DATA_ENGINE", password: str = "Welcome1!") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        capacity: float | None = None,
+        user: str = "DATA_ENGINE",
+        password: str = "Welcome1!",
+    ) -> None:
         self.host, self.port, self.capacity = host, port, capacity
         self.user, self.password = user, password
         self._child: subprocess.Popen[bytes] | None = None
@@ -28,8 +36,19 @@ class StandInProcess:
 
     def start(self) -> StandInProcess:
         self.port = self.port or free_port(self.host)
-        command = [sys.executable, "-m", "sapstandin", "--host", self.host, "--port", str(self.port),
-                   "--user", self.user, "--password", self.password]
+        command = [
+            sys.executable,
+            "-m",
+            "sapstandin",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--user",
+            self.user,
+            "--password",
+            self.password,
+        ]
         if self.capacity is not None:
             command += ["--capacity", str(self.capacity)]
         self._child = start_child(command, self.stats, "the SAP stand-in")

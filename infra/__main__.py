@@ -1,5 +1,6 @@
 """`python -m infra config` writes `.chalice/`; `python -m infra package STAGE [OUT]` writes
 the stage's Terraform; `python -m infra validate STAGE [OUT]` runs terraform init + validate."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,18 +18,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def package(stage: str, out: Path) -> Path:
     chalice_config.write()
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-central-1"),
-           "STAGE": stage}
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-central-1"), "STAGE": stage}
     env.pop("AWS_ENDPOINT_URL", None)
-    subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage,
-                    "--pkg-format", "terraform", str(out)], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "chalice"),
+            "package",
+            "--stage",
+            stage,
+            "--pkg-format",
+            "terraform",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     chalice_path = out / "chalice.tf.json"
     chalice_tf = terraform.drop_null_provider(json.loads(chalice_path.read_text()))
     chalice_path.write_text(terraform.dumps(chalice_tf))
     resources = for_stage(stage)
     (out / "resources.tf.json").write_text(terraform.dumps(terraform.resources_tf(resources)))
-    (out / "chalice_override.tf.json").write_text(
-        terraform.dumps(terraform.override_tf(chalice_tf, resources)))
+    (out / "chalice_override.tf.json").write_text(terraform.dumps(terraform.override_tf(chalice_tf, resources)))
     return out
 
 
@@ -37,8 +48,10 @@ def validate(out: Path) -> None:
     mirror = Path(os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins"))
     if mirror.is_dir():  # offline: install providers from the local mirror only
         env["TF_CLI_CONFIG_FILE"] = str(offline_cli_config(out, mirror))
-    for command in (["terraform", "init", "-backend=false", "-input=false", "-no-color"],
-                    ["terraform", "validate", "-no-color"]):
+    for command in (
+        ["terraform", "init", "-backend=false", "-input=false", "-no-color"],
+        ["terraform", "validate", "-no-color"],
+    ):
         subprocess.run(command, cwd=out, env=env, check=True)
 
 

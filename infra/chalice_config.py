@@ -1,4 +1,5 @@
 """`.chalice/config.json` and the per-stage IAM policies, derived from the declaration."""
+
 from __future__ import annotations
 
 import json
@@ -40,33 +41,80 @@ def iam_policy(resources: Resources) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "Logs", "Effect": "Allow",
-             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": "arn:aws:logs:*:*:*"},
-            {"Sid": "Buckets", "Effect": "Allow",
-             "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": buckets},
-            {"Sid": "Objects", "Effect": "Allow",
-             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                        "s3:GetObjectTagging", "s3:PutObjectTagging"],
-             "Resource": [f"{b}/*" for b in buckets]},
-            {"Sid": "Queues", "Effect": "Allow",
-             "Action": ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                        "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-             "Resource": queues},
-            {"Sid": "Tables", "Effect": "Allow",
-             "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                        "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem",
-                        "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
-                        "dynamodb:TransactWriteItems", "dynamodb:DescribeTable"],
-             "Resource": tables + [f"{t}/index/*" for t in tables]},
-            {"Sid": "Secrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-             "Resource": [f"arn:aws:secretsmanager:*:*:secret:{s.name}-*" for s in resources.secrets]},
-            {"Sid": "Mail", "Effect": "Allow", "Action": ["ses:SendEmail", "ses:SendRawEmail"],
-             "Resource": "*",
-             "Condition": {"StringEquals": {"ses:FromAddress": resources.mail_from}}},
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "arn:aws:logs:*:*:*",
+            },
+            {
+                "Sid": "Buckets",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": buckets,
+            },
+            {
+                "Sid": "Objects",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:GetObjectTagging",
+                    "s3:PutObjectTagging",
+                ],
+                "Resource": [f"{b}/*" for b in buckets],
+            },
+            {
+                "Sid": "Queues",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:SendMessage",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                ],
+                "Resource": queues,
+            },
+            {
+                "Sid": "Tables",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:Query",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:TransactWriteItems",
+                    "dynamodb:DescribeTable",
+                ],
+                "Resource": tables + [f"{t}/index/*" for t in tables],
+            },
+            {
+                "Sid": "Secrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [f"arn:aws:secretsmanager:*:*:secret:{s.name}-*" for s in resources.secrets],
+            },
+            {
+                "Sid": "Mail",
+                "Effect": "Allow",
+                "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"ses:FromAddress": resources.mail_from}},
+            },
             *_gdpr_statements(resources),
-            {"Sid": "AnonymizationRuns", "Effect": "Allow", "Action": "lambda:InvokeFunction",
-             "Resource": f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-gdpr_anonymization_run"},
+            {
+                "Sid": "AnonymizationRuns",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-gdpr_anonymization_run",
+            },
         ],
     }
 
@@ -75,22 +123,40 @@ def _gdpr_statements(resources: Resources) -> list[dict[str, Any]]:
     """Start and watch the erasure workflow; query the lake through the stage's workgroup."""
     statements: list[dict[str, Any]] = []
     if resources.state_machines:
-        statements.append({
-            "Sid": "StateMachines", "Effect": "Allow",
-            "Action": ["states:StartExecution", "states:DescribeExecution"],
-            "Resource": [f"arn:aws:states:*:*:stateMachine:{m.name}" for m in resources.state_machines]
-            + [f"arn:aws:states:*:*:execution:{m.name}:*" for m in resources.state_machines]})
+        statements.append(
+            {
+                "Sid": "StateMachines",
+                "Effect": "Allow",
+                "Action": ["states:StartExecution", "states:DescribeExecution"],
+                "Resource": [f"arn:aws:states:*:*:stateMachine:{m.name}" for m in resources.state_machines]
+                + [f"arn:aws:states:*:*:execution:{m.name}:*" for m in resources.state_machines],
+            }
+        )
     catalog = resources.lake_catalog
     if catalog is not None:
         statements += [
-            {"Sid": "Athena", "Effect": "Allow",
-             "Action": ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
-                        "athena:StopQueryExecution", "athena:GetWorkGroup"],
-             "Resource": f"arn:aws:athena:*:*:workgroup/{catalog.workgroup}"},
-            {"Sid": "Catalog", "Effect": "Allow",
-             "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions"],
-             "Resource": ["arn:aws:glue:*:*:catalog", f"arn:aws:glue:*:*:database/{catalog.database}",
-                          f"arn:aws:glue:*:*:table/{catalog.database}/{catalog.table}"]},
+            {
+                "Sid": "Athena",
+                "Effect": "Allow",
+                "Action": [
+                    "athena:StartQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                    "athena:StopQueryExecution",
+                    "athena:GetWorkGroup",
+                ],
+                "Resource": f"arn:aws:athena:*:*:workgroup/{catalog.workgroup}",
+            },
+            {
+                "Sid": "Catalog",
+                "Effect": "Allow",
+                "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions"],
+                "Resource": [
+                    "arn:aws:glue:*:*:catalog",
+                    f"arn:aws:glue:*:*:database/{catalog.database}",
+                    f"arn:aws:glue:*:*:table/{catalog.database}/{catalog.table}",
+                ],
+            },
         ]
     return statements
 

@@ -19,6 +19,7 @@ One gap an override cannot fix: Chalice declares an unused `null_data_source`, w
 makes Terraform require the `null` provider. We drop that block and requirement from
 `chalice.tf.json` (nothing references it), so `terraform init` needs only the AWS provider.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,10 @@ def resources_tf(resources: Resources) -> dict[str, Any]:
         resource.setdefault("aws_s3_bucket", {})[label] = {"bucket": bucket.name}
         resource.setdefault("aws_s3_bucket_public_access_block", {})[label] = {
             "bucket": f"${{aws_s3_bucket.{label}.id}}",
-            "block_public_acls": True, "block_public_policy": True,
-            "ignore_public_acls": True, "restrict_public_buckets": True,
+            "block_public_acls": True,
+            "block_public_policy": True,
+            "ignore_public_acls": True,
+            "restrict_public_buckets": True,
         }
         resource.setdefault("aws_s3_bucket_server_side_encryption_configuration", {})[label] = {
             "bucket": f"${{aws_s3_bucket.{label}.id}}",
@@ -65,8 +68,7 @@ def resources_tf(resources: Resources) -> dict[str, Any]:
     for table in resources.tables:
         resource.setdefault("aws_dynamodb_table", {})[tf_name(table.key)] = _table_tf(table)
     resource["aws_secretsmanager_secret"] = {
-        tf_name(secret.key): {"name": secret.name, "description": secret.description}
-        for secret in resources.secrets
+        tf_name(secret.key): {"name": secret.name, "description": secret.description} for secret in resources.secrets
     }
     resource["aws_ses_email_identity"] = {"operations": {"email": resources.mail_from}}
     if resources.lake_catalog is not None:
@@ -78,10 +80,11 @@ def resources_tf(resources: Resources) -> dict[str, Any]:
 
 
 def _layer_data_tf() -> dict[str, Any]:
-    parameter = (f"/aws/service/aws-sdk-pandas/{SDK_FOR_PANDAS_VERSION}/${{data.aws_region.current.name}}"
-                 f"/{PYTHON_RUNTIME}/x86_64/layer-arn")
-    return {"aws_region": {"current": {}},
-            "aws_ssm_parameter": {"sdk_for_pandas_layer": {"name": parameter}}}
+    parameter = (
+        f"/aws/service/aws-sdk-pandas/{SDK_FOR_PANDAS_VERSION}/${{data.aws_region.current.name}}"
+        f"/{PYTHON_RUNTIME}/x86_64/layer-arn"
+    )
+    return {"aws_region": {"current": {}}, "aws_ssm_parameter": {"sdk_for_pandas_layer": {"name": parameter}}}
 
 
 def _escape(text: str) -> str:
@@ -103,38 +106,56 @@ def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
     results_label = tf_name(results.key)
     return {
         "aws_glue_catalog_database": {"lake": {"name": catalog.database}},
-        "aws_glue_catalog_table": {"lake": {
-            "name": catalog.table,
-            "database_name": "${aws_glue_catalog_database.lake.name}",
-            "table_type": glue["table_type"],
-            "parameters": {k: _escape(v) for k, v in glue["parameters"].items()},
-            "partition_keys": glue["partition_keys"],
-            "storage_descriptor": [{
-                "location": glue["location"],
-                "input_format": glue["input_format"],
-                "output_format": glue["output_format"],
-                "ser_de_info": [{"serialization_library": glue["serde"]}],
-                "columns": glue["columns"],
-            }],
-        }},
-        "aws_athena_workgroup": {"gdpr": {
-            "name": workgroup["name"],
-            "configuration": [{
-                "enforce_workgroup_configuration": workgroup["enforce_workgroup_configuration"],
-                "publish_cloudwatch_metrics_enabled": workgroup["publish_cloudwatch_metrics"],
-                "bytes_scanned_cutoff_per_query": workgroup["bytes_scanned_cutoff_per_query"],
-                "engine_version": [{"selected_engine_version": workgroup["engine_version"]}],
-                "result_configuration": [{
-                    "output_location": f"s3://${{aws_s3_bucket.{results_label}.bucket}}/athena/",
-                    "encryption_configuration": [{"encryption_option": workgroup["encryption"]}],
-                }],
-            }],
-        }},
-        "aws_s3_bucket_lifecycle_configuration": {results_label: {
-            "bucket": f"${{aws_s3_bucket.{results_label}.id}}",
-            "rule": [{"id": "expire", "status": "Enabled", "filter": [{"prefix": ""}],
-                      "expiration": [{"days": workgroup["results_bucket"]["expire_after_days"]}]}],
-        }},
+        "aws_glue_catalog_table": {
+            "lake": {
+                "name": catalog.table,
+                "database_name": "${aws_glue_catalog_database.lake.name}",
+                "table_type": glue["table_type"],
+                "parameters": {k: _escape(v) for k, v in glue["parameters"].items()},
+                "partition_keys": glue["partition_keys"],
+                "storage_descriptor": [
+                    {
+                        "location": glue["location"],
+                        "input_format": glue["input_format"],
+                        "output_format": glue["output_format"],
+                        "ser_de_info": [{"serialization_library": glue["serde"]}],
+                        "columns": glue["columns"],
+                    }
+                ],
+            }
+        },
+        "aws_athena_workgroup": {
+            "gdpr": {
+                "name": workgroup["name"],
+                "configuration": [
+                    {
+                        "enforce_workgroup_configuration": workgroup["enforce_workgroup_configuration"],
+                        "publish_cloudwatch_metrics_enabled": workgroup["publish_cloudwatch_metrics"],
+                        "bytes_scanned_cutoff_per_query": workgroup["bytes_scanned_cutoff_per_query"],
+                        "engine_version": [{"selected_engine_version": workgroup["engine_version"]}],
+                        "result_configuration": [
+                            {
+                                "output_location": f"s3://${{aws_s3_bucket.{results_label}.bucket}}/athena/",
+                                "encryption_configuration": [{"encryption_option": workgroup["encryption"]}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        },
+        "aws_s3_bucket_lifecycle_configuration": {
+            results_label: {
+                "bucket": f"${{aws_s3_bucket.{results_label}.id}}",
+                "rule": [
+                    {
+                        "id": "expire",
+                        "status": "Enabled",
+                        "filter": [{"prefix": ""}],
+                        "expiration": [{"days": workgroup["results_bucket"]["expire_after_days"]}],
+                    }
+                ],
+            }
+        },
     }
 
 
@@ -149,16 +170,34 @@ def _state_machines_tf(resources: Resources) -> dict[str, dict[str, Any]]:
         definition = DEFINITIONS[machine.key](lambda name: f"${{aws_lambda_function.{name}.arn}}")
         blocks.setdefault("aws_iam_role", {})[f"{label}_sfn"] = {
             "name": f"{machine.name}-sfn",
-            "assume_role_policy": json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Action": "sts:AssumeRole",
-                "Principal": {"Service": "states.amazonaws.com"}}]}),
+            "assume_role_policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": "states.amazonaws.com"},
+                        }
+                    ],
+                }
+            ),
         }
         blocks.setdefault("aws_iam_role_policy", {})[f"{label}_sfn"] = {
             "name": "invoke-task-functions",
             "role": f"${{aws_iam_role.{label}_sfn.id}}",
-            "policy": json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Action": "lambda:InvokeFunction",
-                "Resource": f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-*"}]}),
+            "policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "lambda:InvokeFunction",
+                            "Resource": f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-*",
+                        }
+                    ],
+                }
+            ),
         }
         blocks.setdefault("aws_sfn_state_machine", {})[label] = {
             "name": machine.name,
@@ -186,8 +225,8 @@ def _queue_tf(queue: Queue) -> dict[str, Any]:
             "sqs_managed_sse_enabled": True,
         } | ({"fifo_queue": True} if dlq.fifo else {})
         main["redrive_policy"] = (
-            f'${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{tf_name(dlq.key)}.arn, '
-            f'maxReceiveCount = {queue.max_receive_count}}})}}'
+            f"${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{tf_name(dlq.key)}.arn, "
+            f"maxReceiveCount = {queue.max_receive_count}}})}}"
         )
     queues[tf_name(queue.key)] = main
     return queues
@@ -243,12 +282,16 @@ def override_tf(chalice_tf: dict[str, Any], resources: Resources) -> dict[str, A
         },
         "resource": {},
     }
-    layers = {label: {"layers": ["${data.aws_ssm_parameter.sdk_for_pandas_layer.value}"]}
-              for label in generated.get("aws_lambda_function", {})}
-    for kind, blocks in (("aws_lambda_function", layers),
-                         ("aws_lambda_event_source_mapping", mappings),
-                         ("aws_cloudwatch_event_rule", rules),
-                         ("aws_s3_bucket_notification", notifications)):
+    layers = {
+        label: {"layers": ["${data.aws_ssm_parameter.sdk_for_pandas_layer.value}"]}
+        for label in generated.get("aws_lambda_function", {})
+    }
+    for kind, blocks in (
+        ("aws_lambda_function", layers),
+        ("aws_lambda_event_source_mapping", mappings),
+        ("aws_cloudwatch_event_rule", rules),
+        ("aws_s3_bucket_notification", notifications),
+    ):
         if blocks:
             override["resource"][kind] = blocks
     return override

@@ -9,6 +9,7 @@ scripted faults, and lists what it stored (and any duplicates) on `/_standin/rec
 Erasure: PATCH on ContactOriginData and the function import ContactOriginDeleteAdditionalIDs
 work as in SAP; `/_standin/jobs/delete-obsolete-contacts` plays SAP's deletion jobs.
 """
+
 from __future__ import annotations
 
 from sapstandin.standin import StandIn

@@ -1,4 +1,5 @@
 """`python -m sapstandin --port 8030 --capacity 50`: serve the SAP stand-in until Ctrl-C."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,10 +18,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--password", default="Welcome1!")
     parser.add_argument("--csrf-lifetime", type=float, default=None, help="seconds a CSRF token stays valid")
     args = parser.parse_args(argv)
-    standin = StandIn(args.host, args.port, capacity=args.capacity, user=args.user, password=args.password,
-                      csrf_lifetime=args.csrf_lifetime).start()
-    print(f"SAP stand-in on {standin.url} (user {standin.user}); control endpoints under {standin.url}/_standin/",
-          flush=True)
+    standin = StandIn(
+        args.host,
+        args.port,
+        capacity=args.capacity,
+        user=args.user,
+        password=args.password,
+        csrf_lifetime=args.csrf_lifetime,
+    ).start()
+    print(
+        f"SAP stand-in on {standin.url} (user {standin.user}); control endpoints under {standin.url}/_standin/",
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -1,4 +1,5 @@
 """`$batch` on the wire, server side: parse multipart/mixed requests, render the 202 answer."""
+
 from __future__ import annotations
 
 import re
@@ -76,8 +77,13 @@ def _request(part: bytes, service_root: str) -> InnerRequest:
     path = match.group(2)
     if service_root in path:  # absolute or root-relative URLs are allowed too
         path = path.split(service_root, 1)[1]
-    return InnerRequest(match.group(1), path.lstrip("/"), headers, body.rstrip(b"\r\n"),
-                        mime.get("content-id") or headers.get("content-id"))
+    return InnerRequest(
+        match.group(1),
+        path.lstrip("/"),
+        headers,
+        body.rstrip(b"\r\n"),
+        mime.get("content-id") or headers.get("content-id"),
+    )
 
 
 def parse(body: bytes, content_type: str, service_root: str) -> list[BatchItem]:
@@ -124,8 +130,13 @@ def render(answers: list[InnerResponse | list[InnerResponse]]) -> tuple[bytes, s
                 parts += [""] + _http(response)
             parts.append(f"--{inner}--")
             text = "\r\n".join(parts)
-            lines += [f"Content-Type: multipart/mixed; boundary={inner}",
-                      f"Content-Length: {len(text.encode())}", "", text, ""]
+            lines += [
+                f"Content-Type: multipart/mixed; boundary={inner}",
+                f"Content-Length: {len(text.encode())}",
+                "",
+                text,
+                "",
+            ]
         else:
             lines += ["Content-Type: application/http", "Content-Transfer-Encoding: binary", ""]
             lines += _http(answer)

@@ -9,6 +9,7 @@ are created by POST and get a fresh InteractionUUID every time, so sending one t
 creates a duplicate, exactly as in SAP. Permissions, additional IDs and interactions
 need their contact first. Every write in a changeset is undone if a later one fails.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,14 @@ from sapstandin.service_models import EntitySetModel, FunctionImportModel, Servi
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # what makes two interactions "the same" for the duplicate report
-INTERACTION_IDENTITY = ("SourceSystem", "InteractionSourceObjectType", "InteractionSourceObject",
-                        "InteractionType", "InteractionContactOrigin", "InteractionContactId")
+INTERACTION_IDENTITY = (
+    "SourceSystem",
+    "InteractionSourceObjectType",
+    "InteractionSourceObject",
+    "InteractionType",
+    "InteractionContactOrigin",
+    "InteractionContactId",
+)
 
 
 class ODataError(Exception):
@@ -50,15 +57,17 @@ def parse_keys(predicate: str, entity_set: EntitySetModel) -> dict[str, str]:
     pattern = re.compile(r"(?:(\w+)=)?(?:guid)?'((?:[^']|'')*)'")
     position = 0
     for match in pattern.finditer(predicate):
-        if predicate[position:match.start()].strip(", "):
+        if predicate[position : match.start()].strip(", "):
             raise ODataError(400, "/IWBEP/CM_MGW_RT/105", "Invalid key predicate")
         name = match.group(1) or (entity_set.keys[0] if len(entity_set.keys) == 1 else "")
         values[name] = unquote(match.group(2)).replace("''", "'")
         position = match.end()
     if predicate[position:].strip(", ") or set(values) != set(entity_set.keys):
-        raise ODataError(400, "/IWBEP/CM_MGW_RT/105",
-                         f"Invalid key predicate for entity set {entity_set.name}: expected "
-                         + ", ".join(entity_set.keys))
+        raise ODataError(
+            400,
+            "/IWBEP/CM_MGW_RT/105",
+            f"Invalid key predicate for entity set {entity_set.name}: expected " + ", ".join(entity_set.keys),
+        )
     return values
 
 
@@ -100,8 +109,15 @@ class EntityStore:
 
     # -- writes (caller holds the lock; `undo` collects how to take each write back) -----
 
-    def write(self, service: ServiceModel, method: str, path: str, body: bytes,
-              undo: list[Callable[[], None]], query: str = "") -> Written:
+    def write(
+        self,
+        service: ServiceModel,
+        method: str,
+        path: str,
+        body: bytes,
+        undo: list[Callable[[], None]],
+        query: str = "",
+    ) -> Written:
         name, _, predicate = path.partition("(")
         if name in service.function_imports and not predicate:
             return self._call(service.function_imports[name], method, query, undo)
@@ -139,8 +155,9 @@ class EntityStore:
             return self._upsert(entity_set, keys, payload, undo)
         raise ODataError(405, "/IWBEP/CM_MGW_RT/020", f"Method {method} not allowed for {name}")
 
-    def _upsert(self, entity_set: EntitySetModel, keys: dict[str, str], payload: dict[str, Any],
-                undo: list[Callable[[], None]]) -> Written:
+    def _upsert(
+        self, entity_set: EntitySetModel, keys: dict[str, str], payload: dict[str, Any], undo: list[Callable[[], None]]
+    ) -> Written:
         if entity_set.name == "ContactOriginData":
             email = payload.get("EmailAddress")
             if email and not _EMAIL.match(email):
@@ -148,8 +165,7 @@ class EntityStore:
         else:
             origin, contact_id = keys.get("ContactOrigin"), keys.get("ContactID")
             if origin is not None and not self.contact_exists(origin, contact_id or ""):
-                raise ODataError(400, "HPA_CONTACT/012",
-                                 f"Contact {contact_id} of origin {origin} does not exist")
+                raise ODataError(400, "HPA_CONTACT/012", f"Contact {contact_id} of origin {origin} does not exist")
         table = self.entities.setdefault(entity_set.name, {})
         key = tuple(keys[k] for k in entity_set.keys)
         before = table.get(key)
@@ -160,17 +176,21 @@ class EntityStore:
         undo.append(lambda: table.__setitem__(key, before) if before is not None else table.pop(key, None))
         return Written(204)
 
-    def _call(self, function: FunctionImportModel, method: str, query: str,
-              undo: list[Callable[[], None]]) -> Written:
+    def _call(self, function: FunctionImportModel, method: str, query: str, undo: list[Callable[[], None]]) -> Written:
         """A function import with side effects (POST), its parameters in the query string."""
         if method != function.http_method:
-            raise ODataError(405, "/IWBEP/CM_MGW_RT/020",
-                             f"Function import {function.name} needs HTTP method {function.http_method}")
+            raise ODataError(
+                405, "/IWBEP/CM_MGW_RT/020", f"Function import {function.name} needs HTTP method {function.http_method}"
+            )
         arguments: dict[str, str] = {}
         for name, raw in parse_qsl(query, keep_blank_values=True):
             if name not in function.parameters:
-                raise ODataError(400, "/IWBEP/CM_MGW_RT/020",
-                                 f"Parameter '{name}' is invalid for function import '{function.name}'", name)
+                raise ODataError(
+                    400,
+                    "/IWBEP/CM_MGW_RT/020",
+                    f"Parameter '{name}' is invalid for function import '{function.name}'",
+                    name,
+                )
             match = re.fullmatch(r"'((?:[^']|'')*)'", raw)
             if match is None:
                 raise ODataError(400, "/IWBEP/CM_MGW_RT/004", f"Invalid literal for parameter '{name}'", name)
@@ -180,8 +200,12 @@ class EntityStore:
             if value is None and not parameter.nullable:
                 raise ODataError(400, "/IWBEP/CM_MGW_RT/022", f"Parameter '{name}' is missing", name)
             if value is not None and parameter.max_length is not None and len(value) > parameter.max_length:
-                raise ODataError(400, "/IWBEP/CM_MGW_RT/000",
-                                 f"Parameter '{name}' exceeds the maximum length of {parameter.max_length}", name)
+                raise ODataError(
+                    400,
+                    "/IWBEP/CM_MGW_RT/000",
+                    f"Parameter '{name}' exceeds the maximum length of {parameter.max_length}",
+                    name,
+                )
         if function.name == "ContactOriginDeleteAdditionalIDs":
             return self._delete_additional_ids(arguments["ContactOrigin"], arguments["ContactID"], undo)
         raise ODataError(501, "/IWBEP/CM_MGW_RT/020", f"Function import {function.name} is not implemented here")
@@ -212,12 +236,19 @@ class EntityStore:
                 for key in [k for k, row in table.items() if (row["ContactOrigin"], row["ContactID"]) in gone]:
                     del table[key]
                     deleted[name] += 1
-            kept = [row for row in self.interactions
-                    if (row.get("InteractionContactOrigin"), row.get("InteractionContactId")) not in gone]
+            kept = [
+                row
+                for row in self.interactions
+                if (row.get("InteractionContactOrigin"), row.get("InteractionContactId")) not in gone
+            ]
             deleted["Interactions"] = len(self.interactions) - len(kept)
             self.interactions[:] = kept
-            return {"contacts": deleted["contacts"], "additional_ids": deleted["AdditionalIDs"],
-                    "permissions": deleted["MarketingPermissions"], "interactions": deleted["Interactions"]}
+            return {
+                "contacts": deleted["contacts"],
+                "additional_ids": deleted["AdditionalIDs"],
+                "permissions": deleted["MarketingPermissions"],
+                "interactions": deleted["Interactions"],
+            }
 
     def _create_interaction(self, payload: dict[str, Any], undo: list[Callable[[], None]]) -> Written:
         origin, contact_id = payload.get("InteractionContactOrigin"), payload.get("InteractionContactId")
@@ -231,6 +262,7 @@ class EntityStore:
         def take_back() -> None:
             self.interactions.remove(row)
             self.posts[identity] -= 1
+
         undo.append(take_back)
         return Written(201, row, f"Interactions(guid'{row['InteractionUUID']}')")
 
@@ -239,8 +271,11 @@ class EntityStore:
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             counts = Counter("|".join(str(r.get(k, "")) for k in INTERACTION_IDENTITY) for r in self.interactions)
-            duplicates = [{"identity": dict(zip(INTERACTION_IDENTITY, identity.split("|"))), "count": n}
-                          for identity, n in counts.items() if n > 1]
+            duplicates = [
+                {"identity": dict(zip(INTERACTION_IDENTITY, identity.split("|"))), "count": n}
+                for identity, n in counts.items()
+                if n > 1
+            ]
             return {
                 "contacts": list(self.entities.get("ContactOriginData", {}).values()),
                 "additional_ids": list(self.entities.get("AdditionalIDs", {}).values()),
@@ -255,8 +290,10 @@ class EntityStore:
                     "duplicates": sum(d["count"] - 1 for d in duplicates),
                     # contact origins the engine erased (IsObsolete), awaiting SAP's deletion job
                     "contacts_marked_for_deletion": sum(
-                        1 for row in self.entities.get("ContactOriginData", {}).values()
-                        if row.get("IsObsolete") is True),
+                        1
+                        for row in self.entities.get("ContactOriginData", {}).values()
+                        if row.get("IsObsolete") is True
+                    ),
                 },
             }
 
@@ -266,8 +303,12 @@ def validate(entity_set: EntitySetModel, payload: dict[str, Any], *, creating: b
     for name, value in payload.items():
         prop = entity_set.properties.get(name)
         if prop is None:
-            raise ODataError(400, "/IWBEP/CM_MGW_RT/020",
-                             f"Property '{name}' is invalid for entity type '{entity_set.type_name}'", name)
+            raise ODataError(
+                400,
+                "/IWBEP/CM_MGW_RT/020",
+                f"Property '{name}' is invalid for entity type '{entity_set.type_name}'",
+                name,
+            )
         if value is None:
             if not prop.nullable:
                 raise ODataError(400, "/IWBEP/CM_MGW_RT/022", f"Property '{name}' must not be null", name)
@@ -278,9 +319,12 @@ def validate(entity_set: EntitySetModel, payload: dict[str, Any], *, creating: b
             if not isinstance(value, str):
                 raise ODataError(400, "/IWBEP/CM_MGW_RT/004", f"Invalid value for property '{name}'", name)
             if prop.max_length is not None and len(value) > prop.max_length:
-                raise ODataError(400, "/IWBEP/CM_MGW_RT/000",
-                                 f"Value '{value}' of property '{name}' exceeds the maximum length "
-                                 f"of {prop.max_length}", name)
+                raise ODataError(
+                    400,
+                    "/IWBEP/CM_MGW_RT/000",
+                    f"Value '{value}' of property '{name}' exceeds the maximum length of {prop.max_length}",
+                    name,
+                )
         if prop.type_name in ("Edm.DateTime", "Edm.DateTimeOffset") and not _is_date(value):
             raise ODataError(400, "/IWBEP/CM_MGW_RT/004", f"Invalid date for property '{name}'", name)
     for key in entity_set.keys:

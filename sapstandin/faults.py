@@ -1,10 +1,11 @@
 """How the stand-in misbehaves on purpose: a capacity limit (429 above it) and scripted faults."""
+
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, Literal
 
@@ -49,7 +50,7 @@ class Fault:
 
 def retry_after_header(seconds: float, form: str) -> str:
     if form == "http-date":
-        moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        moment = datetime.now(UTC) + timedelta(seconds=seconds)
         return format_datetime(moment.replace(microsecond=0), usegmt=True)
     return str(max(0, int(round(seconds))))
 
@@ -101,14 +102,27 @@ class CapacityLimiter:
 
     MIN_BURST_REQUESTS = 2.0
 
-    def __init__(self, capacity: float | None = None, *, burst_seconds: float = 1.0,
-                 retry_after: float = 1.0, retry_after_format: str = "seconds") -> None:
+    def __init__(
+        self,
+        capacity: float | None = None,
+        *,
+        burst_seconds: float = 1.0,
+        retry_after: float = 1.0,
+        retry_after_format: str = "seconds",
+    ) -> None:
         self._lock = threading.Lock()
-        self.configure(capacity, burst_seconds=burst_seconds, retry_after=retry_after,
-                       retry_after_format=retry_after_format)
+        self.configure(
+            capacity, burst_seconds=burst_seconds, retry_after=retry_after, retry_after_format=retry_after_format
+        )
 
-    def configure(self, capacity: float | None, *, burst_seconds: float | None = None,
-                  retry_after: float | None = None, retry_after_format: str | None = None) -> None:
+    def configure(
+        self,
+        capacity: float | None,
+        *,
+        burst_seconds: float | None = None,
+        retry_after: float | None = None,
+        retry_after_format: str | None = None,
+    ) -> None:
         with self._lock:
             self.capacity = capacity
             if burst_seconds is not None:

@@ -4,6 +4,7 @@ Order of checks on a service request, as at an SAP front door: scripted faults, 
 (429 + Retry-After), Basic auth (401), CSRF for modifying requests (403 Required), then
 the OData request itself. `$metadata` is exempt from faults and capacity.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -43,29 +44,53 @@ class ResetConnection(ConnectionResetError):
 def error_body(service: str, status: int, code: str, message: str, target: str = "") -> bytes:
     """SAP Gateway's OData V2 error JSON."""
     transaction = uuid.uuid4().hex.upper()
-    return json.dumps({"error": {
-        "code": code,
-        "message": {"lang": "en", "value": message},
-        "innererror": {
-            "application": {"component_id": "CEC-MKT-DM-IC", "service_namespace": "/SAP/",
-                            "service_id": service, "service_version": "0001"},
-            "transactionid": transaction,
-            "timestamp": datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S.%f")[:21],
-            "Error_Resolution": {"SAP_Transaction": f"For backend administrators: use ADT feed reader "
-                                                    f"\"SAP Gateway Error Log\" or run transaction "
-                                                    f"/IWFND/ERROR_LOG on SAP Gateway hub system and search "
-                                                    f"for entries with the timestamp above for more details",
-                                 "SAP_Note": "See SAP Note 1797736 for error analysis "
-                                             "(https://service.sap.com/sap/support/notes/1797736)"},
-            "errordetails": [{"code": code, "message": message, "propertyref": target,
-                              "severity": "error", "target": target, "transition": False}],
-        },
-    }}).encode()
+    return json.dumps(
+        {
+            "error": {
+                "code": code,
+                "message": {"lang": "en", "value": message},
+                "innererror": {
+                    "application": {
+                        "component_id": "CEC-MKT-DM-IC",
+                        "service_namespace": "/SAP/",
+                        "service_id": service,
+                        "service_version": "0001",
+                    },
+                    "transactionid": transaction,
+                    "timestamp": datetime.now(UTC).strftime("%Y%m%d%H%M%S.%f")[:21],
+                    "Error_Resolution": {
+                        "SAP_Transaction": "For backend administrators: use ADT feed reader "
+                        '"SAP Gateway Error Log" or run transaction '
+                        "/IWFND/ERROR_LOG on SAP Gateway hub system and search "
+                        "for entries with the timestamp above for more details",
+                        "SAP_Note": "See SAP Note 1797736 for error analysis "
+                        "(https://service.sap.com/sap/support/notes/1797736)",
+                    },
+                    "errordetails": [
+                        {
+                            "code": code,
+                            "message": message,
+                            "propertyref": target,
+                            "severity": "error",
+                            "target": target,
+                            "transition": False,
+                        }
+                    ],
+                },
+            }
+        }
+    ).encode()
 
 
 class StandInApp:
-    def __init__(self, *, user: str = "DATA_ENGINE", password: str = "Welcome1!",
-                 capacity: float | None = None, csrf_lifetime: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        user: str = "DATA_ENGINE",
+        password: str = "Welcome1!",
+        capacity: float | None = None,
+        csrf_lifetime: float | None = None,
+    ) -> None:
         self.user, self.password = user, password
         self.csrf_lifetime = csrf_lifetime
         self.services: dict[str, ServiceModel] = {name: load(name) for name in SERVICE_NAMES}
@@ -100,8 +125,9 @@ class StandInApp:
             return self.control(request)
         match = _SERVICE_PATH.match(request.path)
         if not match or match.group("service") not in self.services:
-            return self._error("", 404, "/IWFND/MED/170", f"No service found for namespace '', name "
-                               f"'{request.path}', version '0001'")
+            return self._error(
+                "", 404, "/IWFND/MED/170", f"No service found for namespace '', name '{request.path}', version '0001'"
+            )
         service, rest = self.services[match.group("service")], match.group("rest")
         if rest == "$metadata":
             return self._metadata(request, service)
@@ -113,8 +139,9 @@ class StandInApp:
                 return self._counted(early)
         if not self.capacity.admit():
             response = self._error(service.name, 429, "TOO_MANY_REQUESTS", "Too many requests; try again later")
-            response.headers["Retry-After"] = retry_after_header(self.capacity.retry_after,
-                                                                 self.capacity.retry_after_format)
+            response.headers["Retry-After"] = retry_after_header(
+                self.capacity.retry_after, self.capacity.retry_after_format
+            )
             return self._counted(response)
         denied = self._authenticate(request, service)
         if denied is not None:
@@ -174,8 +201,7 @@ class StandInApp:
             return None
         with self._lock:
             known = self.sessions.get(session or "")
-        fresh = known is not None and (self.csrf_lifetime is None
-                                       or time.monotonic() - known[1] < self.csrf_lifetime)
+        fresh = known is not None and (self.csrf_lifetime is None or time.monotonic() - known[1] < self.csrf_lifetime)
         if fresh and known is not None and secrets.compare_digest(header, known[0]):
             return None
         self._count("csrf_rejections")
@@ -207,8 +233,9 @@ class StandInApp:
                 return Response(body, status=status, content_type="application/json")
             with self.store.lock:
                 undo: list[Any] = []
-                written = self.store.write(service, request.method, unquote(rest), request.get_data(), undo,
-                                           query=query)
+                written = self.store.write(
+                    service, request.method, unquote(rest), request.get_data(), undo, query=query
+                )
             self._count(f"writes_{request.method}")
             return self._written(service, written)
         except ODataError as error:
@@ -245,8 +272,9 @@ class StandInApp:
 
     def _batch(self, request: Request, service: ServiceModel) -> Response:
         try:
-            items = batch_format.parse(request.get_data(), request.headers.get("Content-Type", ""),
-                                       SERVICE_PREFIX + service.name + "/")
+            items = batch_format.parse(
+                request.get_data(), request.headers.get("Content-Type", ""), SERVICE_PREFIX + service.name + "/"
+            )
         except batch_format.MalformedBatch as error:
             raise ODataError(400, "/IWBEP/CM_MGW_RT/058", f"Malformed $batch request: {error}") from error
         self._count("batches")
@@ -278,15 +306,16 @@ class StandInApp:
             for take_back in reversed(undo):  # atomic: nothing of a failed changeset stays
                 take_back()
             self._count("changesets_failed")
-            return batch_format.InnerResponse(error.status, error_body(
-                service.name, error.status, error.code, error.message, error.target))
+            return batch_format.InnerResponse(
+                error.status, error_body(service.name, error.status, error.code, error.message, error.target)
+            )
         self._count("changesets_applied")
         return responses
 
     # -- control -----------------------------------------------------------------------------
 
     def control(self, request: Request) -> Response:
-        action = request.path[len("/_standin/"):].strip("/")
+        action = request.path[len("/_standin/") :].strip("/")
         body = request.get_json(silent=True) or {}
         if action == "records" and request.method == "GET":
             return self._json(200, self.store.snapshot())
@@ -308,9 +337,12 @@ class StandInApp:
                 return self._json(200, {"faults": []})
             return self._json(200, {"faults": self.faults.pending()})
         if action == "capacity" and request.method == "POST":
-            self.capacity.configure(body.get("capacity"), burst_seconds=body.get("burst_seconds"),
-                                    retry_after=body.get("retry_after"),
-                                    retry_after_format=body.get("retry_after_format"))
+            self.capacity.configure(
+                body.get("capacity"),
+                burst_seconds=body.get("burst_seconds"),
+                retry_after=body.get("retry_after"),
+                retry_after_format=body.get("retry_after_format"),
+            )
             return self._json(200, {"capacity": self.capacity.capacity})
         if action == "jobs/delete-obsolete-contacts" and request.method == "POST":
             return self._json(200, {"deleted": self.store.delete_obsolete_contacts()})
@@ -344,5 +376,6 @@ class StandInApp:
         return Response(json.dumps(value, default=str), status=status, content_type="application/json")
 
     def _error(self, service: str, status: int, code: str, message: str, target: str = "") -> Response:
-        return Response(error_body(service, status, code, message, target), status=status,
-                        content_type="application/json")
+        return Response(
+            error_body(service, status, code, message, target), status=status, content_type="application/json"
+        )

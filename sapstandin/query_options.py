@@ -1,5 +1,6 @@
 """The OData V2 query options the stand-in understands: $filter (eq/ne, and, or, parentheses),
 $select, $top, $skip. Enough for the engine's look-ups; anything else is a 400, like SAP."""
+
 from __future__ import annotations
 
 import re

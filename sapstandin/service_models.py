@@ -3,6 +3,7 @@
 Deliberately not `chalicelib.sap.metadata`: the stand-in checks our payloads, so it
 must not share our reading of the metadata.
 """
+
 from __future__ import annotations
 
 import functools
@@ -61,15 +62,26 @@ def load(name: str) -> ServiceModel:
         properties = {}
         for prop in entity_type.proprties():
             max_length = prop.max_length if (prop.max_length or 0) > 0 else None
-            properties[prop.name] = PropertyModel(prop.name, prop.typ.name, max_length, prop.nullable,
-                                                  prop.creatable, prop.updatable)
+            properties[prop.name] = PropertyModel(
+                prop.name, prop.typ.name, max_length, prop.nullable, prop.creatable, prop.updatable
+            )
         sets[entity_set.name] = EntitySetModel(
-            entity_set.name, entity_type.name, tuple(k.name for k in entity_type.key_proprties),
-            properties, entity_set.creatable, entity_set.updatable)
+            entity_set.name,
+            entity_type.name,
+            tuple(k.name for k in entity_type.key_proprties),
+            properties,
+            entity_set.creatable,
+            entity_set.updatable,
+        )
     functions = {}
     for function in schema.function_imports:
-        parameters = {p.name: PropertyModel(p.name, p.typ.name, p.max_length if (p.max_length or 0) > 0 else None,
-                                            p.nullable, True, True) for p in function.parameters}
-        functions[function.name] = FunctionImportModel(function.name, function.http_method.upper(), parameters,
-                                                       function.entity_set_name)
+        parameters = {
+            p.name: PropertyModel(
+                p.name, p.typ.name, p.max_length if (p.max_length or 0) > 0 else None, p.nullable, True, True
+            )
+            for p in function.parameters
+        }
+        functions[function.name] = FunctionImportModel(
+            function.name, function.http_method.upper(), parameters, function.entity_set_name
+        )
     return ServiceModel(name, edmx, sets, functions)

@@ -1,4 +1,5 @@
 """Run the stand-in on a loopback port in a background thread (tests, devstack, bench)."""
+
 from __future__ import annotations
 
 import logging
@@ -26,9 +27,16 @@ class StandIn:
     this object.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, capacity: float | None = None,
-                 user: str = "DATA_ENGINE", password: str = "Welcome1!",
-                 csrf_lifetime: float | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        capacity: float | None = None,
+        user: str = "DATA_ENGINE",
+        password: str = "Welcome1!",
+        csrf_lifetime: float | None = None,
+    ) -> None:
         self.host, self.port = host, port
         self.app = StandInApp(user=user, password=password, capacity=capacity, csrf_lifetime=csrf_lifetime)
         self._server: BaseWSGIServer | None = None
@@ -37,8 +45,7 @@ class StandIn:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> StandIn:
-        self._server = make_server(self.host, self.port, self.app, threaded=True,
-                                   request_handler=_QuietHandler)
+        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="sap-standin", daemon=True)
         self._thread.start()
@@ -77,26 +84,46 @@ class StandIn:
     def add_fault(self, **fields: Any) -> None:
         self.app.faults.add(Fault.from_json(fields))
 
-    def fail_next(self, count: int, status: int = 503, *, retry_after: float | None = None,
-                  retry_after_format: str = "seconds", path_contains: str | None = "$batch") -> None:
-        self.add_fault(kind="status", count=count, status=status, retry_after=retry_after,
-                       retry_after_format=retry_after_format, path_contains=path_contains)
+    def fail_next(
+        self,
+        count: int,
+        status: int = 503,
+        *,
+        retry_after: float | None = None,
+        retry_after_format: str = "seconds",
+        path_contains: str | None = "$batch",
+    ) -> None:
+        self.add_fault(
+            kind="status",
+            count=count,
+            status=status,
+            retry_after=retry_after,
+            retry_after_format=retry_after_format,
+            path_contains=path_contains,
+        )
 
     def go_down(self, seconds: float, status: int = 503, *, retry_after: float | None = None) -> None:
         self.add_fault(kind="down", seconds=seconds, status=status, retry_after=retry_after)
 
-    def reset_connections(self, count: int = 1, *, when: str = "before",
-                          path_contains: str | None = "$batch") -> None:
+    def reset_connections(self, count: int = 1, *, when: str = "before", path_contains: str | None = "$batch") -> None:
         self.add_fault(kind="reset", count=count, when=when, path_contains=path_contains)
 
-    def slow_down(self, delay: float, count: int = 1, *, when: str = "before",
-                  path_contains: str | None = "$batch") -> None:
+    def slow_down(
+        self, delay: float, count: int = 1, *, when: str = "before", path_contains: str | None = "$batch"
+    ) -> None:
         self.add_fault(kind="slow", delay=delay, count=count, when=when, path_contains=path_contains)
 
-    def set_capacity(self, capacity: float | None, *, retry_after: float | None = None,
-                     retry_after_format: str | None = None, burst_seconds: float | None = None) -> None:
-        self.app.capacity.configure(capacity, retry_after=retry_after, retry_after_format=retry_after_format,
-                                    burst_seconds=burst_seconds)
+    def set_capacity(
+        self,
+        capacity: float | None,
+        *,
+        retry_after: float | None = None,
+        retry_after_format: str | None = None,
+        burst_seconds: float | None = None,
+    ) -> None:
+        self.app.capacity.configure(
+            capacity, retry_after=retry_after, retry_after_format=retry_after_format, burst_seconds=burst_seconds
+        )
 
     def expire_csrf_tokens(self) -> None:
         self.app.expire_csrf_tokens()

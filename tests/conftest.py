@@ -1,4 +1,5 @@
 """Fixtures shared by every tier: one AWS emulator per test session, reset between tests."""
+
 from __future__ import annotations
 
 import os
@@ -10,13 +11,15 @@ import pytest
 
 # Set before any client exists: boto3 finds the emulator through AWS_ENDPOINT_URL, and
 # these fake credentials keep a developer's real AWS profile out of every test.
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "eu-central-1",
-    "STAGE": "local",
-})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "STAGE": "local",
+    }
+)
 os.environ.pop("AWS_PROFILE", None)
 
 if TYPE_CHECKING:
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator["Emulator"]:
+def emulator() -> Iterator[Emulator]:
     from devstack.emulator import Emulator
 
     running = Emulator()
@@ -36,7 +39,7 @@ def emulator() -> Iterator["Emulator"]:
 
 
 @pytest.fixture
-def aws(emulator: "Emulator") -> Iterator[boto3.Session]:
+def aws(emulator: Emulator) -> Iterator[boto3.Session]:
     """A boto3 session on a freshly reset emulator (no resources)."""
     os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint
     emulator.reset()

@@ -9,6 +9,7 @@ nothing to change and writes nothing.
 Rewrites follow the erasure's write-then-verify rules (`rewrite_object.replace_object`):
 lake Parquet by column, raw files record by record with untouched records' bytes kept.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,14 @@ from pydantic import BaseModel, Field, model_validator
 
 from chalicelib.lake_access.exceptions import RewriteVerificationFailed
 from chalicelib.lake_access.object_store import ObjectStore, s3_uri
-from chalicelib.lake_access.rewrite_object import (ObjectRewrite, is_parquet, raw_format_for, read_parquet, replace_object,
-                                                   write_parquet)
+from chalicelib.lake_access.rewrite_object import (
+    ObjectRewrite,
+    is_parquet,
+    raw_format_for,
+    read_parquet,
+    replace_object,
+    write_parquet,
+)
 from chalicelib.raw_files.formats import FileFormat
 from chalicelib.raw_files.rewriter import KEEP, rewrite_records
 
@@ -116,7 +123,7 @@ def anonymize_value(value: Any, rule: FieldRule, pseudonymize: Pseudonymize) -> 
         return value.replace(month=1, day=1) if rule.to == "year" else value.replace(day=1)
     text = str(value)
     if rule.to == "prefix":
-        return text[:rule.keep]
+        return text[: rule.keep]
     if rule.to == "year":
         if _YEAR.match(text):
             return text
@@ -154,8 +161,12 @@ def _set(record: dict[str, Any], path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def anonymize_record(record: Mapping[str, Any], policy: RetentionPolicy, pseudonymize: Pseudonymize,
-                     field_map: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+def anonymize_record(
+    record: Mapping[str, Any],
+    policy: RetentionPolicy,
+    pseudonymize: Pseudonymize,
+    field_map: Mapping[str, str] | None = None,
+) -> dict[str, Any] | None:
     """A copy with the policy's fields anonymized, or None when nothing changes.
 
     `field_map` maps the policy's (normalized) field names to the record's own field
@@ -179,8 +190,14 @@ def anonymize_record(record: Mapping[str, Any], policy: RetentionPolicy, pseudon
 
 # -- lake objects -------------------------------------------------------------------------
 
-def anonymize_parquet(content: bytes, policies: list[RetentionPolicy], today: date, pseudonymize: Pseudonymize,
-                      partition: Mapping[str, str] | None = None) -> tuple[bytes, int, int, list[str]]:
+
+def anonymize_parquet(
+    content: bytes,
+    policies: list[RetentionPolicy],
+    today: date,
+    pseudonymize: Pseudonymize,
+    partition: Mapping[str, str] | None = None,
+) -> tuple[bytes, int, int, list[str]]:
     """(content, rows, rows changed, document ids changed) of a lake Parquet object.
 
     A row's source and event date come from its columns, or from the key's partition
@@ -244,11 +261,21 @@ def _as_date(value: Any) -> date | None:
 EventOf = Callable[[Mapping[str, Any]], "tuple[str | None, date | None]"]
 
 
-def anonymize_object(store: ObjectStore, bucket: str, key: str, policies: list[RetentionPolicy], today: date,
-                     pseudonymize: Pseudonymize, *, source: str | None = None,
-                     partition: Mapping[str, str] | None = None, field_map: Mapping[str, str] | None = None,
-                     event_of: EventOf | None = None, raw_format: FileFormat | None = None,
-                     dry_run: bool = False) -> ObjectRewrite:
+def anonymize_object(
+    store: ObjectStore,
+    bucket: str,
+    key: str,
+    policies: list[RetentionPolicy],
+    today: date,
+    pseudonymize: Pseudonymize,
+    *,
+    source: str | None = None,
+    partition: Mapping[str, str] | None = None,
+    field_map: Mapping[str, str] | None = None,
+    event_of: EventOf | None = None,
+    raw_format: FileFormat | None = None,
+    dry_run: bool = False,
+) -> ObjectRewrite:
     """Anonymize the due records of one object; writes nothing when nothing changes.
 
     Raw records need `event_of(record) -> (event_id, event_date)` (connector knowledge)
@@ -276,7 +303,11 @@ def anonymize_object(store: ObjectStore, bucket: str, key: str, policies: list[R
             return anonymize_record(record, policy, pseudonymize, field_map) or KEEP
 
         rewrite = rewrite_records(original.body, key, raw_format, transform)
-        outcome.rows_before, outcome.rows_changed, outcome.unparsed = rewrite.records, rewrite.replaced, rewrite.unparsed
+        outcome.rows_before, outcome.rows_changed, outcome.unparsed = (
+            rewrite.records,
+            rewrite.replaced,
+            rewrite.unparsed,
+        )
         body = rewrite.content
         if rewrite.replaced:
             reread = rewrite_records(body, key, raw_format, transform)

@@ -1,4 +1,5 @@
 """Retention policies over the API, apart from HTTP: parse, store, shape the answer."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,12 @@ def parse_policy(body: Any) -> RetentionPolicy:
     try:
         return RetentionPolicy.model_validate(body)
     except ValidationError as error:
-        problems = sorted({f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                           for e in error.errors(include_input=False, include_url=False)})
+        problems = sorted(
+            {
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                for e in error.errors(include_input=False, include_url=False)
+            }
+        )
         raise InvalidRetentionPolicy("; ".join(problems)) from None
 
 

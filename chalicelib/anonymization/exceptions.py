@@ -1,4 +1,5 @@
 """Errors of retention policies and anonymization runs. No personal data in any message."""
+
 from __future__ import annotations
 
 

@@ -11,6 +11,7 @@ Items (config table): `gdpr-anonymized` / `{source}/{event_date}` holding the po
 fingerprint and the time the run listed the partition. One item per partition, written
 once per partition and policy change: thousands of small items, read in one Query per run.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,11 @@ class DynamoAnonymizationMarks:
 
     def all(self) -> dict[str, PartitionMark]:
         marks: dict[str, PartitionMark] = {}
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "KeyConditionExpression": "pk = :p",
-                                  "ExpressionAttributeValues": {":p": {"S": _PARTITION}}}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": _PARTITION}},
+        }
         while True:
             page = self.client.query(**kwargs)
             for item in page.get("Items", []):
@@ -86,6 +90,12 @@ class DynamoAnonymizationMarks:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def put(self, partition: str, mark: PartitionMark) -> None:
-        self.client.put_item(TableName=self.table_name, Item={
-            "pk": {"S": _PARTITION}, "sk": {"S": partition},
-            "fingerprint": {"S": mark.fingerprint}, "listed_at": {"S": mark.listed_at}})
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={
+                "pk": {"S": _PARTITION},
+                "sk": {"S": partition},
+                "fingerprint": {"S": mark.fingerprint},
+                "listed_at": {"S": mark.listed_at},
+            },
+        )

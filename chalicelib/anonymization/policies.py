@@ -3,11 +3,12 @@
 Items (config table): `gdpr-policy` / `{name}` holding the policy as JSON and who changed
 it when. One partition holds them all: there are tens, read once per anonymization run.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalicelib.anonymization.anonymize import RetentionPolicy
@@ -64,8 +65,12 @@ class DynamoRetentionPolicies:
 
     def all(self) -> dict[str, RetentionPolicy]:
         policies: dict[str, RetentionPolicy] = {}
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "KeyConditionExpression": "pk = :p",
-                                  "ExpressionAttributeValues": {":p": {"S": _PARTITION}}, "ConsistentRead": True}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": _PARTITION}},
+            "ConsistentRead": True,
+        }
         while True:
             page = self.client.query(**kwargs)
             for item in page.get("Items", []):
@@ -75,21 +80,28 @@ class DynamoRetentionPolicies:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get(self, name: str) -> RetentionPolicy:
-        item = self.client.get_item(TableName=self.table_name, Key=self._key(check_name(name)),
-                                    ConsistentRead=True).get("Item")
+        item = self.client.get_item(
+            TableName=self.table_name, Key=self._key(check_name(name)), ConsistentRead=True
+        ).get("Item")
         if item is None:
             raise UnknownRetentionPolicy(f"no retention policy named {name}")
         return RetentionPolicy.model_validate_json(item["policy"]["S"])
 
     def put(self, name: str, policy: RetentionPolicy, changed_by: str) -> None:
-        self.client.put_item(TableName=self.table_name, Item={
-            **self._key(check_name(name)),
-            "policy": {"S": json.dumps(policy.model_dump(mode="json", exclude_none=True), sort_keys=True)},
-            "changed_by": {"S": changed_by}, "changed_at": {"S": datetime.now(timezone.utc).isoformat()}})
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={
+                **self._key(check_name(name)),
+                "policy": {"S": json.dumps(policy.model_dump(mode="json", exclude_none=True), sort_keys=True)},
+                "changed_by": {"S": changed_by},
+                "changed_at": {"S": datetime.now(UTC).isoformat()},
+            },
+        )
 
     def delete(self, name: str) -> None:
         try:
-            self.client.delete_item(TableName=self.table_name, Key=self._key(check_name(name)),
-                                    ConditionExpression="attribute_exists(pk)")
+            self.client.delete_item(
+                TableName=self.table_name, Key=self._key(check_name(name)), ConditionExpression="attribute_exists(pk)"
+            )
         except self.client.exceptions.ConditionalCheckFailedException as error:
             raise UnknownRetentionPolicy(f"no retention policy named {name}") from error

@@ -18,28 +18,42 @@ read them: a partition every policy has made due is marked once done, and later 
 only its objects written since, or all of it again when the policies change. `dry_run`
 reads and counts, and writes nothing (no marks either).
 """
+
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from chalicelib.anonymization.marks import (AnonymizationMarks, PartitionMark, applicable, fingerprint,
-                                                 fully_due, partition_id)
-from chalicelib.anonymization.anonymize import (FieldRule, Pseudonymize, RetentionPolicy, anonymize_object, anonymize_value,
-                                       latest_due_event_date, policy_for)
+from chalicelib.anonymization.anonymize import (
+    FieldRule,
+    Pseudonymize,
+    RetentionPolicy,
+    anonymize_object,
+    anonymize_value,
+    latest_due_event_date,
+    policy_for,
+)
+from chalicelib.anonymization.marks import (
+    AnonymizationMarks,
+    PartitionMark,
+    applicable,
+    fingerprint,
+    fully_due,
+    partition_id,
+)
 from chalicelib.lake_access.exceptions import ObjectMissing, RewriteVerificationFailed, UnsupportedObjectFormat
 from chalicelib.lake_access.object_store import ObjectStore, s3_uri
 from chalicelib.lake_access.query_engine import partition_values
 from chalicelib.lake_access.raw_subjects import source_of_key
-from chalicelib.normalize.subject_ids import normalized_email
 from chalicelib.lake_access.rewrite_object import raw_format_for, read_parquet, replace_object
 from chalicelib.normalize.connectors.base import Draft
 from chalicelib.normalize.lake import LAKE_PREFIX
 from chalicelib.normalize.normalizer import document_id
 from chalicelib.normalize.sources import connector_for
+from chalicelib.normalize.subject_ids import normalized_email
 from chalicelib.raw_files.rewriter import KEEP, rewrite_records
 from chalicelib.state_keeper.lifecycle import State, StateChange
 
@@ -48,8 +62,12 @@ COMPONENT = "gdpr-anonymization"
 _CLOCK_MARGIN = timedelta(seconds=2)
 # a policy field name -> the connector draft's fields holding that value in a raw record
 DRAFT_FIELDS: dict[str, tuple[str, ...]] = {
-    "email": ("email",), "first_name": ("first_name", "full_name"), "last_name": ("last_name", "full_name"),
-    "phone": ("phone",), "country": ("country",), "language": ("language",),
+    "email": ("email",),
+    "first_name": ("first_name", "full_name"),
+    "last_name": ("last_name", "full_name"),
+    "phone": ("phone",),
+    "country": ("country",),
+    "language": ("language",),
 }
 
 
@@ -90,13 +108,18 @@ def due_partitions(keys: Iterable[str], policies: list[RetentionPolicy], today: 
     return due
 
 
-def raw_transform(draft_of: Callable[[dict[str, Any]], Draft | None], document_of: Callable[[dict[str, Any]], str | None],
-                  changes: Mapping[str, RetentionPolicy], pseudonymize: Pseudonymize) -> Callable[[dict[str, Any]], Any]:
+def raw_transform(
+    draft_of: Callable[[dict[str, Any]], Draft | None],
+    document_of: Callable[[dict[str, Any]], str | None],
+    changes: Mapping[str, RetentionPolicy],
+    pseudonymize: Pseudonymize,
+) -> Callable[[dict[str, Any]], Any]:
     """Anonymize the records of the documents in `changes` (document id -> its policy).
 
     A raw record's personal values are wherever the connector picked them: each leaf
     equal to a value the draft holds for a policy field is anonymized by that field's rule.
     """
+
     def transform(record: dict[str, Any]) -> Any:
         document = document_of(record)
         policy = changes.get(document) if document else None
@@ -119,8 +142,9 @@ def raw_transform(draft_of: Callable[[dict[str, Any]], Draft | None], document_o
     return transform
 
 
-def _replace_leaves(record: dict[str, Any], replacements: Mapping[str, FieldRule],
-                    pseudonymize: Pseudonymize) -> dict[str, Any] | None:
+def _replace_leaves(
+    record: dict[str, Any], replacements: Mapping[str, FieldRule], pseudonymize: Pseudonymize
+) -> dict[str, Any] | None:
     new = copy.deepcopy(record)
     touched = False
 
@@ -154,10 +178,17 @@ def written_before(last_modified: str, listed_at: str) -> bool:
 
 
 class AnonymizationRun:
-    def __init__(self, store: ObjectStore, lake_bucket: str, raw_bucket: str, policies: list[RetentionPolicy],
-                 pseudonymize: Pseudonymize, reporter: Callable[[], Any] | None = None,
-                 marks: AnonymizationMarks | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        lake_bucket: str,
+        raw_bucket: str,
+        policies: list[RetentionPolicy],
+        pseudonymize: Pseudonymize,
+        reporter: Callable[[], Any] | None = None,
+        marks: AnonymizationMarks | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.store = store
         self.lake_bucket = lake_bucket
         self.raw_bucket = raw_bucket
@@ -201,26 +232,41 @@ class AnonymizationRun:
             now = self.clock()
             with self.reporter() as reporter:
                 for document in sorted(documents):
-                    reporter.report(StateChange(document_id=document, state=State.ANONYMIZED, at=now,
-                                                component=COMPONENT))
+                    reporter.report(
+                        StateChange(document_id=document, state=State.ANONYMIZED, at=now, component=COMPONENT)
+                    )
         return report
 
     def _lake_object(self, key: str, today: date, dry_run: bool, report: AnonymizationReport) -> set[str]:
         partition = partition_values(key, LAKE_PREFIX)
         report.lake_objects_read += 1
-        preview = anonymize_object(self.store, self.lake_bucket, key, self.policies, today, self.pseudonymize,
-                                   partition=partition, dry_run=True)
+        preview = anonymize_object(
+            self.store,
+            self.lake_bucket,
+            key,
+            self.policies,
+            today,
+            self.pseudonymize,
+            partition=partition,
+            dry_run=True,
+        )
         if not preview.rows_changed:
             return set()
         # the raw side first: until the lake object changes, a rerun finds these rows again
         changed_docs = set(preview.document_ids)
         original = self.store.get(self.lake_bucket, key)
         table, _ = read_parquet(original.body)
-        raw_by_document = dict(zip(table["document_id"].to_pylist(), table["raw_key"].to_pylist())) \
-            if "raw_key" in table.column_names else {}
-        events = dict(zip(table["document_id"].to_pylist(),
-                          table["event_id"].to_pylist() if "event_id" in table.column_names
-                          else [None] * table.num_rows))
+        raw_by_document = (
+            dict(zip(table["document_id"].to_pylist(), table["raw_key"].to_pylist()))
+            if "raw_key" in table.column_names
+            else {}
+        )
+        events = dict(
+            zip(
+                table["document_id"].to_pylist(),
+                table["event_id"].to_pylist() if "event_id" in table.column_names else [None] * table.num_rows,
+            )
+        )
         per_raw: dict[str, dict[str, RetentionPolicy]] = {}
         for document in changed_docs:
             raw_key = raw_by_document.get(document)
@@ -230,8 +276,9 @@ class AnonymizationRun:
         for raw_key, changes in sorted(per_raw.items()):
             self._raw_object(raw_key, changes, dry_run, report)
         if not dry_run:
-            done = anonymize_object(self.store, self.lake_bucket, key, self.policies, today, self.pseudonymize,
-                                    partition=partition)
+            done = anonymize_object(
+                self.store, self.lake_bucket, key, self.policies, today, self.pseudonymize, partition=partition
+            )
             report.lake_rows_anonymized += done.rows_changed
         else:
             report.lake_rows_anonymized += preview.rows_changed
@@ -239,15 +286,16 @@ class AnonymizationRun:
         report.changed_objects.append(s3_uri(self.lake_bucket, key))
         return changed_docs
 
-    def _raw_object(self, raw_key: str, changes: dict[str, RetentionPolicy], dry_run: bool,
-                    report: AnonymizationReport) -> None:
+    def _raw_object(
+        self, raw_key: str, changes: dict[str, RetentionPolicy], dry_run: bool, report: AnonymizationReport
+    ) -> None:
         bucket, key = self.raw_bucket, raw_key
         if raw_key.startswith("s3://"):
             bucket, key = raw_key[5:].split("/", 1)
         try:
             source = source_of_key(key)
             connector = connector_for(source)
-        except Exception as error:  # noqa: BLE001 - a lineage we cannot read is reported, not guessed
+        except Exception as error:
             raise UnsupportedObjectFormat(f"{s3_uri(bucket, key)}: cannot tell its source") from error
 
         def draft_of(record: dict[str, Any]) -> Draft | None:

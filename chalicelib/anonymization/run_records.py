@@ -9,6 +9,7 @@ values) or FAILED (with the error's type).
 Items (config table): `gdpr-anonymization-runs` / `{run_id}`. A run id starts with its
 start time, so one Query newest first lists the recent runs; a run or two a day.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalicelib.anonymization.exceptions import InvalidRunTransition, UnknownAnonymizationRun
@@ -65,8 +66,7 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def run_recorded(runs: AnonymizationRuns, run_id: str,
-                 run: Callable[[bool], dict[str, Any]]) -> AnonymizationRunRecord:
+def run_recorded(runs: AnonymizationRuns, run_id: str, run: Callable[[bool], dict[str, Any]]) -> AnonymizationRunRecord:
     """Carry out a recorded run once and record how it ended (a failure by its error's type).
 
     A run that is not RUNNING any more (a repeated invoke) is left as it is. A failed run
@@ -86,7 +86,7 @@ def run_recorded(runs: AnonymizationRuns, run_id: str,
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class InMemoryAnonymizationRuns:
@@ -129,46 +129,70 @@ class DynamoAnonymizationRuns:
     def create(self, dry_run: bool, trigger: str) -> AnonymizationRunRecord:
         now = self.clock()
         record = AnonymizationRunRecord(new_run_id(now), RUNNING, dry_run, trigger, now.isoformat())
-        self.client.put_item(TableName=self.table_name, Item={
-            **self._key(record.run_id), "status": {"S": RUNNING}, "dry_run": {"BOOL": dry_run},
-            "trigger": {"S": trigger}, "started_at": {"S": record.started_at}},
-            ConditionExpression="attribute_not_exists(pk)")
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={
+                **self._key(record.run_id),
+                "status": {"S": RUNNING},
+                "dry_run": {"BOOL": dry_run},
+                "trigger": {"S": trigger},
+                "started_at": {"S": record.started_at},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
         return record
 
     def get(self, run_id: str) -> AnonymizationRunRecord:
-        item = self.client.get_item(TableName=self.table_name, Key=self._key(check_run_id(run_id)),
-                                    ConsistentRead=True).get("Item")
+        item = self.client.get_item(
+            TableName=self.table_name, Key=self._key(check_run_id(run_id)), ConsistentRead=True
+        ).get("Item")
         if item is None:
             raise UnknownAnonymizationRun("no anonymization run with this id")
         return _record(item)
 
     def finish(self, run_id: str, report: dict[str, Any] | None = None, error: str | None = None) -> None:
-        values: dict[str, Any] = {":status": {"S": FAILED if error else DONE}, ":running": {"S": RUNNING},
-                                  ":finished": {"S": self.clock().isoformat()},
-                                  ":report": {"S": json.dumps(report or {}, sort_keys=True, default=str)}}
+        values: dict[str, Any] = {
+            ":status": {"S": FAILED if error else DONE},
+            ":running": {"S": RUNNING},
+            ":finished": {"S": self.clock().isoformat()},
+            ":report": {"S": json.dumps(report or {}, sort_keys=True, default=str)},
+        }
         names = {"#status": "status"}
         update = "SET #status = :status, finished_at = :finished, report = :report"
         if error:
             update += ", #error = :error"
             names["#error"], values[":error"] = "error", {"S": error}
         try:
-            self.client.update_item(TableName=self.table_name, Key=self._key(check_run_id(run_id)),
-                                    UpdateExpression=update, ConditionExpression="#status = :running",
-                                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=self._key(check_run_id(run_id)),
+                UpdateExpression=update,
+                ConditionExpression="#status = :running",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
         except self.client.exceptions.ConditionalCheckFailedException as error_:
             raise InvalidRunTransition(f"run {run_id} is not RUNNING") from error_
 
     def recent(self, limit: int) -> list[AnonymizationRunRecord]:
-        items = self.client.query(TableName=self.table_name, KeyConditionExpression="pk = :p",
-                                  ExpressionAttributeValues={":p": {"S": _PARTITION}},
-                                  ScanIndexForward=False, Limit=limit).get("Items", [])
+        items = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": _PARTITION}},
+            ScanIndexForward=False,
+            Limit=limit,
+        ).get("Items", [])
         return [_record(item) for item in items]
 
 
 def _record(item: dict[str, Any]) -> AnonymizationRunRecord:
     return AnonymizationRunRecord(
-        run_id=item["sk"]["S"], status=item["status"]["S"], dry_run=item["dry_run"]["BOOL"],
-        trigger=item["trigger"]["S"], started_at=item["started_at"]["S"],
+        run_id=item["sk"]["S"],
+        status=item["status"]["S"],
+        dry_run=item["dry_run"]["BOOL"],
+        trigger=item["trigger"]["S"],
+        started_at=item["started_at"]["S"],
         finished_at=item.get("finished_at", {}).get("S"),
         report=json.loads(item["report"]["S"]) if "report" in item else {},
-        error=item.get("error", {}).get("S"))
+        error=item.get("error", {}).get("S"),
+    )

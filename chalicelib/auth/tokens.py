@@ -4,12 +4,13 @@ A token is `de_` + 43 URL-safe characters (256 bits), so a fast hash is enough: 
 is nothing to brute-force the way there is with a password. The table never holds a
 token, only its hash, the token's name (who it is for) and its role.
 """
+
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.auth.exceptions import UnknownToken
@@ -44,8 +45,12 @@ class TokenStore:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         self.client.put_item(
             TableName=self.table_name,
-            Item={**_key(token_hash(token)), "name": {"S": name}, "role": {"S": role},
-                  "created_at": {"S": datetime.now(timezone.utc).isoformat()}},
+            Item={
+                **_key(token_hash(token)),
+                "name": {"S": name},
+                "role": {"S": role},
+                "created_at": {"S": datetime.now(UTC).isoformat()},
+            },
             ConditionExpression="attribute_not_exists(pk)",
         )
         return token
@@ -57,9 +62,9 @@ class TokenStore:
         """The principal a token belongs to; raises `UnknownToken`."""
         if not token.startswith(TOKEN_PREFIX):
             raise UnknownToken("not a Data Engine token")
-        item = self.client.get_item(
-            TableName=self.table_name, Key=_key(token_hash(token)), ConsistentRead=True
-        ).get("Item")
+        item = self.client.get_item(TableName=self.table_name, Key=_key(token_hash(token)), ConsistentRead=True).get(
+            "Item"
+        )
         if item is None:
             raise UnknownToken("unknown or revoked token")
         return Principal(name=item["name"]["S"], role=item["role"]["S"])

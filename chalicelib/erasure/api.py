@@ -2,20 +2,22 @@
 
 Nothing here echoes an email: it becomes the pseudonymous subject id at once.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalicelib.erasure.requests import REQUEST_ID, ErasureRequests, parse_erasure_request
 from chalicelib.erasure.exceptions import BatchTooLarge, InvalidErasureRequest, UnknownErasureRequest
+from chalicelib.erasure.requests import REQUEST_ID, ErasureRequests, parse_erasure_request
 
 MAX_REQUESTS_PER_CALL = 100  # one job's worth; more is a 413, not a partial success
 MAX_REQUESTS_PER_JOB = 1000
 
 
-def submit_erasure_requests(body: Any, subject_id_of_email: Callable[[str], str],
-                            requests: ErasureRequests) -> dict[str, Any]:
+def submit_erasure_requests(
+    body: Any, subject_id_of_email: Callable[[str], str], requests: ErasureRequests
+) -> dict[str, Any]:
     """One request (`{"email"}` or `{"subject_id"}`) or many (`{"requests": [...]}`).
 
     Every item is parsed before any is stored: a bad item refuses the whole call.
@@ -36,8 +38,10 @@ def submit_erasure_requests(body: Any, subject_id_of_email: Callable[[str], str]
             prefix = f"requests[{index}]: " if len(items) > 1 or body is not item else ""
             raise InvalidErasureRequest(f"{prefix}{error}") from None
     created = [requests.create(subject) for subject in subjects]
-    answers = [{"request_id": r.request_id, "status": r.status,
-                "links": {"self": f"/gdpr/erasure-requests/{r.request_id}"}} for r in created]
+    answers = [
+        {"request_id": r.request_id, "status": r.status, "links": {"self": f"/gdpr/erasure-requests/{r.request_id}"}}
+        for r in created
+    ]
     return answers[0] if body is items[0] else {"requests": answers}
 
 

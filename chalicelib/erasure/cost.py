@@ -6,6 +6,7 @@ Lambda milliseconds × memory, DynamoDB writes/reads, mails. A job's cost is sha
 equally by its requests; per-request costs (the API call, the request's own items) are
 added to each. Prices (USD, eu-central-1) are DESIGN.md's.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -50,8 +51,18 @@ class JobUsage:
 
     def add(self, other: JobUsage) -> None:
         self.query_bytes.extend(other.query_bytes)
-        for name in ("s3_get", "s3_put", "s3_list", "s3_delete", "transitions", "lambda_invocations",
-                     "lambda_gb_seconds", "dynamodb_writes", "dynamodb_reads", "mails"):
+        for name in (
+            "s3_get",
+            "s3_put",
+            "s3_list",
+            "s3_delete",
+            "transitions",
+            "lambda_invocations",
+            "lambda_gb_seconds",
+            "dynamodb_writes",
+            "dynamodb_reads",
+            "mails",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, object]:
@@ -91,11 +102,13 @@ REQUEST_DYNAMODB_READS = 4
 
 
 def own_request_cost(prices: Prices = PRICES) -> float:
-    return (REQUEST_API_CALLS * (prices.api_gateway_per_million + prices.lambda_per_million_requests) / 1e6
-            + REQUEST_DYNAMODB_WRITES * prices.dynamodb_per_million_writes / 1e6
-            + REQUEST_DYNAMODB_READS * prices.dynamodb_per_million_reads / 1e6
-            # each API call's Lambda: ~100 ms at 1 GB
-            + REQUEST_API_CALLS * 0.1 * prices.lambda_per_gb_second)
+    return (
+        REQUEST_API_CALLS * (prices.api_gateway_per_million + prices.lambda_per_million_requests) / 1e6
+        + REQUEST_DYNAMODB_WRITES * prices.dynamodb_per_million_writes / 1e6
+        + REQUEST_DYNAMODB_READS * prices.dynamodb_per_million_reads / 1e6
+        # each API call's Lambda: ~100 ms at 1 GB
+        + REQUEST_API_CALLS * 0.1 * prices.lambda_per_gb_second
+    )
 
 
 def cost_per_request(usage: JobUsage, requests: int, prices: Prices = PRICES) -> float:
@@ -114,19 +127,31 @@ def erasure_transitions(chunks: int, verify_rounds: int = 1) -> int:
     return 8 + 2 * chunks + 6 * max(0, verify_rounds - 1)
 
 
-def modelled_cost_at(lake_bytes: int, bytes_scanned_fraction: float, subjects: int, objects_rewritten: int,
-                     object_bytes: int, chunk_size: int = 50, prices: Prices = PRICES) -> float:
+def modelled_cost_at(
+    lake_bytes: int,
+    bytes_scanned_fraction: float,
+    subjects: int,
+    objects_rewritten: int,
+    object_bytes: int,
+    chunk_size: int = 50,
+    prices: Prices = PRICES,
+) -> float:
     """USD per request for one job of `subjects` requests on a lake of `lake_bytes`.
 
     The scan scales with the lake (the measured fraction); the find and the verify each
     scan it once (verify only the found partitions in practice, so this is an upper bound).
     Rewrites: per object one GET and one PUT, reading and writing `object_bytes`.
     """
-    usage = JobUsage(query_bytes=[int(lake_bytes * bytes_scanned_fraction)] * 2,
-                     s3_get=objects_rewritten, s3_put=objects_rewritten,
-                     transitions=erasure_transitions(-(-objects_rewritten // chunk_size)),
-                     lambda_invocations=5 + -(-objects_rewritten // chunk_size),
-                     # ~1 s of 2 GB Lambda per 64 MB rewritten, plus 5 s for the other tasks
-                     lambda_gb_seconds=2 * (5 + objects_rewritten * object_bytes / (64 * MB)),
-                     dynamodb_writes=4 * subjects, dynamodb_reads=2 * subjects, mails=1)
+    usage = JobUsage(
+        query_bytes=[int(lake_bytes * bytes_scanned_fraction)] * 2,
+        s3_get=objects_rewritten,
+        s3_put=objects_rewritten,
+        transitions=erasure_transitions(-(-objects_rewritten // chunk_size)),
+        lambda_invocations=5 + -(-objects_rewritten // chunk_size),
+        # ~1 s of 2 GB Lambda per 64 MB rewritten, plus 5 s for the other tasks
+        lambda_gb_seconds=2 * (5 + objects_rewritten * object_bytes / (64 * MB)),
+        dynamodb_writes=4 * subjects,
+        dynamodb_reads=2 * subjects,
+        mails=1,
+    )
     return cost_per_request(usage, subjects, prices)

@@ -1,4 +1,5 @@
 """Errors of erasure requests and jobs. None carries personal data: ids and counts only."""
+
 from __future__ import annotations
 
 

@@ -6,6 +6,7 @@ a quote doubled inside). One query serves a whole job: all its subjects in one `
 list, so the lake is scanned once however many requests the job carries. With a lineage
 column the same scan also names the raw objects the rows came from.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -13,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from chalicelib.lake_access.catalog import LakeTable
-from chalicelib.normalize.lake import subject_key
 from chalicelib.lake_access.object_store import parse_s3_uri
 from chalicelib.lake_access.query_engine import QueryEngine
+from chalicelib.normalize.lake import subject_key
 
 PATH_COLUMN = "$path"
 # Athena's query string limit is 256 KB; this keeps a job's IN list far below it.
@@ -79,9 +80,15 @@ class PartitionFilter:
         return conditions
 
 
-def find_subjects_sql(table: str, subject_ids: Sequence[str], partition_filter: PartitionFilter | None = None,
-                      *, subject_column: str = "subject_id", lineage_column: str | None = None,
-                      key_column: str | None = None) -> str:
+def find_subjects_sql(
+    table: str,
+    subject_ids: Sequence[str],
+    partition_filter: PartitionFilter | None = None,
+    *,
+    subject_column: str = "subject_id",
+    lineage_column: str | None = None,
+    key_column: str | None = None,
+) -> str:
     """`SELECT DISTINCT "$path"[, lineage] FROM table WHERE subject IN (...) AND partitions`.
 
     With `key_column`, the condition is on the subjects' compact keys (`subject_key`).
@@ -91,11 +98,13 @@ def find_subjects_sql(table: str, subject_ids: Sequence[str], partition_filter: 
     columns = [quote_identifier(PATH_COLUMN)]
     if lineage_column:
         columns.append(quote_identifier(lineage_column))
-    subjects = (in_list(key_column, [subject_key(s) for s in subject_ids]) if key_column
-                else in_list(subject_column, subject_ids))
+    subjects = (
+        in_list(key_column, [subject_key(s) for s in subject_ids])
+        if key_column
+        else in_list(subject_column, subject_ids)
+    )
     conditions = [subjects, *(partition_filter or PartitionFilter()).conditions()]
-    return (f"SELECT DISTINCT {', '.join(columns)} FROM {qualified_table(table)} "
-            f"WHERE {' AND '.join(conditions)}")
+    return f"SELECT DISTINCT {', '.join(columns)} FROM {qualified_table(table)} WHERE {' AND '.join(conditions)}"
 
 
 @dataclass
@@ -112,8 +121,13 @@ class FoundObjects:
         return len(self.lake_keys) + len(self.raw_keys)
 
 
-def find_objects(engine: QueryEngine, table: LakeTable, subject_ids: Sequence[str],
-                 partition_filter: PartitionFilter | None = None, raw_bucket: str | None = None) -> FoundObjects:
+def find_objects(
+    engine: QueryEngine,
+    table: LakeTable,
+    subject_ids: Sequence[str],
+    partition_filter: PartitionFilter | None = None,
+    raw_bucket: str | None = None,
+) -> FoundObjects:
     """Run the find for `subject_ids`; raw keys only when the lake has a lineage column."""
     found = FoundObjects()
     lineage = table.lineage_column if raw_bucket else None
@@ -121,9 +135,14 @@ def find_objects(engine: QueryEngine, table: LakeTable, subject_ids: Sequence[st
     lake: set[str] = set()
     raw: set[str] = set()
     for start in range(0, len(ids), MAX_SUBJECTS_PER_QUERY):
-        sql = find_subjects_sql(table.qualified_name, ids[start:start + MAX_SUBJECTS_PER_QUERY],
-                                partition_filter, subject_column=table.subject_column, lineage_column=lineage,
-                                key_column=table.subject_key_column)
+        sql = find_subjects_sql(
+            table.qualified_name,
+            ids[start : start + MAX_SUBJECTS_PER_QUERY],
+            partition_filter,
+            subject_column=table.subject_column,
+            lineage_column=lineage,
+            key_column=table.subject_key_column,
+        )
         result = engine.run(sql)
         found.bytes_scanned += result.bytes_scanned
         found.queries += 1
@@ -162,5 +181,4 @@ def partitions_of(keys: Iterable[str], table: LakeTable, bucket: str | None = No
         if "event_date" in values:
             dates.add(date.fromisoformat(values["event_date"]))
         paths.append(f"s3://{bucket or table.bucket}/{key}")
-    return PartitionFilter(sources=tuple(sorted(sources)), event_dates=tuple(sorted(dates)),
-                           paths=tuple(sorted(paths)))
+    return PartitionFilter(sources=tuple(sorted(sources)), event_dates=tuple(sorted(dates)), paths=tuple(sorted(paths)))

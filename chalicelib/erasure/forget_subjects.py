@@ -6,6 +6,7 @@ links documents to a person; `SubjectTraces` is the State Keeper's side of erasu
 so every quarantine object is read and rewritten without the subjects' records
 (quarantine is small by nature; each object costs one GET, counted).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -55,15 +56,21 @@ class QuarantineErasure:
     unreadable: list[str] = field(default_factory=list)  # keys whose format we cannot read
 
 
-def erase_from_quarantine(store: ObjectStore, bucket: str, subject_ids: Collection[str],
-                          subject_of_for: Callable[[str, str], SubjectOf], prefix: str = "") -> QuarantineErasure:
+def erase_from_quarantine(
+    store: ObjectStore,
+    bucket: str,
+    subject_ids: Collection[str],
+    subject_of_for: Callable[[str, str], SubjectOf],
+    prefix: str = "",
+) -> QuarantineErasure:
     """Rewrite every quarantine object that holds records of the subjects."""
     result = QuarantineErasure()
     for info in list(store.list(bucket, prefix)):
         result.objects_read += 1
         try:
-            rewrite = rewrite_without_subjects(store, bucket, info.key, subject_ids,
-                                               subject_of=subject_of_for(bucket, info.key), expect_hits=False)
+            rewrite = rewrite_without_subjects(
+                store, bucket, info.key, subject_ids, subject_of=subject_of_for(bucket, info.key), expect_hits=False
+            )
         except UnsupportedObjectFormat:
             result.unreadable.append(info.key)
             continue

@@ -4,11 +4,12 @@ Reports list objects and counts — bucket, key, rows removed — and the measur
 never a record's content. Subject ids appear only in the request's own report (the
 requester's pseudonymous id); the job report and the mail name request ids only.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.erasure.cost import JobUsage, cost_per_request, job_cost
@@ -17,10 +18,17 @@ from chalicelib.erasure.requests import ErasureJob
 MAX_OBJECTS_LISTED = 200  # per request in the stored report; the full list is in the work bucket
 
 
-def request_reports(job: ErasureJob, subject_of_request: dict[str, str], object_results: Iterable[dict[str, Any]],
-                    state_keeper: dict[str, int], verification: dict[str, Any], usage: JobUsage,
-                    failed: bool, error: str | None = None,
-                    sap_outcomes: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+def request_reports(
+    job: ErasureJob,
+    subject_of_request: dict[str, str],
+    object_results: Iterable[dict[str, Any]],
+    state_keeper: dict[str, int],
+    verification: dict[str, Any],
+    usage: JobUsage,
+    failed: bool,
+    error: str | None = None,
+    sap_outcomes: dict[str, str] | None = None,
+) -> dict[str, dict[str, Any]]:
     """request id -> its report; `sap_outcomes`: subject id -> what SAP answered (None: not run)."""
     per_subject: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for result in object_results:
@@ -29,7 +37,7 @@ def request_reports(job: ErasureJob, subject_of_request: dict[str, str], object_
                 per_subject[subject].append({"bucket": result["bucket"], "key": result["key"], "rows_removed": rows})
     costs = job_cost(usage)
     per_request = cost_per_request(usage, max(1, len(job.request_ids)))
-    finished = datetime.now(timezone.utc).isoformat()
+    finished = datetime.now(UTC).isoformat()
     reports = {}
     for request_id in job.request_ids:
         subject = subject_of_request[request_id]
@@ -45,17 +53,27 @@ def request_reports(job: ErasureJob, subject_of_request: dict[str, str], object_
             "state_keeper_records_forgotten": state_keeper.get(subject, 0),
             "sap": (sap_outcomes or {}).get(subject, "NOT_RUN"),
             "verification": verification,
-            "cost_usd": {"request": round(per_request, 6), "job_total": round(costs["total"], 6),
-                         "requests_in_job": len(job.request_ids)},
+            "cost_usd": {
+                "request": round(per_request, 6),
+                "job_total": round(costs["total"], 6),
+                "requests_in_job": len(job.request_ids),
+            },
             "bytes_scanned": sum(usage.query_bytes),
             "finished_at": finished,
         }
     return reports
 
 
-def job_report(job: ErasureJob, object_results: list[dict[str, Any]], verification: dict[str, Any],
-               usage: JobUsage, failed: bool, error: str | None = None, rounds: int = 1,
-               sap_counts: dict[str, int] | None = None) -> dict[str, Any]:
+def job_report(
+    job: ErasureJob,
+    object_results: list[dict[str, Any]],
+    verification: dict[str, Any],
+    usage: JobUsage,
+    failed: bool,
+    error: str | None = None,
+    rounds: int = 1,
+    sap_counts: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """The job's summary; `sap_counts`: subjects marked for deletion / not in SAP / failed there."""
     rewritten = [r for r in object_results if r.get("rewritten")]
     return {
@@ -86,8 +104,7 @@ def mail_text(report: dict[str, Any], app: str, stage: str) -> tuple[str, str]:
         _sap_line(report.get("sap") or {}),
         f"Verification: {'no trace found' if report['verification'].get('clean') else 'traces remain or not run'}",
         f"Bytes scanned: {sum(report['usage']['query_bytes'])}",
-        f"AWS cost: ${report['cost_usd']['total']:.6f} for the job, "
-        f"${report['cost_usd_per_request']:.6f} per request",
+        f"AWS cost: ${report['cost_usd']['total']:.6f} for the job, ${report['cost_usd_per_request']:.6f} per request",
     ]
     if report.get("error"):
         lines.append(f"Error: {report['error']}")
@@ -99,5 +116,7 @@ def _sap_line(sap: dict[str, Any]) -> str:
     if "marked_for_deletion" not in sap:
         return "SAP: not run"
     again = f", {sap['erased_again']} erased again after a verification" if sap.get("erased_again") else ""
-    return (f"SAP: {sap['marked_for_deletion']} contacts marked for deletion, {sap['not_in_sap']} not in SAP, "
-            f"{sap['failed']} failed{again}")
+    return (
+        f"SAP: {sap['marked_for_deletion']} contacts marked for deletion, {sap['not_in_sap']} not in SAP, "
+        f"{sap['failed']} failed{again}"
+    )

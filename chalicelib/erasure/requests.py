@@ -9,6 +9,7 @@ Items (config table, `pk`/`sk`):
 - `gdpr-pending` / `{created_at}#{id}`: a request waiting for a job
 - `gdpr-job#{id}` / `job`: request_ids, subject_ids, status, created_at, updated_at, report
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -45,6 +46,7 @@ REQUEST_ID = re.compile(r"^er-[0-9a-f]{32}$")
 
 # -- the API body -------------------------------------------------------------------------
 
+
 class ErasureRequestBody(BaseModel):
     """POST /gdpr/erasure-requests: exactly one of `email` and `subject_id`."""
 
@@ -67,8 +69,12 @@ def parse_erasure_request(body: Any, subject_id_of_email: Callable[[str], str]) 
     try:
         parsed = ErasureRequestBody.model_validate(body)
     except ValidationError as error:
-        problems = sorted({f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {_safe_message(e)}"
-                           for e in error.errors(include_input=False, include_url=False)})
+        problems = sorted(
+            {
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {_safe_message(e)}"
+                for e in error.errors(include_input=False, include_url=False)
+            }
+        )
         raise InvalidErasureRequest("; ".join(problems)) from None
     if parsed.subject_id is not None:
         if not SUBJECT_ID.match(parsed.subject_id):
@@ -100,8 +106,9 @@ def _plausible_email(value: str) -> bool:
 
 # -- records ------------------------------------------------------------------------------
 
+
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def new_request_id() -> str:
@@ -109,7 +116,7 @@ def new_request_id() -> str:
 
 
 def new_job_id() -> str:
-    return f"ej-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    return f"ej-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -124,9 +131,15 @@ class ErasureRequest:
 
     def public(self) -> dict[str, Any]:
         """What GET /gdpr/erasure-requests/{id} shows."""
-        return {"request_id": self.request_id, "subject_id": self.subject_id, "status": self.status,
-                "created_at": self.created_at, "updated_at": self.updated_at or self.created_at,
-                "job_id": self.job_id, "report": self.report}
+        return {
+            "request_id": self.request_id,
+            "subject_id": self.subject_id,
+            "status": self.status,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at or self.created_at,
+            "job_id": self.job_id,
+            "report": self.report,
+        }
 
 
 @dataclass
@@ -147,8 +160,9 @@ class ErasureRequests(Protocol):
 
     def pending(self, limit: int) -> list[ErasureRequest]: ...
 
-    def move(self, request_id: str, to: str, *, job_id: str | None = None,
-             report: dict[str, Any] | None = None) -> None:
+    def move(
+        self, request_id: str, to: str, *, job_id: str | None = None, report: dict[str, Any] | None = None
+    ) -> None:
         """Change a request's status as `REQUEST_TRANSITIONS` allow; else `InvalidTransition`."""
 
     def save_job(self, job: ErasureJob) -> None: ...
@@ -181,8 +195,9 @@ class InMemoryErasureRequests:
         waiting = sorted((r for r in self.requests.values() if r.status == PENDING), key=lambda r: r.created_at)
         return waiting[:limit]
 
-    def move(self, request_id: str, to: str, *, job_id: str | None = None,
-             report: dict[str, Any] | None = None) -> None:
+    def move(
+        self, request_id: str, to: str, *, job_id: str | None = None, report: dict[str, Any] | None = None
+    ) -> None:
         request = self.get(request_id)
         if request.status not in _allowed(REQUEST_TRANSITIONS, to):
             raise InvalidTransition(f"request {request_id}: {request.status} -> {to} is not allowed")
@@ -226,36 +241,61 @@ class DynamoErasureRequests:
 
     def create(self, subject_id: str) -> ErasureRequest:
         request = ErasureRequest(new_request_id(), subject_id)
-        item = {**self._request_key(request.request_id), "subject_id": {"S": subject_id},
-                "status": {"S": PENDING}, "created_at": {"S": request.created_at},
-                "updated_at": {"S": request.created_at}}
-        self.client.transact_write_items(TransactItems=[
-            {"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"TableName": self.table_name, "Item": {**self._pending_key(request),
-                                                            "request_id": {"S": request.request_id}}}},
-        ])
+        item = {
+            **self._request_key(request.request_id),
+            "subject_id": {"S": subject_id},
+            "status": {"S": PENDING},
+            "created_at": {"S": request.created_at},
+            "updated_at": {"S": request.created_at},
+        }
+        self.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {**self._pending_key(request), "request_id": {"S": request.request_id}},
+                    }
+                },
+            ]
+        )
         return request
 
     def get(self, request_id: str) -> ErasureRequest:
-        item = self.client.get_item(TableName=self.table_name, Key=self._request_key(request_id),
-                                    ConsistentRead=True).get("Item")
+        item = self.client.get_item(
+            TableName=self.table_name, Key=self._request_key(request_id), ConsistentRead=True
+        ).get("Item")
         if item is None:
             raise UnknownErasureRequest(f"no erasure request {request_id}")
         return ErasureRequest(
-            request_id=request_id, subject_id=item["subject_id"]["S"], status=item["status"]["S"],
-            created_at=item["created_at"]["S"], updated_at=item.get("updated_at", {}).get("S", ""),
+            request_id=request_id,
+            subject_id=item["subject_id"]["S"],
+            status=item["status"]["S"],
+            created_at=item["created_at"]["S"],
+            updated_at=item.get("updated_at", {}).get("S", ""),
             job_id=item.get("job_id", {}).get("S"),
-            report=json.loads(item["report"]["S"]) if "report" in item else None)
+            report=json.loads(item["report"]["S"]) if "report" in item else None,
+        )
 
     def pending(self, limit: int) -> list[ErasureRequest]:
         items = self.client.query(
-            TableName=self.table_name, KeyConditionExpression="pk = :pending",
-            ExpressionAttributeValues={":pending": {"S": "gdpr-pending"}}, Limit=limit, ConsistentRead=True,
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pending",
+            ExpressionAttributeValues={":pending": {"S": "gdpr-pending"}},
+            Limit=limit,
+            ConsistentRead=True,
         ).get("Items", [])
         return [self.get(item["request_id"]["S"]) for item in items]
 
-    def move(self, request_id: str, to: str, *, job_id: str | None = None,
-             report: dict[str, Any] | None = None) -> None:
+    def move(
+        self, request_id: str, to: str, *, job_id: str | None = None, report: dict[str, Any] | None = None
+    ) -> None:
         request = self.get(request_id)
         allowed = _allowed(REQUEST_TRANSITIONS, to)
         if request.status not in allowed:
@@ -269,58 +309,93 @@ class DynamoErasureRequests:
         if report is not None:
             names["#report"], values[":report"] = "report", {"S": json.dumps(report, sort_keys=True)}
             sets.append("#report = :report")
-        update = {"Update": {
-            "TableName": self.table_name, "Key": self._request_key(request_id),
-            "UpdateExpression": "SET " + ", ".join(sets), "ConditionExpression": "#status = :from",
-            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+        update = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": self._request_key(request_id),
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": "#status = :from",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
         pending = {"TableName": self.table_name, "Key": self._pending_key(request)}
         # the pending marker leaves with PENDING and comes back with it, in the same transaction
-        extra = ([{"Delete": pending}] if request.status == PENDING else
-                 [{"Put": {"TableName": self.table_name,
-                           "Item": {**self._pending_key(request), "request_id": {"S": request_id}}}}]
-                 if to == PENDING else [])
+        extra = (
+            [{"Delete": pending}]
+            if request.status == PENDING
+            else [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {**self._pending_key(request), "request_id": {"S": request_id}},
+                    }
+                }
+            ]
+            if to == PENDING
+            else []
+        )
         try:
             self.client.transact_write_items(TransactItems=[update, *extra])
         except self.client.exceptions.TransactionCanceledException as error:
-            raise InvalidTransition(f"request {request_id} changed meanwhile; {request.status} -> {to} "
-                                    f"not applied") from error
+            raise InvalidTransition(
+                f"request {request_id} changed meanwhile; {request.status} -> {to} not applied"
+            ) from error
 
     def save_job(self, job: ErasureJob) -> None:
-        self.client.put_item(TableName=self.table_name, Item={
-            **self._job_key(job.job_id), "request_ids": {"L": [{"S": r} for r in job.request_ids]},
-            "subject_ids": {"L": [{"S": s} for s in job.subject_ids]}, "status": {"S": job.status},
-            "created_at": {"S": job.created_at}, "updated_at": {"S": job.updated_at or job.created_at},
-        }, ConditionExpression="attribute_not_exists(pk)")
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={
+                **self._job_key(job.job_id),
+                "request_ids": {"L": [{"S": r} for r in job.request_ids]},
+                "subject_ids": {"L": [{"S": s} for s in job.subject_ids]},
+                "status": {"S": job.status},
+                "created_at": {"S": job.created_at},
+                "updated_at": {"S": job.updated_at or job.created_at},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def get_job(self, job_id: str) -> ErasureJob:
-        item = self.client.get_item(TableName=self.table_name, Key=self._job_key(job_id),
-                                    ConsistentRead=True).get("Item")
+        item = self.client.get_item(TableName=self.table_name, Key=self._job_key(job_id), ConsistentRead=True).get(
+            "Item"
+        )
         if item is None:
             raise UnknownErasureRequest(f"no erasure job {job_id}")
         return ErasureJob(
-            job_id=job_id, request_ids=[v["S"] for v in item["request_ids"]["L"]],
-            subject_ids=[v["S"] for v in item["subject_ids"]["L"]], status=item["status"]["S"],
-            created_at=item["created_at"]["S"], updated_at=item.get("updated_at", {}).get("S", ""),
-            report=json.loads(item["report"]["S"]) if "report" in item else None)
+            job_id=job_id,
+            request_ids=[v["S"] for v in item["request_ids"]["L"]],
+            subject_ids=[v["S"] for v in item["subject_ids"]["L"]],
+            status=item["status"]["S"],
+            created_at=item["created_at"]["S"],
+            updated_at=item.get("updated_at", {}).get("S", ""),
+            report=json.loads(item["report"]["S"]) if "report" in item else None,
+        )
 
     def finish_job(self, job_id: str, status: str, report: dict[str, Any]) -> None:
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=self._job_key(job_id),
+                TableName=self.table_name,
+                Key=self._job_key(job_id),
                 UpdateExpression="SET #status = :to, #report = :report, #updated = :now",
-                ConditionExpression="#status IN (" + ", ".join(
-                    f":from{i}" for i, _ in enumerate(_allowed(JOB_TRANSITIONS, status))) + ")",
+                ConditionExpression="#status IN ("
+                + ", ".join(f":from{i}" for i, _ in enumerate(_allowed(JOB_TRANSITIONS, status)))
+                + ")",
                 ExpressionAttributeNames={"#status": "status", "#report": "report", "#updated": "updated_at"},
-                ExpressionAttributeValues={":to": {"S": status}, ":report": {"S": json.dumps(report, sort_keys=True)},
-                                           ":now": {"S": _now()},
-                                           **{f":from{i}": {"S": s} for i, s in
-                                              enumerate(_allowed(JOB_TRANSITIONS, status))}})
+                ExpressionAttributeValues={
+                    ":to": {"S": status},
+                    ":report": {"S": json.dumps(report, sort_keys=True)},
+                    ":now": {"S": _now()},
+                    **{f":from{i}": {"S": s} for i, s in enumerate(_allowed(JOB_TRANSITIONS, status))},
+                },
+            )
         except self.client.exceptions.ConditionalCheckFailedException as error:
             raise InvalidTransition(f"job {job_id} cannot move to {status}") from error
 
 
-def batch_pending_requests(requests: ErasureRequests, max_requests: int = 100,
-                           job_id: str | None = None) -> ErasureJob | None:
+def batch_pending_requests(
+    requests: ErasureRequests, max_requests: int = 100, job_id: str | None = None
+) -> ErasureJob | None:
     """Take up to `max_requests` pending requests into a new job (None when none waits).
 
     A request another batcher took meanwhile is skipped, never taken twice.

@@ -10,6 +10,7 @@ Each task is one of our `@app.lambda_function`s, named by `TASK_FUNCTIONS`; the 
 carries only ids and counts (the found objects' keys live in the job's manifest in the
 work bucket), so it stays far below Step Functions' 256 KB payload limit.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,8 +27,13 @@ TASK_FUNCTIONS = {
 }
 MAX_VERIFY_ROUNDS = 2
 # transient Lambda errors, and an object that changed under a rewrite (read it again)
-RETRIED_ERRORS = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                  "Lambda.TooManyRequestsException", "ObjectChanged"]
+RETRIED_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "ObjectChanged",
+]
 
 
 def lambda_arn(region: str, account: str, app: str, stage: str) -> Callable[[str], str]:
@@ -57,13 +63,14 @@ def _on_error() -> list[dict[str, Any]]:
     return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReportFailure"}]
 
 
-def erasure_definition(function_arn: Callable[[str], str], map_concurrency: int = 4,
-                       max_verify_rounds: int = MAX_VERIFY_ROUNDS) -> dict[str, Any]:
+def erasure_definition(
+    function_arn: Callable[[str], str], map_concurrency: int = 4, max_verify_rounds: int = MAX_VERIFY_ROUNDS
+) -> dict[str, Any]:
     """The ASL of the erasure workflow; input `{"job_id": "..."}`."""
     arn = {step: function_arn(name) for step, name in TASK_FUNCTIONS.items()}
     return {
         "Comment": "GDPR erasure: find with Athena, rewrite only the objects found, forget, erase in SAP, "
-                   "verify, report",
+        "verify, report",
         "StartAt": "FindObjects",
         "States": {
             "FindObjects": _task(arn["find"], "RewriteObjects", Catch=_on_error()),
@@ -93,11 +100,13 @@ def erasure_definition(function_arn: Callable[[str], str], map_concurrency: int 
             },
             "ReportJob": _task(arn["report"], "Done", Catch=_on_error()),
             "Done": {"Type": "Succeed"},
-            "ReportFailure": {"Type": "Pass", "Result": True, "ResultPath": "$.failed",
-                              "Next": "ReportFailedJob"},
+            "ReportFailure": {"Type": "Pass", "Result": True, "ResultPath": "$.failed", "Next": "ReportFailedJob"},
             "ReportFailedJob": _task(arn["report"], "Failed"),
-            "Failed": {"Type": "Fail", "Error": "ErasureFailed",
-                       "Cause": "the erasure job failed; see the job's report"},
+            "Failed": {
+                "Type": "Fail",
+                "Error": "ErasureFailed",
+                "Cause": "the erasure job failed; see the job's report",
+            },
         },
     }
 

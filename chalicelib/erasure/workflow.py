@@ -14,30 +14,38 @@ just before may still be writing) everything written before is in what the scan 
 Written later (e.g. in ForgetSubjects), a chunk normalized between the scan and the
 tombstones would reach the lake unseen by the job and by its verification.
 """
+
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from chalicelib.lake_access.catalog import LakeTable
 from chalicelib.erasure.cost import JobUsage, erasure_transitions
-from chalicelib.erasure.requests import (DONE, FAILED, JOB_DONE, JOB_FAILED, PENDING, ErasureRequests,
-                                              batch_pending_requests)
-from chalicelib.subjects.tombstones import Tombstones
 from chalicelib.erasure.find_objects import find_objects
 from chalicelib.erasure.forget_subjects import SubjectTraces, erase_from_quarantine
+from chalicelib.erasure.report_job import job_report, mail_text, request_reports
+from chalicelib.erasure.requests import (
+    DONE,
+    FAILED,
+    JOB_DONE,
+    JOB_FAILED,
+    PENDING,
+    ErasureRequests,
+    batch_pending_requests,
+)
+from chalicelib.erasure.verify_erasure import verify_erasure
+from chalicelib.lake_access.catalog import LakeTable
 from chalicelib.lake_access.object_store import ObjectStore
 from chalicelib.lake_access.query_engine import QueryEngine
-from chalicelib.erasure.report_job import job_report, mail_text, request_reports
 from chalicelib.lake_access.rewrite_object import SubjectOf, rewrite_without_subjects
-from chalicelib.erasure.verify_erasure import verify_erasure
 from chalicelib.mail import Mailer
 from chalicelib.sap.erasure import MARKED_FOR_DELETION, NOT_CLEAN, SapContactEraser
 from chalicelib.sap.exceptions import SapErasureIncomplete
+from chalicelib.subjects.tombstones import Tombstones
 
 JOBS_PREFIX = "gdpr/jobs/"
 
@@ -71,24 +79,34 @@ class ErasureWorkflow:
         round_ = int(event.get("round", 0)) + 1
         usage = self._usage(event)
         if round_ == 1:
-            buried = self.tombstones.bury(job.subject_ids, datetime.now(timezone.utc), job.job_id)
+            buried = self.tombstones.bury(job.subject_ids, datetime.now(UTC), job.job_id)
             usage.dynamodb_writes += buried
             if self.settle_seconds > 0:
                 self.sleep(self.settle_seconds)
-        found_at = datetime.now(timezone.utc).isoformat()
+        found_at = datetime.now(UTC).isoformat()
         found = find_objects(self.engine, self.table, job.subject_ids, raw_bucket=self.raw_bucket)
-        items = ([{"bucket": self.table.bucket, "key": k, "kind": "lake"} for k in found.lake_keys]
-                 + [{"bucket": self.raw_bucket, "key": k, "kind": "raw"} for k in found.raw_keys])
-        chunks = [items[i:i + self.chunk_size] for i in range(0, len(items), self.chunk_size)]
-        self._put_json(store, job.job_id, f"round-{round_}/manifest.json", {
-            "found_at": found_at, "lake_keys": found.lake_keys, "raw_keys": found.raw_keys, "chunks": chunks})
-        usage.query_bytes.extend([found.bytes_scanned] if found.queries == 1 else
-                                 [found.bytes_scanned // found.queries] * found.queries)
+        items = [{"bucket": self.table.bucket, "key": k, "kind": "lake"} for k in found.lake_keys] + [
+            {"bucket": self.raw_bucket, "key": k, "kind": "raw"} for k in found.raw_keys
+        ]
+        chunks = [items[i : i + self.chunk_size] for i in range(0, len(items), self.chunk_size)]
+        self._put_json(
+            store,
+            job.job_id,
+            f"round-{round_}/manifest.json",
+            {"found_at": found_at, "lake_keys": found.lake_keys, "raw_keys": found.raw_keys, "chunks": chunks},
+        )
+        usage.query_bytes.extend(
+            [found.bytes_scanned] if found.queries == 1 else [found.bytes_scanned // found.queries] * found.queries
+        )
         self._account(usage, store, started, context)
-        return {"job_id": job.job_id, "round": round_, "chunks": list(range(len(chunks))),
-                "found": {"lake": len(found.lake_keys), "raw": len(found.raw_keys),
-                          "bytes_scanned": found.bytes_scanned},
-                "chunks_total": int(event.get("chunks_total", 0)) + len(chunks), "usage": usage.as_dict()}
+        return {
+            "job_id": job.job_id,
+            "round": round_,
+            "chunks": list(range(len(chunks))),
+            "found": {"lake": len(found.lake_keys), "raw": len(found.raw_keys), "bytes_scanned": found.bytes_scanned},
+            "chunks_total": int(event.get("chunks_total", 0)) + len(chunks),
+            "usage": usage.as_dict(),
+        }
 
     def rewrite(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started, store = time.monotonic(), self.object_store()
@@ -99,16 +117,25 @@ class ErasureWorkflow:
         for item in manifest["chunks"][chunk]:
             raw = item["kind"] != "lake"
             rewrite = rewrite_without_subjects(
-                store, item["bucket"], item["key"], job.subject_ids,
+                store,
+                item["bucket"],
+                item["key"],
+                job.subject_ids,
                 subject_of=self.subject_of_for(item["bucket"], item["key"]) if raw else None,
-                subject_column=self.table.subject_column, expect_hits=True, found_at=manifest["found_at"],
-                key_column=self.table.subject_key_column)
+                subject_column=self.table.subject_column,
+                expect_hits=True,
+                found_at=manifest["found_at"],
+                key_column=self.table.subject_key_column,
+            )
             results.append(rewrite.as_dict())
         self._put_json(store, job.job_id, f"round-{round_}/chunk-{chunk:05d}.json", results)
         usage = JobUsage()
         self._account(usage, store, started, context)
-        return {"objects": len(results), "rows_removed": sum(r["rows_removed"] for r in results),
-                "usage": usage.as_dict()}
+        return {
+            "objects": len(results),
+            "rows_removed": sum(r["rows_removed"] for r in results),
+            "usage": usage.as_dict(),
+        }
 
     def forget(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started, store = time.monotonic(), self.object_store()
@@ -119,13 +146,24 @@ class ErasureWorkflow:
             usage.add(JobUsage.from_dict(chunk_result["usage"]))
         forgotten = self.traces.forget(job.subject_ids)
         quarantine = erase_from_quarantine(store, self.quarantine_bucket, job.subject_ids, self.subject_of_for)
-        self._put_json(store, job.job_id, f"round-{round_}/forget.json", {
-            "state_keeper": forgotten, "quarantine": [r.as_dict() for r in quarantine.rewrites],
-            "quarantine_objects_read": quarantine.objects_read, "quarantine_unreadable": quarantine.unreadable})
+        self._put_json(
+            store,
+            job.job_id,
+            f"round-{round_}/forget.json",
+            {
+                "state_keeper": forgotten,
+                "quarantine": [r.as_dict() for r in quarantine.rewrites],
+                "quarantine_objects_read": quarantine.objects_read,
+                "quarantine_unreadable": quarantine.unreadable,
+            },
+        )
         self._account(usage, store, started, context)
         state = {k: v for k, v in event.items() if k != "rewrites"}
-        state["forgotten"] = {"state_keeper": sum(forgotten.values()), "quarantine_objects": len(quarantine.rewrites),
-                              "quarantine_unreadable": len(quarantine.unreadable)}
+        state["forgotten"] = {
+            "state_keeper": sum(forgotten.values()),
+            "quarantine_objects": len(quarantine.rewrites),
+            "quarantine_unreadable": len(quarantine.unreadable),
+        }
         state["usage"] = usage.as_dict()
         return state
 
@@ -150,8 +188,9 @@ class ErasureWorkflow:
         self._account(usage, store, started, context)
         for result, what in ((erased, "erased"), (again, "erased again")):
             if result and result["counts"]["failed"]:
-                raise SapErasureIncomplete(f"{result['counts']['failed']} of {len(result['outcomes'])} subjects "
-                                           f"could not be {what} in SAP")
+                raise SapErasureIncomplete(
+                    f"{result['counts']['failed']} of {len(result['outcomes'])} subjects could not be {what} in SAP"
+                )
         return {**event, "sap": erased["counts"], "usage": usage.as_dict()}
 
     def _erase_again_in_sap(self, store: ObjectStore, job_id: str, round_: int) -> dict[str, Any] | None:
@@ -176,11 +215,19 @@ class ErasureWorkflow:
         manifest = self._get_json(store, job.job_id, f"round-{round_}/manifest.json")
         forget = self._get_json(store, job.job_id, f"round-{round_}/forget.json")
         verification = verify_erasure(
-            self.engine, self.table, store, job.subject_ids,
-            found_lake_keys=manifest["lake_keys"], raw_bucket=self.raw_bucket, raw_keys=manifest["raw_keys"],
-            quarantine_bucket=self.quarantine_bucket, quarantine_keys=[r["key"] for r in forget["quarantine"]],
-            subject_of_for=self.subject_of_for, state_keeper_hits=lambda: self.traces.count(job.subject_ids),
-            scope=self.verify_scope)
+            self.engine,
+            self.table,
+            store,
+            job.subject_ids,
+            found_lake_keys=manifest["lake_keys"],
+            raw_bucket=self.raw_bucket,
+            raw_keys=manifest["raw_keys"],
+            quarantine_bucket=self.quarantine_bucket,
+            quarantine_keys=[r["key"] for r in forget["quarantine"]],
+            subject_of_for=self.subject_of_for,
+            state_keeper_hits=lambda: self.traces.count(job.subject_ids),
+            scope=self.verify_scope,
+        )
         verification.sap_verified, verification.sap_not_clean = self._verify_in_sap(store, job.job_id, round_)
         usage = self._usage(event)
         if verification.queries:
@@ -207,8 +254,11 @@ class ErasureWorkflow:
         started, store = time.monotonic(), self.object_store()
         job = self.requests.get_job(event["job_id"])
         failed = bool(event.get("failed"))
-        error = _error_summary(event["error"]) if event.get("error") else (
-            "traces remain after the last verification round" if failed else None)
+        error = (
+            _error_summary(event["error"])
+            if event.get("error")
+            else ("traces remain after the last verification round" if failed else None)
+        )
         rounds = int(event.get("round", 0))
         object_results: list[dict[str, Any]] = []
         state_keeper: dict[str, int] = {}
@@ -234,18 +284,40 @@ class ErasureWorkflow:
         self._account(usage, store, started, context)
         verification = event.get("verify", {"clean": False, "lake_query": "not run"})
         subjects = {rid: self.requests.get(rid).subject_id for rid in job.request_ids}
-        reports = request_reports(job, subjects, object_results, state_keeper, verification, usage, failed, error,
-                                  sap_outcomes=sap["outcomes"] if sap else None)
-        summary = job_report(job, object_results, verification, usage, failed, error, rounds,
-                             sap_counts={**sap["counts"], "erased_again": erased_again} if sap else None)
+        reports = request_reports(
+            job,
+            subjects,
+            object_results,
+            state_keeper,
+            verification,
+            usage,
+            failed,
+            error,
+            sap_outcomes=sap["outcomes"] if sap else None,
+        )
+        summary = job_report(
+            job,
+            object_results,
+            verification,
+            usage,
+            failed,
+            error,
+            rounds,
+            sap_counts={**sap["counts"], "erased_again": erased_again} if sap else None,
+        )
         self._put_json(store, job.job_id, "report.json", {"job": summary, "requests": reports})
         for request_id, report in reports.items():
             self.requests.move(request_id, FAILED if failed else DONE, report=report)
         self.requests.finish_job(job.job_id, JOB_FAILED if failed else JOB_DONE, summary)
         subject, body = mail_text(summary, self.app, self.stage)
         self.mailer.send(subject, body)
-        return {"job_id": job.job_id, "status": summary["status"], "objects_rewritten": summary["objects_rewritten"],
-                "rows_removed": summary["rows_removed"], "cost_usd_per_request": summary["cost_usd_per_request"]}
+        return {
+            "job_id": job.job_id,
+            "status": summary["status"],
+            "objects_rewritten": summary["objects_rewritten"],
+            "rows_removed": summary["rows_removed"],
+            "cost_usd_per_request": summary["cost_usd_per_request"],
+        }
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -288,19 +360,25 @@ def _error_summary(error: dict[str, Any]) -> str:
     return f"{name}: {message}"[:1000]
 
 
-def start_erasure_job(requests: ErasureRequests, sfn: Any, state_machine_arn: str,
-                      max_requests: int = 100) -> dict[str, Any]:
+def start_erasure_job(
+    requests: ErasureRequests, sfn: Any, state_machine_arn: str, max_requests: int = 100
+) -> dict[str, Any]:
     """Batch the pending requests into one job and start its execution (named after the job)."""
     job = batch_pending_requests(requests, max_requests)
     if job is None:
         return {"started": False, "requests": 0}
     try:
-        execution = sfn.start_execution(stateMachineArn=state_machine_arn, name=job.job_id,
-                                        input=json.dumps({"job_id": job.job_id}))
+        execution = sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=job.job_id, input=json.dumps({"job_id": job.job_id})
+        )
     except Exception:
         for request_id in job.request_ids:  # back in the queue for the next batch
             requests.move(request_id, PENDING)
         requests.finish_job(job.job_id, JOB_FAILED, {"error": "the execution could not start"})
         raise
-    return {"started": True, "job_id": job.job_id, "requests": len(job.request_ids),
-            "execution_arn": execution["executionArn"]}
+    return {
+        "started": True,
+        "job_id": job.job_id,
+        "requests": len(job.request_ids),
+        "execution_arn": execution["executionArn"],
+    }

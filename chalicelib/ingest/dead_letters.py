@@ -7,12 +7,13 @@ every `dlq_watch`; a second run reports the same changes (same time: the message
 time), which the State Keeper stores once. `replay_dead_chunks` moves the messages back to
 the normalize queue once the cause is fixed; normalizing is idempotent.
 """
+
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -41,17 +42,20 @@ class DeadChunks:
         """Counts only: no record content goes out by mail."""
         if not (self.chunks or self.unreadable):
             return ""
-        return (f"Normalize: {self.chunks} chunk(s) in the dead-letter queue, {self.records} record(s) "
-                f"PARKED, {self.unreadable} unreadable message(s). Replay them once the cause is fixed: "
-                "POST /ingest/replay (admin) or the replay_normalize_dead_letters function.")
+        return (
+            f"Normalize: {self.chunks} chunk(s) in the dead-letter queue, {self.records} record(s) "
+            f"PARKED, {self.unreadable} unreadable message(s). Replay them once the cause is fixed: "
+            "POST /ingest/replay (admin) or the replay_normalize_dead_letters function."
+        )
 
 
 def _peek(sqs: Any, queue_url: str, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` messages, each seen once (visibility keeps them from coming back at once)."""
     seen: dict[str, dict[str, Any]] = {}
     while len(seen) < limit:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                    AttributeNames=["SentTimestamp"]).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["SentTimestamp"]
+        ).get("Messages", [])
         fresh = [m for m in batch if m["MessageId"] not in seen]
         if not fresh:
             break
@@ -69,15 +73,28 @@ def park_dead_chunks(sqs: Any, dlq_url: str, reporter: Callable[[], Any], limit:
             except ValidationError:
                 found.unreadable += 1
                 continue
-            parked_at = datetime.fromtimestamp(int(message["Attributes"]["SentTimestamp"]) / 1000, timezone.utc)
+            parked_at = datetime.fromtimestamp(int(message["Attributes"]["SentTimestamp"]) / 1000, UTC)
             found.chunks += 1
             for item in chunk.records:
-                document_id = raw_document_id(chunk.source, RawRecord(item.position, item.source_record_id, item.data),
-                                              chunk.raw_key)
-                for state, at in ((State.RECEIVED, chunk.ingested_at), (State.PARKED, max(parked_at, chunk.ingested_at))):
-                    report.report(StateChange(document_id=document_id, state=state, at=at, component=COMPONENT,
-                                              reason_code=REASON if state is State.PARKED else None,
-                                              file_id=chunk.file_id, chunk_id=chunk.chunk_id, source=chunk.source))
+                document_id = raw_document_id(
+                    chunk.source, RawRecord(item.position, item.source_record_id, item.data), chunk.raw_key
+                )
+                for state, at in (
+                    (State.RECEIVED, chunk.ingested_at),
+                    (State.PARKED, max(parked_at, chunk.ingested_at)),
+                ):
+                    report.report(
+                        StateChange(
+                            document_id=document_id,
+                            state=state,
+                            at=at,
+                            component=COMPONENT,
+                            reason_code=REASON if state is State.PARKED else None,
+                            file_id=chunk.file_id,
+                            chunk_id=chunk.chunk_id,
+                            source=chunk.source,
+                        )
+                    )
                 found.records += 1
     # Make them visible again at once: parking is a report, not a receive.
     for message in messages:
@@ -94,13 +111,19 @@ def replay_dead_chunks(sqs: Any, dlq_url: str, queue_url: str, limit: int = 1000
         batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
         if not batch:
             break
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=[
-            {"Id": str(index), "MessageBody": message["Body"]} for index, message in enumerate(batch)])
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(index), "MessageBody": message["Body"]} for index, message in enumerate(batch)],
+        )
         sent = {int(entry["Id"]) for entry in response.get("Successful", [])}
         done = [batch[index] for index in sorted(sent)]
         if done:
-            sqs.delete_message_batch(QueueUrl=dlq_url, Entries=[
-                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(done)])
+            sqs.delete_message_batch(
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(done)
+                ],
+            )
         moved += len(done)
         if len(done) < len(batch):
             log.warning("%d messages could not be moved back; they stay in the DLQ", len(batch) - len(done))

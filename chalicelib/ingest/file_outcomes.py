@@ -4,6 +4,7 @@ One item per file in the State Keeper table, next to the file's document pages:
 `pk = outcome#{file_id}`, `sk = outcome`. It holds counts and problem codes, never
 record content. `GET /files/{id}` joins it with the documents' current states.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,7 @@ class FileOutcomeStore:
         self.dynamodb.put_item(TableName=self.table_name, Item=item)
 
     def get(self, file_id: str) -> FileOutcome | None:
-        item = self.dynamodb.get_item(TableName=self.table_name, Key=_key(file_id),
-                                      ConsistentRead=True).get("Item")
+        item = self.dynamodb.get_item(TableName=self.table_name, Key=_key(file_id), ConsistentRead=True).get("Item")
         if item is None:
             return None
         return FileOutcome.model_validate(json.loads(item["outcome"]["S"]))

@@ -1,4 +1,5 @@
 """The bodies of messages on the normalize queue, and a file's recorded outcome."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -25,6 +25,7 @@ A chunk that fails (S3 or SQS unavailable) is reported as a batch item failure: 
 brings it back, and after the queue's maxReceiveCount it lands in the normalize DLQ,
 watched by `dlq_watch`. Every step is idempotent, so a retry never duplicates anything.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,23 +34,23 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
-from chalicelib.normalize.subject_ids import normalized_email
 from chalicelib.ingest.messages import ChunkMessage
 from chalicelib.normalize import field_normalizers
 from chalicelib.normalize.lake import lake_objects
 from chalicelib.normalize.normalizer import normalize, raw_document_id
-from chalicelib.subjects.pseudonyms import subject_id
-from chalicelib.raw_files.records import RawRecord
 from chalicelib.normalize.schema import NormalizedRecord, Rejected
 from chalicelib.normalize.sources import connector_for
+from chalicelib.normalize.subject_ids import normalized_email
+from chalicelib.raw_files.records import RawRecord
 from chalicelib.state_keeper.lifecycle import State, StateChange
+from chalicelib.subjects.pseudonyms import subject_id
+from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def parquet_bytes(table: Any) -> bytes:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rejected_subject(source: str, data: Any, key: bytes) -> tuple[str | None, datetime | None]:
@@ -110,17 +111,24 @@ def rejected_subject(source: str, data: Any, key: bytes) -> tuple[str | None, da
     if email is None:
         return None, None
     try:
-        occurred_at = field_normalizers.instant(draft.occurred_at, connector.datetime_formats,
-                                                connector.local_timezone)
+        occurred_at = field_normalizers.instant(draft.occurred_at, connector.datetime_formats, connector.local_timezone)
     except Exception:  # noqa: BLE001 - an unreadable time cannot prove the record is newer
         occurred_at = None
     return subject_id(email, key), occurred_at
 
 
 class ChunkNormalizer:
-    def __init__(self, s3: Any, lake_bucket: str, quarantine_bucket: str, subject_key: bytes,
-                 reporter: Callable[[], Any], outbox: Outbox, tombstones: Tombstones,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        lake_bucket: str,
+        quarantine_bucket: str,
+        subject_key: bytes,
+        reporter: Callable[[], Any],
+        outbox: Outbox,
+        tombstones: Tombstones,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.s3 = s3
         self.lake_bucket = lake_bucket
         self.quarantine_bucket = quarantine_bucket
@@ -138,16 +146,19 @@ class ChunkNormalizer:
                 message = ChunkMessage.model_validate_json(record["body"])
             except ValidationError as error:
                 # Not ours: retrying cannot help, the redrive policy parks it in the DLQ.
-                log.error("message %s is not a chunk message (%d errors)", record["messageId"],
-                          error.error_count())
+                log.error("message %s is not a chunk message (%d errors)", record["messageId"], error.error_count())
                 failures.append({"itemIdentifier": record["messageId"]})
                 continue
             try:
                 self.normalize_chunk(message)
             except Exception as error:
                 # where it failed, not the message: an exception may quote a personal value
-                log.error("chunk %s failed with %s; SQS will bring it back\n%s", message.chunk_id,
-                          type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
+                log.error(
+                    "chunk %s failed with %s; SQS will bring it back\n%s",
+                    message.chunk_id,
+                    type(error).__name__,
+                    "".join(traceback.format_tb(error.__traceback__)),
+                )
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}
 
@@ -166,9 +177,12 @@ class ChunkNormalizer:
         result.valid, result.invalid, result.erased = len(valid), len(rejected), len(erased)
 
         for lake_object in lake_objects(valid, message.chunk_id):
-            self.s3.put_object(Bucket=self.lake_bucket, Key=lake_object.key,
-                               Body=parquet_bytes(lake_object.table),
-                               Metadata={"chunk-id": message.chunk_id})
+            self.s3.put_object(
+                Bucket=self.lake_bucket,
+                Key=lake_object.key,
+                Body=parquet_bytes(lake_object.table),
+                Metadata={"chunk-id": message.chunk_id},
+            )
             result.lake_keys.append(lake_object.key)
         if rejected:
             result.quarantine_key = self._quarantine(message, rejected)
@@ -177,28 +191,50 @@ class ChunkNormalizer:
         with self.reporter() as reporter:
             for item in message.records:
                 raw = RawRecord(item.position, item.source_record_id, item.data)
-                reporter.report(self._change(message, raw_document_id(message.source, raw, message.raw_key),
-                                             State.RECEIVED, message.ingested_at))
+                reporter.report(
+                    self._change(
+                        message,
+                        raw_document_id(message.source, raw, message.raw_key),
+                        State.RECEIVED,
+                        message.ingested_at,
+                    )
+                )
             for record in valid:
-                reporter.report(self._change(message, record.document_id, State.NORMALIZED, normalized_at,
-                                             subject_id=record.subject_id))
+                reporter.report(
+                    self._change(
+                        message, record.document_id, State.NORMALIZED, normalized_at, subject_id=record.subject_id
+                    )
+                )
             for outcome, _ in rejected:
-                reporter.report(self._change(message, outcome.document_id, State.INVALID, normalized_at,
-                                             reason_code=outcome.reasons[0].code.upper() if outcome.reasons else None))
+                reporter.report(
+                    self._change(
+                        message,
+                        outcome.document_id,
+                        State.INVALID,
+                        normalized_at,
+                        reason_code=outcome.reasons[0].code.upper() if outcome.reasons else None,
+                    )
+                )
             for document_id in erased:  # no subject: the erasure removed the link, nothing puts it back
-                reporter.report(self._change(message, document_id, State.ERASED, normalized_at,
-                                             reason_code=SUBJECT_ERASED))
+                reporter.report(
+                    self._change(message, document_id, State.ERASED, normalized_at, reason_code=SUBJECT_ERASED)
+                )
             if valid:
                 queued = self._queue_for_sap(message, valid, reporter)
                 result.queued = len(queued)
         return result
 
-    def _drop_erased(self, message: ChunkMessage, valid: list[NormalizedRecord],
-                     rejected: list[tuple[Rejected, dict[str, Any]]],
-                     ) -> tuple[list[NormalizedRecord], list[tuple[Rejected, dict[str, Any]]], list[str]]:
+    def _drop_erased(
+        self,
+        message: ChunkMessage,
+        valid: list[NormalizedRecord],
+        rejected: list[tuple[Rejected, dict[str, Any]]],
+    ) -> tuple[list[NormalizedRecord], list[tuple[Rejected, dict[str, Any]]], list[str]]:
         """The records to keep, and the document ids of those a tombstone covers."""
-        of_rejected = [rejected_subject(message.source, data, self.subject_key) if isinstance(data, dict)
-                       else (None, None) for _, data in rejected]
+        of_rejected = [
+            rejected_subject(message.source, data, self.subject_key) if isinstance(data, dict) else (None, None)
+            for _, data in rejected
+        ]
         subjects = {r.subject_id for r in valid if r.subject_id} | {s for s, _ in of_rejected if s}
         if not subjects:
             return valid, rejected, []
@@ -207,8 +243,7 @@ class ChunkNormalizer:
             return valid, rejected, []
         kept_valid, kept_rejected, erased = [], [], []
         for record in valid:
-            if record.subject_id in erased_at and covered(record.interaction.occurred_at,
-                                                          erased_at[record.subject_id]):
+            if record.subject_id in erased_at and covered(record.interaction.occurred_at, erased_at[record.subject_id]):
                 erased.append(record.document_id)
             else:
                 kept_valid.append(record)
@@ -228,32 +263,61 @@ class ChunkNormalizer:
         sent = self.outbox.send(valid)
         by_id = {record.document_id: record for record in valid}
         for document_id in sent.queued:
-            reporter.report(self._change(message, document_id, State.QUEUED_FOR_SAP, queued_at,
-                                         subject_id=by_id[document_id].subject_id))
+            reporter.report(
+                self._change(
+                    message, document_id, State.QUEUED_FOR_SAP, queued_at, subject_id=by_id[document_id].subject_id
+                )
+            )
         for document_id, reason_code in sent.unsendable.items():
-            reporter.report(self._change(message, document_id, State.NOT_FOR_SAP, queued_at,
-                                         reason_code=reason_code))
+            reporter.report(self._change(message, document_id, State.NOT_FOR_SAP, queued_at, reason_code=reason_code))
         return list(sent.queued)
 
     def _quarantine(self, message: ChunkMessage, rejected: list[tuple[Rejected, dict[str, Any]]]) -> str:
         key = quarantine_key(message)
-        lines = "".join(json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
-                        for _, data in rejected)
-        self.s3.put_object(Bucket=self.quarantine_bucket, Key=key, Body=lines.encode("utf-8"),
-                           ContentType="application/x-ndjson",
-                           Metadata={"source": message.source, "chunk-id": message.chunk_id})
-        reasons = [{"document_id": outcome.document_id, "position": outcome.position,
-                    "reasons": [reason.model_dump() for reason in outcome.reasons]}
-                   for outcome, _ in rejected]
-        self.s3.put_object(Bucket=self.quarantine_bucket, Key=reasons_key(message),
-                           Body=json.dumps({"source": message.source, "raw_key": message.raw_key,
-                                            "records": reasons}).encode("utf-8"),
-                           ContentType="application/json")
+        lines = "".join(
+            json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) + "\n" for _, data in rejected
+        )
+        self.s3.put_object(
+            Bucket=self.quarantine_bucket,
+            Key=key,
+            Body=lines.encode("utf-8"),
+            ContentType="application/x-ndjson",
+            Metadata={"source": message.source, "chunk-id": message.chunk_id},
+        )
+        reasons = [
+            {
+                "document_id": outcome.document_id,
+                "position": outcome.position,
+                "reasons": [reason.model_dump() for reason in outcome.reasons],
+            }
+            for outcome, _ in rejected
+        ]
+        self.s3.put_object(
+            Bucket=self.quarantine_bucket,
+            Key=reasons_key(message),
+            Body=json.dumps({"source": message.source, "raw_key": message.raw_key, "records": reasons}).encode("utf-8"),
+            ContentType="application/json",
+        )
         return key
 
     @staticmethod
-    def _change(message: ChunkMessage, document_id: str, state: State, at: datetime, *,
-                subject_id: str | None = None, reason_code: str | None = None) -> StateChange:
-        return StateChange(document_id=document_id, state=state, at=at, component=COMPONENT,
-                           reason_code=reason_code, file_id=message.file_id, chunk_id=message.chunk_id,
-                           source=message.source, subject_id=subject_id)
+    def _change(
+        message: ChunkMessage,
+        document_id: str,
+        state: State,
+        at: datetime,
+        *,
+        subject_id: str | None = None,
+        reason_code: str | None = None,
+    ) -> StateChange:
+        return StateChange(
+            document_id=document_id,
+            state=state,
+            at=at,
+            component=COMPONENT,
+            reason_code=reason_code,
+            file_id=message.file_id,
+            chunk_id=message.chunk_id,
+            source=message.source,
+            subject_id=subject_id,
+        )

@@ -13,11 +13,12 @@ recorded is not split again. Splitting is also deterministic (the ingest time is
 object's LastModified), so a split that died half-way and runs again produces the same
 chunks, document ids and lake objects, never a second copy.
 """
+
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.ingest.file_outcomes import FileOutcomeStore
@@ -36,14 +37,21 @@ SQS_BATCH = 10
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class FileSplitter:
-    def __init__(self, s3: Any, sqs: Any, normalize_queue_url: str,
-                 outcomes: FileOutcomeStore,
-                 limits: ReadLimits = DEFAULT_LIMITS, max_records: int = DEFAULT_MAX_RECORDS,
-                 max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        sqs: Any,
+        normalize_queue_url: str,
+        outcomes: FileOutcomeStore,
+        limits: ReadLimits = DEFAULT_LIMITS,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.s3 = s3
         self.sqs = sqs
         self.normalize_queue_url = normalize_queue_url
@@ -70,35 +78,48 @@ class FileSplitter:
             self._problem(outcome, Problem(code=code, message=str(error)))
             return self._finish(outcome)
         raw_object = self.s3.get_object(Bucket=bucket, Key=key)
-        ingested_at = raw_object["LastModified"].astimezone(timezone.utc)
+        ingested_at = raw_object["LastModified"].astimezone(UTC)
         connector = connector_for(outcome.source)
         items = read_file(raw_object["Body"], key, connector.file_format, self.limits, connector.record_id)
         pending: list[ChunkMessage] = []
         for number, records in enumerate(chunks(self._records(items, outcome), self.max_records, self.max_bytes)):
-            pending.append(ChunkMessage(file_id=outcome.file_id, raw_key=key, source=outcome.source,
-                                        chunk=number, ingested_at=ingested_at, records=records))
+            pending.append(
+                ChunkMessage(
+                    file_id=outcome.file_id,
+                    raw_key=key,
+                    source=outcome.source,
+                    chunk=number,
+                    ingested_at=ingested_at,
+                    records=records,
+                )
+            )
             outcome.chunks += 1
             if len(pending) == SQS_BATCH:
                 self._send(pending)
                 pending = []
         if pending:
             self._send(pending)
-        log.info("file %s split: %d records in %d chunks, %d problems", outcome.file_id,
-                 outcome.records, outcome.chunks, outcome.problems_total)
+        log.info(
+            "file %s split: %d records in %d chunks, %d problems",
+            outcome.file_id,
+            outcome.records,
+            outcome.chunks,
+            outcome.problems_total,
+        )
         return self._finish(outcome)
 
     def _records(self, items: Iterable[RawRecord | FileProblem], outcome: FileOutcome) -> Iterator[ChunkRecord]:
         for item in items:
             if isinstance(item, FileProblem):
-                self._problem(outcome, Problem(code=str(item.code), message=item.message,
-                                               position=item.position))
+                self._problem(outcome, Problem(code=str(item.code), message=item.message, position=item.position))
                 continue
             outcome.records += 1
             yield ChunkRecord(position=item.position, source_record_id=item.source_record_id, data=item.data)
 
     def _send(self, messages: list[ChunkMessage]) -> None:
-        entries = [{"Id": str(index), "MessageBody": message.model_dump_json()}
-                   for index, message in enumerate(messages)]
+        entries = [
+            {"Id": str(index), "MessageBody": message.model_dump_json()} for index, message in enumerate(messages)
+        ]
         for attempt in range(5):
             response = self.sqs.send_message_batch(QueueUrl=self.normalize_queue_url, Entries=entries)
             failed = {failure["Id"] for failure in response.get("Failed", [])}

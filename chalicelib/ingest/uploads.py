@@ -4,11 +4,12 @@ The raw key carries the source, so the S3 event that follows knows it without gu
 `incoming/{source}/{yyyy}/{mm}/{dd}/{file_id}{ext}`. The file id is a hash of the content,
 so a platform that posts the same file twice gets the same id and key back.
 """
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -42,7 +43,7 @@ def file_id_for(content: bytes) -> str:
 
 
 def raw_key(source: str, file_id: str, extension: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"incoming/{source}/{now:%Y/%m/%d}/{file_id}{extension}"
 
 
@@ -58,16 +59,17 @@ def extension_for(content_type: str, filename: str | None, content: bytes) -> st
     if media_type in EXTENSIONS:
         return EXTENSIONS[media_type]
     if media_type in GZIP_TYPES or content[:2] == b"\x1f\x8b":
-        raise UnsupportedUpload("a gzip upload needs a file name that says what is inside, "
-                                "e.g. a multipart file part named orders.txt.gz")
-    raise UnsupportedUpload(f"unsupported content type {media_type!r}; "
-                            f"use one of {', '.join(UPLOAD_CONTENT_TYPES)}")
+        raise UnsupportedUpload(
+            "a gzip upload needs a file name that says what is inside, e.g. a multipart file part named orders.txt.gz"
+        )
+    raise UnsupportedUpload(f"unsupported content type {media_type!r}; use one of {', '.join(UPLOAD_CONTENT_TYPES)}")
 
 
 def file_part(content_type: str, body: bytes) -> tuple[str | None, bytes]:
     """The first file of a multipart/form-data body: (filename, content)."""
     message = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
     for part in message.iter_parts():
         filename = part.get_filename()
         if filename is not None:
@@ -76,12 +78,14 @@ def file_part(content_type: str, body: bytes) -> tuple[str | None, bytes]:
     raise UnsupportedUpload("the multipart body has no file part")
 
 
-def store_upload(source: str, content_type: str, body: bytes, bucket: str, s3: Any,
-                 now: datetime | None = None) -> Upload:
+def store_upload(
+    source: str, content_type: str, body: bytes, bucket: str, s3: Any, now: datetime | None = None
+) -> Upload:
     """Validate an upload and write it to the raw bucket; the S3 event takes it from there."""
     if len(body) > MAX_UPLOAD_BYTES:
-        raise UploadTooLarge(f"uploads are limited to {MAX_UPLOAD_BYTES} bytes; "
-                             f"put larger files into the raw bucket directly")
+        raise UploadTooLarge(
+            f"uploads are limited to {MAX_UPLOAD_BYTES} bytes; put larger files into the raw bucket directly"
+        )
     filename = None
     if content_type.lower().startswith("multipart/form-data"):
         filename, body = file_part(content_type, body)

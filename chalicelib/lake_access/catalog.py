@@ -10,6 +10,7 @@ The lake's layout, columns and partition projection are `chalicelib/normalize/la
 the erasure needs only `subject_id` (or the compact `subject_key`, see below) and the
 lineage column (`raw_key`, the raw object a row came from).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,8 +57,9 @@ def workgroup_name(app: str, stage: str) -> str:
     return f"{app}-{stage}-gdpr"
 
 
-def glue_table_declaration(table: LakeTable, sources: list[str],
-                           columns: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+def glue_table_declaration(
+    table: LakeTable, sources: list[str], columns: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
     """The Glue database and table (Parquet, the lake's columns and partition projection)."""
     projection = partition_projection(sources, location=table.location)
     return {
@@ -74,8 +76,9 @@ def glue_table_declaration(table: LakeTable, sources: list[str],
     }
 
 
-def athena_workgroup_declaration(name: str, results_bucket: str,
-                                 bytes_scanned_cutoff: int = 10 * 1024**4) -> dict[str, Any]:
+def athena_workgroup_declaration(
+    name: str, results_bucket: str, bytes_scanned_cutoff: int = 10 * 1024**4
+) -> dict[str, Any]:
     """The Athena workgroup: engine v3, results in the results bucket, a scan cut-off per query.
 
     The results bucket also holds the erasure jobs' manifests (`gdpr/jobs/`); both hold no

@@ -1,4 +1,5 @@
 """Errors of reading and rewriting lake, raw and quarantine objects. Keys, counts and ids only."""
+
 from __future__ import annotations
 
 

@@ -4,20 +4,29 @@ Every adapter counts the requests it makes (`RequestCounts`), so a job's cost co
 from what it did, not from a guess. Reads can be ranged, so the local query engine
 reads only the Parquet column chunks a query needs, as Athena does.
 """
+
 from __future__ import annotations
 
 import hashlib
 import itertools
-from datetime import datetime, timezone
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalicelib.lake_access.exceptions import ObjectChanged, ObjectMissing
 
 # Headers that describe an object and must survive a rewrite unchanged.
-_KEPT_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage",
-                 "CacheControl", "StorageClass", "ServerSideEncryption", "SSEKMSKeyId")
+_KEPT_HEADERS = (
+    "ContentType",
+    "ContentEncoding",
+    "ContentDisposition",
+    "ContentLanguage",
+    "CacheControl",
+    "StorageClass",
+    "ServerSideEncryption",
+    "SSEKMSKeyId",
+)
 
 
 @dataclass
@@ -35,8 +44,13 @@ class RequestCounts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, int]:
-        return {"get": self.get, "put": self.put, "list": self.list, "delete": self.delete,
-                "bytes_read": self.bytes_read}
+        return {
+            "get": self.get,
+            "put": self.put,
+            "list": self.list,
+            "delete": self.delete,
+            "bytes_read": self.bytes_read,
+        }
 
 
 @dataclass(frozen=True)
@@ -74,8 +88,9 @@ class ObjectStore(Protocol):
     def get_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
         """Bytes `start` to `end` (exclusive)."""
 
-    def put(self, bucket: str, key: str, body: bytes, *, like: StoredObject | None = None,
-            if_match: str | None = None) -> str:
+    def put(
+        self, bucket: str, key: str, body: bytes, *, like: StoredObject | None = None, if_match: str | None = None
+    ) -> str:
         """Write `body` with `like`'s metadata, headers and tags; returns the new ETag.
 
         With `if_match`, raise `ObjectChanged` unless the current ETag is that one.
@@ -94,8 +109,7 @@ class S3ObjectStore:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             self.counts.list += 1
             for item in page.get("Contents", []):
-                yield ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"'),
-                                 item["LastModified"].isoformat())
+                yield ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"].isoformat())
 
     def get(self, bucket: str, key: str) -> StoredObject:
         try:
@@ -118,7 +132,7 @@ class S3ObjectStore:
             headers={name: response[name] for name in _KEPT_HEADERS if response.get(name)},
             version_id=version if version and version != "null" else None,
             tags=tags,
-            last_modified=response["LastModified"].astimezone(timezone.utc).isoformat(),
+            last_modified=response["LastModified"].astimezone(UTC).isoformat(),
         )
 
     def get_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
@@ -129,8 +143,9 @@ class S3ObjectStore:
         self.counts.bytes_read += len(body)
         return body
 
-    def put(self, bucket: str, key: str, body: bytes, *, like: StoredObject | None = None,
-            if_match: str | None = None) -> str:
+    def put(
+        self, bucket: str, key: str, body: bytes, *, like: StoredObject | None = None, if_match: str | None = None
+    ) -> str:
         request: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": body}
         if like is not None:
             request.update(like.headers)
@@ -144,8 +159,11 @@ class S3ObjectStore:
         try:
             response = self.client.put_object(**request)
         except self.client.exceptions.ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412",
-                                                                "ConditionalRequestConflict"):
+            if error.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "412",
+                "ConditionalRequestConflict",
+            ):
                 raise ObjectChanged(f"s3://{bucket}/{key} changed while it was rewritten") from error
             raise
         finally:
@@ -168,12 +186,22 @@ class InMemoryObjectStore:
         self._versions = itertools.count(1)
         self.fail_puts = False  # tests: make every PUT fail as S3 might
 
-    def add(self, bucket: str, key: str, body: bytes, metadata: dict[str, str] | None = None,
-            content_type: str = "application/octet-stream") -> None:
+    def add(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        metadata: dict[str, str] | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> None:
         self.objects[(bucket, key)] = StoredObject(
-            body=body, etag=hashlib.md5(body).hexdigest(), metadata=dict(metadata or {}),
+            body=body,
+            etag=hashlib.md5(body).hexdigest(),
+            metadata=dict(metadata or {}),
             headers={"ContentType": content_type},
-            version_id=str(next(self._versions)) if self.versioned else None, last_modified=_now())
+            version_id=str(next(self._versions)) if self.versioned else None,
+            last_modified=_now(),
+        )
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         self.counts.list += 1
@@ -187,8 +215,15 @@ class InMemoryObjectStore:
             raise ObjectMissing(s3_uri(bucket, key))
         stored = self.objects[(bucket, key)]
         self.counts.bytes_read += len(stored.body)
-        return StoredObject(stored.body, stored.etag, dict(stored.metadata), dict(stored.headers),
-                            stored.version_id, dict(stored.tags), stored.last_modified)
+        return StoredObject(
+            stored.body,
+            stored.etag,
+            dict(stored.metadata),
+            dict(stored.headers),
+            stored.version_id,
+            dict(stored.tags),
+            stored.last_modified,
+        )
 
     def get_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
         self.counts.get += 1
@@ -196,8 +231,9 @@ class InMemoryObjectStore:
         self.counts.bytes_read += len(chunk)
         return chunk
 
-    def put(self, bucket: str, key: str, body: bytes, *, like: StoredObject | None = None,
-            if_match: str | None = None) -> str:
+    def put(
+        self, bucket: str, key: str, body: bytes, *, like: StoredObject | None = None, if_match: str | None = None
+    ) -> str:
         self.counts.put += 1
         if self.fail_puts:
             raise OSError("simulated S3 failure")
@@ -207,10 +243,14 @@ class InMemoryObjectStore:
         if current is not None and self.versioned:
             self.old_versions.setdefault((bucket, key), []).append(current)
         self.objects[(bucket, key)] = StoredObject(
-            body=body, etag=hashlib.md5(body).hexdigest(),
-            metadata=dict(like.metadata) if like else {}, headers=dict(like.headers) if like else {},
+            body=body,
+            etag=hashlib.md5(body).hexdigest(),
+            metadata=dict(like.metadata) if like else {},
+            headers=dict(like.headers) if like else {},
             version_id=str(next(self._versions)) if self.versioned else None,
-            tags=dict(like.tags) if like else {}, last_modified=_now())
+            tags=dict(like.tags) if like else {},
+            last_modified=_now(),
+        )
         return self.objects[(bucket, key)].etag
 
     def delete_version(self, bucket: str, key: str, version_id: str) -> None:
@@ -220,7 +260,7 @@ class InMemoryObjectStore:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def s3_uri(bucket: str, key: str) -> str:

@@ -18,6 +18,7 @@ Athena bills. Athena in the emulator never runs SQL, so `DuckDbQueryEngine` stan
 DuckDB and pyarrow are imported only when the local engine is built; pyathena only
 when the Athena engine runs a query.
 """
+
 from __future__ import annotations
 
 import threading
@@ -49,8 +50,14 @@ class QueryEngine(Protocol):
 class AthenaQueryEngine:
     """Runs SQL in an Athena workgroup through pyathena; `DataScannedInBytes` is the scan."""
 
-    def __init__(self, workgroup: str, database: str, output_location: str | None = None,
-                 region: str | None = None, connection: Any = None) -> None:
+    def __init__(
+        self,
+        workgroup: str,
+        database: str,
+        output_location: str | None = None,
+        region: str | None = None,
+        connection: Any = None,
+    ) -> None:
         self.workgroup = workgroup
         self.database = database
         self.output_location = output_location
@@ -62,8 +69,11 @@ class AthenaQueryEngine:
             import pyathena
 
             self.connection = pyathena.connect(
-                work_group=self.workgroup, schema_name=self.database,
-                s3_staging_dir=self.output_location, region_name=self.region)
+                work_group=self.workgroup,
+                schema_name=self.database,
+                s3_staging_dir=self.output_location,
+                region_name=self.region,
+            )
         return self.connection
 
     def run(self, sql: str) -> QueryResult:
@@ -120,7 +130,7 @@ class _ReadCounter:
         with self.lock:
             for offset, data in self.cache.get(path, []):
                 if offset <= start and end <= offset + len(data):
-                    return data[start - offset:end - offset]
+                    return data[start - offset : end - offset]
         return None
 
 
@@ -182,8 +192,12 @@ def _object_filesystem(store: ObjectStore, sizes: dict[str, int], counter: _Read
             return path
 
         def get_file_info(self, paths: list[str]) -> list[Any]:
-            return [pafs.FileInfo(p, pafs.FileType.File, size=sizes[p]) if p in sizes
-                    else pafs.FileInfo(p, pafs.FileType.NotFound) for p in paths]
+            return [
+                pafs.FileInfo(p, pafs.FileType.File, size=sizes[p])
+                if p in sizes
+                else pafs.FileInfo(p, pafs.FileType.NotFound)
+                for p in paths
+            ]
 
         def open_input_file(self, path: str) -> Any:
             bucket, _, key = path.partition("/")
@@ -209,7 +223,7 @@ def _object_filesystem(store: ObjectStore, sizes: dict[str, int], counter: _Read
 
 def partition_values(key: str, prefix: str) -> dict[str, str]:
     """Hive partition values of an object key (`.../source=x/event_date=y/file`)."""
-    segments = key[len(prefix):].split("/")[:-1]
+    segments = key[len(prefix) :].split("/")[:-1]
     return dict(segment.split("=", 1) for segment in segments if "=" in segment)
 
 
@@ -220,8 +234,7 @@ class DuckDbQueryEngine:
     without it the schema comes from the first object's footer, as a crawler would.
     """
 
-    def __init__(self, tables: list[LakeTable], store: ObjectStore,
-                 schemas: dict[str, Any] | None = None) -> None:
+    def __init__(self, tables: list[LakeTable], store: ObjectStore, schemas: dict[str, Any] | None = None) -> None:
         self.tables = tables
         self.store = store
         self.schemas = dict(schemas or {})
@@ -238,8 +251,7 @@ class DuckDbQueryEngine:
                 datasets.append(dataset)
                 connection.register(f"__lake_{number}", dataset)
                 connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.database}"')
-                connection.execute(
-                    f'CREATE VIEW "{table.database}"."{table.name}" AS SELECT * FROM __lake_{number}')
+                connection.execute(f'CREATE VIEW "{table.database}"."{table.name}" AS SELECT * FROM __lake_{number}')
             try:
                 cursor = connection.execute(sql)
                 rows = [tuple(row) for row in cursor.fetchall()]
@@ -262,8 +274,9 @@ class DuckDbQueryEngine:
             schema = self._infer_schema(table, objects, sizes)
             self.schemas[table.qualified_name] = schema
         data_fields = [f for f in schema if f.name not in table.partition_keys and f.name != "$path"]
-        full_schema = pa.schema([*data_fields, *(pa.field(k, pa.string()) for k in table.partition_keys),
-                                 pa.field("$path", pa.string())])
+        full_schema = pa.schema(
+            [*data_fields, *(pa.field(k, pa.string()) for k in table.partition_keys), pa.field("$path", pa.string())]
+        )
         partitions = []
         for info in objects:
             values = partition_values(info.key, table.prefix)
@@ -273,8 +286,12 @@ class DuckDbQueryEngine:
                     expression = expression & (ds.field(key) == values[key])
             partitions.append(expression)
         return ds.FileSystemDataset.from_paths(
-            list(sizes), schema=full_schema, format=ds.ParquetFileFormat(),
-            filesystem=_object_filesystem(self.store, sizes, counter), partitions=partitions)
+            list(sizes),
+            schema=full_schema,
+            format=ds.ParquetFileFormat(),
+            filesystem=_object_filesystem(self.store, sizes, counter),
+            partitions=partitions,
+        )
 
     def _infer_schema(self, table: LakeTable, objects: list[Any], sizes: dict[str, int]) -> Any:
         """The data schema from the first object's footer (a crawler's job; not billed)."""

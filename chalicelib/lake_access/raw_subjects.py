@@ -7,6 +7,7 @@ where the email is. The source is in the key (`incoming/{source}/...` in the raw
 email cannot be normalized has no subject id in the lake either, and an erasure request
 for an email that does not normalize is refused at the API, so both sides agree.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping

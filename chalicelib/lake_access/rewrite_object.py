@@ -14,6 +14,7 @@ atomically. In a versioned bucket the previous version, which still holds the su
 is deleted after the PUT. An object the find named but where no row matched is an error
 (`NothingRemoved`), never a silent success.
 """
+
 from __future__ import annotations
 
 import io
@@ -53,12 +54,20 @@ class ObjectRewrite:
     document_ids: list[str] = field(default_factory=list)  # anonymization: documents changed
 
     def as_dict(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "key": self.key, "rows_before": self.rows_before,
-                "rows_removed": self.rows_removed, "rows_changed": self.rows_changed,
-                "removed_by_subject": dict(self.removed_by_subject), "rewritten": self.rewritten,
-                "bytes_before": self.bytes_before, "bytes_after": self.bytes_after,
-                "unparsed": self.unparsed, "key_collisions": self.key_collisions,
-                "old_version_deleted": self.old_version_deleted}
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "rows_before": self.rows_before,
+            "rows_removed": self.rows_removed,
+            "rows_changed": self.rows_changed,
+            "removed_by_subject": dict(self.removed_by_subject),
+            "rewritten": self.rewritten,
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+            "unparsed": self.unparsed,
+            "key_collisions": self.key_collisions,
+            "old_version_deleted": self.old_version_deleted,
+        }
 
 
 def is_parquet(key: str, content: bytes) -> bool:
@@ -66,6 +75,7 @@ def is_parquet(key: str, content: bytes) -> bool:
 
 
 # -- Parquet ------------------------------------------------------------------------------
+
 
 @dataclass
 class ParquetRewrite:
@@ -116,16 +126,18 @@ def erase_from_parquet(content: bytes, subject_column: str, subject_ids: Collect
     table, options = read_parquet(content)
     mask = _subject_mask(table, subject_column, subject_ids)
     removed = table.filter(mask)
-    by_subject = {str(entry["values"]): int(entry["counts"])
-                  for entry in pc.value_counts(removed[subject_column]).to_pylist()}
+    by_subject = {
+        str(entry["values"]): int(entry["counts"]) for entry in pc.value_counts(removed[subject_column]).to_pylist()
+    }
     if not removed.num_rows:
         return ParquetRewrite(content, table.num_rows, table.num_rows, {})
     kept = table.filter(pc.invert(mask))
     return ParquetRewrite(write_parquet(kept, options), table.num_rows, kept.num_rows, by_subject)
 
 
-def verify_parquet(original: bytes, rewritten: bytes, expected_rows: int, subject_column: str,
-                   subject_ids: Collection[str], where: str) -> None:
+def verify_parquet(
+    original: bytes, rewritten: bytes, expected_rows: int, subject_column: str, subject_ids: Collection[str], where: str
+) -> None:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -154,6 +166,7 @@ def count_key_matches(content: bytes, key_column: str, subject_ids: Collection[s
 
 # -- raw files ----------------------------------------------------------------------------
 
+
 def raw_format_for(key: str) -> FileFormat:
     """How a raw or quarantine object is read record by record: an `incoming/{source}/` file
     as its source's connector reads it at ingest; a quarantine file (JSON Lines ingest wrote)
@@ -172,6 +185,7 @@ def raw_format_for(key: str) -> FileFormat:
 
 # -- replacing an object ------------------------------------------------------------------
 
+
 def replace_object(store: ObjectStore, bucket: str, key: str, original: StoredObject, body: bytes) -> bool:
     """PUT `body` in place of `original` (same metadata, headers, tags) if it is unchanged.
 
@@ -186,11 +200,21 @@ def replace_object(store: ObjectStore, bucket: str, key: str, original: StoredOb
 
 # -- erasure ------------------------------------------------------------------------------
 
-def rewrite_without_subjects(store: ObjectStore, bucket: str, key: str, subject_ids: Collection[str], *,
-                             subject_of: SubjectOf | None = None, subject_column: str = "subject_id",
-                             raw_format: FileFormat | None = None, expect_hits: bool = True,
-                             found_at: str | None = None, key_column: str | None = None,
-                             dry_run: bool = False) -> ObjectRewrite:
+
+def rewrite_without_subjects(
+    store: ObjectStore,
+    bucket: str,
+    key: str,
+    subject_ids: Collection[str],
+    *,
+    subject_of: SubjectOf | None = None,
+    subject_column: str = "subject_id",
+    raw_format: FileFormat | None = None,
+    expect_hits: bool = True,
+    found_at: str | None = None,
+    key_column: str | None = None,
+    dry_run: bool = False,
+) -> ObjectRewrite:
     """Remove the subjects' records from one object (Parquet by column, raw by `subject_of`).
 
     With `expect_hits`, finding none of the subjects raises `NothingRemoved` — unless the
@@ -238,13 +262,17 @@ def rewrite_without_subjects(store: ObjectStore, bucket: str, key: str, subject_
             if mismatch is not None:
                 raise RewriteVerificationFailed(f"{where}: {mismatch}")
     if not outcome.rows_removed:
-        rewritten_since_find = bool(found_at and original.last_modified and
-                                    datetime.fromisoformat(original.last_modified) > datetime.fromisoformat(found_at))
+        rewritten_since_find = bool(
+            found_at
+            and original.last_modified
+            and datetime.fromisoformat(original.last_modified) > datetime.fromisoformat(found_at)
+        )
         if key_column and is_parquet(key, original.body):
             outcome.key_collisions = count_key_matches(original.body, key_column, subjects)
         if expect_hits and not rewritten_since_find and not outcome.key_collisions:
-            raise NothingRemoved(f"{where}: the find named this object, yet no record of the "
-                                 f"job's {len(subjects)} subject(s) was in it")
+            raise NothingRemoved(
+                f"{where}: the find named this object, yet no record of the job's {len(subjects)} subject(s) was in it"
+            )
         outcome.bytes_after = outcome.bytes_before
         return outcome
     outcome.bytes_after = len(new_body)

@@ -5,6 +5,7 @@ SQS takes at most 256 KiB per message, and bills every started 64 KiB as one req
 leaving the rest of the 256 KiB for the message envelope (file id, raw key, source...).
 It is a pure generator: it holds one chunk at a time, whatever the input's length.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,12 @@ def serialized_size(item: Any) -> int:
     return len(text.encode("utf-8")) + 1
 
 
-def chunks(items: Iterable[T], max_records: int = DEFAULT_MAX_RECORDS, max_bytes: int = DEFAULT_MAX_BYTES,
-           size: Callable[[T], int] = serialized_size) -> Iterator[list[T]]:
+def chunks(
+    items: Iterable[T],
+    max_records: int = DEFAULT_MAX_RECORDS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    size: Callable[[T], int] = serialized_size,
+) -> Iterator[list[T]]:
     """Consecutive lists of items, each at most `max_records` long and `max_bytes` in size.
     An item bigger than `max_bytes` on its own raises `ChunkItemTooLarge` (the reader's
     record limit keeps that from happening)."""

@@ -2,6 +2,7 @@
 are `raw_files`'). A `StrEnum`, so they serialize as their plain string values in messages, the
 State Keeper and the quarantine bucket.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum

@@ -1,4 +1,5 @@
 """Errors of the normalize package. None carries a personal value in its message."""
+
 from __future__ import annotations
 
 

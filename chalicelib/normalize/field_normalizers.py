@@ -13,11 +13,12 @@ answers too, as reason codes, never as exceptions. Only inputs up to `CACHED_INP
 long are cached, so the caches' memory stays bounded whatever the records hold. They hold
 personal data in memory only, as long as the process that read the record does anyway.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -56,7 +57,9 @@ def text(value: Any, max_length: int = MAX_TEXT) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
-        cleaned, code = _text_of_str(value, max_length) if len(value) <= CACHED_INPUT_CHARS else _text(value, max_length)
+        cleaned, code = (
+            _text_of_str(value, max_length) if len(value) <= CACHED_INPUT_CHARS else _text(value, max_length)
+        )
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
         raise FieldInvalid(ReasonCode.INVALID_TEXT)
     else:
@@ -145,8 +148,7 @@ _phone_of_str = lru_cache(maxsize=PHONE_CACHE_SIZE)(_phone)
 
 def clear_caches() -> None:
     """Forget every remembered answer (benchmarks start cold with it)."""
-    for cached in (_email_of_str, _phone_of_str, _text_of_str, _instant_of_str, _country, _language,
-                   _currency, _zone):
+    for cached in (_email_of_str, _phone_of_str, _text_of_str, _instant_of_str, _country, _language, _currency, _zone):
         cached.cache_clear()
 
 
@@ -275,8 +277,12 @@ def _zone(tz_name: str) -> ZoneInfo:
 def instant(value: Any, formats: tuple[str, ...] = (), local_timezone: str = "UTC") -> datetime | None:
     """A UTC datetime from ISO 8601 (with `Z`, `+0000` or `+00:00`), an epoch in seconds, or
     one of `formats` (strptime). Times without offset are in `local_timezone`."""
-    if isinstance(value, str) and len(value) <= CACHED_INPUT_CHARS and isinstance(formats, tuple) \
-            and isinstance(local_timezone, str):
+    if (
+        isinstance(value, str)
+        and len(value) <= CACHED_INPUT_CHARS
+        and isinstance(formats, tuple)
+        and isinstance(local_timezone, str)
+    ):
         parsed, code = _instant_of_str(value, formats, local_timezone)
     else:
         parsed, code = _instant(value, formats, local_timezone)
@@ -303,7 +309,7 @@ def _parse_instant(value: Any, formats: tuple[str, ...], local_timezone: str) ->
         raise FieldInvalid(ReasonCode.INVALID_DATETIME)
     if isinstance(value, (int, float)):
         try:
-            parsed = datetime.fromtimestamp(value, tz=timezone.utc)
+            parsed = datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError):
             raise FieldInvalid(ReasonCode.INVALID_DATETIME) from None
     elif isinstance(value, str):
@@ -325,7 +331,7 @@ def _parse_instant(value: Any, formats: tuple[str, ...], local_timezone: str) ->
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_zone(local_timezone))
     try:
-        utc = parsed.astimezone(timezone.utc)
+        utc = parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         raise FieldInvalid(ReasonCode.INVALID_DATETIME) from None
     if not 1970 <= utc.year <= 2200:

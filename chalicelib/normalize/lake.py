@@ -32,6 +32,7 @@ same chunk again overwrites the same objects. The same record arriving in anothe
 the same `document_id`: queries deduplicate by `document_id`, keeping the latest
 `ingested_at`. The event date range projects two years ahead: tickets sell that early.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,7 +92,7 @@ _PARTITION_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
 )
 
 
-_NO_KEY = -(2 ** 63) - 1  # sorts rows without a subject first
+_NO_KEY = -(2**63) - 1  # sorts rows without a subject first
 
 
 def subject_key(subject_id: str) -> int:
@@ -114,8 +115,9 @@ def athena_columns() -> list[tuple[str, str]]:
     return [(name, athena) for name, _, athena in LAKE_COLUMNS]
 
 
-def partition_projection(sources: Sequence[str], first_event_date: str = "2015-01-01",
-                         location: str = "s3://BUCKET/lake/") -> dict[str, object]:
+def partition_projection(
+    sources: Sequence[str], first_event_date: str = "2015-01-01", location: str = "s3://BUCKET/lake/"
+) -> dict[str, object]:
     """The partition keys with their Athena projection settings, for the Glue table."""
     return {
         "partition_keys": [{"name": "source", "type": "string"}, {"name": "event_date", "type": "string"}],
@@ -191,10 +193,10 @@ def lake_row(record: NormalizedRecord, include_partition_columns: bool = False) 
 
 def to_arrow_table(records: Iterable[NormalizedRecord], include_partition_columns: bool = False) -> pa.Table:
     """The records as one Arrow table, sorted by subject key (then document id) for pruning."""
-    ordered = sorted(records, key=lambda r: (subject_key(r.subject_id) if r.subject_id else _NO_KEY,
-                                             r.document_id))
-    return pa.Table.from_pylist([lake_row(r, include_partition_columns) for r in ordered],
-                                schema=lake_schema(include_partition_columns))
+    ordered = sorted(records, key=lambda r: (subject_key(r.subject_id) if r.subject_id else _NO_KEY, r.document_id))
+    return pa.Table.from_pylist(
+        [lake_row(r, include_partition_columns) for r in ordered], schema=lake_schema(include_partition_columns)
+    )
 
 
 @dataclass(frozen=True)
@@ -208,5 +210,7 @@ def lake_objects(records: Iterable[NormalizedRecord], chunk_id: str) -> list[Lak
     groups: dict[tuple[str, date], list[NormalizedRecord]] = {}
     for record in records:
         groups.setdefault((record.lineage.source, event_date(record)), []).append(record)
-    return [LakeObject(key=lake_key(source, day, chunk_id), table=to_arrow_table(group))
-            for (source, day), group in sorted(groups.items())]
+    return [
+        LakeObject(key=lake_key(source, day, chunk_id), table=to_arrow_table(group))
+        for (source, day), group in sorted(groups.items())
+    ]

@@ -11,6 +11,7 @@ Ids:
 * the subject id (`subjects/pseudonyms.py`) of the normalized email, so one person's
   records join without the email leaving the lake.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -84,10 +85,19 @@ def document_id(source: str, source_record_id: str) -> str:
 
 # Normalizers that answer None for a None value whatever their other arguments (tested):
 # most fields of most records are absent, so the checker skips the call for those.
-NONE_STAYS_NONE: frozenset[Callable[..., Any]] = frozenset({
-    fields.text, fields.name, fields.country, fields.language, fields.flag, fields.instant, fields.amount,
-    fields.currency, fields.quantity,
-})
+NONE_STAYS_NONE: frozenset[Callable[..., Any]] = frozenset(
+    {
+        fields.text,
+        fields.name,
+        fields.country,
+        fields.language,
+        fields.flag,
+        fields.instant,
+        fields.amount,
+        fields.currency,
+        fields.quantity,
+    }
+)
 
 
 class _Checker:
@@ -138,8 +148,9 @@ def raw_document_id(source: str, raw: RawRecord, lineage_key: str) -> str:
     return _fallback_id(lineage_key, raw.position if isinstance(raw.position, int) else 0)
 
 
-def normalize(source: str, raw: RawRecord, lineage_key: str, ingested_at: datetime,
-              subject_key: bytes) -> NormalizedRecord | Rejected:
+def normalize(
+    source: str, raw: RawRecord, lineage_key: str, ingested_at: datetime, subject_key: bytes
+) -> NormalizedRecord | Rejected:
     """The normalized record, or why not. Raises only for configuration (`WeakSubjectKey`)."""
     if not isinstance(subject_key, (bytes, bytearray)) or len(subject_key) < MIN_SUBJECT_KEY_BYTES:
         raise WeakSubjectKey(f"the subject id key must be at least {MIN_SUBJECT_KEY_BYTES} bytes")
@@ -147,15 +158,18 @@ def normalize(source: str, raw: RawRecord, lineage_key: str, ingested_at: dateti
     try:
         connector = connector_for(source)
     except UnknownSource:
-        return Rejected(document_id=_fallback_id(lineage_key, position), source=str(source),
-                        source_record_id=None, position=position,
-                        reasons=[reason("source", ReasonCode.UNKNOWN_SOURCE)])
+        return Rejected(
+            document_id=_fallback_id(lineage_key, position),
+            source=str(source),
+            source_record_id=None,
+            position=position,
+            reasons=[reason("source", ReasonCode.UNKNOWN_SOURCE)],
+        )
     record_id = raw.source_record_id if isinstance(raw.source_record_id, str) and raw.source_record_id else None
 
     def rejected(reasons: list[Reason]) -> Rejected:
         doc = document_id(source, record_id) if record_id else _fallback_id(lineage_key, position)
-        return Rejected(document_id=doc, source=source, source_record_id=record_id, position=position,
-                        reasons=reasons)
+        return Rejected(document_id=doc, source=source, source_record_id=record_id, position=position, reasons=reasons)
 
     if not isinstance(raw.data, dict):
         return rejected([reason("record", ReasonCode.NOT_AN_OBJECT)])
@@ -171,16 +185,30 @@ def normalize(source: str, raw: RawRecord, lineage_key: str, ingested_at: dateti
     try:
         return _build(connector, draft, record_id, position, lineage_key, ingested_at, subject_key, rejected)
     except ValidationError as exc:
-        return rejected([Reason(field=".".join(str(p) for p in error["loc"]) or "record",
-                                code=ReasonCode.SCHEMA_VIOLATION.value, message=MESSAGES[ReasonCode.SCHEMA_VIOLATION])
-                         for error in exc.errors(include_url=False, include_input=False, include_context=False)])
+        return rejected(
+            [
+                Reason(
+                    field=".".join(str(p) for p in error["loc"]) or "record",
+                    code=ReasonCode.SCHEMA_VIOLATION.value,
+                    message=MESSAGES[ReasonCode.SCHEMA_VIOLATION],
+                )
+                for error in exc.errors(include_url=False, include_input=False, include_context=False)
+            ]
+        )
     except Exception:  # noqa: BLE001 - last line of defence: one record, never the batch
         return rejected([reason("record", ReasonCode.UNREADABLE_RECORD)])
 
 
-def _build(connector: Connector, draft: Draft, record_id: str, position: int, lineage_key: str,
-           ingested_at: datetime, subject_key: bytes,
-           rejected: Callable[[list[Reason]], Rejected]) -> NormalizedRecord | Rejected:
+def _build(
+    connector: Connector,
+    draft: Draft,
+    record_id: str,
+    position: int,
+    lineage_key: str,
+    ingested_at: datetime,
+    subject_key: bytes,
+    rejected: Callable[[list[Reason]], Rejected],
+) -> NormalizedRecord | Rejected:
     checker = _Checker()
     check = checker.field
     when = (connector.datetime_formats, connector.local_timezone)  # instant's formats and local_timezone
@@ -202,8 +230,7 @@ def _build(connector: Connector, draft: Draft, record_id: str, position: int, li
     granted = check("contact.marketing_consent.granted", fields.flag, draft.consent_granted)
     if granted is not None:
         consent_at = check("contact.marketing_consent.at", fields.instant, draft.consent_at, *when)
-        consent = Consent(granted=granted, at=consent_at,
-                          source=draft.consent_source or connector.name)
+        consent = Consent(granted=granted, at=consent_at, source=draft.consent_source or connector.name)
 
     occurred_at = check("interaction.occurred_at", fields.instant, draft.occurred_at, *when)
     if occurred_at is None and not any(r.field == "interaction.occurred_at" for r in checker.reasons):
@@ -229,19 +256,50 @@ def _build(connector: Connector, draft: Draft, record_id: str, position: int, li
 
     if checker.reasons or occurred_at is None or draft.interaction_type is None:
         return rejected(checker.reasons)
-    has_event = (event_id is not None or event_name is not None or event_start is not None
-                 or event_venue is not None or event_country is not None)
+    has_event = (
+        event_id is not None
+        or event_name is not None
+        or event_start is not None
+        or event_venue is not None
+        or event_country is not None
+    )
     data = {
         "document_id": document_id(connector.name, record_id),
         "subject_id": subject_id(email, subject_key) if email else None,
-        "contact": {"email": email, "first_name": first_name, "last_name": last_name, "phone": phone,
-                    "country": country, "language": language, "marketing_consent": consent},
-        "interaction": {"type": draft.interaction_type, "occurred_at": occurred_at, "amount": amount,
-                        "currency": currency, "order_id": order_id, "item": item, "quantity": quantity},
-        "event": {"id": event_id, "name": event_name, "start": event_start, "venue": event_venue,
-                  "country": event_country} if has_event else None,
-        "lineage": {"source": connector.name, "source_record_id": record_id, "raw_key": lineage_key,
-                    "position": position, "ingested_at": ingested_at},
+        "contact": {
+            "email": email,
+            "first_name": first_name,
+            "last_name": last_name,
+            "phone": phone,
+            "country": country,
+            "language": language,
+            "marketing_consent": consent,
+        },
+        "interaction": {
+            "type": draft.interaction_type,
+            "occurred_at": occurred_at,
+            "amount": amount,
+            "currency": currency,
+            "order_id": order_id,
+            "item": item,
+            "quantity": quantity,
+        },
+        "event": {
+            "id": event_id,
+            "name": event_name,
+            "start": event_start,
+            "venue": event_venue,
+            "country": event_country,
+        }
+        if has_event
+        else None,
+        "lineage": {
+            "source": connector.name,
+            "source_record_id": record_id,
+            "raw_key": lineage_key,
+            "position": position,
+            "ingested_at": ingested_at,
+        },
     }
     try:
         # one validation of the whole tree, cheaper than building each part

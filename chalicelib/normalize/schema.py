@@ -9,9 +9,10 @@ HMAC of the normalized email: it joins all records of one person without exposin
 `Rejected` and `Reason` describe a record that failed validation. A reason names the field
 and a code and has a fixed message: it never carries the offending value.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -41,7 +42,7 @@ def _utc(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         raise ValueError("datetime must be timezone-aware")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 class Consent(_Model):

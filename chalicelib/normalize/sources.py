@@ -5,13 +5,14 @@
 known from its key, `incoming/{source}/{yyyy}/{mm}/{dd}/{file_id}.{ext}[.gz]`, or from
 the push route that stored it there; it is never guessed from the content.
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
 import re
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from chalicelib.normalize import connectors as _connectors_package
 from chalicelib.normalize.connectors.base import Connector

@@ -1,5 +1,6 @@
 """The subject id of an email, with the email normalized exactly as ingest normalizes it, so
 an erasure request by email and a tombstone check find the ids the lake holds."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ first bytes tell (gzip, extension, BOM, delimiter, JSON Lines inside a `.json` f
 A connector declares its source's `FileFormat`; a key of no known source gets the
 format its extension names (`format_for_extension`).
 """
+
 from __future__ import annotations
 
 import codecs

@@ -4,6 +4,7 @@
 problem, and carries on past a bad line wherever the format allows it. Where records start
 and end is the splitter's (`splitter`), which the rewriter uses too.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -16,8 +17,9 @@ from chalicelib.raw_files.splitter import Facts, split
 RecordId = Callable[[dict[str, Any]], "str | None"]
 
 
-def read_file(stream: BinaryIO, key: str, fmt: FileFormat, limits: ReadLimits = DEFAULT_LIMITS,
-              record_id: RecordId | None = None) -> Iterator[RawRecord | FileProblem]:
+def read_file(
+    stream: BinaryIO, key: str, fmt: FileFormat, limits: ReadLimits = DEFAULT_LIMITS, record_id: RecordId | None = None
+) -> Iterator[RawRecord | FileProblem]:
     """Records and file problems of one raw object of the given format. Never raises on
     content; `record_id` (the source's own id of a record) may fail on an odd record."""
     for piece in split(stream, key, fmt, limits, Facts()):

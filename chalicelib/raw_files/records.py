@@ -3,6 +3,7 @@
 Shared by the reader (ingest) and the rewriter (erasure, anonymization); the limits bound
 what one record may hold, and so how much memory reading a file may take.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

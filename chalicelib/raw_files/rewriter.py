@@ -7,6 +7,7 @@ record's own format (a JSON line with its line end, a CSV row in the file's deli
 encoding, a page item, or the whole document). Everything that is not a record — a header,
 blank or bad lines, other members of a page — stays byte for byte; gzip is re-compressed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -69,16 +70,18 @@ class _Plan:
     arrays: dict[int, list[tuple[tuple[int, int], bytes | None]]] = field(default_factory=dict)
 
 
-def visit_records(content: bytes, key: str, fmt: FileFormat,
-                  limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[VisitedRecord]:
+def visit_records(
+    content: bytes, key: str, fmt: FileFormat, limits: ReadLimits = DEFAULT_LIMITS
+) -> Iterator[VisitedRecord]:
     """The records a rewrite visits, in order: exactly the reader's, with their byte spans."""
     for piece in split(io.BytesIO(content), key, fmt, limits, Facts()):
         if piece.data is not None and piece.span is not None:
             yield VisitedRecord(piece.position or 0, piece.span, piece.data)
 
 
-def rewrite_records(content: bytes, key: str, fmt: FileFormat, transform: RecordTransform,
-                    limits: ReadLimits = DEFAULT_LIMITS) -> RecordRewrite:
+def rewrite_records(
+    content: bytes, key: str, fmt: FileFormat, transform: RecordTransform, limits: ReadLimits = DEFAULT_LIMITS
+) -> RecordRewrite:
     """Apply `transform` to every record; untouched records keep their exact bytes."""
     result = RecordRewrite(content)
     plan = _Plan()
@@ -111,8 +114,9 @@ def rewrite_records(content: bytes, key: str, fmt: FileFormat, transform: Record
     return result
 
 
-def count_records(content: bytes, key: str, fmt: FileFormat,
-                  predicate: Callable[[dict[str, Any]], bool]) -> tuple[int, int]:
+def count_records(
+    content: bytes, key: str, fmt: FileFormat, predicate: Callable[[dict[str, Any]], bool]
+) -> tuple[int, int]:
     """(records, records matching `predicate`) of a raw file: the check after a rewrite."""
     records = matching = 0
     for record in visit_records(content, key, fmt):
@@ -121,8 +125,9 @@ def count_records(content: bytes, key: str, fmt: FileFormat,
     return records, matching
 
 
-def rewrite_mismatch(before: RecordRewrite, new_content: bytes, key: str, fmt: FileFormat,
-                     predicate: Callable[[dict[str, Any]], bool]) -> str | None:
+def rewrite_mismatch(
+    before: RecordRewrite, new_content: bytes, key: str, fmt: FileFormat, predicate: Callable[[dict[str, Any]], bool]
+) -> str | None:
     """Why the rewritten content does not check out, or None: it must hold the records
     before less the dropped ones, none of them matching `predicate`."""
     records, matching = count_records(new_content, key, fmt, predicate)
@@ -139,7 +144,8 @@ def _serialized(record: dict[str, Any], piece: Piece, facts: Facts) -> bytes:
         # written with both line-end characters as its terminator, so that a value holding
         # either is quoted; then ended as the record's line was
         csv.writer(buffer, delimiter=facts.delimiter, lineterminator="\r\n").writerow(
-            ["" if record.get(name) is None else str(record.get(name)) for name in facts.header])
+            ["" if record.get(name) is None else str(record.get(name)) for name in facts.header]
+        )
         return (buffer.getvalue().removesuffix("\r\n") + piece.ending).encode(facts.encoding)
     if facts.layout == "lines":
         return (json.dumps(record, ensure_ascii=False) + piece.ending).encode("utf-8")
@@ -181,11 +187,14 @@ def _array_edit(body: bytes, items: list[tuple[tuple[int, int], bytes | None]]) 
     item is followed by the separator that followed it (the last kept by none)."""
     if all(new is None for _, new in items):
         return None
-    kept = [(number, body[span[0]:span[1]] if new is None else new)
-            for number, (span, new) in enumerate(items) if new != b""]
+    kept = [
+        (number, body[span[0] : span[1]] if new is None else new)
+        for number, (span, new) in enumerate(items)
+        if new != b""
+    ]
     pieces: list[bytes] = []
     for index, (number, text) in enumerate(kept):
         pieces.append(text)
         if index < len(kept) - 1:
-            pieces.append(body[items[number][0][1]:items[number + 1][0][0]])
+            pieces.append(body[items[number][0][1] : items[number + 1][0][0]])
     return items[0][0][0], items[-1][0][1], b"".join(pieces)

@@ -18,6 +18,7 @@ rewrites the spans. Both see one splitting, so erasure rewrites exactly what ing
 A UTF-8 BOM is reported and skipped. Every unit held at once is bounded: one line or one
 record (`max_record_bytes`) and one read block.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -31,8 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
-from chalicelib.raw_files.formats import (UTF8_BOM, UTF16_BOMS, FileFormat, holds_json_lines, key_layout,
-                                          sniff_delimiter)
+from chalicelib.raw_files.formats import UTF8_BOM, UTF16_BOMS, FileFormat, holds_json_lines, key_layout, sniff_delimiter
 from chalicelib.raw_files.records import FileProblem, FileProblemCode, ReadLimits
 
 Layout = Literal["lines", "delimited", "document"]
@@ -106,7 +106,7 @@ class _Replay(io.RawIOBase):
             self._head = self._head[count:]
             return count
         chunk = self._rest.read(len(buffer))
-        buffer[:len(chunk)] = chunk
+        buffer[: len(chunk)] = chunk
         return len(chunk)
 
 
@@ -121,8 +121,10 @@ def split(stream: BinaryIO, key: str, fmt: FileFormat, limits: ReadLimits, facts
     """The pieces of one raw object, as its key and its source's format say to read it."""
     layout = key_layout(key)
     if layout.extension not in fmt.extensions:
-        yield _problem(FileProblemCode.UNSUPPORTED_FORMAT,
-                       f"the source reads {', '.join(fmt.extensions)} files, not {layout.extension or 'no extension'}")
+        yield _problem(
+            FileProblemCode.UNSUPPORTED_FORMAT,
+            f"the source reads {', '.join(fmt.extensions)} files, not {layout.extension or 'no extension'}",
+        )
         return
     body: Any = gzip.GzipFile(fileobj=stream, mode="rb") if layout.compressed else stream
     raw = _CountingRaw(body, check_utf8=fmt.kind == "json")
@@ -170,8 +172,13 @@ def split(stream: BinaryIO, key: str, fmt: FileFormat, limits: ReadLimits, facts
             yield _problem(FileProblemCode.EMPTY_FILE, "the file holds no records")
 
 
-def _problem(code: FileProblemCode, message: str, position: int | None = None,
-             span: tuple[int, int] | None = None, array: int | None = None) -> Piece:
+def _problem(
+    code: FileProblemCode,
+    message: str,
+    position: int | None = None,
+    span: tuple[int, int] | None = None,
+    array: int | None = None,
+) -> Piece:
     return Piece(position, problem=FileProblem(code, message, position), span=span, array=array)
 
 
@@ -187,6 +194,7 @@ def _line_ending(line: str) -> str:
 
 
 # -- lines ------------------------------------------------------------------------------
+
 
 @dataclass
 class _Line:
@@ -219,8 +227,15 @@ def _byte_lines(buffered: io.BufferedReader, limits: ReadLimits) -> Iterator[_Li
                     break
                 size += len(line)
             offset += size
-            yield _Line(number, start, offset, None, _problem(
-                FileProblemCode.RECORD_TOO_LARGE, f"line is over {limit} bytes; skipped", number, (start, offset)))
+            yield _Line(
+                number,
+                start,
+                offset,
+                None,
+                _problem(
+                    FileProblemCode.RECORD_TOO_LARGE, f"line is over {limit} bytes; skipped", number, (start, offset)
+                ),
+            )
             continue
         if not line:
             return
@@ -228,8 +243,13 @@ def _byte_lines(buffered: io.BufferedReader, limits: ReadLimits) -> Iterator[_Li
         try:
             yield _Line(number, start, offset, line.decode("utf-8"))
         except UnicodeDecodeError:
-            yield _Line(number, start, offset, None, _problem(
-                FileProblemCode.NOT_UTF8, "line is not valid UTF-8; skipped", number, (start, offset)))
+            yield _Line(
+                number,
+                start,
+                offset,
+                None,
+                _problem(FileProblemCode.NOT_UTF8, "line is not valid UTF-8; skipped", number, (start, offset)),
+            )
 
 
 def _utf16_lines(buffered: io.BufferedReader, encoding: str, limits: ReadLimits) -> Iterator[_Line]:
@@ -243,16 +263,29 @@ def _utf16_lines(buffered: io.BufferedReader, encoding: str, limits: ReadLimits)
         try:
             line = reader.readline(limits.max_record_bytes + 1)
         except UnicodeDecodeError:
-            yield _Line(number + 1, offset, offset, None, _problem(
-                FileProblemCode.NOT_UTF8, "the UTF-16 text is broken; reading stopped there", number + 1))
+            yield _Line(
+                number + 1,
+                offset,
+                offset,
+                None,
+                _problem(FileProblemCode.NOT_UTF8, "the UTF-16 text is broken; reading stopped there", number + 1),
+            )
             return
         if not line:
             return
         number += 1
         if len(line) > limits.max_record_bytes:
-            yield _Line(number, offset, offset, None, _problem(
-                FileProblemCode.RECORD_TOO_LARGE,
-                f"line is over {limits.max_record_bytes} characters; reading stopped there", number))
+            yield _Line(
+                number,
+                offset,
+                offset,
+                None,
+                _problem(
+                    FileProblemCode.RECORD_TOO_LARGE,
+                    f"line is over {limits.max_record_bytes} characters; reading stopped there",
+                    number,
+                ),
+            )
             return
         start, offset = offset, offset + len(line.encode(encoding))
         yield _Line(number, start, offset, line)
@@ -271,8 +304,12 @@ def _json_lines(buffered: io.BufferedReader, limits: ReadLimits) -> Iterator[Pie
         try:
             value = _loads(text)
         except RecursionError:
-            yield _problem(FileProblemCode.NESTING_TOO_DEEP,
-                           f"line nests deeper than {limits.max_depth} levels; skipped", line.number, span)
+            yield _problem(
+                FileProblemCode.NESTING_TOO_DEEP,
+                f"line nests deeper than {limits.max_depth} levels; skipped",
+                line.number,
+                span,
+            )
             continue
         except ValueError:
             if not text.endswith("\n") and buffered.peek(1) == b"":
@@ -281,8 +318,12 @@ def _json_lines(buffered: io.BufferedReader, limits: ReadLimits) -> Iterator[Pie
                 yield _problem(FileProblemCode.INVALID_JSON, "line is not valid JSON; skipped", line.number, span)
             continue
         if text.count("{") + text.count("[") > limits.max_depth and _depth(value, limits.max_depth) > limits.max_depth:
-            yield _problem(FileProblemCode.NESTING_TOO_DEEP,
-                           f"line nests deeper than {limits.max_depth} levels; skipped", line.number, span)
+            yield _problem(
+                FileProblemCode.NESTING_TOO_DEEP,
+                f"line nests deeper than {limits.max_depth} levels; skipped",
+                line.number,
+                span,
+            )
             continue
         if not isinstance(value, dict):
             yield _problem(FileProblemCode.NOT_AN_OBJECT, "line is JSON but not an object; skipped", line.number, span)
@@ -318,6 +359,7 @@ def _depth(value: Any, limit: int) -> int:
 
 
 # -- delimited text ---------------------------------------------------------------------
+
 
 class _RowLines:
     """Feeds csv.reader decoded lines; keeps the problems of bad lines and the span and
@@ -357,8 +399,9 @@ class _RowLines:
             yield self.problems.pop(0)
 
 
-def _delimited(buffered: io.BufferedReader, fmt: FileFormat, limits: ReadLimits, facts: Facts,
-               count: _Count) -> Iterator[Piece]:
+def _delimited(
+    buffered: io.BufferedReader, fmt: FileFormat, limits: ReadLimits, facts: Facts, count: _Count
+) -> Iterator[Piece]:
     encoding = UTF16_BOMS.get(buffered.peek(2)[:2])
     if encoding is not None:
         facts.encoding = encoding
@@ -403,12 +446,20 @@ def _delimited(buffered: io.BufferedReader, fmt: FileFormat, limits: ReadLimits,
         if not any(map(str.strip, row)):  # no row, or only blank values
             continue
         if len(row) != len(header):
-            yield _problem(FileProblemCode.WRONG_COLUMN_COUNT,
-                           f"row has {len(row)} columns, the header {len(header)}; skipped", line, span)
+            yield _problem(
+                FileProblemCode.WRONG_COLUMN_COUNT,
+                f"row has {len(row)} columns, the header {len(header)}; skipped",
+                line,
+                span,
+            )
             continue
         if sum(map(len, row)) > limits.max_record_bytes:
-            yield _problem(FileProblemCode.RECORD_TOO_LARGE,
-                           f"row is over {limits.max_record_bytes} characters; skipped", line, span)
+            yield _problem(
+                FileProblemCode.RECORD_TOO_LARGE,
+                f"row is over {limits.max_record_bytes} characters; skipped",
+                line,
+                span,
+            )
             continue
         yield Piece(line, data=dict(zip(header, row)), span=span, ending=ending)
 
@@ -419,6 +470,7 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
 
 
 # -- JSON documents ---------------------------------------------------------------------
+
 
 class _Truncated(Exception):
     pass
@@ -490,7 +542,7 @@ class _Window:
         self.release(capture)
         if capture.over or self.pos - capture.start > capture.limit:
             return None
-        return self.buf[capture.start:self.pos]
+        return self.buf[capture.start : self.pos]
 
     def release(self, capture: _Capture) -> None:
         if capture in self._captures:
@@ -602,8 +654,12 @@ def _json_document(buffered: io.BufferedReader, fmt: FileFormat, limits: ReadLim
         else:
             start = window.offset
             window.skip_value()
-            yield _problem(FileProblemCode.NOT_AN_OBJECT, "the document is a single JSON scalar, not records", 1,
-                           (start, window.offset))
+            yield _problem(
+                FileProblemCode.NOT_AN_OBJECT,
+                "the document is a single JSON scalar, not records",
+                1,
+                (start, window.offset),
+            )
         if window.peek() is not None:
             raise _Syntax()
     except _Truncated:
@@ -625,18 +681,29 @@ def _array_items(window: _Window, limits: ReadLimits, array: int, position: int)
         text = window.captured(capture)
         span = (start, window.offset)
         if text is None:
-            yield _problem(FileProblemCode.RECORD_TOO_LARGE, f"record is over {limits.max_record_bytes} bytes; skipped",
-                           position, span, array)
+            yield _problem(
+                FileProblemCode.RECORD_TOO_LARGE,
+                f"record is over {limits.max_record_bytes} bytes; skipped",
+                position,
+                span,
+                array,
+            )
         elif depth > limits.max_depth:
-            yield _problem(FileProblemCode.NESTING_TOO_DEEP,
-                           f"record nests deeper than {limits.max_depth} levels; skipped", position, span, array)
+            yield _problem(
+                FileProblemCode.NESTING_TOO_DEEP,
+                f"record nests deeper than {limits.max_depth} levels; skipped",
+                position,
+                span,
+                array,
+            )
         else:
             value = _loads(text.decode("utf-8"))
             if isinstance(value, dict):
                 yield Piece(position, data=value, span=span, array=array)
             else:
-                yield _problem(FileProblemCode.NOT_AN_OBJECT, "array item is not an object; skipped", position, span,
-                               array)
+                yield _problem(
+                    FileProblemCode.NOT_AN_OBJECT, "array item is not an object; skipped", position, span, array
+                )
         separator = window.expect_more()
         window.pos += 1
         if separator == ord("]"):
@@ -687,10 +754,12 @@ def _top_level_object(window: _Window, fmt: FileFormat, limits: ReadLimits) -> I
         return
     span = (start, window.offset)
     if text is None:
-        yield _problem(FileProblemCode.RECORD_TOO_LARGE, f"record is over {limits.max_record_bytes} bytes; skipped",
-                       1, span)
+        yield _problem(
+            FileProblemCode.RECORD_TOO_LARGE, f"record is over {limits.max_record_bytes} bytes; skipped", 1, span
+        )
     elif deepest + 1 > limits.max_depth:
-        yield _problem(FileProblemCode.NESTING_TOO_DEEP, f"record nests deeper than {limits.max_depth} levels; skipped",
-                       1, span)
+        yield _problem(
+            FileProblemCode.NESTING_TOO_DEEP, f"record nests deeper than {limits.max_depth} levels; skipped", 1, span
+        )
     else:
         yield Piece(1, data=_loads(text.decode("utf-8")), span=span)

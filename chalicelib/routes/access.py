@@ -1,4 +1,5 @@
 """Who may call: the bearer-token authorizer every route but `/health` names, and the admin check."""
+
 from __future__ import annotations
 
 from chalice import AuthResponse, Blueprint, ForbiddenError

@@ -6,6 +6,7 @@ up here. An exception not in the table is left to Chalice: a 500 that echoes not
 Messages are the exceptions' own, which never carry personal data (ids, names, counts).
 The body is Chalice's error shape, `{"Code": ..., "Message": ...}`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -75,6 +76,7 @@ def answering_domain_errors(view: View) -> View:
             if response is None:
                 raise
             return response
+
     return answered
 
 
@@ -91,4 +93,5 @@ class Routes(Blueprint):
         def decorator(view: View) -> View:
             register(answering_domain_errors(view))
             return view
+
         return decorator

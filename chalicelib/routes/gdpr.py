@@ -1,4 +1,5 @@
 """GDPR: erasure requests and jobs, retention policies, anonymization runs."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,9 +23,11 @@ CHANGING_POLICIES = "changing retention policies"
 @routes.route("/gdpr/erasure-requests", methods=["POST"], authorizer=token_auth)
 def create_erasure_requests() -> Response:
     """The email becomes the pseudonymous subject id at once; it is never stored or logged."""
-    answer = erasure_api.submit_erasure_requests(routes.current_request.json_body,
-                                                 lambda email: subject_id_of_email(email, wiring.subject_key()),
-                                                 wiring.erasure_requests())
+    answer = erasure_api.submit_erasure_requests(
+        routes.current_request.json_body,
+        lambda email: subject_id_of_email(email, wiring.subject_key()),
+        wiring.erasure_requests(),
+    )
     return Response(status_code=202, body=answer)
 
 
@@ -35,10 +38,13 @@ def get_erasure_request(request_id: str) -> dict[str, Any]:
 
 @routes.route("/gdpr/erasure-jobs", methods=["POST"], authorizer=token_auth)
 def start_erasure_job_now() -> Response:
-    max_requests = erasure_api.max_requests_of(query_params(routes.current_request),
-                                               erasure_api.MAX_REQUESTS_PER_CALL)
-    started = start_erasure_job(wiring.erasure_requests(), wiring.client("stepfunctions"),
-                                wiring.state_machine_arn("gdpr-erasure"), max_requests)
+    max_requests = erasure_api.max_requests_of(query_params(routes.current_request), erasure_api.MAX_REQUESTS_PER_CALL)
+    started = start_erasure_job(
+        wiring.erasure_requests(),
+        wiring.client("stepfunctions"),
+        wiring.state_machine_arn("gdpr-erasure"),
+        max_requests,
+    )
     return Response(status_code=202 if started["started"] else 200, body=started)
 
 

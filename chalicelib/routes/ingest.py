@@ -1,4 +1,5 @@
 """Ingest over HTTPS: a platform's upload, and replaying parked normalize chunks."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,10 +24,12 @@ def ingest_upload(source: str) -> Response:
     connector_for(source)
     request = routes.current_request
     body = request.raw_body if isinstance(request.raw_body, bytes) else request.raw_body.encode("utf-8")
-    upload = store_upload(source, request.headers.get("content-type", ""), body,
-                          resources.bucket("raw").name, wiring.client("s3"))
-    return Response(status_code=202, body={"file_id": upload.file_id, "bytes": upload.bytes,
-                                           "status": f"/files/{upload.file_id}"})
+    upload = store_upload(
+        source, request.headers.get("content-type", ""), body, resources.bucket("raw").name, wiring.client("s3")
+    )
+    return Response(
+        status_code=202, body={"file_id": upload.file_id, "bytes": upload.bytes, "status": f"/files/{upload.file_id}"}
+    )
 
 
 @routes.route("/ingest/replay", methods=["POST"], authorizer=token_auth)

@@ -1,4 +1,5 @@
 """Operations: is the app up, how deep are its queues."""
+
 from __future__ import annotations
 
 from typing import Any

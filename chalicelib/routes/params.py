@@ -1,4 +1,5 @@
 """Query parameters the routes share."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -1,4 +1,5 @@
 """SAP: the shared throttle, read and changed at runtime, and replaying parked dispatches."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The State Keeper's queries: documents, files, a subject's documents, stats."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,8 +27,14 @@ def list_documents() -> dict[str, Any]:
     unknown = set(params) - DOCUMENT_FILTERS
     if unknown:
         raise BadRequestError(f"unknown query parameters: {', '.join(sorted(unknown))}")
-    return wiring.state_queries().list_documents(params.get("state"), params.get("source"), params.get("since"),
-                                                 params.get("until"), params.get("limit"), params.get("next_token"))
+    return wiring.state_queries().list_documents(
+        params.get("state"),
+        params.get("source"),
+        params.get("since"),
+        params.get("until"),
+        params.get("limit"),
+        params.get("next_token"),
+    )
 
 
 @routes.route("/files/{file_id}", methods=["GET"], authorizer=token_auth)

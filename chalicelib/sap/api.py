@@ -1,4 +1,5 @@
 """The operations API's SAP part: the shared throttle's rates, read and changed at runtime."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -22,8 +23,10 @@ class ThrottleChange(BaseModel):
 def throttle_view(throttle: DynamoDbThrottle) -> dict[str, Any]:
     settings = throttle.settings()
     requests, records = throttle.effective_rate()
-    return {"settings": asdict(settings),
-            "effective": {"requests_per_second": round(requests, 3), "records_per_second": round(records, 3)}}
+    return {
+        "settings": asdict(settings),
+        "effective": {"requests_per_second": round(requests, 3), "records_per_second": round(records, 3)},
+    }
 
 
 def change_throttle(body: Any, throttle: DynamoDbThrottle) -> dict[str, Any]:

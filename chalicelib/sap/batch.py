@@ -6,6 +6,7 @@ So a changeset is our unit of "accepted": every operation answered 2xx inside a
 multipart changeset response. One changeset per record keeps a bad record from
 rolling back the others in the same request.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,7 @@ class ChangesetResult:
     @property
     def accepted(self) -> bool:
         """SAP applied every operation: one 2xx response per operation."""
-        return len(self.responses) == self.operation_count and all(
-            200 <= r.status < 300 for r in self.responses)
+        return len(self.responses) == self.operation_count and all(200 <= r.status < 300 for r in self.responses)
 
     @property
     def error(self) -> PartResponse | None:
@@ -81,36 +81,41 @@ def build(changesets: list[Changeset], boundary: str | None = None) -> BatchRequ
     lines: list[str] = []
     for changeset in changesets:
         if is_retrieval(changeset):
-            lines += [f"--{batch_boundary}",
-                      "Content-Type: application/http",
-                      "Content-Transfer-Encoding: binary",
-                      "",
-                      f"GET {changeset.operations[0].path} HTTP/1.1",
-                      "Accept: application/json",
-                      "",
-                      ""]
+            lines += [
+                f"--{batch_boundary}",
+                "Content-Type: application/http",
+                "Content-Transfer-Encoding: binary",
+                "",
+                f"GET {changeset.operations[0].path} HTTP/1.1",
+                "Accept: application/json",
+                "",
+                "",
+            ]
             continue
         changeset_boundary = f"changeset_{uuid.uuid4().hex}"
-        lines += [f"--{batch_boundary}",
-                  f"Content-Type: multipart/mixed; boundary={changeset_boundary}", ""]
+        lines += [f"--{batch_boundary}", f"Content-Type: multipart/mixed; boundary={changeset_boundary}", ""]
         for number, operation in enumerate(changeset.operations, start=1):
             payload = "" if operation.body is None else json.dumps(operation.body, separators=(",", ":"))
-            lines += [f"--{changeset_boundary}",
-                      "Content-Type: application/http",
-                      "Content-Transfer-Encoding: binary",
-                      f"Content-ID: {number}",
-                      "",
-                      f"{operation.method} {operation.path} HTTP/1.1",
-                      "Content-Type: application/json",
-                      "Accept: application/json",
-                      f"Content-Length: {len(payload.encode())}",
-                      "",
-                      payload]
+            lines += [
+                f"--{changeset_boundary}",
+                "Content-Type: application/http",
+                "Content-Transfer-Encoding: binary",
+                f"Content-ID: {number}",
+                "",
+                f"{operation.method} {operation.path} HTTP/1.1",
+                "Content-Type: application/json",
+                "Accept: application/json",
+                f"Content-Length: {len(payload.encode())}",
+                "",
+                payload,
+            ]
         lines += [f"--{changeset_boundary}--", ""]
     lines += [f"--{batch_boundary}--", ""]
-    return BatchRequest(body=CRLF.join(lines).encode(),
-                        content_type=f"multipart/mixed; boundary={batch_boundary}",
-                        changesets=list(changesets))
+    return BatchRequest(
+        body=CRLF.join(lines).encode(),
+        content_type=f"multipart/mixed; boundary={batch_boundary}",
+        changesets=list(changesets),
+    )
 
 
 def boundary_of(content_type: str) -> str:

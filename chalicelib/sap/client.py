@@ -5,6 +5,7 @@ the caller and needs a live `$metadata` round trip; this client owns exactly tho
 and nothing else. Whether and when to retry is the dispatcher's decision: the client
 only says, per changeset, accepted / rejected (with SAP's message) / retryable.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,15 @@ def is_retryable_status(status: int) -> bool:
 
 
 class SapClient:
-    def __init__(self, base_url: str, credentials: SapCredentials, session: requests.Session | None = None,
-                 *, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: SapCredentials,
+        session: requests.Session | None = None,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session or _pooled_session()
         self.session.auth = (credentials.user, credentials.password)
@@ -81,9 +89,12 @@ class SapClient:
         """The session's CSRF token, fetched once (a GET with `x-csrf-token: Fetch`) and reused."""
         with self._lock:
             if self._token is None:
-                response = self._send("GET", self.service_url(service),
-                                      headers={"x-csrf-token": "Fetch", "Accept": "application/json"},
-                                      idempotent=True)
+                response = self._send(
+                    "GET",
+                    self.service_url(service),
+                    headers={"x-csrf-token": "Fetch", "Accept": "application/json"},
+                    idempotent=True,
+                )
                 self._raise_for_transport_status(response)
                 token = response.headers.get("x-csrf-token")
                 if not token or token.lower() == "required":
@@ -112,10 +123,13 @@ class SapClient:
         response = None
         for _ in range(2):  # a second time only after SAP demanded a fresh CSRF token
             token = self.csrf_token(service)
-            response = self._send("POST", self.service_url(service) + "$batch", idempotent=False,
-                                  data=request.body,
-                                  headers={"Content-Type": request.content_type,
-                                           "Accept": "multipart/mixed", "x-csrf-token": token})
+            response = self._send(
+                "POST",
+                self.service_url(service) + "$batch",
+                idempotent=False,
+                data=request.body,
+                headers={"Content-Type": request.content_type, "Accept": "multipart/mixed", "x-csrf-token": token},
+            )
             if response.status_code == 403 and response.headers.get("x-csrf-token", "").lower() == "required":
                 log.info("SAP asked for a new CSRF token")
                 self.forget_csrf_token()
@@ -135,13 +149,23 @@ class SapClient:
         found: set[tuple[str, str, str]] = set()
         fields = ("SourceSystem", "InteractionSourceObjectType", "InteractionSourceObject")
         for start in range(0, len(keys), LOOKUP_CHUNK):
-            chunk = keys[start:start + LOOKUP_CHUNK]
-            clauses = [" and ".join(f"{name} eq {_literal(value)}" for name, value in zip(fields, key))
-                       for key in chunk]
-            query = ("$filter=" + quote(" or ".join(f"({clause})" for clause in clauses), safe="()'")
-                     + "&$select=" + ",".join(fields) + f"&$top={len(chunk) * 50}")
-            response = self._send("GET", self.service_url(service) + "Interactions?" + query,
-                                  headers={"Accept": "application/json"}, idempotent=True)
+            chunk = keys[start : start + LOOKUP_CHUNK]
+            clauses = [
+                " and ".join(f"{name} eq {_literal(value)}" for name, value in zip(fields, key)) for key in chunk
+            ]
+            query = (
+                "$filter="
+                + quote(" or ".join(f"({clause})" for clause in clauses), safe="()'")
+                + "&$select="
+                + ",".join(fields)
+                + f"&$top={len(chunk) * 50}"
+            )
+            response = self._send(
+                "GET",
+                self.service_url(service) + "Interactions?" + query,
+                headers={"Accept": "application/json"},
+                idempotent=True,
+            )
             self._raise_for_transport_status(response)
             if response.status_code != 200:
                 raise SapProtocolError(f"interaction lookup answered HTTP {response.status_code}")
@@ -158,8 +182,9 @@ class SapClient:
             raise SapUnavailable(f"could not connect: {type(error).__name__}") from error
         except requests.ConnectionError as error:
             refused = "NewConnectionError" in repr(error) or "Connection refused" in repr(error)
-            raise SapUnavailable(f"connection failed: {type(error).__name__}",
-                                 in_doubt=not (refused or idempotent)) from error
+            raise SapUnavailable(
+                f"connection failed: {type(error).__name__}", in_doubt=not (refused or idempotent)
+            ) from error
         except requests.Timeout as error:
             raise SapUnavailable("SAP did not answer in time", in_doubt=not idempotent) from error
         self.statuses[response.status_code] += 1
@@ -170,8 +195,11 @@ class SapClient:
         if status in (401, 403):
             raise SapAuthenticationFailed(f"SAP refused the communication user ({status})")
         if is_retryable_status(status):
-            raise SapUnavailable(f"SAP answered HTTP {status}", status=status,
-                                 retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            raise SapUnavailable(
+                f"SAP answered HTTP {status}",
+                status=status,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
 
 
 def _literal(value: str) -> str:
@@ -185,8 +213,9 @@ def _outcome(result: batch.ChangesetResult) -> ChangesetOutcome:
     assert error is not None
     code, message = batch.error_message(error)
     if is_retryable_status(error.status):
-        return ChangesetOutcome(result.ref, "retryable", error.status, code, message,
-                                parse_retry_after(error.headers.get("retry-after")))
+        return ChangesetOutcome(
+            result.ref, "retryable", error.status, code, message, parse_retry_after(error.headers.get("retry-after"))
+        )
     return ChangesetOutcome(result.ref, "rejected", error.status, code, message)
 
 

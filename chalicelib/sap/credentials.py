@@ -6,6 +6,7 @@ In this order, the first that is set wins:
 - `SAP_BASE_URL`, `SAP_USER`, `SAP_PASSWORD` (local runs, tests);
 - `SAP_SECRET`: the secret declared in `chalicelib/resources.py` (every deployed function has it).
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,7 @@ def load_credentials(client_for: Callable[[str], Any], environ: Mapping[str, str
             raise CredentialsMissing("SAP_BASE_URL is set but SAP_USER or SAP_PASSWORD is not") from error
     if env.get("SAP_SECRET"):
         return _from_secret(env["SAP_SECRET"], client_for("secretsmanager"))
-    raise CredentialsMissing("set SAP_SECRET_ARN, SAP_PARAMETER, SAP_BASE_URL + SAP_USER + "
-                             "SAP_PASSWORD, or SAP_SECRET")
+    raise CredentialsMissing("set SAP_SECRET_ARN, SAP_PARAMETER, SAP_BASE_URL + SAP_USER + SAP_PASSWORD, or SAP_SECRET")
 
 
 def _from_secret(secret_id: str, secrets_client: Any) -> SapCredentials:

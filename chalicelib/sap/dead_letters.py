@@ -13,6 +13,7 @@ a new deduplication id (the original may still be in SQS's five-minute window), 
 reports their unfinished records QUEUED_FOR_SAP again. A replayed record SAP already holds
 is answered by the dispatch ledger, so a replay never creates anything twice in SAP.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -46,25 +47,29 @@ class ParkedLetters:
     document_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"messages": self.messages, "parked_records": self.records, "final_records": self.final,
-                "unreadable_messages": self.unreadable}
+        return {
+            "messages": self.messages,
+            "parked_records": self.records,
+            "final_records": self.final,
+            "unreadable_messages": self.unreadable,
+        }
 
     def mail_section(self) -> str:
         """Counts and document ids only: no personal data goes out by mail."""
         if not self.messages:
             return ""
-        lines = [f"SAP dispatch: {self.messages} message(s) in the dead-letter queue; "
-                 f"{self.records} record(s) PARKED, {self.final} already final, "
-                 f"{self.unreadable} unreadable message(s).",
-                 "Replay them once SAP is fine again: POST /sap/replay (admin) or the "
-                 "replay_sap_dead_letters function."]
+        lines = [
+            f"SAP dispatch: {self.messages} message(s) in the dead-letter queue; "
+            f"{self.records} record(s) PARKED, {self.final} already final, "
+            f"{self.unreadable} unreadable message(s).",
+            "Replay them once SAP is fine again: POST /sap/replay (admin) or the replay_sap_dead_letters function.",
+        ]
         if self.document_ids:
             shown = sorted(self.document_ids)[:MAIL_ID_LIMIT]
             lines.append("Parked documents:")
             lines += [f"  {document_id}" for document_id in shown]
             if len(self.document_ids) > len(shown):
-                lines.append(f"  … and {len(self.document_ids) - len(shown)} more "
-                             "(GET /documents?state=PARKED)")
+                lines.append(f"  … and {len(self.document_ids) - len(shown)} more (GET /documents?state=PARKED)")
         return "\n".join(lines)
 
 
@@ -81,8 +86,9 @@ def _peek(sqs: Any, queue_url: str, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` messages, each seen once (visibility keeps them from coming back at once)."""
     seen: dict[str, dict[str, Any]] = {}
     while len(seen) < limit:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                    AttributeNames=["All"]).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
+        ).get("Messages", [])
         fresh = [m for m in batch if m["MessageId"] not in seen]
         if not fresh:
             break
@@ -97,8 +103,9 @@ def _records(message: dict[str, Any]) -> list[str] | None:
         return None
 
 
-def park_dead_letters(sqs: Any, dlq_url: str, ledger: DispatchLedger, reporter: Callable[[], Any],
-                      limit: int = 1000) -> ParkedLetters:
+def park_dead_letters(
+    sqs: Any, dlq_url: str, ledger: DispatchLedger, reporter: Callable[[], Any], limit: int = 1000
+) -> ParkedLetters:
     found = ParkedLetters()
     messages = _peek(sqs, dlq_url, limit)
     try:
@@ -112,49 +119,87 @@ def park_dead_letters(sqs: Any, dlq_url: str, ledger: DispatchLedger, reporter: 
                 parked = ledger.park_many(record_ids)
                 found.final += len(set(record_ids) - set(parked))
                 for record_id, parked_at in parked.items():
-                    report.report(StateChange(
-                        document_id=record_id, state=State.PARKED, component=PARK_COMPONENT, reason_code=REASON,
-                        at=datetime.fromtimestamp(parked_at, timezone.utc), sap_batch_id=message["MessageId"]))
+                    report.report(
+                        StateChange(
+                            document_id=record_id,
+                            state=State.PARKED,
+                            component=PARK_COMPONENT,
+                            reason_code=REASON,
+                            at=datetime.fromtimestamp(parked_at, UTC),
+                            sap_batch_id=message["MessageId"],
+                        )
+                    )
                 found.records += len(parked)
                 found.document_ids.extend(parked)
     finally:
         # parking is a report, not a receive: the messages stay, visible, for a replay
         for start in range(0, len(messages), 10):
-            sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=[
-                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
-                for index, message in enumerate(messages[start:start + 10])])
+            sqs.change_message_visibility_batch(
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for index, message in enumerate(messages[start : start + 10])
+                ],
+            )
     if found.messages:
         log.warning("SAP DLQ holds %d messages: %d records reported PARKED", found.messages, found.records)
     return found
 
 
-def replay_dead_letters(sqs: Any, dlq_url: str, queue_url: str, ledger: DispatchLedger,
-                        reporter: Callable[[], Any], limit: int = 1000,
-                        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> Replayed:
+def replay_dead_letters(
+    sqs: Any,
+    dlq_url: str,
+    queue_url: str,
+    ledger: DispatchLedger,
+    reporter: Callable[[], Any],
+    limit: int = 1000,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Replayed:
     """Move up to `limit` messages from the SAP DLQ back to the dispatch queue."""
     replayed = Replayed()
     replay_id = uuid.uuid4().hex
     with reporter() as report:
         while replayed.messages < limit:
-            batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=min(10, limit - replayed.messages),
-                                        VisibilityTimeout=60, AttributeNames=["All"]).get("Messages", [])
+            batch = sqs.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=min(10, limit - replayed.messages),
+                VisibilityTimeout=60,
+                AttributeNames=["All"],
+            ).get("Messages", [])
             if not batch:
                 break
             queued_at = clock()  # before the send: a fast dispatcher's DELIVERED must come later
-            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(index), "MessageBody": message["Body"],
-                 "MessageGroupId": message.get("Attributes", {}).get("MessageGroupId") or "replayed",
-                 "MessageDeduplicationId": hashlib.sha256(f"{replay_id}:{message['MessageId']}".encode()).hexdigest()}
-                for index, message in enumerate(batch)])
+            response = sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {
+                        "Id": str(index),
+                        "MessageBody": message["Body"],
+                        "MessageGroupId": message.get("Attributes", {}).get("MessageGroupId") or "replayed",
+                        "MessageDeduplicationId": hashlib.sha256(
+                            f"{replay_id}:{message['MessageId']}".encode()
+                        ).hexdigest(),
+                    }
+                    for index, message in enumerate(batch)
+                ],
+            )
             done = [batch[int(entry["Id"])] for entry in response.get("Successful", [])]
             if done:
-                sqs.delete_message_batch(QueueUrl=dlq_url, Entries=[
-                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(done)])
+                sqs.delete_message_batch(
+                    QueueUrl=dlq_url,
+                    Entries=[
+                        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                        for index, message in enumerate(done)
+                    ],
+                )
             for message in done:
                 record_ids = _records(message) or []
                 for record_id in sorted(ledger.unpark_many(record_ids)):
-                    report.report(StateChange(document_id=record_id, state=State.QUEUED_FOR_SAP, at=queued_at,
-                                              component=REPLAY_COMPONENT))
+                    report.report(
+                        StateChange(
+                            document_id=record_id, state=State.QUEUED_FOR_SAP, at=queued_at, component=REPLAY_COMPONENT
+                        )
+                    )
                     replayed.records += 1
             replayed.messages += len(done)
             if len(done) < len(batch):

@@ -16,6 +16,7 @@ final (`WITHDRAWN`), so no redelivery or DLQ replay sends it — and the State K
 ERASED. One SAP already held before the erasure keeps its state and is not reported again
 (the erasure job emptied the contact; the State Keeper says ERASED already).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
 from chalicelib.sap import ledger as ledger_states
 from chalicelib.sap.batch import Changeset, Operation
 from chalicelib.sap.client import ChangesetOutcome, SapGateway
@@ -39,6 +39,7 @@ from chalicelib.sap.metadata import CONTACT_SERVICE, INTERACTION_SERVICE
 from chalicelib.sap.payloads import DispatchMessage, DispatchRecord, key_predicate
 from chalicelib.sap.retry import backoff_seconds
 from chalicelib.sap.throttle import Throttle
+from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,13 @@ class QueueMessage:
     def from_sqs(cls, record: dict[str, Any]) -> QueueMessage:
         """From a Lambda SQS event record (Chalice: `record.to_dict()`)."""
         attributes = record.get("attributes", {})
-        return cls(message_id=record["messageId"], receipt_handle=record.get("receiptHandle", ""),
-                   body=record["body"],
-                   receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
-                   group_id=attributes.get("MessageGroupId"))
+        return cls(
+            message_id=record["messageId"],
+            receipt_handle=record.get("receiptHandle", ""),
+            body=record["body"],
+            receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+            group_id=attributes.get("MessageGroupId"),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,20 +134,33 @@ class _OutOfTime(Exception):
         self.wait = wait
 
 
-def dispatch(messages: Iterable[QueueMessage], client: SapGateway, throttle: Throttle,
-             ledger: DispatchLedger, *, tombstones: Tombstones | None = None,
-             options: DispatchOptions | None = None,
-             clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep) -> DispatchResult:
+def dispatch(
+    messages: Iterable[QueueMessage],
+    client: SapGateway,
+    throttle: Throttle,
+    ledger: DispatchLedger,
+    *,
+    tombstones: Tombstones | None = None,
+    options: DispatchOptions | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DispatchResult:
     """`tombstones=None` skips the erasure check (the handler always passes them)."""
     run = _Run(client, throttle, ledger, options or DispatchOptions(), clock, sleep, tombstones)
     return run.dispatch(list(messages))
 
 
 class _Run:
-    def __init__(self, client: SapGateway, throttle: Throttle, ledger: DispatchLedger,
-                 options: DispatchOptions, clock: Callable[[], float], sleep: Callable[[float], None],
-                 tombstones: Tombstones | None = None) -> None:
+    def __init__(
+        self,
+        client: SapGateway,
+        throttle: Throttle,
+        ledger: DispatchLedger,
+        options: DispatchOptions,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        tombstones: Tombstones | None = None,
+    ) -> None:
         self.client, self.throttle, self.ledger, self.options = client, throttle, ledger, options
         self.tombstones = tombstones
         self.clock, self.sleep = clock, sleep
@@ -176,8 +193,11 @@ class _Run:
         if self.tombstones is None or not sendable:
             return sendable
         erased_at = self.tombstones.erased_at({record.subject_id for record, _ in sendable})
-        erased = [(record, message_id) for record, message_id in sendable
-                  if record.subject_id in erased_at and covered(record.occurred_at(), erased_at[record.subject_id])]
+        erased = [
+            (record, message_id)
+            for record, message_id in sendable
+            if record.subject_id in erased_at and covered(record.occurred_at(), erased_at[record.subject_id])
+        ]
         if not erased:
             return sendable
         withdrawals = self.ledger.withdraw_many(list(dict.fromkeys(r.record_id for r, _ in erased)), SUBJECT_ERASED)
@@ -188,8 +208,11 @@ class _Run:
             elif withdrawal.status == "final":
                 self._final(record, message_id, SENT_BEFORE_ERASURE, withdrawal.final_state)
             else:
-                self.result.outcomes.append(RecordOutcome(
-                    record.record_id, record.subject_id, message_id, RETRYING, "held by another dispatcher"))
+                self.result.outcomes.append(
+                    RecordOutcome(
+                        record.record_id, record.subject_id, message_id, RETRYING, "held by another dispatcher"
+                    )
+                )
                 self.busy_delay = max(self.busy_delay, withdrawal.busy_until - time.time())
         log.info("%d records of erased subjects not sent", len(erased))
         withdrawn = {record.record_id for record, _ in erased}
@@ -201,13 +224,21 @@ class _Run:
         self._send_work(work)
         self._settle(work)
         for item in work:
-            self.result.outcomes.append(RecordOutcome(item.record.record_id, item.record.subject_id,
-                                                      item.message_id, item.outcome or RETRYING, item.reason))
+            self.result.outcomes.append(
+                RecordOutcome(
+                    item.record.record_id,
+                    item.record.subject_id,
+                    item.message_id,
+                    item.outcome or RETRYING,
+                    item.reason,
+                )
+            )
         return work
 
     def _claim(self, sendable: list[tuple[DispatchRecord, str]]) -> dict[str, Claim]:
-        return self.ledger.claim_many([record.record_id for record, _ in sendable], self.owner,
-                                      self.options.lease_seconds)
+        return self.ledger.claim_many(
+            [record.record_id for record, _ in sendable], self.owner, self.options.lease_seconds
+        )
 
     def _classify(self, sendable: list[tuple[DispatchRecord, str]], claims: dict[str, Claim]) -> list[_Work]:
         """The claimed records, to send; records final or held elsewhere get their outcome now."""
@@ -215,12 +246,16 @@ class _Run:
         for record, message_id in sendable:
             claim = claims[record.record_id]
             if claim.status == "final":
-                status = {ledger_states.DELIVERED: DELIVERED,
-                          ledger_states.WITHDRAWN: WITHDRAWN}.get(claim.final_state or "", REJECTED_BY_SAP)
+                status = {ledger_states.DELIVERED: DELIVERED, ledger_states.WITHDRAWN: WITHDRAWN}.get(
+                    claim.final_state or "", REJECTED_BY_SAP
+                )
                 self._final(record, message_id, status, claim.reason)
             elif claim.status == "busy":
-                self.result.outcomes.append(RecordOutcome(
-                    record.record_id, record.subject_id, message_id, RETRYING, "held by another dispatcher"))
+                self.result.outcomes.append(
+                    RecordOutcome(
+                        record.record_id, record.subject_id, message_id, RETRYING, "held by another dispatcher"
+                    )
+                )
                 self.busy_delay = max(self.busy_delay, claim.busy_until - time.time())
             else:
                 work.append(_Work(record, message_id, claim, contact_done=claim.contact_done))
@@ -229,8 +264,13 @@ class _Run:
     def _send_work(self, work: list[_Work]) -> None:
         try:
             self._reconcile([w for w in work if w.claim.in_doubt and w.record.interactions])
-            self._send_contacts([w for w in work if w.outcome is None and not w.contact_done
-                                 and (w.record.contact or w.record.permissions)])
+            self._send_contacts(
+                [
+                    w
+                    for w in work
+                    if w.outcome is None and not w.contact_done and (w.record.contact or w.record.permissions)
+                ]
+            )
             self._send_interactions([w for w in work if w.outcome is None])
         except _OutOfTime as out_of_time:
             for item in work:
@@ -251,7 +291,7 @@ class _Run:
             return
         keys = [i.natural_key for w in in_doubt for i in w.record.interactions]
         for start in range(0, len(keys), 50):
-            chunk = keys[start:start + 50]
+            chunk = keys[start : start + 50]
             self._take_tokens(records=0, requests=max(1, len(chunk) // 10))
             try:
                 found = self.client.find_interactions(INTERACTION_SERVICE, chunk)
@@ -272,13 +312,15 @@ class _Run:
             record, operations = item.record, []
             if record.contact is not None:
                 contact = record.contact
-                operations.append(Operation("PUT", "ContactOriginData" + key_predicate(contact.keys),
-                                            contact.origin_data()))
+                operations.append(
+                    Operation("PUT", "ContactOriginData" + key_predicate(contact.keys), contact.origin_data())
+                )
                 for additional in contact.additional_ids():
                     operations.append(Operation("PUT", "AdditionalIDs" + key_predicate(additional), additional))
             for permission in record.permissions:
-                operations.append(Operation("PUT", "MarketingPermissions" + key_predicate(permission.keys),
-                                            permission.body()))
+                operations.append(
+                    Operation("PUT", "MarketingPermissions" + key_predicate(permission.keys), permission.body())
+                )
             return Changeset(record.record_id, tuple(operations))
 
         def accepted(item: _Work, _: ChangesetOutcome) -> None:
@@ -293,9 +335,11 @@ class _Run:
         pending = [w for w in items if w not in done]
 
         def changeset(item: _Work) -> Changeset:
-            operations = tuple(Operation("POST", "Interactions", interaction.body())
-                               for interaction in item.record.interactions
-                               if interaction.natural_key not in item.present)
+            operations = tuple(
+                Operation("POST", "Interactions", interaction.body())
+                for interaction in item.record.interactions
+                if interaction.natural_key not in item.present
+            )
             return Changeset(item.record.record_id, operations)
 
         def accepted(item: _Work, _: ChangesetOutcome) -> None:
@@ -303,11 +347,18 @@ class _Run:
 
         self._send(INTERACTION_SERVICE, pending, changeset, accepted, creates=True)
 
-    def _send(self, service: str, items: list[_Work], changeset: Callable[[_Work], Changeset],
-              accepted: Callable[[_Work, ChangesetOutcome], None], *, creates: bool) -> None:
+    def _send(
+        self,
+        service: str,
+        items: list[_Work],
+        changeset: Callable[[_Work], Changeset],
+        accepted: Callable[[_Work, ChangesetOutcome], None],
+        *,
+        creates: bool,
+    ) -> None:
         size = self.options.records_per_request
         for start in range(0, len(items), size):
-            chunk = items[start:start + size]
+            chunk = items[start : start + size]
             self._take_tokens(records=len(chunk), requests=1 + self._csrf_fetches_due())
             by_ref = {item.record.record_id: item for item in chunk}
             try:
@@ -333,8 +384,9 @@ class _Run:
                     accepted(item, outcome)
                 elif outcome.kind == "rejected":
                     item.outcome = REJECTED_BY_SAP
-                    item.reason = redact(f"{outcome.status} {outcome.code}: {outcome.message}",
-                                         item.record.personal_values())
+                    item.reason = redact(
+                        f"{outcome.status} {outcome.code}: {outcome.message}", item.record.personal_values()
+                    )
                 else:
                     item.outcome, item.retry_after = RETRYING, outcome.retry_after
                     item.reason = f"SAP answered {outcome.status} for this part"
@@ -364,8 +416,9 @@ class _Run:
     # -- bookkeeping -----------------------------------------------------------------------
 
     def _final(self, record: DispatchRecord, message_id: str, status: str, reason: str | None) -> None:
-        self.result.outcomes.append(RecordOutcome(record.record_id, record.subject_id, message_id,
-                                                  status, reason or None))
+        self.result.outcomes.append(
+            RecordOutcome(record.record_id, record.subject_id, message_id, status, reason or None)
+        )
 
     def _settle(self, work: list[_Work]) -> dict[str, bool]:
         settlements = []
@@ -378,8 +431,9 @@ class _Run:
                 outcome = ledger_states.IN_DOUBT
             else:
                 outcome = ledger_states.PENDING
-            settlements.append(Settlement(item.record.record_id, outcome,
-                                          contact_done=item.contact_done, reason=item.reason))
+            settlements.append(
+                Settlement(item.record.record_id, outcome, contact_done=item.contact_done, reason=item.reason)
+            )
         return self.ledger.settle_many(settlements, self.owner)
 
     def _plan_retries(self, messages: list[QueueMessage], work: list[_Work]) -> None:
@@ -398,8 +452,9 @@ class _Run:
                 continue
             group = message.group_id
             if message.message_id in retry_after or (group is not None and group in blocked_groups):
-                delay = backoff_seconds(message.receive_count,
-                                        retry_after=max(retry_after.get(message.message_id, 0.0), busy))
+                delay = backoff_seconds(
+                    message.receive_count, retry_after=max(retry_after.get(message.message_id, 0.0), busy)
+                )
                 self.result.retries.append(MessageRetry(message.message_id, message.receipt_handle, delay))
                 if group is not None:
                     blocked_groups.add(group)
@@ -420,8 +475,12 @@ def summary(result: DispatchResult) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for outcome in result.outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    return {"outcomes": counts, "retries": len(result.retries), "malformed": len(result.malformed),
-            "sap_requests": result.sap_requests}
+    return {
+        "outcomes": counts,
+        "retries": len(result.retries),
+        "malformed": len(result.malformed),
+        "sap_requests": result.sap_requests,
+    }
 
 
 def dumps(result: DispatchResult) -> str:

@@ -10,6 +10,7 @@ requires them empty, obsolete and without additional IDs. Every request takes it
 from the shared throttle and is retried on 429/5xx (all are idempotent). Outcomes are per
 subject and carry no personal data. The README's GDPR section gives the requests in full.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -49,8 +50,8 @@ _NOT_PERSONAL = {"ContactOrigin", "ContactID", "OriginDataLastChgUTCDateTime", "
 # Every ContactOriginData property the engine can send, except keys, timestamp and the
 # consumer flag: all of them are cleared, so what we ever sent is gone whatever it was.
 PERSONAL_PROPERTIES: tuple[str, ...] = tuple(
-    info.alias for info in SapContact.model_fields.values()
-    if info.alias and info.alias not in _NOT_PERSONAL)
+    info.alias for info in SapContact.model_fields.values() if info.alias and info.alias not in _NOT_PERSONAL
+)
 
 
 def contact_path(subject_id: str) -> str:
@@ -59,22 +60,28 @@ def contact_path(subject_id: str) -> str:
 
 def lookup(subject_id: str) -> Changeset:
     """Does SAP hold the subject's contact origin? Reads its key and timestamp only."""
-    return Changeset(subject_id, (Operation(
-        "GET", contact_path(subject_id) + "?$select=ContactID,OriginDataLastChgUTCDateTime"),))
+    return Changeset(
+        subject_id, (Operation("GET", contact_path(subject_id) + "?$select=ContactID,OriginDataLastChgUTCDateTime"),)
+    )
 
 
 def readback(subject_id: str, ref: str) -> Changeset:
     """What SAP holds of the contact origin: the personal properties and the obsolete flag only."""
-    return Changeset(ref, (Operation(
-        "GET", contact_path(subject_id) + "?$select=" + ",".join((*PERSONAL_PROPERTIES, "IsObsolete"))),))
+    return Changeset(
+        ref,
+        (Operation("GET", contact_path(subject_id) + "?$select=" + ",".join((*PERSONAL_PROPERTIES, "IsObsolete"))),),
+    )
 
 
 def additional_ids_left(subject_id: str, ref: str) -> Changeset:
     """Does the contact origin still have an additional ID? Reads the contact key only, at most one row."""
-    clause = " and ".join(f"{name} eq '{value.replace(chr(39), chr(39) * 2)}'"
-                          for name, value in (("ContactOrigin", CONTACT_ORIGIN), ("ContactID", subject_id)))
-    return Changeset(ref, (Operation(
-        "GET", f"AdditionalIDs?$filter={quote(clause, safe=chr(39))}&$select=ContactID&$top=1"),))
+    clause = " and ".join(
+        f"{name} eq '{value.replace(chr(39), chr(39) * 2)}'"
+        for name, value in (("ContactOrigin", CONTACT_ORIGIN), ("ContactID", subject_id))
+    )
+    return Changeset(
+        ref, (Operation("GET", f"AdditionalIDs?$filter={quote(clause, safe=chr(39))}&$select=ContactID&$top=1"),)
+    )
 
 
 def is_erased(contact: dict[str, Any]) -> bool:
@@ -93,12 +100,17 @@ def erasure_body(subject_id: str, changed_at: datetime) -> dict[str, Any]:
 
 def erasure(subject_id: str, changed_at: datetime) -> Changeset:
     """One changeset: the contact origin emptied and marked obsolete, its additional IDs deleted."""
-    parameters = "&".join(f"{name}='{quote(value.replace(chr(39), chr(39) * 2), safe='')}'"
-                          for name, value in (("ContactID", subject_id), ("ContactOrigin", CONTACT_ORIGIN)))
-    return Changeset(subject_id, (
-        Operation("PATCH", contact_path(subject_id), erasure_body(subject_id, changed_at)),
-        Operation("POST", f"{DELETE_ADDITIONAL_IDS}?{parameters}"),
-    ))
+    parameters = "&".join(
+        f"{name}='{quote(value.replace(chr(39), chr(39) * 2), safe='')}'"
+        for name, value in (("ContactID", subject_id), ("ContactOrigin", CONTACT_ORIGIN))
+    )
+    return Changeset(
+        subject_id,
+        (
+            Operation("PATCH", contact_path(subject_id), erasure_body(subject_id, changed_at)),
+            Operation("POST", f"{DELETE_ADDITIONAL_IDS}?{parameters}"),
+        ),
+    )
 
 
 def change_time(sap_holds: datetime | None, now: datetime) -> datetime:
@@ -112,12 +124,12 @@ def parse_odata_datetime(value: Any) -> datetime | None:
     """`/Date(ms)/` or `/Date(ms+0000)/` to a UTC datetime; None if absent or unreadable."""
     if not isinstance(value, str) or not value.startswith("/Date("):
         return None
-    digits = value[len("/Date("):].split(")")[0]
+    digits = value[len("/Date(") :].split(")")[0]
     for sign in ("+", "-"):
         if sign in digits[1:]:
-            digits = digits[:digits.index(sign, 1)]
+            digits = digits[: digits.index(sign, 1)]
     try:
-        return datetime.fromtimestamp(int(digits) / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(int(digits) / 1000, tz=UTC)
     except ValueError:
         return None
 
@@ -134,8 +146,11 @@ class SapErasureResult:
         return {outcome.lower(): counted.get(outcome, 0) for outcome in OUTCOMES}
 
     def as_dict(self) -> dict[str, Any]:
-        return {"outcomes": dict(sorted(self.outcomes.items())), "counts": self.counts(),
-                "sap_requests": self.sap_requests}
+        return {
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "counts": self.counts(),
+            "sap_requests": self.sap_requests,
+        }
 
 
 @dataclass
@@ -170,10 +185,16 @@ class ErasureOptions:
 class SapErasure:
     """Erases subjects' contacts through `SapGateway`, throttled, with retries."""
 
-    def __init__(self, client: SapGateway, throttle: Throttle, *, options: ErasureOptions | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: SapGateway,
+        throttle: Throttle,
+        *,
+        options: ErasureOptions | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.client, self.throttle = client, throttle
         self.options = options or ErasureOptions()
         self.clock, self.monotonic, self.sleep = clock, monotonic, sleep
@@ -197,13 +218,24 @@ class SapErasure:
         for subject in self._run(subjects, lookup, looked_up, refused, result, deadline, size):
             result.outcomes[subject] = FAILED
         now = self.clock()
-        for subject in self._run([s for s in subjects if s in held], lambda s: erasure(s, change_time(held[s], now)),
-                                 lambda subject, _: result.outcomes.__setitem__(subject, MARKED_FOR_DELETION),
-                                 refused, result, deadline, size):
+        for subject in self._run(
+            [s for s in subjects if s in held],
+            lambda s: erasure(s, change_time(held[s], now)),
+            lambda subject, _: result.outcomes.__setitem__(subject, MARKED_FOR_DELETION),
+            refused,
+            result,
+            deadline,
+            size,
+        ):
             result.outcomes[subject] = FAILED
         counts = result.counts()
-        log.info("SAP erasure: %d marked for deletion, %d not in SAP, %d failed, %d requests",
-                 counts["marked_for_deletion"], counts["not_in_sap"], counts["failed"], result.sap_requests)
+        log.info(
+            "SAP erasure: %d marked for deletion, %d not in SAP, %d failed, %d requests",
+            counts["marked_for_deletion"],
+            counts["not_in_sap"],
+            counts["failed"],
+            result.sap_requests,
+        )
         return result
 
     def verify(self, subject_ids: Collection[str]) -> SapVerification:
@@ -230,25 +262,43 @@ class SapErasure:
             unproven.add(subject)
             log.error("SAP refused a read-back: %s %s", outcome.status, outcome.code)
 
-        unanswered = self._run(list(reads), lambda ref: reads[ref][1](reads[ref][0], ref), read, refused,
-                               result, deadline, 2 * self.options.subjects_per_request)
+        unanswered = self._run(
+            list(reads),
+            lambda ref: reads[ref][1](reads[ref][0], ref),
+            read,
+            refused,
+            result,
+            deadline,
+            2 * self.options.subjects_per_request,
+        )
         unproven.update(reads[ref][0] for ref in unanswered)
         result.outcomes = {subject: NOT_CLEAN if subject in unproven else VERIFIED for subject in subjects}
         counts = result.counts()
-        log.info("SAP read-back: %d verified, %d not clean, %d requests",
-                 counts["verified"], counts["not_clean"], result.sap_requests)
+        log.info(
+            "SAP read-back: %d verified, %d not clean, %d requests",
+            counts["verified"],
+            counts["not_clean"],
+            result.sap_requests,
+        )
         return result
 
-    def _run(self, refs: list[str], changeset: Callable[[str], Changeset],
-             accepted: Callable[[str, ChangesetOutcome], None], rejected: Callable[[str, ChangesetOutcome], None],
-             result: SapErasureResult | SapVerification, deadline: float, size: int) -> list[str]:
+    def _run(
+        self,
+        refs: list[str],
+        changeset: Callable[[str], Changeset],
+        accepted: Callable[[str, ChangesetOutcome], None],
+        rejected: Callable[[str, ChangesetOutcome], None],
+        result: SapErasureResult | SapVerification,
+        deadline: float,
+        size: int,
+    ) -> list[str]:
         """Send `changeset(ref)` for every ref until each has an answer or attempts run out; the unanswered."""
         pending = list(refs)
         for attempt in range(1, self.options.attempts + 1):
             retry_after = 0.0
             retry: list[str] = []
             for start in range(0, len(pending), size):
-                chunk = pending[start:start + size]
+                chunk = pending[start : start + size]
                 if not self._take_tokens(len(chunk), deadline):
                     retry.extend(pending[start:])
                     break

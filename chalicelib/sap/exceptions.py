@@ -1,4 +1,5 @@
 """Errors of the SAP dispatch package."""
+
 from __future__ import annotations
 
 
@@ -36,8 +37,9 @@ class SapUnavailable(SapError):
     (read timeout, reset after the request was sent).
     """
 
-    def __init__(self, reason: str, *, status: int | None = None,
-                 retry_after: float | None = None, in_doubt: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, status: int | None = None, retry_after: float | None = None, in_doubt: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status

@@ -15,27 +15,32 @@ After `dispatch` has decided, per record, what happened:
 If reporting fails, the handler raises: the whole batch comes back, the ledger answers
 "final" without asking SAP, and the report is sent again (at least once, never twice in SAP).
 """
+
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones
 from chalicelib.sap import dispatcher
 from chalicelib.sap.client import SapGateway
 from chalicelib.sap.dispatcher import DispatchOptions, DispatchResult, QueueMessage, RecordOutcome, dispatch
 from chalicelib.sap.ledger import DispatchLedger
 from chalicelib.sap.throttle import Throttle
 from chalicelib.state_keeper.lifecycle import State, StateChange
+from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "sap-dispatch"
-_STATES = {dispatcher.DELIVERED: State.DELIVERED, dispatcher.REJECTED_BY_SAP: State.REJECTED_BY_SAP,
-           dispatcher.INVALID_FOR_SAP: State.REJECTED_BY_SAP, dispatcher.WITHDRAWN: State.ERASED}
+_STATES = {
+    dispatcher.DELIVERED: State.DELIVERED,
+    dispatcher.REJECTED_BY_SAP: State.REJECTED_BY_SAP,
+    dispatcher.INVALID_FOR_SAP: State.REJECTED_BY_SAP,
+    dispatcher.WITHDRAWN: State.ERASED,
+}
 _SAP_REASON = re.compile(r"^(?P<status>\d{3}) (?P<code>[^:\s]*):")
 
 
@@ -55,13 +60,23 @@ def reason_code(outcome: RecordOutcome) -> str | None:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class SapDispatchHandler:
-    def __init__(self, client: Callable[[], SapGateway], throttle: Throttle, ledger: DispatchLedger,
-                 sqs: Any, queue_url: str, reporter: Callable[[], Any], *, tombstones: Tombstones,
-                 options: DispatchOptions | None = None, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        client: Callable[[], SapGateway],
+        throttle: Throttle,
+        ledger: DispatchLedger,
+        sqs: Any,
+        queue_url: str,
+        reporter: Callable[[], Any],
+        *,
+        tombstones: Tombstones,
+        options: DispatchOptions | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         """`client` is called per batch (a cached getter): credentials are read when first needed."""
         self.client = client
         self.throttle = throttle
@@ -75,8 +90,9 @@ class SapDispatchHandler:
 
     def handle(self, sqs_records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         messages = [QueueMessage.from_sqs(record) for record in sqs_records]
-        result = dispatch(messages, self.client(), self.throttle, self.ledger, tombstones=self.tombstones,
-                          options=self.options)
+        result = dispatch(
+            messages, self.client(), self.throttle, self.ledger, tombstones=self.tombstones, options=self.options
+        )
         self._delay_retries(result)
         self._report(result, {message.message_id: message.receive_count for message in messages})
         log.info("SAP dispatch: %s", dispatcher.dumps(result))
@@ -85,11 +101,19 @@ class SapDispatchHandler:
     def _delay_retries(self, result: DispatchResult) -> None:
         """Each message comes back after its own backoff; a failed change leaves the queue's default."""
         for start in range(0, len(result.retries), 10):
-            chunk = result.retries[start:start + 10]
+            chunk = result.retries[start : start + 10]
             try:
-                response = self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
-                    {"Id": str(index), "ReceiptHandle": retry.receipt_handle, "VisibilityTimeout": retry.delay_seconds}
-                    for index, retry in enumerate(chunk)])
+                response = self.sqs.change_message_visibility_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {
+                            "Id": str(index),
+                            "ReceiptHandle": retry.receipt_handle,
+                            "VisibilityTimeout": retry.delay_seconds,
+                        }
+                        for index, retry in enumerate(chunk)
+                    ],
+                )
             except Exception as error:  # the retry still happens, only later
                 log.warning("could not set the retry delay of %d messages: %s", len(chunk), type(error).__name__)
                 continue
@@ -103,10 +127,17 @@ class SapDispatchHandler:
                 state = _STATES.get(outcome.status)
                 if state is None:
                     continue  # still QUEUED_FOR_SAP (it comes back), or sent before its erasure
-                reporter.report(StateChange(
-                    document_id=outcome.record_id, state=state, at=at, component=COMPONENT,
-                    attempt=min(1000, max(1, receive_counts.get(outcome.message_id, 1))),
-                    reason_code=reason_code(outcome), sap_batch_id=_batch_id(outcome.message_id)))
+                reporter.report(
+                    StateChange(
+                        document_id=outcome.record_id,
+                        state=state,
+                        at=at,
+                        component=COMPONENT,
+                        attempt=min(1000, max(1, receive_counts.get(outcome.message_id, 1))),
+                        reason_code=reason_code(outcome),
+                        sap_batch_id=_batch_id(outcome.message_id),
+                    )
+                )
 
 
 def _batch_id(message_id: str) -> str | None:

@@ -23,6 +23,7 @@ once (the time the State Keeper hears PARKED, the same on every watch) and remov
 replay. Parking never touches a final record, and never leaves an item that cannot be
 claimed (a new item starts PENDING).
 """
+
 from __future__ import annotations
 
 import threading
@@ -103,8 +104,7 @@ class DispatchLedger(Protocol):
 def _claim_from(record_id: str, claimed: bool, old: dict[str, Any], now: float) -> Claim:
     state = old.get("state")
     if claimed:
-        return Claim(record_id, "claimed", in_doubt=state == SENDING,
-                     contact_done=bool(old.get("contact_done")))
+        return Claim(record_id, "claimed", in_doubt=state == SENDING, contact_done=bool(old.get("contact_done")))
     if state in FINAL_STATES:
         return Claim(record_id, "final", final_state=state, reason=old.get("reason"))
     return Claim(record_id, "busy", busy_until=float(old.get("lease_until", now)))
@@ -123,12 +123,15 @@ class InMemoryLedger:
             for record_id in record_ids:
                 old = dict(self.items.get(record_id, {}))
                 state = old.get("state")
-                claimable = (state is None or state == PENDING
-                             or (state == SENDING and old["lease_until"] < now))
+                claimable = state is None or state == PENDING or (state == SENDING and old["lease_until"] < now)
                 if claimable:
-                    self.items[record_id] = {**old, "state": SENDING, "owner": owner,
-                                             "lease_until": now + lease_seconds,
-                                             "attempts": old.get("attempts", 0) + 1}
+                    self.items[record_id] = {
+                        **old,
+                        "state": SENDING,
+                        "owner": owner,
+                        "lease_until": now + lease_seconds,
+                        "attempts": old.get("attempts", 0) + 1,
+                    }
                 claims[record_id] = _claim_from(record_id, claimable, old, now)
         return claims
 
@@ -156,11 +159,15 @@ class InMemoryLedger:
             for record_id in record_ids:
                 old = dict(self.items.get(record_id, {}))
                 state = old.get("state")
-                withdrawable = (state is None or state == PENDING
-                                or (state == SENDING and old["lease_until"] < now))
+                withdrawable = state is None or state == PENDING or (state == SENDING and old["lease_until"] < now)
                 if withdrawable:
-                    self.items[record_id] = {**old, "state": WITHDRAWN, "reason": reason, "owner": None,
-                                             "lease_until": 0.0}
+                    self.items[record_id] = {
+                        **old,
+                        "state": WITHDRAWN,
+                        "reason": reason,
+                        "owner": None,
+                        "lease_until": 0.0,
+                    }
                 withdrawals[record_id] = _withdrawal_from(record_id, withdrawable, old, now)
         return withdrawals
 
@@ -188,8 +195,7 @@ class InMemoryLedger:
 class DynamoDbLedger:
     """The ledger in the sap-ledger table: one conditional UpdateItem per record and step."""
 
-    def __init__(self, table_name: str, client: Any, *, clock: Any = time.time,
-                 workers: int = 8) -> None:
+    def __init__(self, table_name: str, client: Any, *, clock: Any = time.time, workers: int = 8) -> None:
         self.table_name = table_name
         self.client = client
         self.clock = clock
@@ -206,24 +212,32 @@ class DynamoDbLedger:
 
     def claim(self, record_id: str, owner: str, lease_seconds: float) -> Claim:
         now = self.clock()
-        claimable = ("attribute_not_exists(pk) OR #state = :pending "
-                     "OR (#state = :sending AND #lease_until < :now)")
+        claimable = "attribute_not_exists(pk) OR #state = :pending OR (#state = :sending AND #lease_until < :now)"
         try:
             response = self.client.update_item(
-                TableName=self.table_name, Key=_key(record_id),
-                UpdateExpression=("SET #state = :sending, #owner = :owner, #lease_until = :lease, "
-                                  "#updated_at = :now, #expires_at = :expires "
-                                  "ADD #attempts :one"),
+                TableName=self.table_name,
+                Key=_key(record_id),
+                UpdateExpression=(
+                    "SET #state = :sending, #owner = :owner, #lease_until = :lease, "
+                    "#updated_at = :now, #expires_at = :expires "
+                    "ADD #attempts :one"
+                ),
                 ConditionExpression=claimable,
-                ExpressionAttributeNames=_names("state", "owner", "lease_until", "updated_at",
-                                                "expires_at", "attempts"),
+                ExpressionAttributeNames=_names(
+                    "state", "owner", "lease_until", "updated_at", "expires_at", "attempts"
+                ),
                 ExpressionAttributeValues={
-                    ":sending": {"S": SENDING}, ":pending": {"S": PENDING},
-                    ":owner": {"S": owner}, ":now": {"N": _number(now)},
-                    ":lease": {"N": _number(now + lease_seconds)}, ":one": {"N": "1"},
+                    ":sending": {"S": SENDING},
+                    ":pending": {"S": PENDING},
+                    ":owner": {"S": owner},
+                    ":now": {"N": _number(now)},
+                    ":lease": {"N": _number(now + lease_seconds)},
+                    ":one": {"N": "1"},
                     ":expires": {"N": str(int(now + RETENTION_SECONDS))},
                 },
-                ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
             return _claim_from(record_id, True, _plain(response.get("Attributes", {})), now)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -234,9 +248,13 @@ class DynamoDbLedger:
     def settle(self, settlement: Settlement, owner: str) -> bool:
         now = self.clock()
         names = _names("state", "owner", "lease_until", "updated_at", "contact_done")
-        values: dict[str, Any] = {":sending": {"S": SENDING}, ":owner": {"S": owner},
-                                  ":zero": {"N": "0"}, ":now": {"N": _number(now)},
-                                  ":contact_done": {"BOOL": settlement.contact_done}}
+        values: dict[str, Any] = {
+            ":sending": {"S": SENDING},
+            ":owner": {"S": owner},
+            ":zero": {"N": "0"},
+            ":now": {"N": _number(now)},
+            ":contact_done": {"BOOL": settlement.contact_done},
+        }
         update = "SET #lease_until = :zero, #updated_at = :now, #contact_done = :contact_done"
         if settlement.outcome != IN_DOUBT:
             update += ", #state = :outcome, #reason = :reason REMOVE #owner"
@@ -245,10 +263,13 @@ class DynamoDbLedger:
             values[":reason"] = {"S": settlement.reason or ""}
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=_key(settlement.record_id),
+                TableName=self.table_name,
+                Key=_key(settlement.record_id),
                 UpdateExpression=update,
                 ConditionExpression="#state = :sending AND #owner = :owner",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
             return True
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -264,22 +285,28 @@ class DynamoDbLedger:
 
     def withdraw(self, record_id: str, reason: str) -> Withdrawal:
         now = self.clock()
-        withdrawable = ("attribute_not_exists(pk) OR #state = :pending "
-                        "OR (#state = :sending AND #lease_until < :now)")
+        withdrawable = "attribute_not_exists(pk) OR #state = :pending OR (#state = :sending AND #lease_until < :now)"
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=_key(record_id),
-                UpdateExpression=("SET #state = :withdrawn, #reason = :reason, #lease_until = :zero, "
-                                  "#updated_at = :now, #expires_at = :expires REMOVE #owner"),
+                TableName=self.table_name,
+                Key=_key(record_id),
+                UpdateExpression=(
+                    "SET #state = :withdrawn, #reason = :reason, #lease_until = :zero, "
+                    "#updated_at = :now, #expires_at = :expires REMOVE #owner"
+                ),
                 ConditionExpression=withdrawable,
-                ExpressionAttributeNames=_names("state", "reason", "lease_until", "updated_at",
-                                                "expires_at", "owner"),
+                ExpressionAttributeNames=_names("state", "reason", "lease_until", "updated_at", "expires_at", "owner"),
                 ExpressionAttributeValues={
-                    ":withdrawn": {"S": WITHDRAWN}, ":pending": {"S": PENDING}, ":sending": {"S": SENDING},
-                    ":reason": {"S": reason}, ":zero": {"N": "0"}, ":now": {"N": _number(now)},
+                    ":withdrawn": {"S": WITHDRAWN},
+                    ":pending": {"S": PENDING},
+                    ":sending": {"S": SENDING},
+                    ":reason": {"S": reason},
+                    ":zero": {"N": "0"},
+                    ":now": {"N": _number(now)},
                     ":expires": {"N": str(int(now + RETENTION_SECONDS))},
                 },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
             return Withdrawal(record_id, "withdrawn")
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -297,16 +324,23 @@ class DynamoDbLedger:
         now = self.clock()
         try:
             response = self.client.update_item(
-                TableName=self.table_name, Key=_key(record_id),
-                UpdateExpression=("SET #parked_at = if_not_exists(#parked_at, :now), "
-                                  "#state = if_not_exists(#state, :pending), "
-                                  "#expires_at = if_not_exists(#expires_at, :expires)"),
+                TableName=self.table_name,
+                Key=_key(record_id),
+                UpdateExpression=(
+                    "SET #parked_at = if_not_exists(#parked_at, :now), "
+                    "#state = if_not_exists(#state, :pending), "
+                    "#expires_at = if_not_exists(#expires_at, :expires)"
+                ),
                 ConditionExpression=_NOT_FINAL,
                 ExpressionAttributeNames=_names("parked_at", "state", "expires_at"),
-                ExpressionAttributeValues={":now": {"N": _number(now)}, ":pending": {"S": PENDING},
-                                           ":expires": {"N": str(int(now + RETENTION_SECONDS))},
-                                           **_FINAL_VALUES},
-                ReturnValues="ALL_NEW")
+                ExpressionAttributeValues={
+                    ":now": {"N": _number(now)},
+                    ":pending": {"S": PENDING},
+                    ":expires": {"N": str(int(now + RETENTION_SECONDS))},
+                    **_FINAL_VALUES,
+                },
+                ReturnValues="ALL_NEW",
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -321,11 +355,15 @@ class DynamoDbLedger:
         """Forget a record's parked time (a replay); False if the record is final."""
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=_key(record_id), UpdateExpression="REMOVE #parked_at",
+                TableName=self.table_name,
+                Key=_key(record_id),
+                UpdateExpression="REMOVE #parked_at",
                 # never create an item here: a key-only item could not be claimed
                 ConditionExpression=f"attribute_exists(pk) AND ({_NOT_FINAL})",
-                ExpressionAttributeNames=_names("parked_at", "state"), ExpressionAttributeValues=_FINAL_VALUES,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                ExpressionAttributeNames=_names("parked_at", "state"),
+                ExpressionAttributeValues=_FINAL_VALUES,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
             return True
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -333,8 +371,9 @@ class DynamoDbLedger:
             return _plain(error.response.get("Item") or {}).get("state") not in FINAL_STATES
 
     def _get(self, record_id: str) -> dict[str, Any]:
-        return self.client.get_item(TableName=self.table_name, Key=_key(record_id),
-                                    ConsistentRead=True).get("Item") or {}
+        return (
+            self.client.get_item(TableName=self.table_name, Key=_key(record_id), ConsistentRead=True).get("Item") or {}
+        )
 
     def _parallel(self, function: Any, items: list[Any]) -> list[Any]:
         if len(items) <= 1 or self.workers <= 1:
@@ -344,8 +383,7 @@ class DynamoDbLedger:
 
 
 _NOT_FINAL = "attribute_not_exists(#state) OR NOT (#state IN (:delivered, :rejected, :withdrawn))"
-_FINAL_VALUES = {":delivered": {"S": DELIVERED}, ":rejected": {"S": REJECTED_BY_SAP},
-                 ":withdrawn": {"S": WITHDRAWN}}
+_FINAL_VALUES = {":delivered": {"S": DELIVERED}, ":rejected": {"S": REJECTED_BY_SAP}, ":withdrawn": {"S": WITHDRAWN}}
 
 
 def _key(record_id: str) -> dict[str, Any]:
@@ -363,6 +401,6 @@ def _number(value: float) -> str:
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     plain: dict[str, Any] = {}
     for name, value in item.items():
-        (kind, raw), = value.items()
+        ((kind, raw),) = value.items()
         plain[name] = float(raw) if kind == "N" else raw
     return plain

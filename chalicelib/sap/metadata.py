@@ -4,6 +4,7 @@ The EDMX files ship with the code (`metadata/`), so payloads are checked before 
 is sent. Parsed with the standard library: pyodata parses the same files (and the tests
 compare both), but it pulls lxml into the Lambda bundle for what is a 100-line job here.
 """
+
 from __future__ import annotations
 
 import functools

@@ -24,6 +24,7 @@ parallel. The deduplication id is a hash of the body: a chunk normalized twice w
 SQS's five-minute window queues its records once, and after that the dispatch ledger
 keeps SAP from seeing them twice.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,8 @@ from chalicelib.normalize.schema import InteractionType, NormalizedRecord
 from chalicelib.sap import metadata
 from chalicelib.sap.exceptions import OutboxUnavailable
 from chalicelib.sap.metadata import CONTACT_SERVICE, INTERACTION_SERVICE
-from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from chalicelib.sap.payloads import DispatchMessage, DispatchRecord, SapContact, SapInteraction, SapPermission
+from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 
 log = logging.getLogger(__name__)
 
@@ -92,35 +93,58 @@ def to_dispatch_record(record: NormalizedRecord) -> DispatchRecord:
     at = interaction.occurred_at
     full_name = " ".join(part for part in (contact.first_name, contact.last_name) if part) or None
     sap_contact = SapContact(
-        contact_origin=CONTACT_ORIGIN, contact_id=record.subject_id, origin_timestamp=at,
+        contact_origin=CONTACT_ORIGIN,
+        contact_id=record.subject_id,
+        origin_timestamp=at,
         email=contact.email,
         first_name=_cut(contact.first_name, CONTACT_SERVICE, "ContactOriginData", "FirstName"),
         last_name=_cut(contact.last_name, CONTACT_SERVICE, "ContactOriginData", "LastName"),
         full_name=_cut(full_name, CONTACT_SERVICE, "ContactOriginData", "FullName"),
-        phone=contact.phone, country=contact.country,
+        phone=contact.phone,
+        country=contact.country,
         language=contact.language.upper() if contact.language else None,
     )
     permissions = []
     consent = contact.marketing_consent
     if consent is not None and contact.email:
-        permissions.append(SapPermission(
-            contact_origin=CONTACT_ORIGIN, contact_id=record.subject_id, permission_origin=PERMISSION_ORIGIN,
-            permission_id=contact.email, opt_in="Y" if consent.granted else "N", timestamp=consent.at or at,
-            source_system=source, source_object_type=SOURCE_OBJECT_TYPE, source_object=record.document_id))
+        permissions.append(
+            SapPermission(
+                contact_origin=CONTACT_ORIGIN,
+                contact_id=record.subject_id,
+                permission_origin=PERMISSION_ORIGIN,
+                permission_id=contact.email,
+                opt_in="Y" if consent.granted else "N",
+                timestamp=consent.at or at,
+                source_system=source,
+                source_object_type=SOURCE_OBJECT_TYPE,
+                source_object=record.document_id,
+            )
+        )
     event = record.event
     sap_interaction = SapInteraction(
-        contact_origin=CONTACT_ORIGIN, contact_id=record.subject_id, communication_medium=COMMUNICATION_MEDIUM,
-        interaction_type=INTERACTION_TYPES[interaction.type], timestamp=at,
-        source_system=source, source_object_type=SOURCE_OBJECT_TYPE, source_object=record.document_id,
+        contact_origin=CONTACT_ORIGIN,
+        contact_id=record.subject_id,
+        communication_medium=COMMUNICATION_MEDIUM,
+        interaction_type=INTERACTION_TYPES[interaction.type],
+        timestamp=at,
+        source_system=source,
+        source_object_type=SOURCE_OBJECT_TYPE,
+        source_object=record.document_id,
         source_object_additional_id=event.id if event and event.id and len(event.id) <= 50 else None,
         language=contact.language.upper() if contact.language else None,
-        amount=interaction.amount, currency=interaction.currency if interaction.amount is not None else None,
-        content_subject=_cut(event.name if event else None, INTERACTION_SERVICE, "Interactions",
-                             "InteractionContentSubject"),
+        amount=interaction.amount,
+        currency=interaction.currency if interaction.amount is not None else None,
+        content_subject=_cut(
+            event.name if event else None, INTERACTION_SERVICE, "Interactions", "InteractionContentSubject"
+        ),
     )
-    dispatch_record = DispatchRecord(record_id=record.document_id, subject_id=record.subject_id,
-                                     contact=sap_contact, permissions=permissions,
-                                     interactions=[sap_interaction])
+    dispatch_record = DispatchRecord(
+        record_id=record.document_id,
+        subject_id=record.subject_id,
+        contact=sap_contact,
+        permissions=permissions,
+        interactions=[sap_interaction],
+    )
     if dispatch_record.problems():
         raise Unsendable(INVALID_FOR_SAP)
     return dispatch_record
@@ -142,17 +166,16 @@ class OutboxMessage:
     document_ids: tuple[str, ...]
 
 
-
-
-def pack(records: list[DispatchRecord], shards: int = DEFAULT_SHARDS,
-         per_message: int = RECORDS_PER_MESSAGE) -> list[OutboxMessage]:
+def pack(
+    records: list[DispatchRecord], shards: int = DEFAULT_SHARDS, per_message: int = RECORDS_PER_MESSAGE
+) -> list[OutboxMessage]:
     """Messages for `records`: per shard, in input order, at most `per_message` records and MAX_MESSAGE_BYTES."""
     by_shard: dict[int, list[DispatchRecord]] = {}
     for record in records:
         by_shard.setdefault(shard_of(record.subject_id, shards), []).append(record)
     messages: list[OutboxMessage] = []
     for shard, shard_records in sorted(by_shard.items()):
-        pending = [shard_records[i:i + per_message] for i in range(0, len(shard_records), per_message)]
+        pending = [shard_records[i : i + per_message] for i in range(0, len(shard_records), per_message)]
         while pending:
             group = pending.pop(0)
             body = DispatchMessage(records=group).model_dump_json(exclude_defaults=False)
@@ -160,17 +183,23 @@ def pack(records: list[DispatchRecord], shards: int = DEFAULT_SHARDS,
                 half = len(group) // 2
                 pending[:0] = [group[:half], group[half:]]
                 continue
-            messages.append(OutboxMessage(body=body, group_id=f"subjects-{shard}",
-                                          deduplication_id=hashlib.sha256(body.encode()).hexdigest(),
-                                          document_ids=tuple(r.record_id for r in group)))
+            messages.append(
+                OutboxMessage(
+                    body=body,
+                    group_id=f"subjects-{shard}",
+                    deduplication_id=hashlib.sha256(body.encode()).hexdigest(),
+                    document_ids=tuple(r.record_id for r in group),
+                )
+            )
     return messages
 
 
 class SapOutbox:
     """Queues normalized records for SAP on the dispatch FIFO queue (adapters take their client)."""
 
-    def __init__(self, queue_url: str, sqs: Any, shards: int = DEFAULT_SHARDS,
-                 per_message: int = RECORDS_PER_MESSAGE) -> None:
+    def __init__(
+        self, queue_url: str, sqs: Any, shards: int = DEFAULT_SHARDS, per_message: int = RECORDS_PER_MESSAGE
+    ) -> None:
         self.queue_url = queue_url
         self.sqs = sqs
         self.shards = shards
@@ -200,9 +229,18 @@ class SapOutbox:
     def _send_batch(self, batch: list[OutboxMessage]) -> None:
         entries = {str(index): message for index, message in enumerate(batch)}
         for _attempt in range(SEND_ATTEMPTS):
-            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": key, "MessageBody": message.body, "MessageGroupId": message.group_id,
-                 "MessageDeduplicationId": message.deduplication_id} for key, message in entries.items()])
+            response = self.sqs.send_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {
+                        "Id": key,
+                        "MessageBody": message.body,
+                        "MessageGroupId": message.group_id,
+                        "MessageDeduplicationId": message.deduplication_id,
+                    }
+                    for key, message in entries.items()
+                ],
+            )
             failed = {failure["Id"] for failure in response.get("Failed", [])}
             entries = {key: message for key, message in entries.items() if key in failed}
             if not entries:

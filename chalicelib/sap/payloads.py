@@ -6,10 +6,11 @@ checks every body against the shipped metadata (field names, maximum lengths, ke
 before anything is sent. A `DispatchMessage` is the body of one message on the SAP
 dispatch FIFO queue: many records per message.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import quote
@@ -26,9 +27,9 @@ _NAMESPACE = uuid.UUID("6f1c3c52-33b9-4b7e-9d51-5b1b0c1d6a10")
 def odata_datetime(value: datetime | date) -> str:
     """OData V2 JSON date literal `/Date(<ms since epoch>)/` (UTC), as SAP Gateway expects."""
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
     else:
-        moment = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
     return f"/Date({int(moment.timestamp() * 1000)})/"
 
 
@@ -94,12 +95,14 @@ class SapContact(_SapModel):
         """The email as an additional ID (AdditionalIDs entity), so SAP can merge contacts."""
         if not self.email:
             return []
-        return [{
-            "ContactOrigin": self.contact_origin,
-            "ContactID": self.contact_id,
-            "InteractionContactAdditionalOrigin": self.email_id_origin,
-            "InteractionContactAdditionalExternalID": self.email,
-        }]
+        return [
+            {
+                "ContactOrigin": self.contact_origin,
+                "ContactID": self.contact_id,
+                "InteractionContactAdditionalOrigin": self.email_id_origin,
+                "InteractionContactAdditionalExternalID": self.email,
+            }
+        ]
 
 
 class SapPermission(_SapModel):
@@ -192,14 +195,15 @@ class DispatchRecord(_SapModel):
         contact_service = metadata.load(CONTACT_SERVICE)
         found: list[str] = []
         if self.contact is not None:
-            found += metadata.problems(contact_service.entity_set("ContactOriginData"),
-                                       self.contact.origin_data(), creating=True)
+            found += metadata.problems(
+                contact_service.entity_set("ContactOriginData"), self.contact.origin_data(), creating=True
+            )
             for additional in self.contact.additional_ids():
-                found += metadata.problems(contact_service.entity_set("AdditionalIDs"),
-                                           additional, creating=True)
+                found += metadata.problems(contact_service.entity_set("AdditionalIDs"), additional, creating=True)
         for permission in self.permissions:
-            found += metadata.problems(contact_service.entity_set("MarketingPermissions"),
-                                       permission.body(), creating=True)
+            found += metadata.problems(
+                contact_service.entity_set("MarketingPermissions"), permission.body(), creating=True
+            )
         interactions = metadata.load(INTERACTION_SERVICE).entity_set("Interactions")
         for interaction in self.interactions:
             found += metadata.problems(interactions, interaction.body(), creating=True)
@@ -214,19 +218,31 @@ class DispatchRecord(_SapModel):
         record's `interaction.occurred_at`.
         """
         times = [i.timestamp for i in self.interactions] or (
-            [self.contact.origin_timestamp] if self.contact is not None else [])
+            [self.contact.origin_timestamp] if self.contact is not None else []
+        )
         if not times:
             return None
-        return max(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in times)
+        return max(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times)
 
     def personal_values(self) -> list[str]:
         """Values that must never leave in an error message (for redaction)."""
         values: list[str] = []
         if self.contact is not None:
             contact = self.contact
-            values += [v for v in (contact.email, contact.first_name, contact.last_name,
-                                   contact.full_name, contact.phone, contact.mobile,
-                                   contact.street, contact.contact_id) if v]
+            values += [
+                v
+                for v in (
+                    contact.email,
+                    contact.first_name,
+                    contact.last_name,
+                    contact.full_name,
+                    contact.phone,
+                    contact.mobile,
+                    contact.street,
+                    contact.contact_id,
+                )
+                if v
+            ]
         values += [permission.permission_id for permission in self.permissions]
         return values
 

@@ -3,11 +3,12 @@
 Retries travel through SQS visibility: a message that must wait is left on the queue with
 its visibility timeout set to the delay, so waiting costs no Lambda time.
 """
+
 from __future__ import annotations
 
 import math
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 # SQS caps a message's visibility timeout at 12 hours.
@@ -30,14 +31,19 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    current = now or datetime.now(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
     return max(0.0, (moment - current).total_seconds())
 
 
-def backoff_seconds(attempt: int, *, retry_after: float | None = None,
-                    base: float = BASE_DELAY_SECONDS, cap: float = MAX_DELAY_SECONDS,
-                    rng: random.Random | None = None) -> int:
+def backoff_seconds(
+    attempt: int,
+    *,
+    retry_after: float | None = None,
+    base: float = BASE_DELAY_SECONDS,
+    cap: float = MAX_DELAY_SECONDS,
+    rng: random.Random | None = None,
+) -> int:
     """Full-jitter exponential backoff for the `attempt`-th try (1-based), never below Retry-After.
 
     Full jitter (a uniform draw in [0, base * 2^(attempt-1)]) spreads the retries of many

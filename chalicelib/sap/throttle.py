@@ -10,12 +10,14 @@ Adaptive (AIMD): an overload signal from SAP (429/503) halves the effective rate
 blocks everyone until Retry-After has passed; the rate then climbs back linearly
 (`recovery_per_second` of the configured rate per second) while SAP stays quiet.
 """
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -62,8 +64,9 @@ def refill(state: BucketState, settings: ThrottleSettings, now: float) -> Bucket
     )
 
 
-def take(state: BucketState, settings: ThrottleSettings, now: float, *,
-         records: int, requests: int) -> tuple[BucketState, float]:
+def take(
+    state: BucketState, settings: ThrottleSettings, now: float, *, records: int, requests: int
+) -> tuple[BucketState, float]:
     """(new state, 0.0) when granted, else (state refilled, seconds to wait before asking again)."""
     state = refill(state, settings, now)
     if now < state.blocked_until:
@@ -75,21 +78,29 @@ def take(state: BucketState, settings: ThrottleSettings, now: float, *,
     need_requests = min(float(requests), max(1.0, settings.requests_per_second * settings.burst_seconds))
     if state.requests >= need_requests and state.records >= need_records:
         return replace(state, requests=state.requests - requests, records=state.records - records), 0.0
-    wait = max((need_requests - state.requests) / (settings.requests_per_second * factor),
-               (need_records - state.records) / (settings.records_per_second * factor), 0.001)
+    wait = max(
+        (need_requests - state.requests) / (settings.requests_per_second * factor),
+        (need_records - state.records) / (settings.records_per_second * factor),
+        0.001,
+    )
     return state, wait
 
 
-def overloaded(state: BucketState, settings: ThrottleSettings, now: float,
-               retry_after: float | None) -> BucketState:
+def overloaded(state: BucketState, settings: ThrottleSettings, now: float, retry_after: float | None) -> BucketState:
     """SAP said 429/503: multiplicative decrease (once per cooldown) and block until Retry-After."""
     blocked_until = max(state.blocked_until, now + (retry_after or 0.0))
     if now - state.decreased_at < settings.decrease_cooldown_seconds and state.floor < 1.0:
         return replace(state, blocked_until=blocked_until)
     floor = max(settings.min_factor, state.factor(settings, now) * settings.decrease_factor)
     # an empty bucket, so nobody bursts into SAP the moment the block ends
-    return replace(refill(state, settings, now), floor=floor, decreased_at=now,
-                   blocked_until=blocked_until, requests=0.0, records=0.0)
+    return replace(
+        refill(state, settings, now),
+        floor=floor,
+        decreased_at=now,
+        blocked_until=blocked_until,
+        requests=0.0,
+        records=0.0,
+    )
 
 
 class Throttle(Protocol):
@@ -104,8 +115,7 @@ class Throttle(Protocol):
 
 
 class InMemoryThrottle:
-    def __init__(self, settings: ThrottleSettings | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: ThrottleSettings | None = None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings or ThrottleSettings()
         self.clock = clock
         self.state = BucketState()  # updated_at 0: the first refill fills the bucket
@@ -139,9 +149,16 @@ _STATE_FIELDS = tuple(f for f in BucketState.__dataclass_fields__ if f != "versi
 class DynamoDbThrottle:
     """The shared bucket: one item, optimistic concurrency on `version`, ~1 write per acquire."""
 
-    def __init__(self, table_name: str, client: Any, *, defaults: ThrottleSettings | None = None,
-                 clock: Callable[[], float] = time.time, max_conflicts: int = 20,
-                 max_item_age: float = 1.0) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        client: Any,
+        *,
+        defaults: ThrottleSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        max_conflicts: int = 20,
+        max_item_age: float = 1.0,
+    ) -> None:
         self.table_name = table_name
         self.client = client
         self.defaults = defaults or ThrottleSettings()
@@ -166,9 +183,12 @@ class DynamoDbThrottle:
         names["#version"] = "version"
         values[":one"] = {"N": "1"}
         self.client.update_item(
-            TableName=self.table_name, Key=THROTTLE_KEY,
+            TableName=self.table_name,
+            Key=THROTTLE_KEY,
             UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in settings) + " ADD #version :one",
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
         self._item = None
 
     def settings(self) -> ThrottleSettings:
@@ -177,8 +197,9 @@ class DynamoDbThrottle:
     # -- dispatchers ----------------------------------------------------------------------
 
     def acquire(self, records: int, requests: int = 1) -> float:
-        return self._transact(lambda state, settings, now: take(
-            state, settings, now, records=records, requests=requests))
+        return self._transact(
+            lambda state, settings, now: take(state, settings, now, records=records, requests=requests)
+        )
 
     def overloaded(self, retry_after: float | None) -> None:
         self._transact(lambda state, settings, now: (overloaded(state, settings, now, retry_after), 0.0))
@@ -195,8 +216,9 @@ class DynamoDbThrottle:
         with _PROCESS_LOCK:
             return self._transact_locked(change)
 
-    def _transact_locked(self, change: Callable[[BucketState, ThrottleSettings, float],
-                                                tuple[BucketState, float]]) -> float:
+    def _transact_locked(
+        self, change: Callable[[BucketState, ThrottleSettings, float], tuple[BucketState, float]]
+    ) -> float:
         fresh = self._item is not None and time.monotonic() - self._item_at < self.max_item_age
         item = self._item if fresh and self._item is not None else self._read()
         for _ in range(self.max_conflicts):
@@ -218,14 +240,12 @@ class DynamoDbThrottle:
         return 0.05
 
     def _read(self) -> dict[str, Any]:
-        item = self.client.get_item(TableName=self.table_name, Key=THROTTLE_KEY,
-                                    ConsistentRead=True).get("Item") or {}
+        item = self.client.get_item(TableName=self.table_name, Key=THROTTLE_KEY, ConsistentRead=True).get("Item") or {}
         self._item, self._item_at = item, time.monotonic()
         return item
 
     def _write(self, state: BucketState, expected_version: int) -> dict[str, Any]:
-        values = {f":{name}": {"N": _number(value)} for name, value in asdict(state).items()
-                  if name != "version"}
+        values = {f":{name}": {"N": _number(value)} for name, value in asdict(state).items() if name != "version"}
         values[":next"] = {"N": str(expected_version + 1)}
         if expected_version:
             condition = "#version = :expected"
@@ -235,12 +255,15 @@ class DynamoDbThrottle:
         names = {f"#{name}": name for name in _STATE_FIELDS}
         names["#version"] = "version"
         response = self.client.update_item(
-            TableName=self.table_name, Key=THROTTLE_KEY,
-            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in _STATE_FIELDS)
-            + ", #version = :next",
+            TableName=self.table_name,
+            Key=THROTTLE_KEY,
+            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in _STATE_FIELDS) + ", #version = :next",
             ConditionExpression=condition,
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
         return response["Attributes"]
 
     def _settings(self, item: dict[str, Any]) -> ThrottleSettings:

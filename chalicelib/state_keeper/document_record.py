@@ -6,6 +6,7 @@ idempotent: any interleaving and duplication of the same changes gives the same 
 The current state is the greatest entry under one total order (`current_order`), so it
 does not depend on arrival order either.
 """
+
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from chalicelib.state_keeper.lifecycle import (
-    RANK, TIER, State, StateChange, from_epoch_millis, is_allowed,
+    RANK,
+    TIER,
+    State,
+    StateChange,
+    from_epoch_millis,
+    is_allowed,
 )
 
 
@@ -50,16 +56,20 @@ def entry_id(state: State, at_ms: int, component: str, attempt: int) -> str:
 
 def entry_from_change(change: StateChange, origin: str) -> HistoryEntry:
     return HistoryEntry(
-        state=change.state, at_ms=change.at_ms, component=change.component, attempt=change.attempt,
-        reason_code=change.reason_code, chunk_id=change.chunk_id,
-        sap_batch_id=change.sap_batch_id, origin=origin,
+        state=change.state,
+        at_ms=change.at_ms,
+        component=change.component,
+        attempt=change.attempt,
+        reason_code=change.reason_code,
+        chunk_id=change.chunk_id,
+        sap_batch_id=change.sap_batch_id,
+        origin=origin,
     )
 
 
 def current_order(entry: HistoryEntry) -> tuple[int, int, int, str, int, str]:
     """Total order choosing the current state: end-of-life tier, then time, then flow rank."""
-    return (TIER.get(entry.state, 0), entry.at_ms, RANK[entry.state], entry.component,
-            entry.attempt, entry.entry_id)
+    return (TIER.get(entry.state, 0), entry.at_ms, RANK[entry.state], entry.component, entry.attempt, entry.entry_id)
 
 
 def chronological_order(entry: HistoryEntry) -> tuple[int, int, str, int, str]:
@@ -129,12 +139,13 @@ def merge(
     if document_id is None or not entries:
         raise ValueError("a record needs at least one state change")
     current = max(entries.values(), key=current_order)
-    kept = [e for e in entries.values()
-            if expire_before_ms is None or e.at_ms >= expire_before_ms or e is current]
+    kept = [e for e in entries.values() if expire_before_ms is None or e.at_ms >= expire_before_ms or e is current]
     return DocumentRecord(
         document_id=document_id,
         history=tuple(sorted(kept, key=chronological_order)),
-        source=source, file_id=file_id, subject_id=subject_id,
+        source=source,
+        file_id=file_id,
+        subject_id=subject_id,
         version=record.version if record else 0,
         outcome_page=record.outcome_page if record else None,
     )

@@ -8,6 +8,7 @@ outcome page instead of its item (`outcome_pages`). State pages list the documen
 entered a state, for the "stuck documents" queries; hourly counters are added once per
 message, guarded by a marker item.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,12 +26,23 @@ from chalicelib.state_keeper import table_layout as layout
 from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, merge, visible
 from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.outcome_pages import (
-    additions_by_page, goes_to_outcome_page, outcome_page_entries, outcome_page_item, page_union, records_with_pages,
+    additions_by_page,
+    goes_to_outcome_page,
+    outcome_page_entries,
+    outcome_page_item,
+    page_union,
+    records_with_pages,
     with_outcome_page,
 )
 from chalicelib.state_keeper.statistics import HourlyCounters
 from chalicelib.state_keeper.store import (
-    DEFAULT_HISTORY_RETENTION, Batch, Clock, Outcome, StateStore, file_members, stats_deltas,
+    DEFAULT_HISTORY_RETENTION,
+    Batch,
+    Clock,
+    Outcome,
+    StateStore,
+    file_members,
+    stats_deltas,
 )
 
 log = logging.getLogger(__name__)
@@ -61,18 +73,24 @@ def listing_pages(outcomes: Iterable[Outcome]) -> tuple[list[ListingPage], list[
         new, old = outcome.new.current, outcome.old.current if outcome.old else None
         if new.origin in outcome.origins:
             _page(added, new.state, new.at_ms, new.origin, outcome.new.source).entries.append(
-                (outcome.new.document_id, new.at_ms))
-        if outcome.old is not None and old is not None and (
-                (old.entry_id, old.origin, outcome.old.source) != (new.entry_id, new.origin, outcome.new.source)):
+                (outcome.new.document_id, new.at_ms)
+            )
+        if (
+            outcome.old is not None
+            and old is not None
+            and ((old.entry_id, old.origin, outcome.old.source) != (new.entry_id, new.origin, outcome.new.source))
+        ):
             _page(removed, old.state, old.at_ms, old.origin, outcome.old.source).entries.append(
-                (outcome.old.document_id, old.at_ms))
+                (outcome.old.document_id, old.at_ms)
+            )
     for page in (*added.values(), *removed.values()):
         page.entries.sort(key=lambda e: (e[1], e[0]), reverse=True)
     return list(added.values()), list(removed.values())
 
 
-def _page(pages: dict[tuple[Any, ...], ListingPage], state: State, at_ms: int, origin: str,
-          source: str | None) -> ListingPage:
+def _page(
+    pages: dict[tuple[Any, ...], ListingPage], state: State, at_ms: int, origin: str, source: str | None
+) -> ListingPage:
     key = (state, at_ms // 1000, origin, source)
     if key not in pages:
         pages[key] = ListingPage(state, at_ms, origin, source, [])
@@ -82,9 +100,14 @@ def _page(pages: dict[tuple[Any, ...], ListingPage], state: State, at_ms: int, o
 class DynamoStateStore(StateStore):
     """The state table in DynamoDB (layout in `table_layout`, explained in the README)."""
 
-    def __init__(self, table_name: str, client: Any,
-                 history_retention: timedelta = DEFAULT_HISTORY_RETENTION,
-                 clock: Clock | None = None, workers: int = 16) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        client: Any,
+        history_retention: timedelta = DEFAULT_HISTORY_RETENTION,
+        clock: Clock | None = None,
+        workers: int = 16,
+    ) -> None:
         super().__init__(history_retention, clock)
         self.table_name = table_name
         self.client = client
@@ -107,8 +130,12 @@ class DynamoStateStore(StateStore):
         with ThreadPoolExecutor(self.workers) as pool:
             results = list(pool.map(self._write_document, to_items))
             pages = additions_by_page(to_pages)
-            written = list(pool.map(lambda page_id: self._add_to_outcome_page(
-                page_id, pages[page_id], stored=pages_read.get(page_id)), pages))
+            written = list(
+                pool.map(
+                    lambda page_id: self._add_to_outcome_page(page_id, pages[page_id], stored=pages_read.get(page_id)),
+                    pages,
+                )
+            )
         for page_id, page_written in zip(pages, written):
             if not page_written:
                 failed_documents.update(pages[page_id])
@@ -135,8 +162,9 @@ class DynamoStateStore(StateStore):
                 failed.add(origin)
         return failed
 
-    def _read_records(self, document_ids: Iterable[str], consistent: bool = True,
-                      pages_read: dict[str, dict[str, Any]] | None = None) -> dict[str, DocumentRecord]:
+    def _read_records(
+        self, document_ids: Iterable[str], consistent: bool = True, pages_read: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, DocumentRecord]:
         """The documents' records (item and outcome page); the page items read are added to
         `pages_read` (page id -> item) when given."""
         items = self._batch_get([layout.document_key(i) for i in document_ids], consistent)
@@ -144,14 +172,17 @@ class DynamoStateStore(StateStore):
         page_ids = {r.outcome_page for r in records.values() if r.outcome_page}
         if not page_ids:
             return records
-        pages = {layout.outcome_page_id(item): item
-                 for item in self._batch_get([layout.outcome_page_key(p) for p in page_ids], consistent)}
+        pages = {
+            layout.outcome_page_id(item): item
+            for item in self._batch_get([layout.outcome_page_key(p) for p in page_ids], consistent)
+        }
         if pages_read is not None:
             pages_read.update(pages)
         return records_with_pages(records, pages.values())
 
-    def _add_to_outcome_page(self, page_id: str, entries: dict[str, list[HistoryEntry]],
-                             stored: dict[str, Any] | None) -> bool:
+    def _add_to_outcome_page(
+        self, page_id: str, entries: dict[str, list[HistoryEntry]], stored: dict[str, Any] | None
+    ) -> bool:
         """Add entries to an outcome page: union with the page as read (`stored`, None when
         there was none), put on its version, and on a lost race read again. False when it
         could not be written (the message will be re-delivered)."""
@@ -161,8 +192,7 @@ class DynamoStateStore(StateStore):
             if stored and union == page_union(held, {}):
                 return True  # a re-delivered answer
             version = int(stored["v"]["N"]) if stored else 0
-            request: dict[str, Any] = {"TableName": self.table_name,
-                                       "Item": outcome_page_item(page_id, union, version)}
+            request: dict[str, Any] = {"TableName": self.table_name, "Item": outcome_page_item(page_id, union, version)}
             if stored:
                 request["ConditionExpression"] = "v = :seen"
                 request["ExpressionAttributeValues"] = {":seen": {"N": str(version)}}
@@ -175,9 +205,10 @@ class DynamoStateStore(StateStore):
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     log.warning("outcome page write failed: %s", error.response["Error"]["Code"])
                     return False
-            time.sleep(0.005 * 2 ** attempt)
-            stored = self.client.get_item(TableName=self.table_name, Key=layout.outcome_page_key(page_id),
-                                          ConsistentRead=True).get("Item")
+            time.sleep(0.005 * 2**attempt)
+            stored = self.client.get_item(
+                TableName=self.table_name, Key=layout.outcome_page_key(page_id), ConsistentRead=True
+            ).get("Item")
         log.warning("outcome page write kept losing races")
         return False
 
@@ -188,8 +219,10 @@ class DynamoStateStore(StateStore):
             if not outcome.written:
                 return outcome
             old = outcome.old
-            request: dict[str, Any] = {"TableName": self.table_name,
-                                       "Item": layout.document_item(with_outcome_page(outcome.new))}
+            request: dict[str, Any] = {
+                "TableName": self.table_name,
+                "Item": layout.document_item(with_outcome_page(outcome.new)),
+            }
             if old is None:
                 request["ConditionExpression"] = "attribute_not_exists(pk)"
             else:
@@ -208,7 +241,7 @@ class DynamoStateStore(StateStore):
             latest = stored.get(outcome.new.document_id)
             merged = merge(latest, outcome.pairs, expire_before_ms=self.expire_before_ms())
             outcome = Outcome(latest, merged, outcome.pairs)
-            time.sleep(0.005 * 2 ** attempt)
+            time.sleep(0.005 * 2**attempt)
         log.warning("document write kept losing races")
         return None
 
@@ -218,9 +251,11 @@ class DynamoStateStore(StateStore):
     def _write_listing(self, outcomes: list[Outcome]) -> None:
         added, removed = listing_pages(outcomes)
         for page in added:
-            item = {**layout.state_page_key(page.state, page.at_ms, page.origin, page.source),
-                    "o": {"S": page.origin},
-                    "e": {"SS": [layout.state_page_entry(d, at) for d, at in page.entries]}}
+            item = {
+                **layout.state_page_key(page.state, page.at_ms, page.origin, page.source),
+                "o": {"S": page.origin},
+                "e": {"SS": [layout.state_page_entry(d, at) for d, at in page.entries]},
+            }
             if page.source:
                 item["src"] = {"S": page.source}
             self._put_once(item)
@@ -228,17 +263,20 @@ class DynamoStateStore(StateStore):
             key = layout.state_page_key(page.state, page.at_ms, page.origin, page.source)
             try:
                 left = self.client.update_item(
-                    TableName=self.table_name, Key=key,
+                    TableName=self.table_name,
+                    Key=key,
                     UpdateExpression="DELETE e :gone",
                     ConditionExpression="attribute_exists(pk)",
                     ExpressionAttributeValues={
-                        ":gone": {"SS": [layout.state_page_entry(d, at) for d, at in page.entries]}},
+                        ":gone": {"SS": [layout.state_page_entry(d, at) for d, at in page.entries]}
+                    },
                     ReturnValues="UPDATED_NEW",
                 ).get("Attributes", {})
                 if "e" not in left:
                     # Every document moved on: drop the page so "stuck" queries never read it.
-                    self.client.delete_item(TableName=self.table_name, Key=key,
-                                            ConditionExpression="attribute_not_exists(e)")
+                    self.client.delete_item(
+                        TableName=self.table_name, Key=key, ConditionExpression="attribute_not_exists(e)"
+                    )
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
@@ -251,8 +289,7 @@ class DynamoStateStore(StateStore):
         """Pages are immutable once written: a re-delivered message must not resurrect
         entries removed since, so only the first put counts."""
         try:
-            self.client.put_item(TableName=self.table_name, Item=item,
-                                 ConditionExpression="attribute_not_exists(pk)")
+            self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -266,34 +303,46 @@ class DynamoStateStore(StateStore):
             if not values:
                 continue
             names = {f"#a{i}": name for i, name in enumerate(values)}
-            updates.append({"Update": {
-                "TableName": self.table_name, "Key": layout.stats_key(hour, source, shard),
-                "UpdateExpression": "ADD " + ", ".join(f"#a{i} :v{i}" for i in range(len(values))),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": {f":v{i}": {"N": str(v)} for i, v in enumerate(values.values())},
-            }})
+            updates.append(
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": layout.stats_key(hour, source, shard),
+                        "UpdateExpression": "ADD " + ", ".join(f"#a{i} :v{i}" for i in range(len(values))),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": {f":v{i}": {"N": str(v)} for i, v in enumerate(values.values())},
+                    }
+                }
+            )
         now = self.clock()
         # A message that counts nothing still leaves its marker: were it re-delivered after
         # its entries' origin moved to it, it must not count them then.
         for part, start in enumerate(range(0, max(len(updates), 1), _TRANSACTION_ITEMS)):
-            marker = {"Put": {
-                "TableName": self.table_name,
-                "Item": {**layout.stats_marker_key(origin, part),
-                         layout.TTL_ATTRIBUTE: layout.expires_at(now, MARKER_TTL_SECONDS)},
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }}
+            marker = {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": {
+                        **layout.stats_marker_key(origin, part),
+                        layout.TTL_ATTRIBUTE: layout.expires_at(now, MARKER_TTL_SECONDS),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
             for attempt in range(WRITE_ATTEMPTS):
                 try:
                     self.client.transact_write_items(
-                        TransactItems=[marker, *updates[start:start + _TRANSACTION_ITEMS]])
+                        TransactItems=[marker, *updates[start : start + _TRANSACTION_ITEMS]]
+                    )
                     break
                 except ClientError as error:
                     if _already_counted(error):
                         break
-                    if error.response["Error"]["Code"] != "TransactionCanceledException" \
-                            or attempt == WRITE_ATTEMPTS - 1:
+                    if (
+                        error.response["Error"]["Code"] != "TransactionCanceledException"
+                        or attempt == WRITE_ATTEMPTS - 1
+                    ):
                         raise
-                    time.sleep(0.01 * 2 ** attempt)  # conflict with a concurrent counter update
+                    time.sleep(0.01 * 2**attempt)  # conflict with a concurrent counter update
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -301,14 +350,14 @@ class DynamoStateStore(StateStore):
         items: list[dict[str, Any]] = []
         unique = list({k["pk"]["S"]: k for k in keys}.values())
         for start in range(0, len(unique), 100):
-            request = {self.table_name: {"Keys": unique[start:start + 100], "ConsistentRead": consistent}}
+            request = {self.table_name: {"Keys": unique[start : start + 100], "ConsistentRead": consistent}}
             for attempt in range(10):
                 response = self.client.batch_get_item(RequestItems=request)
                 items.extend(response["Responses"].get(self.table_name, []))
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                time.sleep(0.01 * 2 ** attempt)
+                time.sleep(0.01 * 2**attempt)
         return items
 
     def get(self, document_id: str) -> DocumentRecord | None:
@@ -318,12 +367,14 @@ class DynamoStateStore(StateStore):
 
     def get_many(self, document_ids: Iterable[str]) -> dict[str, DocumentRecord]:
         expire = self.expire_before_ms()
-        return {document_id: visible(record, expire)
-                for document_id, record in self._read_records(document_ids, consistent=False).items()}
+        return {
+            document_id: visible(record, expire)
+            for document_id, record in self._read_records(document_ids, consistent=False).items()
+        }
 
-    def list_in_state(self, state: State, source: str | None, since_ms: int, until_ms: int,
-                      limit: int, cursor: dict[str, Any] | None
-                      ) -> tuple[list[DocumentRecord], dict[str, Any] | None]:
+    def list_in_state(
+        self, state: State, source: str | None, since_ms: int, until_ms: int, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[DocumentRecord], dict[str, Any] | None]:
         """Walk the state pages newest first, day by day, checking each listed document
         against its record (a page entry is only a hint: the record is the truth)."""
         days = _days_between(since_ms, until_ms)
@@ -337,9 +388,13 @@ class DynamoStateStore(StateStore):
             request: dict[str, Any] = {
                 "TableName": self.table_name,
                 "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-                "ExpressionAttributeValues": {":pk": {"S": layout.state_page_pk(state, day)},
-                                              ":low": {"S": low}, ":high": {"S": high}},
-                "ScanIndexForward": False, "Limit": 20,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": layout.state_page_pk(state, day)},
+                    ":low": {"S": low},
+                    ":high": {"S": high},
+                },
+                "ScanIndexForward": False,
+                "Limit": 20,
             }
             if source is not None:
                 request["FilterExpression"] = "src = :src"
@@ -348,11 +403,15 @@ class DynamoStateStore(StateStore):
                 response = self.client.query(**request)
                 for page in response.get("Items", []):
                     sk = page["sk"]["S"]
-                    entries = sorted((layout.parse_state_page_entry(e) for e in page.get("e", {}).get("SS", [])),
-                                     key=lambda e: (e[1], e[0]), reverse=True)
+                    entries = sorted(
+                        (layout.parse_state_page_entry(e) for e in page.get("e", {}).get("SS", [])),
+                        key=lambda e: (e[1], e[0]),
+                        reverse=True,
+                    )
                     offset = skip if sk == resume_sk else 0
-                    candidates = [(i, d, at) for i, (d, at) in enumerate(entries)
-                                  if i >= offset and since_ms <= at <= until_ms]
+                    candidates = [
+                        (i, d, at) for i, (d, at) in enumerate(entries) if i >= offset and since_ms <= at <= until_ms
+                    ]
                     for i, record in self._confirmed(candidates, state, page["o"]["S"]):
                         found.append(record)
                         if len(found) == limit:
@@ -368,16 +427,21 @@ class DynamoStateStore(StateStore):
             resume_sk, skip = None, 0
         return found, None
 
-    def _confirmed(self, candidates: list[tuple[int, str, int]], state: State, origin: str
-                   ) -> list[tuple[int, DocumentRecord]]:
+    def _confirmed(
+        self, candidates: list[tuple[int, str, int]], state: State, origin: str
+    ) -> list[tuple[int, DocumentRecord]]:
         if not candidates:
             return []
         records = self.get_many(d for _, d, _ in candidates)
         confirmed = []
         for index, document_id, at_ms in candidates:
             record = records.get(document_id)
-            if record is not None and record.state is state and record.current.at_ms == at_ms \
-                    and record.current.origin == origin:
+            if (
+                record is not None
+                and record.state is state
+                and record.current.at_ms == at_ms
+                and record.current.origin == origin
+            ):
                 confirmed.append((index, record))
         return confirmed
 
@@ -389,7 +453,8 @@ class DynamoStateStore(StateStore):
 
     def subject_document_ids(self, subject_id: str) -> set[str]:
         request: dict[str, Any] = {
-            "TableName": self.table_name, "IndexName": layout.SUBJECT_INDEX,
+            "TableName": self.table_name,
+            "IndexName": layout.SUBJECT_INDEX,
             "KeyConditionExpression": "#s = :s",
             "ExpressionAttributeNames": {"#s": layout.SUBJECT_ATTRIBUTE},
             "ExpressionAttributeValues": {":s": {"S": subject_id}},
@@ -412,9 +477,11 @@ class DynamoStateStore(StateStore):
         return rows
 
     def _query_all(self, values: dict[str, Any]) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {"TableName": self.table_name,
-                                   "KeyConditionExpression": "pk = :pk",
-                                   "ExpressionAttributeValues": values}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": values,
+        }
         items: list[dict[str, Any]] = []
         while True:
             response = self.client.query(**request)
@@ -436,8 +503,8 @@ def _is_last(response: dict[str, Any], page: dict[str, Any]) -> bool:
 def _days_between(since_ms: int, until_ms: int) -> list[str]:
     """UTC days from `until` back to `since`, newest first."""
     days = []
-    day = datetime.fromtimestamp(until_ms / 1000, tz=timezone.utc).date()
-    first = datetime.fromtimestamp(since_ms / 1000, tz=timezone.utc).date()
+    day = datetime.fromtimestamp(until_ms / 1000, tz=UTC).date()
+    first = datetime.fromtimestamp(since_ms / 1000, tz=UTC).date()
     while day >= first:
         days.append(day.isoformat())
         day -= timedelta(days=1)

@@ -1,4 +1,5 @@
 """The State Keeper's errors. None carries personal data: ids, state names and counts only."""
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ those messages come back (and end in the dead-letter queue after the queue's
 maxReceiveCount), while the others are deleted. A body that is not a state-change
 message fails alone; it is never logged, only its index and the error type.
 """
+
 from __future__ import annotations
 
 import logging

@@ -4,11 +4,12 @@ A `StateChange` carries ids, a state, a time and correlation ids — never perso
 every free-text-like field is restricted to an id alphabet (no `@`, no spaces), and the
 model forbids unknown fields. `subject_id` is the pseudonymous subject (keyed HMAC).
 """
+
 from __future__ import annotations
 
 import enum
 import string
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -36,8 +37,9 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.NORMALIZED: frozenset({State.QUEUED_FOR_SAP, State.NOT_FOR_SAP, State.PARKED, *_END_OF_LIFE}),
     State.NOT_FOR_SAP: frozenset({State.QUEUED_FOR_SAP, *_END_OF_LIFE}),
     State.INVALID: frozenset({State.RECEIVED, *_END_OF_LIFE}),
-    State.QUEUED_FOR_SAP: frozenset({State.QUEUED_FOR_SAP, State.DELIVERED, State.REJECTED_BY_SAP,
-                                     State.PARKED, *_END_OF_LIFE}),
+    State.QUEUED_FOR_SAP: frozenset(
+        {State.QUEUED_FOR_SAP, State.DELIVERED, State.REJECTED_BY_SAP, State.PARKED, *_END_OF_LIFE}
+    ),
     State.DELIVERED: frozenset({State.QUEUED_FOR_SAP, *_END_OF_LIFE}),
     State.REJECTED_BY_SAP: frozenset({State.QUEUED_FOR_SAP, *_END_OF_LIFE}),
     State.PARKED: frozenset({State.RECEIVED, State.NORMALIZED, State.QUEUED_FOR_SAP, *_END_OF_LIFE}),
@@ -49,8 +51,17 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 INITIAL_STATES = frozenset({State.RECEIVED})
 # A document rests in these; anything else that stays long is "stuck".
-FINAL_STATES = frozenset({State.INVALID, State.NOT_FOR_SAP, State.DELIVERED, State.REJECTED_BY_SAP,
-                          State.PARKED, State.ANONYMIZED, State.ERASED})
+FINAL_STATES = frozenset(
+    {
+        State.INVALID,
+        State.NOT_FOR_SAP,
+        State.DELIVERED,
+        State.REJECTED_BY_SAP,
+        State.PARKED,
+        State.ANONYMIZED,
+        State.ERASED,
+    }
+)
 IN_FLIGHT_STATES = frozenset(State) - FINAL_STATES
 
 # Position in the normal flow: breaks ties between changes reported in the same millisecond.
@@ -71,7 +82,7 @@ def is_allowed(previous: State, following: State) -> bool:
 def _utc_millis(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("a state change time must carry a time zone (UTC)")
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
@@ -102,7 +113,7 @@ class StateChange(BaseModel):
         return epoch_millis(self.at)
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def epoch_millis(value: datetime) -> int:

@@ -4,6 +4,7 @@ Same merge and same counters (both come from `store`), kept in plain dictionarie
 has no outcome pages or state pages: they only save DynamoDB writes and reads, and a
 record reads the same with or without them.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -15,15 +16,19 @@ from chalicelib.state_keeper.document_record import DocumentRecord, visible
 from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.statistics import HourlyCounters, merge_deltas
 from chalicelib.state_keeper.store import (
-    DEFAULT_HISTORY_RETENTION, Batch, Clock, StateStore, file_members, stats_deltas,
+    DEFAULT_HISTORY_RETENTION,
+    Batch,
+    Clock,
+    StateStore,
+    file_members,
+    stats_deltas,
 )
 
 
 class InMemoryStateStore(StateStore):
     """Twin for unit tests: same merge, same statistics, plain dictionaries."""
 
-    def __init__(self, history_retention: timedelta = DEFAULT_HISTORY_RETENTION,
-                 clock: Clock | None = None) -> None:
+    def __init__(self, history_retention: timedelta = DEFAULT_HISTORY_RETENTION, clock: Clock | None = None) -> None:
         super().__init__(history_retention, clock)
         self.records: dict[str, DocumentRecord] = {}
         self.files: dict[str, set[str]] = defaultdict(set)
@@ -49,16 +54,22 @@ class InMemoryStateStore(StateStore):
     def get_many(self, document_ids: Iterable[str]) -> dict[str, DocumentRecord]:
         return {i: r for i in set(document_ids) if (r := self.get(i)) is not None}
 
-    def list_in_state(self, state: State, source: str | None, since_ms: int, until_ms: int,
-                      limit: int, cursor: dict[str, Any] | None
-                      ) -> tuple[list[DocumentRecord], dict[str, Any] | None]:
+    def list_in_state(
+        self, state: State, source: str | None, since_ms: int, until_ms: int, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[DocumentRecord], dict[str, Any] | None]:
         matching = sorted(
-            (r for r in self.records.values()
-             if r.state is state and (source is None or r.source == source)
-             and since_ms <= r.current.at_ms <= until_ms),
-            key=lambda r: (r.current.at_ms, r.document_id), reverse=True)
+            (
+                r
+                for r in self.records.values()
+                if r.state is state
+                and (source is None or r.source == source)
+                and since_ms <= r.current.at_ms <= until_ms
+            ),
+            key=lambda r: (r.current.at_ms, r.document_id),
+            reverse=True,
+        )
         start = int((cursor or {}).get("o", 0))
-        page = matching[start:start + limit]
+        page = matching[start : start + limit]
         following = {"o": start + limit} if start + limit < len(matching) else None
         expire = self.expire_before_ms()
         return [visible(r, expire) for r in page], following
@@ -71,5 +82,6 @@ class InMemoryStateStore(StateStore):
 
     def counters(self, hours: Sequence[str]) -> list[tuple[str, str | None, dict[str, int]]]:
         wanted = set(hours)
-        return [(hour, source, counters.attributes())
-                for (hour, source), counters in self.hourly.items() if hour in wanted]
+        return [
+            (hour, source, counters.attributes()) for (hour, source), counters in self.hourly.items() if hour in wanted
+        ]

@@ -12,6 +12,7 @@ entries whatever went where.
 This module decides which page a document belongs to, which changes go there, what a page
 holds once they are added, and how a page item is encoded; `dynamo_store` does the I/O.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -69,24 +70,33 @@ def page_union(held: PageEntries, entries: PageEntries) -> dict[str, tuple[Histo
     return {d: union_of(held.get(d, ()), entries.get(d, ())) for d in {*held, *entries}}
 
 
-def records_with_pages(records: Mapping[str, DocumentRecord], page_items: Iterable[dict[str, Any]]
-                       ) -> dict[str, DocumentRecord]:
+def records_with_pages(
+    records: Mapping[str, DocumentRecord], page_items: Iterable[dict[str, Any]]
+) -> dict[str, DocumentRecord]:
     """`records` (from their items) with what the stored outcome pages hold for them merged in."""
     found: dict[str, list[HistoryEntry]] = defaultdict(list)
     for item in page_items:
         for document_id, entries in outcome_page_entries(item).items():
             found[document_id].extend(entries)
-    return {document_id: merge_entries(record, found[document_id]) if found.get(document_id) else record
-            for document_id, record in records.items()}
+    return {
+        document_id: merge_entries(record, found[document_id]) if found.get(document_id) else record
+        for document_id, record in records.items()
+    }
 
 
 def outcome_page_item(page_id: str, entries: PageEntries, version: int) -> dict[str, Any]:
     """SAP outcomes of the documents of one page as `document id entry` lines, zlib-compressed
     (ids, times and batch ids repeat from line to line); `version` as `document_item`'s."""
-    lines = sorted(f"{document_id} {encode_entry(entry)}"
-                   for document_id, document_entries in entries.items() for entry in document_entries)
-    return {**outcome_page_key(page_id), "z": {"B": zlib.compress("\n".join(lines).encode(), 9)},
-            "v": {"N": str(version + 1)}}
+    lines = sorted(
+        f"{document_id} {encode_entry(entry)}"
+        for document_id, document_entries in entries.items()
+        for entry in document_entries
+    )
+    return {
+        **outcome_page_key(page_id),
+        "z": {"B": zlib.compress("\n".join(lines).encode(), 9)},
+        "v": {"N": str(version + 1)},
+    }
 
 
 def outcome_page_entries(item: dict[str, Any]) -> dict[str, list[HistoryEntry]]:

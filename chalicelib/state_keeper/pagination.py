@@ -4,6 +4,7 @@ A token is `base64url(json).base64url(hmac)`. The HMAC covers the cursor and a d
 the query parameters, so a token edited by hand, truncated, or reused with other
 parameters is refused with a clear `InvalidQuery` instead of giving odd pages.
 """
+
 from __future__ import annotations
 
 import base64

@@ -4,13 +4,15 @@ Every method takes the raw strings of a request (path and query parameters) and 
 `InvalidQuery` with a message naming the parameter and what is expected (HTTP 400), or
 `UnknownDocument` (HTTP 404). Results are plain JSON-ready dictionaries.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chalicelib.state_keeper.document_record import DocumentRecord
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
@@ -38,8 +40,7 @@ def _state(value: str | None) -> State:
     try:
         return State(value.upper())
     except ValueError:
-        raise InvalidQuery(
-            f"state must be one of {', '.join(s.value for s in State)}") from None
+        raise InvalidQuery(f"state must be one of {', '.join(s.value for s in State)}") from None
 
 
 def _time(name: str, value: str | None) -> datetime | None:
@@ -52,7 +53,7 @@ def _time(name: str, value: str | None) -> datetime | None:
         raise InvalidQuery(f"{name} must be an ISO 8601 time with a zone, e.g. 2026-11-28T14:00:00Z") from None
     if parsed.tzinfo is None:
         raise InvalidQuery(f"{name} must carry a time zone, e.g. 2026-11-28T14:00:00Z")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _window(since: str | None, until: str | None, now: datetime) -> tuple[datetime, datetime]:
@@ -82,9 +83,13 @@ def _iso(value: datetime) -> str:
 
 
 def document_summary(record: DocumentRecord) -> dict[str, Any]:
-    return {"document_id": record.document_id, "state": record.state.value,
-            "state_at": _iso(record.state_at), "source": record.source,
-            "file_id": record.file_id}
+    return {
+        "document_id": record.document_id,
+        "state": record.state.value,
+        "state_at": _iso(record.state_at),
+        "source": record.source,
+        "file_id": record.file_id,
+    }
 
 
 def document_view(record: DocumentRecord) -> dict[str, Any]:
@@ -92,9 +97,15 @@ def document_view(record: DocumentRecord) -> dict[str, Any]:
         **document_summary(record),
         "subject_id": record.subject_id,
         "history": [
-            {"state": e.state.value, "at": _iso(e.at), "component": e.component,
-             "attempt": e.attempt, "reason_code": e.reason_code, "chunk_id": e.chunk_id,
-             "sap_batch_id": e.sap_batch_id}
+            {
+                "state": e.state.value,
+                "at": _iso(e.at),
+                "component": e.component,
+                "attempt": e.attempt,
+                "reason_code": e.reason_code,
+                "chunk_id": e.chunk_id,
+                "sap_batch_id": e.sap_batch_id,
+            }
             for e in record.history
         ],
         "irregular_transitions": [{"from": a.value, "to": b.value} for a, b in record.irregular_steps()],
@@ -105,8 +116,9 @@ class StateQueries:
     """Reads for the operations API. `token_key` signs next tokens; give every instance of
     a stage the same key (wiring passes one from configuration)."""
 
-    def __init__(self, store: StateStore, token_key: bytes | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, store: StateStore, token_key: bytes | None = None, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.store = store
         self.token_key = token_key or hashlib.sha256(b"state-keeper-next-token").digest()
         self.clock = clock or utc_now
@@ -117,38 +129,53 @@ class StateQueries:
             raise UnknownDocument("no state recorded for this document")
         return document_view(record)
 
-    def list_documents(self, state: str | None, source: str | None = None, since: str | None = None,
-                       until: str | None = None, limit: str | int | None = None,
-                       next_token: str | None = None) -> dict[str, Any]:
+    def list_documents(
+        self,
+        state: str | None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: str | int | None = None,
+        next_token: str | None = None,
+    ) -> dict[str, Any]:
         wanted = _state(state)
         from_source = _identifier("source", source) if source else None
         start, end = _window(since, until, self.clock())
         count = _limit(limit)
-        parameters = {"state": wanted.value, "source": from_source, "since": _iso(start),
-                      "until": _iso(end), "limit": count}
+        parameters = {
+            "state": wanted.value,
+            "source": from_source,
+            "since": _iso(start),
+            "until": _iso(end),
+            "limit": count,
+        }
         cursor = decode_token(next_token, parameters, self.token_key) if next_token else None
         records, following = self.store.list_in_state(
-            wanted, from_source, epoch_millis(start), epoch_millis(end), count, cursor)
+            wanted, from_source, epoch_millis(start), epoch_millis(end), count, cursor
+        )
         return {
             "documents": [document_summary(r) for r in records],
             # a token carries the resolved window, so "the last 24 hours" does not slide
             "next_token": encode_token(following, parameters, self.token_key) if following else None,
-            "since": _iso(start), "until": _iso(end),
+            "since": _iso(start),
+            "until": _iso(end),
         }
 
     def file_outcome(self, file_id: str) -> dict[str, Any]:
         documents = self.store.file_document_ids(_identifier("file id", file_id))
         records = self.store.get_many(documents)
         states = Counter(record.state.value for record in records.values())
-        return {"file_id": file_id, "documents": len(documents),
-                "states": dict(sorted(states.items())),
-                "unknown": len(documents) - len(records)}
+        return {
+            "file_id": file_id,
+            "documents": len(documents),
+            "states": dict(sorted(states.items())),
+            "unknown": len(documents) - len(records),
+        }
 
     def subject_documents(self, subject_id: str) -> dict[str, Any]:
         documents = self.store.subject_document_ids(_identifier("subject id", subject_id))
         records = self.store.get_many(documents)
-        return {"subject_id": subject_id,
-                "documents": [document_summary(records[d]) for d in sorted(records)]}
+        return {"subject_id": subject_id, "documents": [document_summary(records[d]) for d in sorted(records)]}
 
     def stats(self, since: str | None = None, until: str | None = None) -> dict[str, Any]:
         start, end = _window(since, until, self.clock())

@@ -5,6 +5,7 @@ into gzip-compressed messages and sends them with SendMessageBatch, up to 10 mes
 and 256 KB per call. Changes of one chunk travel together, so one SQS request carries
 hundreds of documents' changes. The body format is `encode_changes`/`decode_changes`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,7 +43,7 @@ def decode_changes(body: str) -> list[StateChange]:
     try:
         if not body.startswith(BODY_PREFIX):
             raise ValueError("unknown body format")
-        document = json.loads(gzip.decompress(base64.b64decode(body[len(BODY_PREFIX):], validate=True)))
+        document = json.loads(gzip.decompress(base64.b64decode(body[len(BODY_PREFIX) :], validate=True)))
         if document.get("v") != 1 or not isinstance(document.get("changes"), list):
             raise ValueError("unknown body version")
         return [StateChange.model_validate(item) for item in document["changes"]]
@@ -53,7 +54,7 @@ def decode_changes(body: str) -> list[StateChange]:
 def pack_messages(changes: list[StateChange], per_message: int = DEFAULT_CHANGES_PER_MESSAGE) -> list[str]:
     """Bodies for `changes`, in order, each at most `per_message` changes and MAX_MESSAGE_BYTES."""
     bodies: list[str] = []
-    pending = [changes[i:i + per_message] for i in range(0, len(changes), per_message)]
+    pending = [changes[i : i + per_message] for i in range(0, len(changes), per_message)]
     while pending:
         group = pending.pop(0)
         body = encode_changes(group)
@@ -92,16 +93,16 @@ class _BufferingReporter:
     def __enter__(self) -> _BufferingReporter:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.flush()
 
 
 class StateReporter(_BufferingReporter):
     """Reports state changes to the State Keeper's queue."""
 
-    def __init__(self, queue_url: str, client: Any,
-                 per_message: int = DEFAULT_CHANGES_PER_MESSAGE) -> None:
+    def __init__(self, queue_url: str, client: Any, per_message: int = DEFAULT_CHANGES_PER_MESSAGE) -> None:
         super().__init__(per_message)
         self.queue_url = queue_url
         self.client = client
@@ -155,5 +156,3 @@ def _batches(bodies: list[str]) -> Iterable[list[str]]:
 def message_origin(body: str) -> str:
     """A short, stable id of a message body: re-delivery gives the same origin."""
     return hashlib.blake2b(body.encode(), digest_size=6).hexdigest()
-
-

@@ -10,6 +10,7 @@ several store it in one batch; on re-delivery after a crash, the one that stored
 before). Each message's deltas are added once, guarded by a marker item. A transition (a → b) between adjacent history
 entries is counted when either end is counted by the message.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,7 @@ class HourlyCounters:
     # (from code, to code) -> count, sum of ms, histogram bucket -> count
     transition_count: Counter[tuple[str, str]] = field(default_factory=Counter)
     transition_sum_ms: Counter[tuple[str, str]] = field(default_factory=Counter)
-    transition_buckets: dict[tuple[str, str], Counter[int]] = field(
-        default_factory=lambda: defaultdict(Counter))
+    transition_buckets: dict[tuple[str, str], Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
 
     def attributes(self) -> dict[str, int]:
         """The counter attributes to ADD (DynamoDB top-level attribute name -> increment)."""
@@ -55,13 +55,16 @@ class HourlyCounters:
         return values
 
 
-def counted_entries(old: DocumentRecord | None, new: DocumentRecord, change_ids: set[str],
-                    origin: str) -> set[str]:
+def counted_entries(old: DocumentRecord | None, new: DocumentRecord, change_ids: set[str], origin: str) -> set[str]:
     """Entry ids that the message `origin` (carrying `change_ids` for this document) counts."""
     before = {e.entry_id: e for e in (old.history if old else ())}
-    return {e.entry_id for e in new.history
-            if e.entry_id in change_ids and e.origin == origin
-            and (e.entry_id not in before or before[e.entry_id].origin == origin)}
+    return {
+        e.entry_id
+        for e in new.history
+        if e.entry_id in change_ids
+        and e.origin == origin
+        and (e.entry_id not in before or before[e.entry_id].origin == origin)
+    }
 
 
 def counter_deltas(new: DocumentRecord, counted: set[str]) -> dict[tuple[str, str | None], HourlyCounters]:
@@ -118,15 +121,20 @@ def summarize(rows: Iterable[tuple[str, str | None, dict[str, int]]]) -> dict[st
                     buckets[pair][int(rest)] += value
     transitions = []
     for pair in sorted(count, key=lambda p: (RANK[STATES_BY_CODE[p[0]]], RANK[STATES_BY_CODE[p[1]]])):
-        transitions.append({
-            "from": STATES_BY_CODE[pair[0]].value, "to": STATES_BY_CODE[pair[1]].value,
-            "count": count[pair],
-            "avg_ms": round(total_ms[pair] / count[pair], 1) if count[pair] else None,
-            "p95_ms": _percentile(buckets[pair], 0.95),
-        })
+        transitions.append(
+            {
+                "from": STATES_BY_CODE[pair[0]].value,
+                "to": STATES_BY_CODE[pair[1]].value,
+                "count": count[pair],
+                "avg_ms": round(total_ms[pair] / count[pair], 1) if count[pair] else None,
+                "p95_ms": _percentile(buckets[pair], 0.95),
+            }
+        )
     return {
-        "counts": [{"hour": hour, "source": source, "states": dict(sorted(states.items()))}
-                   for (hour, source), states in sorted(per_hour.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))],
+        "counts": [
+            {"hour": hour, "source": source, "states": dict(sorted(states.items()))}
+            for (hour, source), states in sorted(per_hour.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+        ],
         "transitions": transitions,
     }
 
@@ -142,5 +150,3 @@ def _percentile(buckets: Counter[int], fraction: float) -> float | None:
         if running >= threshold:
             return round(bucket_upper_bound(bucket), 1)
     return None
-
-

@@ -5,21 +5,25 @@ its body) and merges them per document, so all changes of one document that arri
 together cost one write. Adapters: `dynamo_store.DynamoStateStore` (the state table) and
 `memory_store.InMemoryStateStore` (its twin for unit tests).
 """
+
 from __future__ import annotations
 
 import abc
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chalicelib.state_keeper.document_record import DocumentRecord, entry_from_change, merge
 from chalicelib.state_keeper.exceptions import ConcurrentUpdate
 from chalicelib.state_keeper.lifecycle import State, StateChange, epoch_millis
 from chalicelib.state_keeper.reporter import encode_changes, message_origin
 from chalicelib.state_keeper.statistics import (
-    HourlyCounters, counted_entries, counter_deltas, merge_deltas,
+    HourlyCounters,
+    counted_entries,
+    counter_deltas,
+    merge_deltas,
 )
 
 DEFAULT_HISTORY_RETENTION = timedelta(days=90)
@@ -29,7 +33,7 @@ Batch = tuple[str, Sequence[StateChange]]  # (origin, changes)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -56,8 +60,7 @@ class Outcome:
 class StateStore(abc.ABC):
     """The port: apply state changes, read documents, and answer the State Keeper's queries."""
 
-    def __init__(self, history_retention: timedelta = DEFAULT_HISTORY_RETENTION,
-                 clock: Clock | None = None) -> None:
+    def __init__(self, history_retention: timedelta = DEFAULT_HISTORY_RETENTION, clock: Clock | None = None) -> None:
         self.history_retention = history_retention
         self.clock = clock or utc_now
 
@@ -86,9 +89,9 @@ class StateStore(abc.ABC):
     def get_many(self, document_ids: Iterable[str]) -> dict[str, DocumentRecord]: ...
 
     @abc.abstractmethod
-    def list_in_state(self, state: State, source: str | None, since_ms: int, until_ms: int,
-                      limit: int, cursor: dict[str, Any] | None
-                      ) -> tuple[list[DocumentRecord], dict[str, Any] | None]:
+    def list_in_state(
+        self, state: State, source: str | None, since_ms: int, until_ms: int, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[DocumentRecord], dict[str, Any] | None]:
         """Documents currently in `state` that entered it within [since, until], newest first."""
 
     @abc.abstractmethod
@@ -103,8 +106,7 @@ class StateStore(abc.ABC):
 
     # -- shared merge logic ------------------------------------------------------------
 
-    def _merge_all(self, batches: Sequence[Batch], current: dict[str, DocumentRecord]
-                   ) -> dict[str, Outcome]:
+    def _merge_all(self, batches: Sequence[Batch], current: dict[str, DocumentRecord]) -> dict[str, Outcome]:
         """document id -> its `current` record with the changes of all `batches` merged in."""
         grouped: dict[str, list[tuple[StateChange, str]]] = defaultdict(list)
         for origin, changes in batches:

@@ -16,9 +16,10 @@ write, and the whole item must stay under 1 KB (one write unit). A history entry
 `|`-separated string (`encode_entry`), in a document item's history map and in the lines
 of an outcome page, whose contents `outcome_pages` encodes.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, chronological_order
@@ -42,17 +43,33 @@ def document_id_of(item: dict[str, Any]) -> str:
 
 def encode_entry(entry: HistoryEntry) -> str:
     """`entry` as stored: its fields joined by `|` (ids never hold one)."""
-    return "|".join((STATE_CODES[entry.state], str(entry.at_ms), entry.component, str(entry.attempt),
-                     entry.reason_code or "", entry.chunk_id or "", entry.sap_batch_id or "",
-                     entry.origin))
+    return "|".join(
+        (
+            STATE_CODES[entry.state],
+            str(entry.at_ms),
+            entry.component,
+            str(entry.attempt),
+            entry.reason_code or "",
+            entry.chunk_id or "",
+            entry.sap_batch_id or "",
+            entry.origin,
+        )
+    )
 
 
 def decode_entry(text: str) -> HistoryEntry:
     """The entry `encode_entry` stored as `text`."""
     code, at_ms, component, attempt, reason, chunk, batch, origin = text.split("|")
-    return HistoryEntry(state=STATES_BY_CODE[code], at_ms=int(at_ms), component=component,
-                        attempt=int(attempt), reason_code=reason or None, chunk_id=chunk or None,
-                        sap_batch_id=batch or None, origin=origin)
+    return HistoryEntry(
+        state=STATES_BY_CODE[code],
+        at_ms=int(at_ms),
+        component=component,
+        attempt=int(attempt),
+        reason_code=reason or None,
+        chunk_id=chunk or None,
+        sap_batch_id=batch or None,
+        origin=origin,
+    )
 
 
 def document_item(record: DocumentRecord) -> dict[str, Any]:
@@ -114,8 +131,7 @@ def state_page_sk(at_ms: int, origin: str, source: str | None) -> str:
 
 
 def state_page_key(state: State, at_ms: int, origin: str, source: str | None) -> dict[str, Any]:
-    return {"pk": {"S": state_page_pk(state, utc_day(at_ms))},
-            "sk": {"S": state_page_sk(at_ms, origin, source)}}
+    return {"pk": {"S": state_page_pk(state, utc_day(at_ms))}, "sk": {"S": state_page_sk(at_ms, origin, source)}}
 
 
 def state_page_entry(document_id: str, at_ms: int) -> str:
@@ -140,4 +156,4 @@ def stats_marker_key(origin: str, part: int) -> dict[str, Any]:
 
 
 def expires_at(now: datetime, seconds: int) -> dict[str, str]:
-    return {"N": str(int(now.astimezone(timezone.utc).timestamp()) + seconds)}
+    return {"N": str(int(now.astimezone(UTC).timestamp()) + seconds)}

@@ -1,4 +1,5 @@
 """Errors of the subjects package. None carries personal data."""
+
 from __future__ import annotations
 
 

@@ -3,6 +3,7 @@
 It joins a person's records across sources without the email itself; the key is the
 `subject-key` secret, so the id cannot be recomputed from an email without it.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """Which shard a subject's records belong to: the SAP outbox packs messages by it and the
 State Keeper pages SAP's answers by it, so both must agree."""
+
 from __future__ import annotations
 
 import hashlib

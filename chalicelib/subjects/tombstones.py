@@ -18,12 +18,13 @@ table's TTL attribute). One partition per subject, unlike the few-item partition
 call) from many functions at once, and the keys spread over the table instead of one hot
 partition. A later erasure of the same subject moves `erased_at` forward, never back.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Collection, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -44,7 +45,7 @@ SUBJECT_ERASED = "SUBJECT_ERASED"
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("an erasure time must carry a time zone (UTC)")
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def covered(occurred_at: datetime | None, erased_at: datetime) -> bool:
@@ -55,7 +56,7 @@ def covered(occurred_at: datetime | None, erased_at: datetime) -> bool:
     if occurred_at is None:
         return True
     if occurred_at.tzinfo is None:
-        occurred_at = occurred_at.replace(tzinfo=timezone.utc)
+        occurred_at = occurred_at.replace(tzinfo=UTC)
     return occurred_at <= erased_at
 
 
@@ -93,8 +94,9 @@ class InMemoryTombstones:
 class DynamoTombstones:
     """The tombstones in the config table (adapters take their client)."""
 
-    def __init__(self, table_name: str, client: Any, *, retention: timedelta = RETENTION,
-                 sleep: Any = time.sleep) -> None:
+    def __init__(
+        self, table_name: str, client: Any, *, retention: timedelta = RETENTION, sleep: Any = time.sleep
+    ) -> None:
         self.table_name = table_name
         self.client = client
         self.retention = retention
@@ -108,7 +110,7 @@ class DynamoTombstones:
         ids = sorted(set(subject_ids))
         found: dict[str, datetime] = {}
         for start in range(0, len(ids), BATCH_GET_KEYS):
-            for item in self._batch_get([self._key(s) for s in ids[start:start + BATCH_GET_KEYS]]):
+            for item in self._batch_get([self._key(s) for s in ids[start : start + BATCH_GET_KEYS]]):
                 subject_id = item["pk"]["S"].removeprefix(_PARTITION_PREFIX)
                 found[subject_id] = datetime.fromisoformat(item["erased_at"]["S"])
         return found
@@ -124,7 +126,7 @@ class DynamoTombstones:
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return items
-            self.sleep(min(1.0, 0.05 * 2 ** attempt))
+            self.sleep(min(1.0, 0.05 * 2**attempt))
         # never answer "not erased" for a key we could not read: the caller retries the batch
         raise TombstonesUnavailable(f"{len(request[self.table_name]['Keys'])} tombstones could not be read")
 
@@ -135,14 +137,22 @@ class DynamoTombstones:
         for subject_id in sorted(set(subject_ids)):
             try:
                 self.client.update_item(
-                    TableName=self.table_name, Key=self._key(subject_id),
+                    TableName=self.table_name,
+                    Key=self._key(subject_id),
                     UpdateExpression="SET #erased_at = :at, #job_id = :job, #expires_at = :expires",
                     # a retried or older job never moves the erasure time back
                     ConditionExpression="attribute_not_exists(pk) OR #erased_at < :at",
-                    ExpressionAttributeNames={"#erased_at": "erased_at", "#job_id": "job_id",
-                                              "#expires_at": "expires_at"},
-                    ExpressionAttributeValues={":at": {"S": at}, ":job": {"S": job_id},
-                                               ":expires": {"N": str(expires)}})
+                    ExpressionAttributeNames={
+                        "#erased_at": "erased_at",
+                        "#job_id": "job_id",
+                        "#expires_at": "expires_at",
+                    },
+                    ExpressionAttributeValues={
+                        ":at": {"S": at},
+                        ":job": {"S": job_id},
+                        ":expires": {"N": str(expires)},
+                    },
+                )
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise

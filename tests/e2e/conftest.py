@@ -1,4 +1,5 @@
 """The whole local stack as a user runs it (`python -m devstack up`), spoken to over HTTP."""
+
 from __future__ import annotations
 
 import os
@@ -30,12 +31,16 @@ class RunningStack:
     emulator_url: str
 
     def client(self, service: str) -> object:
-        return boto3.client(service, endpoint_url=self.emulator_url, region_name="eu-central-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator_url,
+            region_name="eu-central-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def wait_until_idle(self, timeout: float = 120) -> None:
-        response = requests.post(f"{self.emulator_url}/_devstack/idle", json={"timeout": timeout},
-                                 timeout=timeout + 10)
+        response = requests.post(f"{self.emulator_url}/_devstack/idle", json={"timeout": timeout}, timeout=timeout + 10)
         assert response.ok and response.json()["idle"], "the pipeline did not settle in time"
 
 
@@ -44,9 +49,12 @@ def devstack() -> Iterator[RunningStack]:
     api_port, emulator_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "up", "--api-port", str(api_port),
-         "--emulator-port", str(emulator_port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "devstack", "up", "--api-port", str(api_port), "--emulator-port", str(emulator_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     stack = RunningStack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}")
     deadline = time.monotonic() + 60

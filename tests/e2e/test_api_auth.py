@@ -1,4 +1,5 @@
 """Every route but /health needs a bearer token, over real HTTP through `chalice local`."""
+
 from __future__ import annotations
 
 import requests
@@ -17,8 +18,9 @@ def test_a_request_without_a_token_is_refused_with_401(devstack: RunningStack) -
 
 
 def test_an_unknown_token_is_refused(devstack: RunningStack) -> None:
-    response = requests.get(f"{devstack.api_url}/queues", timeout=10,
-                            headers={"Authorization": "Bearer de_not-a-real-token"})
+    response = requests.get(
+        f"{devstack.api_url}/queues", timeout=10, headers={"Authorization": "Bearer de_not-a-real-token"}
+    )
     assert response.status_code == 403
 
 

@@ -10,6 +10,7 @@ platform account), and an erasure is per subject (one normalized email), so "no 
 is checked record by record: no object holds the erased emails or subject ids, and no
 remaining record belongs to an erased subject; every other record is exactly as before.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -61,8 +62,11 @@ def _records(bucket: str, key: str, body: bytes, subject_of: Any) -> list[tuple[
 
 def _state_documents(stack: RunningStack) -> dict[str, dict[str, Any]]:
     dynamodb: Any = stack.client("dynamodb")
-    items = [item for page in dynamodb.get_paginator("scan").paginate(TableName="data-engine-local-state")
-             for item in page["Items"]]
+    items = [
+        item
+        for page in dynamodb.get_paginator("scan").paginate(TableName="data-engine-local-state")
+        for item in page["Items"]
+    ]
     return {item["pk"]["S"]: item for item in items if item["pk"]["S"].startswith("doc#")}
 
 
@@ -79,10 +83,14 @@ def _sap_records(stack: RunningStack) -> dict[str, Any]:
 
 def _sap_rows_of(records: dict[str, Any], subjects: set[str], *, keep: bool = False) -> dict[str, list[Any]]:
     """What SAP holds of `subjects` (or, with keep, of everyone else), per kind."""
+
     def subject(row: dict[str, Any]) -> str | None:
         return row.get("ContactID") or row.get("InteractionContactId")
-    return {kind: [row for row in records[kind] if (subject(row) in subjects) != keep]
-            for kind in ("contacts", "additional_ids", "permissions", "interactions")}
+
+    return {
+        kind: [row for row in records[kind] if (subject(row) in subjects) != keep]
+        for kind in ("contacts", "additional_ids", "permissions", "interactions")
+    }
 
 
 def _text(key: str, body: bytes) -> str:
@@ -90,7 +98,8 @@ def _text(key: str, body: bytes) -> str:
 
 
 def test_two_subjects_are_erased_from_raw_lake_quarantine_state_keeper_and_sap(
-        devstack: RunningStack, auth: dict[str, str]) -> None:
+    devstack: RunningStack, auth: dict[str, str]
+) -> None:
     secret: Any = devstack.client("secretsmanager")
     key = secret.get_secret_value(SecretId="data-engine/local/subject-key")["SecretString"].encode()
     subject_of = subject_of_for(key)
@@ -104,8 +113,10 @@ def test_two_subjects_are_erased_from_raw_lake_quarantine_state_keeper_and_sap(
 
     # WHEN both are requested by email and a job is started now
     api = f"{devstack.api_url}/gdpr"
-    request_ids = [requests.post(f"{api}/erasure-requests", json={"email": email}, headers=auth, timeout=30)
-                   .json()["request_id"] for email in ERASED]
+    request_ids = [
+        requests.post(f"{api}/erasure-requests", json={"email": email}, headers=auth, timeout=30).json()["request_id"]
+        for email in ERASED
+    ]
     started = requests.post(f"{api}/erasure-jobs", headers=auth, timeout=30)
     assert started.status_code == 202, started.text
     deadline, shown = time.monotonic() + 120, []
@@ -144,8 +155,9 @@ def test_two_subjects_are_erased_from_raw_lake_quarantine_state_keeper_and_sap(
             assert [record for _, record in records_after[object_key]] == kept, object_key
     erased_documents = {pk for pk, item in documents_before.items() if item.get("subject", {}).get("S") in erased}
     assert erased_documents
-    assert {pk: item for pk, item in documents_after.items() if pk not in erased_documents} == \
-        {pk: item for pk, item in documents_before.items() if pk not in erased_documents}
+    assert {pk: item for pk, item in documents_after.items() if pk not in erased_documents} == {
+        pk: item for pk, item in documents_before.items() if pk not in erased_documents
+    }
     for pk in erased_documents:
         assert documents_after[pk]["st"]["S"] == "ERASED"
 
@@ -159,11 +171,12 @@ def test_two_subjects_are_erased_from_raw_lake_quarantine_state_keeper_and_sap(
     theirs = _sap_rows_of(sap_after, erased)
     for contact in theirs["contacts"]:
         assert contact["IsObsolete"] is True
-        assert all(contact.get(name) is None for name in
-                   ("EmailAddress", "FirstName", "LastName", "FullName", "PhoneNumber", "MobileNumber"))
+        assert all(
+            contact.get(name) is None
+            for name in ("EmailAddress", "FirstName", "LastName", "FullName", "PhoneNumber", "MobileNumber")
+        )
     assert theirs["additional_ids"] == []
-    assert not any(email in json.dumps([theirs["contacts"], sap_after["additional_ids"]]).lower()
-                   for email in ERASED)
+    assert not any(email in json.dumps([theirs["contacts"], sap_after["additional_ids"]]).lower() for email in ERASED)
     # ... after SAP's deletion jobs no trace of them at all (consents included) ...
     deleted = requests.post(f"{_sap_url(devstack)}/_standin/jobs/delete-obsolete-contacts", timeout=30).json()
     assert deleted["deleted"]["contacts"] == 2

@@ -1,4 +1,5 @@
 """Files pushed over HTTPS flow through the running stack; the State Keeper answers for them."""
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,15 @@ def _get(stack: RunningStack, path: str, auth: dict[str, str], **params: Any) ->
     return requests.get(f"{stack.api_url}{path}", headers=auth, params=params, timeout=30)
 
 
-def _push(stack: RunningStack, source: str, content: bytes, content_type: str,
-          auth: dict[str, str]) -> requests.Response:
-    return requests.post(f"{stack.api_url}/ingest/{source}", data=content, timeout=30,
-                         headers={**auth, "Content-Type": content_type})
+def _push(
+    stack: RunningStack, source: str, content: bytes, content_type: str, auth: dict[str, str]
+) -> requests.Response:
+    return requests.post(
+        f"{stack.api_url}/ingest/{source}", data=content, timeout=30, headers={**auth, "Content-Type": content_type}
+    )
 
 
-def test_a_pushed_file_reaches_a_final_state_for_every_record(devstack: RunningStack,
-                                                              auth: dict[str, str]) -> None:
+def test_a_pushed_file_reaches_a_final_state_for_every_record(devstack: RunningStack, auth: dict[str, str]) -> None:
     content = (SAMPLES / "ticketshop" / "export.csv").read_bytes()
     response = _push(devstack, "ticketshop", content, "text/csv", auth)
     assert response.status_code == 202, response.text
@@ -40,9 +42,12 @@ def test_a_pushed_file_reaches_a_final_state_for_every_record(devstack: RunningS
 
 
 def test_a_document_shows_its_whole_history(devstack: RunningStack, auth: dict[str, str]) -> None:
-    record = {"platform": "e2e", "record_id": "history-1",
-              "contact": {"email": "grace@example.org", "first_name": "Grace"},
-              "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"}}
+    record = {
+        "platform": "e2e",
+        "record_id": "history-1",
+        "contact": {"email": "grace@example.org", "first_name": "Grace"},
+        "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"},
+    }
     response = _push(devstack, "canonical", json.dumps(record).encode(), "application/x-ndjson", auth)
     assert response.status_code == 202, response.text
     devstack.wait_until_idle()

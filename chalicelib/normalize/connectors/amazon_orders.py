@@ -16,6 +16,7 @@ The record id is `{order id}:{sku}:{interaction}`, the same line item in both re
 cancelled order line (`order-status` or `item-status` `Cancelled`) is a cancellation.
 Ticket and merchandise orders are told apart by our own SKU convention (`TICKET_SKU_PREFIXES`).
 """
+
 from __future__ import annotations
 
 from typing import Any

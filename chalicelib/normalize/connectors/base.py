@@ -5,6 +5,7 @@ A connector only picks values out of the platform's documented fields; it does n
 validate them. The normalizer validates a draft field by field with the connector's parsing
 conventions (date formats, local time zone, decimal comma, phone region).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -16,6 +16,7 @@ One JSON object per line (UTF-8, `.jsonl`, optionally gzip-compressed):
 within `platform`; the record id is `{platform}:{record_id}`. Amounts are best sent as
 strings (JSON numbers are read through their shortest decimal form).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -16,6 +16,7 @@ derived from its flags, most final first: refunded, cancelled, checked in, paid 
 free registration. The record id is `{attendee id}:{interaction type}`: re-delivering the
 same state is the same document; a later check-in is a new interaction (a new document).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -59,8 +60,14 @@ class EventbriteAttendees(Connector):
         kind = interaction_type(data)
         profile: dict[str, Any] = data["profile"] if isinstance(data.get("profile"), dict) else {}
         addresses: dict[str, Any] = profile["addresses"] if isinstance(profile.get("addresses"), dict) else {}
-        country = next((dig(addresses, kind_, "country") for kind_ in ("home", "bill", "work", "ship")
-                        if dig(addresses, kind_, "country")), None)
+        country = next(
+            (
+                dig(addresses, kind_, "country")
+                for kind_ in ("home", "bill", "work", "ship")
+                if dig(addresses, kind_, "country")
+            ),
+            None,
+        )
         gross = dig(data, "costs", "gross")
         # a state change happened at `changed`; a registration or purchase at `created`
         at_creation = kind in (InteractionType.REGISTRATION, InteractionType.TICKET_PURCHASE)

@@ -17,6 +17,7 @@ Standard question names: `email`, `full_name`, `first_name`, `last_name`, `phone
 `country`, `city`, `zip_code`... A checked consent checkbox in `custom_disclaimer_responses`
 becomes granted marketing consent at `created_time`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -54,8 +55,9 @@ def _consent(data: dict[str, Any]) -> bool | None:
     return all(value in (True, "1", 1, "true") for value in checked)
 
 
-def _lead_draft(answers: dict[str, Any], created_time: Any, form_id: str | None,
-                consent: bool | None, is_test: bool = False) -> Draft:
+def _lead_draft(
+    answers: dict[str, Any], created_time: Any, form_id: str | None, consent: bool | None, is_test: bool = False
+) -> Draft:
     return Draft(
         interaction_type=InteractionType.LEAD_FORM,
         occurred_at=created_time,
@@ -82,32 +84,52 @@ class FacebookLeadsGraph(Connector):
         return scalar(data.get("id"))
 
     def draft(self, data: dict[str, Any]) -> Draft:
-        return _lead_draft(_answers_from_field_data(data.get("field_data")), data.get("created_time"),
-                           scalar(data.get("form_id")), _consent(data))
+        return _lead_draft(
+            _answers_from_field_data(data.get("field_data")),
+            data.get("created_time"),
+            scalar(data.get("form_id")),
+            _consent(data),
+        )
 
 
 class FacebookLeadsDownload(Connector):
     name = "facebook_leads_csv"
     id_namespace = NAMESPACE
     file_format = FileFormat(kind="delimited", extensions=("csv", "tsv", "txt"), delimiter=None)
-    _meta_columns = {"id", "created_time", "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id",
-                     "campaign_name", "form_id", "form_name", "is_organic", "platform", "lead_status"}
+    _meta_columns = {
+        "id",
+        "created_time",
+        "ad_id",
+        "ad_name",
+        "adset_id",
+        "adset_name",
+        "campaign_id",
+        "campaign_name",
+        "form_id",
+        "form_name",
+        "is_organic",
+        "platform",
+        "lead_status",
+    }
 
     def record_id(self, data: dict[str, Any]) -> str | None:
         lead = scalar(data.get("id"))
         if lead and lead.startswith(_ID_PREFIX):
-            lead = lead[len(_ID_PREFIX):]
+            lead = lead[len(_ID_PREFIX) :]
         return lead or None
 
     def draft(self, data: dict[str, Any]) -> Draft:
-        answers = {str(k).strip().lower(): v for k, v in data.items()
-                   if str(k).strip().lower() not in self._meta_columns and v not in (None, "")}
+        answers = {
+            str(k).strip().lower(): v
+            for k, v in data.items()
+            if str(k).strip().lower() not in self._meta_columns and v not in (None, "")
+        }
         form = scalar(data.get("form_id"))
         if form and form.startswith("f:"):
             form = form[2:]
         phone = answers.get("phone_number")
         if isinstance(phone, str) and phone.startswith(_PHONE_PREFIX):
-            answers["phone_number"] = phone[len(_PHONE_PREFIX):]
+            answers["phone_number"] = phone[len(_PHONE_PREFIX) :]
         return _lead_draft(answers, data.get("created_time"), form, None)
 
 

@@ -10,6 +10,7 @@ Test leads (`is_test: true`, sent from the Google Ads form editor) are rejected 
 `test_record`. Checking `google_key` belongs to the push route, before the file is stored.
 Older payloads lack `lead_submit_time`; the ingest time stands in (webhooks are real time).
 """
+
 from __future__ import annotations
 
 from typing import Any

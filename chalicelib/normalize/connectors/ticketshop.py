@@ -8,6 +8,7 @@ Columns: `Bestellnummer`, `Ticketnummer`, `Bestelldatum`, `Status`, `Anrede`, `V
 `eingecheckt` (check-in), `storniert` (cancellation), `erstattet` (refund).
 The record id is `{Ticketnummer}:{interaction}`.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """API tokens live only as hashes in the configuration table."""
+
 from __future__ import annotations
 
 import boto3
@@ -34,7 +35,8 @@ def test_a_role_must_be_known(stack: boto3.Session) -> None:
         TokenStore("data-engine-local-config", stack.client("dynamodb")).create("eve", role="root")
 
 
-@pytest.mark.parametrize("header, token", [("Bearer abc", "abc"), ("bearer  abc ", "abc"),
-                                           ("Basic abc", ""), ("abc", "")])
+@pytest.mark.parametrize(
+    "header, token", [("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", ""), ("abc", "")]
+)
 def test_the_bearer_scheme_is_required(header: str, token: str) -> None:
     assert bearer_token(header) == token

@@ -2,6 +2,7 @@
 
 It exercises the runtime's behaviours independently of the Data Engine's own handlers.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The emulator and the SAP stand-in in processes of their own (for benches) answer, and stop cleanly."""
+
 from __future__ import annotations
 
 import boto3
@@ -13,8 +14,13 @@ def test_it_serves_aws_calls_resets_and_stops() -> None:
     emulator = EmulatorProcess()
     emulator.start()
     try:
-        s3 = boto3.client("s3", endpoint_url=emulator.endpoint, region_name="eu-central-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=emulator.endpoint,
+            region_name="eu-central-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
         s3.create_bucket(Bucket="bench-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["bench-bucket"]
         emulator.reset()

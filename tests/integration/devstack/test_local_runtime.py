@@ -1,10 +1,11 @@
 """The local runtime does what AWS does around a Chalice app's functions."""
+
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -33,16 +34,22 @@ def runtime(aws: boto3.Session, emulator: Emulator) -> Iterator[LocalRuntime]:
     for name in ("rec-batches", "rec-partial"):
         sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1"})
     dlq_arn = sqs.get_queue_attributes(
-        QueueUrl=sqs.create_queue(QueueName="rec-poison-dlq")["QueueUrl"],
-        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.create_queue(QueueName="rec-poison", Attributes={
-        "VisibilityTimeout": "1",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
-    })
-    sqs.create_queue(QueueName="rec-orders.fifo", Attributes={
-        "FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "5"})
+        QueueUrl=sqs.create_queue(QueueName="rec-poison-dlq")["QueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    sqs.create_queue(
+        QueueName="rec-poison",
+        Attributes={
+            "VisibilityTimeout": "1",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+        },
+    )
+    sqs.create_queue(
+        QueueName="rec-orders.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "5"},
+    )
     aws.client("s3").create_bucket(
-        Bucket="rec-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+        Bucket="rec-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
     calls.clear()
     running = LocalRuntime(recording_app, aws, emulator)
     running.start()
@@ -82,7 +89,8 @@ def test_a_failed_message_stays_invisible_for_the_visibility_timeout(runtime: Lo
 
 
 def test_it_moves_a_message_to_the_dead_letter_queue_after_max_receive_count(
-        runtime: LocalRuntime, aws: boto3.Session) -> None:
+    runtime: LocalRuntime, aws: boto3.Session
+) -> None:
     send(aws, "rec-poison", ["poison-pill"])
     sqs = aws.client("sqs")
     dlq = sqs.get_queue_url(QueueName="rec-poison-dlq")["QueueUrl"]
@@ -96,8 +104,7 @@ def test_it_keeps_the_order_of_a_fifo_message_group(runtime: LocalRuntime, aws: 
     url = sqs.get_queue_url(QueueName="rec-orders.fifo")["QueueUrl"]
     for i in range(10):
         for group in ("a", "b"):
-            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"group": group, "n": i}),
-                             MessageGroupId=group)
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"group": group, "n": i}), MessageGroupId=group)
     wait_for(lambda: len(calls["orders"]) == 20)
     for group in ("a", "b"):
         assert [o["n"] for o in calls["orders"] if o["group"] == group] == list(range(10))
@@ -117,10 +124,10 @@ def test_a_cron_schedule_fires_when_its_time_comes(runtime: LocalRuntime) -> Non
     nightly = runtime.schedules["nightly"]
     assert (nightly.next_at.hour, nightly.next_at.minute) == (3, 0)
     # WHEN the clock reaches the rule's next fire time
-    nightly.next_at = datetime.now(timezone.utc)
+    nightly.next_at = datetime.now(UTC)
     # THEN the scheduler runs the function with a scheduled event and plans the next run
     wait_for(lambda: calls["nightly"] == ["Scheduled Event"])
-    assert nightly.next_at > datetime.now(timezone.utc)
+    assert nightly.next_at > datetime.now(UTC)
 
 
 def test_a_schedule_can_be_fired_on_demand_over_http(runtime: LocalRuntime, emulator: Emulator) -> None:
@@ -137,27 +144,35 @@ def test_a_step_functions_task_state_runs_our_lambda_function(runtime: LocalRunt
     sfn = aws.client("stepfunctions")
     definition = {
         "StartAt": "Double",
-        "States": {"Double": {
-            "Type": "Task",
-            "Resource": "arn:aws:lambda:eu-central-1:123456789012:function:recorder-local-double",
-            "End": True,
-        }},
+        "States": {
+            "Double": {
+                "Type": "Task",
+                "Resource": "arn:aws:lambda:eu-central-1:123456789012:function:recorder-local-double",
+                "End": True,
+            }
+        },
     }
     machine = sfn.create_state_machine(
-        name="doubler", definition=json.dumps(definition),
-        roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+        name="doubler", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"value": 21}))
-    done = wait_for(lambda: (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"]
-                    != "RUNNING" and d, timeout=30)
+    done = wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d,
+        timeout=30,
+    )
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"]) == {"value": 42}
 
 
 def test_an_asynchronous_invoke_answers_at_once_and_the_function_runs_after(
-        runtime: LocalRuntime, aws: boto3.Session) -> None:
+    runtime: LocalRuntime, aws: boto3.Session
+) -> None:
     began = time.monotonic()
-    response = aws.client("lambda").invoke(FunctionName="recorder-local-slow_note", InvocationType="Event",
-                                           Payload=json.dumps({"seconds": 2, "note": "done"}).encode())
+    response = aws.client("lambda").invoke(
+        FunctionName="recorder-local-slow_note",
+        InvocationType="Event",
+        Payload=json.dumps({"seconds": 2, "note": "done"}).encode(),
+    )
     assert response["StatusCode"] == 202 and time.monotonic() - began < 1.5
     assert calls["slow_note"] == []
     assert wait_for(lambda: calls["slow_note"] == ["done"])

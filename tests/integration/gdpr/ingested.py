@@ -6,12 +6,13 @@ sample with the real reader and connectors, normalizes it with the stage's subje
 and writes the lake objects (`lake.lake_objects`), the quarantined raw records and the
 State Keeper's NORMALIZED/INVALID changes itself.
 """
+
 from __future__ import annotations
 
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,15 @@ class Ingested:
     quarantine_key: str | None = None
 
 
-def ingest_sample(relative: str, source: str, s3: Any, buckets: dict[str, str], subject_key: bytes,
-                  state_keeper: Any) -> Ingested:
+def ingest_sample(
+    relative: str, source: str, s3: Any, buckets: dict[str, str], subject_key: bytes, state_keeper: Any
+) -> Ingested:
     content = (SAMPLES / relative).read_bytes()
     file_id = file_id_for(content)
     key = raw_key(source, file_id, "".join(Path(relative).suffixes))
     s3.put_object(Bucket=buckets["raw"], Key=key, Body=content)
     ingested = Ingested(key)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     connector = connector_for(source)
     for item in read_file(io.BytesIO(content), key, connector.file_format, record_id=connector.record_id):
         if not isinstance(item, RawRecord):
@@ -63,12 +65,34 @@ def ingest_sample(relative: str, source: str, s3: Any, buckets: dict[str, str], 
         ingested.lake_keys.append(lake_object.key)
     if ingested.rejected:
         ingested.quarantine_key = f"quarantine/{source}/{file_id}/{file_id}-0.jsonl"
-        s3.put_object(Bucket=buckets["quarantine"], Key=ingested.quarantine_key,
-                      Body="".join(json.dumps(data) + "\n" for _, data in ingested.rejected).encode())
-    changes = [StateChange(document_id=r.document_id, state=State.NORMALIZED, at=now, component="normalize",
-                           source=source, subject_id=r.subject_id, file_id=file_id) for r in ingested.valid]
-    changes += [StateChange(document_id=r.document_id, state=State.INVALID, at=now, component="normalize",
-                            source=source, file_id=file_id, reason_code=r.reasons[0].code.upper())
-                for r, _ in ingested.rejected]
+        s3.put_object(
+            Bucket=buckets["quarantine"],
+            Key=ingested.quarantine_key,
+            Body="".join(json.dumps(data) + "\n" for _, data in ingested.rejected).encode(),
+        )
+    changes = [
+        StateChange(
+            document_id=r.document_id,
+            state=State.NORMALIZED,
+            at=now,
+            component="normalize",
+            source=source,
+            subject_id=r.subject_id,
+            file_id=file_id,
+        )
+        for r in ingested.valid
+    ]
+    changes += [
+        StateChange(
+            document_id=r.document_id,
+            state=State.INVALID,
+            at=now,
+            component="normalize",
+            source=source,
+            file_id=file_id,
+            reason_code=r.reasons[0].code.upper(),
+        )
+        for r, _ in ingested.rejected
+    ]
     state_keeper.handle([{"messageId": "m-1", "body": encode_changes(changes)}])
     return ingested

@@ -1,4 +1,5 @@
 """The erasure on the local stack: S3 objects, the config table, Step Functions running our tasks."""
+
 from __future__ import annotations
 
 import json
@@ -8,20 +9,20 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.lake_access.catalog import lake_table
-from chalicelib.erasure.requests import DONE, DynamoErasureRequests, batch_pending_requests
-from chalicelib.subjects.tombstones import DynamoTombstones
-from chalicelib.erasure.workflow import ErasureWorkflow, start_erasure_job
-from chalicelib.lake_access.exceptions import ObjectChanged
 from chalicelib.erasure.find_objects import find_objects
 from chalicelib.erasure.forget_subjects import InMemorySubjectTraces
+from chalicelib.erasure.requests import DONE, DynamoErasureRequests, batch_pending_requests
+from chalicelib.erasure.state_machine import TASK_FUNCTIONS, erasure_definition, lambda_arn, state_machine_name
+from chalicelib.erasure.workflow import ErasureWorkflow, start_erasure_job
+from chalicelib.lake_access.catalog import lake_table
+from chalicelib.lake_access.exceptions import ObjectChanged
 from chalicelib.lake_access.object_store import S3ObjectStore
 from chalicelib.lake_access.query_engine import DuckDbQueryEngine
 from chalicelib.lake_access.rewrite_object import rewrite_without_subjects
-from chalicelib.erasure.state_machine import TASK_FUNCTIONS, erasure_definition, lambda_arn, state_machine_name
 from chalicelib.mail import InMemoryMailer
 from chalicelib.resources import for_stage
 from chalicelib.sap.erasure import InMemorySapContacts
+from chalicelib.subjects.tombstones import DynamoTombstones
 from devstack.emulator import Emulator
 from tests.unit.lake_access.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
 
@@ -36,13 +37,26 @@ def lake(stack: boto3.Session) -> dict[str, Any]:
     s3 = stack.client("s3")
     people = [person(i, raw_key=RAW_KEY) for i in range(8)]
     for day, rows in (("2024-03-01", people[:4]), ("2024-03-02", people[4:])):
-        s3.put_object(Bucket=LAKE, Key=lake_key("eventbrite", day), Body=lake_parquet(rows),
-                      ContentType="application/vnd.apache.parquet", Metadata={"writer": "normalize"},
-                      Tagging="retention=standard")
-    s3.put_object(Bucket=RAW, Key=RAW_KEY, Body=jsonl([raw_record(i) for i in range(8)]),
-                  ContentType="application/x-ndjson", Metadata={"source": "eventbrite"})
-    s3.put_object(Bucket=QUARANTINE, Key="eventbrite/rejected.jsonl",
-                  Body=jsonl([{"email": "person3@example.com", "reason": "bad phone"}]))
+        s3.put_object(
+            Bucket=LAKE,
+            Key=lake_key("eventbrite", day),
+            Body=lake_parquet(rows),
+            ContentType="application/vnd.apache.parquet",
+            Metadata={"writer": "normalize"},
+            Tagging="retention=standard",
+        )
+    s3.put_object(
+        Bucket=RAW,
+        Key=RAW_KEY,
+        Body=jsonl([raw_record(i) for i in range(8)]),
+        ContentType="application/x-ndjson",
+        Metadata={"source": "eventbrite"},
+    )
+    s3.put_object(
+        Bucket=QUARANTINE,
+        Key="eventbrite/rejected.jsonl",
+        Body=jsonl([{"email": "person3@example.com", "reason": "bad phone"}]),
+    )
     return {"s3": s3, "people": people}
 
 
@@ -64,7 +78,8 @@ def test_find_rewrite_and_find_again_on_s3_keep_metadata_and_leave_no_hits(lake:
     head = s3.head_object(Bucket=LAKE, Key=lake_key("eventbrite", "2024-03-01"))
     assert head["Metadata"] == {"writer": "normalize"} and head["ContentType"] == "application/vnd.apache.parquet"
     assert s3.get_object_tagging(Bucket=LAKE, Key=lake_key("eventbrite", "2024-03-01"))["TagSet"] == [
-        {"Key": "retention", "Value": "standard"}]
+        {"Key": "retention", "Value": "standard"}
+    ]
     assert s3.head_object(Bucket=RAW, Key=RAW_KEY)["Metadata"] == {"source": "eventbrite"}
     rows = read_rows(s3.get_object(Bucket=LAKE, Key=lake_key("eventbrite", "2024-03-01"))["Body"].read())
     assert [r["document_id"] for r in rows] == [people[i]["document_id"] for i in (0, 2, 3)]
@@ -110,21 +125,44 @@ def erasure(lake: dict[str, Any], stack: boto3.Session, emulator: Emulator) -> d
     sap = InMemorySapContacts(contacts={p["subject_id"]: {"EmailAddress": p["email"]} for p in people[:4]})
     tombstones = DynamoTombstones(RESOURCES.table("config").name, stack.client("dynamodb"))
     workflow = ErasureWorkflow(
-        requests=requests, engine=DuckDbQueryEngine([table], S3ObjectStore(s3)),
-        object_store=lambda: S3ObjectStore(s3), table=table, raw_bucket=RAW, quarantine_bucket=QUARANTINE,
-        work_bucket=WORK, subject_of_for=lambda bucket, key: subject_of_raw, traces=traces, mailer=mailer,
-        sap=lambda: sap, tombstones=tombstones, chunk_size=1)
+        requests=requests,
+        engine=DuckDbQueryEngine([table], S3ObjectStore(s3)),
+        object_store=lambda: S3ObjectStore(s3),
+        table=table,
+        raw_bucket=RAW,
+        quarantine_bucket=QUARANTINE,
+        work_bucket=WORK,
+        subject_of_for=lambda bucket, key: subject_of_raw,
+        traces=traces,
+        mailer=mailer,
+        sap=lambda: sap,
+        tombstones=tombstones,
+        chunk_size=1,
+    )
     for step, name in TASK_FUNCTIONS.items():
-        emulator.register_function(f"data-engine-local-{name}",
-                                   lambda event, context, step=step: getattr(workflow, step)(event, context))
+        emulator.register_function(
+            f"data-engine-local-{name}", lambda event, context, step=step: getattr(workflow, step)(event, context)
+        )
     sfn = stack.client("stepfunctions")
     # the stage's state machine, provisioned from the declaration; its tasks are the functions above
-    machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
-                   if m["name"] == state_machine_name("data-engine", "local"))
+    machine = next(
+        m["stateMachineArn"]
+        for m in sfn.list_state_machines()["stateMachines"]
+        if m["name"] == state_machine_name("data-engine", "local")
+    )
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
     assert definition == erasure_definition(lambda_arn("eu-central-1", "123456789012", "data-engine", "local"))
-    return {"s3": s3, "people": people, "requests": requests, "traces": traces, "mailer": mailer, "sfn": sfn,
-            "machine": machine, "sap": sap, "tombstones": tombstones}
+    return {
+        "s3": s3,
+        "people": people,
+        "requests": requests,
+        "traces": traces,
+        "mailer": mailer,
+        "sfn": sfn,
+        "machine": machine,
+        "sap": sap,
+        "tombstones": tombstones,
+    }
 
 
 def test_the_state_machine_runs_our_tasks_and_erases_two_subjects(erasure: dict[str, Any]) -> None:
@@ -151,7 +189,8 @@ def test_the_state_machine_runs_our_tasks_and_erases_two_subjects(erasure: dict[
     # ... and SAP: person 3's contact emptied and marked for deletion, person 5 was never there
     assert [r.report["sap"] for r in reports] == ["MARKED_FOR_DELETION", "NOT_IN_SAP"]
     assert erasure["sap"].contacts[people[3]["subject_id"]] == {"EmailAddress": None, "IsObsolete": True} | {
-        name: None for name in erasure["sap"].contacts[people[3]["subject_id"]] if name != "IsObsolete"}
+        name: None for name in erasure["sap"].contacts[people[3]["subject_id"]] if name != "IsObsolete"
+    }
     # ... and the two subjects are tombstoned, no one else
     assert set(erasure["tombstones"].erased_at(p["subject_id"] for p in people)) == gone
 

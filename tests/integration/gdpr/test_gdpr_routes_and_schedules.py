@@ -4,13 +4,14 @@ Sample files are put into the buckets and the State Keeper as ingest leaves them
 (`ingested.py`); the erasure job runs in the emulator's Step Functions, whose task states
 call `app.py`'s own `@app.lambda_function`s through the emulator's Lambda Invoke front.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import time
-from datetime import date
 from collections.abc import Iterator
+from datetime import date
 from types import ModuleType
 from typing import Any
 
@@ -20,8 +21,8 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.auth.tokens import TokenStore
 from chalicelib.anonymization.anonymize import RetentionPolicy
+from chalicelib.auth.tokens import TokenStore
 from chalicelib.normalize.subject_ids import subject_id_of_email
 from chalicelib.resources import for_stage
 from devstack.emulator import Emulator, LambdaContext
@@ -34,8 +35,15 @@ from tests.integration.gdpr.ingested import Ingested, ingest_sample
 RESOURCES = for_stage("local")
 BUCKETS = {key: RESOURCES.bucket(key).name for key in ("raw", "lake", "quarantine")}
 ERASED = ("anna.schmidt@example.com", "marco.rossi@example.com")
-POLICY = {"days_after_event": 30, "fields": {"email": {"action": "pseudonymize"}, "first_name": {"action": "null"},
-                                             "last_name": {"action": "null"}, "phone": {"action": "null"}}}
+POLICY = {
+    "days_after_event": 30,
+    "fields": {
+        "email": {"action": "pseudonymize"},
+        "first_name": {"action": "null"},
+        "last_name": {"action": "null"},
+        "phone": {"action": "null"},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,35 +53,49 @@ def sap_standin() -> Iterator[StandIn]:
 
 
 @pytest.fixture
-def app_module(stack: boto3.Session, emulator: Emulator, sap_standin: StandIn,
-               monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+def app_module(
+    stack: boto3.Session, emulator: Emulator, sap_standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
     """`app.py`, its Lambda functions answering the emulator's Invoke as in the local runtime.
 
     The declared `sap` secret points at a stand-in, as devstack sets it, for the SAP task.
     """
     sap_standin.reset()
     secret = RESOURCES.secret("sap")
-    stack.client("secretsmanager").put_secret_value(SecretId=secret.name, SecretString=json.dumps(
-        {"base_url": sap_standin.url, "user": sap_standin.user, "password": sap_standin.password}))
+    stack.client("secretsmanager").put_secret_value(
+        SecretId=secret.name,
+        SecretString=json.dumps(
+            {"base_url": sap_standin.url, "user": sap_standin.user, "password": sap_standin.password}
+        ),
+    )
     monkeypatch.setenv(secret.env, secret.name)
     for name in ("SAP_SECRET_ARN", "SAP_PARAMETER", "SAP_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     module = load_app()
     for function in module.app.pure_lambda_functions:
-        emulator.register_function(function_name(module.app, "local", function.name),
-                                   resolve_handler(module, function.handler_string))
+        emulator.register_function(
+            function_name(module.app, "local", function.name), resolve_handler(module, function.handler_string)
+        )
     return module
 
 
 @pytest.fixture
 def api(app_module: ModuleType, stack: boto3.Session) -> Any:
     tokens = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
-    headers = {role: {"Authorization": f"Bearer {tokens.create(f'gdpr-{role}', role=role)}",
-                      "Content-Type": "application/json"} for role in ("operator", "admin")}
+    headers = {
+        role: {
+            "Authorization": f"Bearer {tokens.create(f'gdpr-{role}', role=role)}",
+            "Content-Type": "application/json",
+        }
+        for role in ("operator", "admin")
+    }
     with Client(app_module.app, stage_name="local") as client:
+
         def call(method: str, path: str, body: Any = None, role: str = "operator") -> Any:
-            return getattr(client.http, method)(path, headers=headers[role],
-                                                body=json.dumps(body) if body is not None else None)
+            return getattr(client.http, method)(
+                path, headers=headers[role], body=json.dumps(body) if body is not None else None
+            )
+
         yield call
 
 
@@ -81,20 +103,29 @@ def api(app_module: ModuleType, stack: boto3.Session) -> Any:
 def samples(stack: boto3.Session) -> dict[str, Ingested]:
     s3 = stack.client("s3")
     keeper, key = wiring.state_keeper(), wiring.subject_key()
-    return {source: ingest_sample(path, source, s3, BUCKETS, key, keeper)
-            for path, source in (("eventbrite/attendees-page-1.json", "eventbrite"),
-                                 ("ticketshop/export.csv", "ticketshop"))}
+    return {
+        source: ingest_sample(path, source, s3, BUCKETS, key, keeper)
+        for path, source in (
+            ("eventbrite/attendees-page-1.json", "eventbrite"),
+            ("ticketshop/export.csv", "ticketshop"),
+        )
+    }
 
 
 def snapshot(s3: Any) -> dict[str, bytes]:
-    return {f"{bucket}/{item['Key']}": s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            for bucket in BUCKETS.values()
-            for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    return {
+        f"{bucket}/{item['Key']}": s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        for bucket in BUCKETS.values()
+        for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    }
 
 
 def lake_rows(s3: Any, keys: list[str]) -> list[dict[str, Any]]:
-    return [row for key in keys for row in pq.read_table(io.BytesIO(
-        s3.get_object(Bucket=BUCKETS["lake"], Key=key)["Body"].read())).to_pylist()]
+    return [
+        row
+        for key in keys
+        for row in pq.read_table(io.BytesIO(s3.get_object(Bucket=BUCKETS["lake"], Key=key)["Body"].read())).to_pylist()
+    ]
 
 
 def state_items(dynamodb: Any) -> list[dict[str, Any]]:
@@ -118,6 +149,7 @@ def wait_for(api: Any, request_id: str, timeout: float = 60, collection: str = "
 
 # -- erasure requests -------------------------------------------------------------------
 
+
 def test_an_email_becomes_the_subject_id_at_once_and_is_never_stored(api: Any, stack: boto3.Session) -> None:
     response = api("post", "/gdpr/erasure-requests", {"email": " Anna.Schmidt@Example.com"})
     assert response.status_code == 202
@@ -140,16 +172,19 @@ def test_many_requests_in_one_call_are_all_or_nothing(api: Any) -> None:
     assert started["requests"] == 2  # the refused call stored nothing
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), [
-    ("post", "/gdpr/erasure-requests", {"email": "not-an-email"}, 400),
-    ("post", "/gdpr/erasure-requests", {"email": "a@example.com", "subject_id": "s" * 64}, 400),
-    ("post", "/gdpr/erasure-requests", {"subject_id": "short"}, 400),
-    ("post", "/gdpr/erasure-requests", {"name": "Anna"}, 400),
-    ("post", "/gdpr/erasure-requests", {"requests": [{"subject_id": "s" * 64}] * 101}, 413),
-    ("get", "/gdpr/erasure-requests/er-00000000000000000000000000000000", None, 404),
-    ("get", "/gdpr/erasure-requests/anything", None, 404),
-    ("post", "/gdpr/erasure-jobs?max_requests=100000", None, 400),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("post", "/gdpr/erasure-requests", {"email": "not-an-email"}, 400),
+        ("post", "/gdpr/erasure-requests", {"email": "a@example.com", "subject_id": "s" * 64}, 400),
+        ("post", "/gdpr/erasure-requests", {"subject_id": "short"}, 400),
+        ("post", "/gdpr/erasure-requests", {"name": "Anna"}, 400),
+        ("post", "/gdpr/erasure-requests", {"requests": [{"subject_id": "s" * 64}] * 101}, 413),
+        ("get", "/gdpr/erasure-requests/er-00000000000000000000000000000000", None, 404),
+        ("get", "/gdpr/erasure-requests/anything", None, 404),
+        ("post", "/gdpr/erasure-jobs?max_requests=100000", None, 400),
+    ],
+)
 def test_bad_requests_get_clear_client_errors(api: Any, method: str, path: str, body: Any, status: int) -> None:
     response = api(method, path, body)
     assert response.status_code == status
@@ -162,17 +197,20 @@ def test_routes_need_a_token(app_module: ModuleType) -> None:
 
 
 def test_a_job_started_through_the_api_erases_two_subjects_everywhere(
-        api: Any, samples: dict[str, Ingested], stack: boto3.Session) -> None:
+    api: Any, samples: dict[str, Ingested], stack: boto3.Session
+) -> None:
     s3, dynamodb = stack.client("s3"), stack.client("dynamodb")
     key = wiring.subject_key()
     erased = {subject_id_of_email(email, key) for email in ERASED}
     before = snapshot(s3)
-    others_before = [r for r in lake_rows(s3, sum((i.lake_keys for i in samples.values()), []))
-                     if r["subject_id"] not in erased]
+    others_before = [
+        r for r in lake_rows(s3, sum((i.lake_keys for i in samples.values()), [])) if r["subject_id"] not in erased
+    ]
     # WHEN two subjects are requested (one by email, one by id) and a job is started now
     first = api("post", "/gdpr/erasure-requests", {"email": ERASED[0]}).json_body["request_id"]
-    second = api("post", "/gdpr/erasure-requests",
-                 {"subject_id": subject_id_of_email(ERASED[1], key)}).json_body["request_id"]
+    second = api("post", "/gdpr/erasure-requests", {"subject_id": subject_id_of_email(ERASED[1], key)}).json_body[
+        "request_id"
+    ]
     started = api("post", "/gdpr/erasure-jobs")
     assert started.status_code == 202 and started.json_body["requests"] == 2
     # THEN both requests are done with a report of objects, rows and cost
@@ -192,16 +230,20 @@ def test_a_job_started_through_the_api_erases_two_subjects_everywhere(
             assert "schmidt" not in text and "rossi" not in text and "+49 151 23456789" not in text
     assert not any(s in json.dumps(state_items(dynamodb)) for s in erased)
     # while every other record is as it was: untouched objects byte for byte, other rows equal
-    touched = {f"{BUCKETS['raw']}/{samples['eventbrite'].raw_key}",
-               *(f"{BUCKETS['lake']}/{k}" for k in samples["eventbrite"].lake_keys)}
-    assert {k: v for k, v in after.items() if k not in touched and "athena" not in k} == \
-        {k: v for k, v in before.items() if k not in touched}
+    touched = {
+        f"{BUCKETS['raw']}/{samples['eventbrite'].raw_key}",
+        *(f"{BUCKETS['lake']}/{k}" for k in samples["eventbrite"].lake_keys),
+    }
+    assert {k: v for k, v in after.items() if k not in touched and "athena" not in k} == {
+        k: v for k, v in before.items() if k not in touched
+    }
     assert lake_rows(s3, sum((i.lake_keys for i in samples.values()), [])) == others_before
     # and operations got one mail for the job
     assert stack.client("ses").get_send_quota()["SentLast24Hours"] == 1
 
 
 # -- retention policies -----------------------------------------------------------------
+
 
 def test_only_an_admin_changes_retention_policies(api: Any) -> None:
     assert api("put", "/gdpr/retention-policies/events", POLICY).status_code == 403
@@ -210,8 +252,10 @@ def test_only_an_admin_changes_retention_policies(api: Any) -> None:
     assert api("get", "/gdpr/retention-policies").json_body["policies"][0]["name"] == "events"
     assert api("get", "/gdpr/retention-policies/events").json_body["days_after_event"] == 30
     assert api("get", "/gdpr/retention-policies/none").status_code == 404
-    assert api("put", "/gdpr/retention-policies/bad", {"days_after_event": -1, "fields": {}},
-               role="admin").status_code == 400
+    assert (
+        api("put", "/gdpr/retention-policies/bad", {"days_after_event": -1, "fields": {}}, role="admin").status_code
+        == 400
+    )
     assert api("put", "/gdpr/retention-policies/Bad Name", POLICY, role="admin").status_code == 400
     assert api("delete", "/gdpr/retention-policies/events", role="admin").status_code == 204
     assert api("get", "/gdpr/retention-policies").json_body["policies"] == []
@@ -219,8 +263,10 @@ def test_only_an_admin_changes_retention_policies(api: Any) -> None:
 
 # -- anonymization ----------------------------------------------------------------------
 
+
 def test_anonymization_changes_only_what_is_due_and_a_second_run_changes_nothing(
-        samples: dict[str, Ingested], stack: boto3.Session) -> None:
+    samples: dict[str, Ingested], stack: boto3.Session
+) -> None:
     s3 = stack.client("s3")
     wiring.retention_policies().put("events", RetentionPolicy.model_validate(POLICY), "test")
     before = snapshot(s3)
@@ -247,7 +293,8 @@ def test_anonymization_changes_only_what_is_due_and_a_second_run_changes_nothing
         assert after[key] == before[key]
     # the State Keeper hears ANONYMIZED for each changed document
     sent = stack.client("sqs").receive_message(
-        QueueUrl=wiring.queue_url(RESOURCES.queue("state-changes").name), MaxNumberOfMessages=10)
+        QueueUrl=wiring.queue_url(RESOURCES.queue("state-changes").name), MaxNumberOfMessages=10
+    )
     assert sent.get("Messages")
     # AND a second run is a no-op
     again = wiring.anonymization_run().run(today=today)
@@ -256,9 +303,14 @@ def test_anonymization_changes_only_what_is_due_and_a_second_run_changes_nothing
 
 
 def test_the_anonymization_schedule_and_the_dry_run_route(
-        api: Any, app_module: ModuleType, samples: dict[str, Ingested], stack: boto3.Session) -> None:
-    api("put", "/gdpr/retention-policies/eventbrite",
-        {**POLICY, "source": "eventbrite", "days_after_event": 0}, role="admin")
+    api: Any, app_module: ModuleType, samples: dict[str, Ingested], stack: boto3.Session
+) -> None:
+    api(
+        "put",
+        "/gdpr/retention-policies/eventbrite",
+        {**POLICY, "source": "eventbrite", "days_after_event": 0},
+        role="admin",
+    )
     # a run is started (202) and followed: the API never waits for the lake to be read
     started = api("post", "/gdpr/anonymization-runs?dry_run=true")
     assert started.status_code == 202 and started.json_body["dry_run"] and started.json_body["trigger"] == "api"
@@ -277,8 +329,7 @@ def test_the_anonymization_schedule_and_the_dry_run_route(
     assert api("get", "/gdpr/anonymization-runs/not-a-run").status_code == 404
 
 
-def test_the_erasure_batch_schedule_starts_a_job_only_when_requests_wait(
-        api: Any, app_module: ModuleType) -> None:
+def test_the_erasure_batch_schedule_starts_a_job_only_when_requests_wait(api: Any, app_module: ModuleType) -> None:
     assert fire(app_module, "gdpr_erasure_batch") == {"started": False, "requests": 0}
     request_id = api("post", "/gdpr/erasure-requests", {"subject_id": "u" * 64}).json_body["request_id"]
     started = fire(app_module, "gdpr_erasure_batch")

@@ -1,4 +1,5 @@
 """The generated Terraform is valid for every deployable stage, offline."""
+
 from __future__ import annotations
 
 import json
@@ -25,4 +26,6 @@ def test_generated_terraform_validates(stage: str, tmp_path: Path) -> None:
         assert rule["name"].startswith(f"data-engine-{stage}-")
     declared = json.loads((out / "resources.tf.json").read_text())["resource"]
     assert {q["name"] for q in declared["aws_sqs_queue"].values()} >= {
-        f"data-engine-{stage}-normalize", f"data-engine-{stage}-sap-dispatch.fifo"}
+        f"data-engine-{stage}-normalize",
+        f"data-engine-{stage}-sap-dispatch.fifo",
+    }

@@ -1,4 +1,5 @@
 """Shared by the ingest integration tests: the ingest steps wired to the emulator."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ class Pipeline:
                 drained.append({"messageId": message["MessageId"], "body": message["Body"]})
 
     def ingest(self, source: str, name: str, content: bytes) -> str:
-        key = raw_key(source, file_id_for(content), name[name.index("."):])
+        key = raw_key(source, file_id_for(content), name[name.index(".") :])
         self.session.client("s3").put_object(Bucket=RESOURCES.bucket("raw").name, Key=key, Body=content)
         self.splitter.split_file(RESOURCES.bucket("raw").name, key)
         chunks = self.drain("normalize")
@@ -62,9 +63,21 @@ def pipeline(stack: boto3.Session) -> Pipeline:
     s3, sqs, dynamodb = stack.client("s3"), stack.client("sqs"), stack.client("dynamodb")
     state_table = RESOURCES.table("state").name
     outbox = RecordingOutbox()
-    splitter = FileSplitter(s3, sqs, sqs.get_queue_url(QueueName=RESOURCES.queue("normalize").name)["QueueUrl"],
-                            FileOutcomeStore(state_table, dynamodb), max_records=50)
-    normalizer = ChunkNormalizer(s3, RESOURCES.bucket("lake").name, RESOURCES.bucket("quarantine").name,
-                                 SUBJECT_KEY, wiring.state_reporter, outbox, wiring.erasure_tombstones())
+    splitter = FileSplitter(
+        s3,
+        sqs,
+        sqs.get_queue_url(QueueName=RESOURCES.queue("normalize").name)["QueueUrl"],
+        FileOutcomeStore(state_table, dynamodb),
+        max_records=50,
+    )
+    normalizer = ChunkNormalizer(
+        s3,
+        RESOURCES.bucket("lake").name,
+        RESOURCES.bucket("quarantine").name,
+        SUBJECT_KEY,
+        wiring.state_reporter,
+        outbox,
+        wiring.erasure_tombstones(),
+    )
     store = DynamoStateStore(state_table, dynamodb)
     return Pipeline(stack, splitter, normalizer, StateKeeper(store), StateQueries(store), outbox)

@@ -1,4 +1,5 @@
 """A chunk that keeps failing is parked in the normalize DLQ, reported PARKED, and replayable."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,15 @@ from chalicelib.ingest.dead_letters import park_dead_chunks, replay_dead_chunks
 from chalicelib.ingest.uploads import file_id_for
 from tests.integration.ingest.conftest import RESOURCES, Pipeline
 
-RECORDS = [{"platform": "shop", "record_id": f"dl-{n}", "contact": {"email": f"p{n}@example.org"},
-            "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"}} for n in range(3)]
+RECORDS = [
+    {
+        "platform": "shop",
+        "record_id": f"dl-{n}",
+        "contact": {"email": f"p{n}@example.org"},
+        "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"},
+    }
+    for n in range(3)
+]
 
 
 def _dead_chunk(pipeline: Pipeline) -> str:
@@ -36,8 +44,9 @@ def test_dead_chunks_are_reported_parked_and_stay_in_the_queue(pipeline: Pipelin
     document = pipeline.queries.list_documents("PARKED")["documents"][0]
     history = pipeline.queries.get_document(document["document_id"])["history"]
     assert [entry["state"] for entry in history] == ["RECEIVED", "PARKED"]
-    attributes = sqs.get_queue_attributes(QueueUrl=pipeline.url("normalize-dlq"),
-                                          AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=pipeline.url("normalize-dlq"), AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "1"
 
 

@@ -1,4 +1,5 @@
 """On the emulator: a subject is erased, then a chunk of theirs arrives late and leaves no trace."""
+
 from __future__ import annotations
 
 import io
@@ -9,28 +10,32 @@ import boto3
 import pyarrow.parquet as pq
 
 from chalicelib import wiring
-from chalicelib.lake_access.catalog import lake_table
 from chalicelib.erasure.requests import DONE, DynamoErasureRequests, batch_pending_requests
 from chalicelib.erasure.workflow import ErasureWorkflow
+from chalicelib.ingest.normalize_chunk import SUBJECT_ERASED
+from chalicelib.ingest.uploads import file_id_for, raw_key
+from chalicelib.lake_access.catalog import lake_table
 from chalicelib.lake_access.object_store import S3ObjectStore
 from chalicelib.lake_access.query_engine import DuckDbQueryEngine
 from chalicelib.lake_access.raw_subjects import subject_of_for
-from chalicelib.normalize.subject_ids import subject_id_of_email
-from chalicelib.state_keeper.subject_links import SubjectLinks
-from chalicelib.ingest.normalize_chunk import SUBJECT_ERASED
-from chalicelib.ingest.uploads import file_id_for, raw_key
 from chalicelib.mail import InMemoryMailer
 from chalicelib.normalize.lake import lake_schema
 from chalicelib.normalize.normalizer import document_id
+from chalicelib.normalize.subject_ids import subject_id_of_email
 from chalicelib.sap.erasure import InMemorySapContacts
+from chalicelib.state_keeper.subject_links import SubjectLinks
 from tests.integration.ingest.conftest import RESOURCES, SUBJECT_KEY, Pipeline
 
 ADA, BOB = "ada@example.org", "bob@example.org"
 
 
 def _record(record_id: str, email: str, occurred_at: str, **contact: Any) -> dict[str, Any]:
-    return {"platform": "shop", "record_id": record_id, "contact": {"email": email, **contact},
-            "interaction": {"type": "registration", "occurred_at": occurred_at}}
+    return {
+        "platform": "shop",
+        "record_id": record_id,
+        "contact": {"email": email, **contact},
+        "interaction": {"type": "registration", "occurred_at": occurred_at},
+    }
 
 
 def _jsonl(*records: dict[str, Any]) -> bytes:
@@ -52,16 +57,23 @@ def _erase(session: boto3.Session, subject_id: str) -> None:
     job = batch_pending_requests(requests)
     assert job is not None
     workflow = ErasureWorkflow(
-        requests=requests, engine=DuckDbQueryEngine([table], S3ObjectStore(s3),
-                                                    schemas={table.qualified_name: lake_schema()}),
-        object_store=lambda: S3ObjectStore(s3), table=table, raw_bucket=RESOURCES.bucket("raw").name,
+        requests=requests,
+        engine=DuckDbQueryEngine([table], S3ObjectStore(s3), schemas={table.qualified_name: lake_schema()}),
+        object_store=lambda: S3ObjectStore(s3),
+        table=table,
+        raw_bucket=RESOURCES.bucket("raw").name,
         quarantine_bucket=RESOURCES.bucket("quarantine").name,
-        work_bucket=RESOURCES.bucket("athena-results").name, subject_of_for=subject_of_for(SUBJECT_KEY),
+        work_bucket=RESOURCES.bucket("athena-results").name,
+        subject_of_for=subject_of_for(SUBJECT_KEY),
         traces=SubjectLinks(RESOURCES.table("state").name, wiring.state_reporter, dynamodb),
-        mailer=InMemoryMailer(), sap=lambda: InMemorySapContacts(), tombstones=wiring.erasure_tombstones())
+        mailer=InMemoryMailer(),
+        sap=lambda: InMemorySapContacts(),
+        tombstones=wiring.erasure_tombstones(),
+    )
     state = workflow.find({"job_id": job.job_id})
-    state["rewrites"] = [workflow.rewrite({"job_id": job.job_id, "round": state["round"], "chunk": c})
-                         for c in state["chunks"]]
+    state["rewrites"] = [
+        workflow.rewrite({"job_id": job.job_id, "round": state["round"], "chunk": c}) for c in state["chunks"]
+    ]
     state = workflow.verify(workflow.erase_in_sap(workflow.forget(state)))
     assert state["verify"]["clean"]
     workflow.report(state)
@@ -72,9 +84,11 @@ def test_a_chunk_of_an_erased_subject_arriving_after_the_job_leaves_no_trace(pip
     # GIVEN Ada's first registration ingested, and a second file of hers (an earlier lead and
     # an invalid record) split but still waiting on the normalize queue
     pipeline.ingest("canonical", "first.jsonl", _jsonl(_record("r-1", ADA, "2026-08-01T12:00:00Z")))
-    late = _jsonl(_record("r-2", ADA, "2026-07-01T12:00:00Z", first_name="Ada"),
-                  _record("r-3", ADA, "2026-07-02T12:00:00Z", phone="12"),
-                  _record("r-4", BOB, "2026-07-01T12:00:00Z"))
+    late = _jsonl(
+        _record("r-2", ADA, "2026-07-01T12:00:00Z", first_name="Ada"),
+        _record("r-3", ADA, "2026-07-02T12:00:00Z", phone="12"),
+        _record("r-4", BOB, "2026-07-01T12:00:00Z"),
+    )
     late_key = raw_key("canonical", file_id_for(late), ".jsonl")
     pipeline.session.client("s3").put_object(Bucket=RESOURCES.bucket("raw").name, Key=late_key, Body=late)
     pipeline.splitter.split_file(RESOURCES.bucket("raw").name, late_key)
@@ -101,5 +115,7 @@ def test_a_chunk_of_an_erased_subject_arriving_after_the_job_leaves_no_trace(pip
         document = pipeline.queries.get_document(document_id("canonical", record_id))
         assert document["state"] == "ERASED"
         assert [(e["state"], e.get("reason_code")) for e in document["history"]] == [
-            ("RECEIVED", None), ("ERASED", SUBJECT_ERASED)]
+            ("RECEIVED", None),
+            ("ERASED", SUBJECT_ERASED),
+        ]
     assert pipeline.queries.get_document(document_id("canonical", "shop:r-4"))["state"] == "QUEUED_FOR_SAP"

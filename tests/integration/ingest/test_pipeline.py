@@ -1,4 +1,5 @@
 """Ingest on the emulator: raw object → chunks → normalize → lake, quarantine, outbox, State Keeper."""
+
 from __future__ import annotations
 
 import io
@@ -40,9 +41,12 @@ def test_a_ticketshop_export_reaches_the_lake_and_the_state_keeper(pipeline: Pip
 
 
 def test_rejected_records_go_to_quarantine_with_reasons_and_the_rest_carry_on(pipeline: Pipeline) -> None:
-    good = {"platform": "shop", "record_id": "r-1",
-            "contact": {"email": "ada@example.org", "first_name": "Ada"},
-            "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"}}
+    good = {
+        "platform": "shop",
+        "record_id": "r-1",
+        "contact": {"email": "ada@example.org", "first_name": "Ada"},
+        "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"},
+    }
     bad = {**good, "record_id": "r-2", "contact": {"email": "not an email"}}
     content = "\n".join(json.dumps(r) for r in (good, bad)).encode()
     pipeline.ingest("canonical", "x.jsonl", content)
@@ -81,17 +85,22 @@ def test_a_file_is_split_once_even_when_its_object_is_rewritten(pipeline: Pipeli
     key = pipeline.ingest("ticketshop", "export.csv", content)
     lake = _objects(pipeline.session, RESOURCES.bucket("lake").name)
     # erasure rewrites the raw object in place: the S3 event that follows must not re-ingest it
-    pipeline.session.client("s3").put_object(Bucket=RESOURCES.bucket("raw").name, Key=key,
-                                             Body=content.split(b"\n", 2)[0] + b"\n")
+    pipeline.session.client("s3").put_object(
+        Bucket=RESOURCES.bucket("raw").name, Key=key, Body=content.split(b"\n", 2)[0] + b"\n"
+    )
     outcome = pipeline.splitter.split_file(RESOURCES.bucket("raw").name, key)
     assert outcome.records == 21 and pipeline.drain("normalize") == []
     assert _objects(pipeline.session, RESOURCES.bucket("lake").name) == lake
 
 
 def test_file_problems_are_recorded_without_losing_the_valid_records(pipeline: Pipeline) -> None:
-    good = {"platform": "shop", "record_id": "r-9", "contact": {"email": "bob@example.org"},
-            "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"}}
-    content = (json.dumps(good) + "\n{\"truncated\": \n").encode()
+    good = {
+        "platform": "shop",
+        "record_id": "r-9",
+        "contact": {"email": "bob@example.org"},
+        "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z"},
+    }
+    content = (json.dumps(good) + '\n{"truncated": \n').encode()
     pipeline.ingest("canonical", "cut.jsonl", content)
     outcome = wiring.file_outcomes().get(file_id_for(content))
     assert outcome is not None and outcome.records == 1 and outcome.problems_total == 1
@@ -126,7 +135,8 @@ EXPECTED = {
 
 @pytest.mark.parametrize("sample", sorted(EXPECTED))
 def test_each_platform_file_yields_exactly_the_expected_lake_and_quarantine_records(
-        pipeline: Pipeline, sample: str) -> None:
+    pipeline: Pipeline, sample: str
+) -> None:
     records, valid, problems, reason_codes = EXPECTED[sample]
     source, name = sample.split("/")
     content = (SAMPLES / sample).read_bytes()
@@ -143,11 +153,16 @@ def test_each_platform_file_yields_exactly_the_expected_lake_and_quarantine_reco
     assert len(rows) == valid
 
     quarantine = _objects(pipeline.session, RESOURCES.bucket("quarantine").name)
-    quarantined = [line for key, body in quarantine.items() if key.startswith("quarantine/")
-                   for line in body.decode("utf-8").splitlines()]
+    quarantined = [
+        line
+        for key, body in quarantine.items()
+        if key.startswith("quarantine/")
+        for line in body.decode("utf-8").splitlines()
+    ]
     sidecars = [json.loads(body) for key, body in quarantine.items() if key.startswith("reasons/")]
-    found_codes = {reason["code"] for sidecar in sidecars for record in sidecar["records"]
-                   for reason in record["reasons"]}
+    found_codes = {
+        reason["code"] for sidecar in sidecars for record in sidecar["records"] for reason in record["reasons"]
+    }
     assert len(quarantined) == records - valid
     assert found_codes == reason_codes
 

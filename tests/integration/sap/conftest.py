@@ -1,4 +1,5 @@
 """A running SAP stand-in per test module, reset before each test."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -25,5 +26,4 @@ def standin(running_standin: StandIn) -> StandIn:
 
 @pytest.fixture
 def sap_client(standin: StandIn) -> SapClient:
-    return SapClient(standin.url, SapCredentials(standin.url, standin.user, standin.password),
-                     read_timeout=2.0)
+    return SapClient(standin.url, SapCredentials(standin.url, standin.user, standin.password), read_timeout=2.0)

@@ -4,11 +4,12 @@ The queue handler runs as the local runtime runs it (`QueuePoller` with `dispatc
 credentials come from the declared `sap` secret (the deployed path), the throttle and the
 ledger live in the emulator's DynamoDB, and the State Keeper hears every outcome.
 """
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -22,30 +23,43 @@ from chalicelib.auth.tokens import TokenStore
 from chalicelib.mail import SesMailer
 from chalicelib.normalize.schema import Consent, Contact, Interaction, InteractionType, Lineage, NormalizedRecord
 from chalicelib.resources import for_stage
+from chalicelib.sap.ledger import Settlement
+from chalicelib.sap.payloads import DispatchMessage, DispatchRecord
 from chalicelib.state_keeper.lifecycle import State, StateChange
 from devstack.emulator import Emulator, LambdaContext
 from devstack.events import scheduled_event, sqs_record
 from devstack.pollers import QueuePoller
 from devstack.stack import load_app
-from chalicelib.sap.ledger import Settlement
-from chalicelib.sap.payloads import DispatchMessage, DispatchRecord
 from sapstandin import StandIn
 from tests.unit.sap.sample_records import a_record
 
 RESOURCES = for_stage("local")
 QUEUE = RESOURCES.queue("sap-dispatch")
-AT = datetime(2026, 8, 1, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 
 
 def a_normalized(number: int, *, email: str | None = None) -> NormalizedRecord:
     return NormalizedRecord(
-        document_id=f"doc-{number:04d}", subject_id=f"subject-{number % 7}",
-        contact=Contact(email=email or f"person{number % 7}@example.com", first_name="Ann", last_name="Example",
-                        country="DE", language="de", marketing_consent=Consent(granted=True, source="form")),
-        interaction=Interaction(type=InteractionType.REGISTRATION, occurred_at=AT, amount=Decimal("10"),
-                                currency="EUR"),
-        lineage=Lineage(source="canonical", source_record_id=f"r{number}", raw_key="incoming/x.jsonl",
-                        position=number, ingested_at=AT),
+        document_id=f"doc-{number:04d}",
+        subject_id=f"subject-{number % 7}",
+        contact=Contact(
+            email=email or f"person{number % 7}@example.com",
+            first_name="Ann",
+            last_name="Example",
+            country="DE",
+            language="de",
+            marketing_consent=Consent(granted=True, source="form"),
+        ),
+        interaction=Interaction(
+            type=InteractionType.REGISTRATION, occurred_at=AT, amount=Decimal("10"), currency="EUR"
+        ),
+        lineage=Lineage(
+            source="canonical",
+            source_record_id=f"r{number}",
+            raw_key="incoming/x.jsonl",
+            position=number,
+            ingested_at=AT,
+        ),
     )
 
 
@@ -58,23 +72,28 @@ class Sap:
         self.url = self.sqs.get_queue_url(QueueName=QUEUE.name)["QueueUrl"]
         assert QUEUE.dead_letter is not None
         self.dlq_url = self.sqs.get_queue_url(QueueName=QUEUE.dead_letter.name)["QueueUrl"]
-        self.poller = QueuePoller(self.sqs, self.url, app_module.dispatch_to_sap, "dispatch_to_sap",
-                                  batch_size=10, wait_seconds=0)
+        self.poller = QueuePoller(
+            self.sqs, self.url, app_module.dispatch_to_sap, "dispatch_to_sap", batch_size=10, wait_seconds=0
+        )
 
     def queue(self, records: list[NormalizedRecord]) -> list[str]:
         """What the normalize step does: outbox, then QUEUED_FOR_SAP."""
-        queued_at = datetime.now(timezone.utc)  # before the send, as the normalize step stamps it
+        queued_at = datetime.now(UTC)  # before the send, as the normalize step stamps it
         result = wiring.sap_outbox().send(records)
         with wiring.state_reporter() as reporter:
             for document_id in result.queued:
-                reporter.report(StateChange(document_id=document_id, state=State.QUEUED_FOR_SAP,
-                                            at=queued_at, component="normalize"))
+                reporter.report(
+                    StateChange(
+                        document_id=document_id, state=State.QUEUED_FOR_SAP, at=queued_at, component="normalize"
+                    )
+                )
         return result.queued
 
     def depth(self, url: str | None = None) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=url or self.url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
         return sum(int(value) for value in attributes.values())
 
     def run_until_empty(self, time_limit: float = 20.0) -> None:
@@ -94,8 +113,10 @@ class Sap:
             for message in messages:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         items = self.session.client("dynamodb").scan(
-            TableName=RESOURCES.table("state").name, FilterExpression="sk = :doc",
-            ExpressionAttributeValues={":doc": {"S": "doc"}})["Items"]
+            TableName=RESOURCES.table("state").name,
+            FilterExpression="sk = :doc",
+            ExpressionAttributeValues={":doc": {"S": "doc"}},
+        )["Items"]
         ids = [item["pk"]["S"].removeprefix("doc#") for item in items]
         return {document_id: wiring.state_queries().get_document(document_id)["state"] for document_id in ids}
 
@@ -123,8 +144,10 @@ class RecordingMailer(SesMailer):
 def sap(stack: boto3.Session, emulator: Emulator, standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> Sap:
     # GIVEN the declared `sap` secret points at the stand-in, as an operator would set it
     secret = RESOURCES.secret("sap")
-    stack.client("secretsmanager").put_secret_value(SecretId=secret.name, SecretString=json.dumps(
-        {"base_url": standin.url, "user": standin.user, "password": standin.password}))
+    stack.client("secretsmanager").put_secret_value(
+        SecretId=secret.name,
+        SecretString=json.dumps({"base_url": standin.url, "user": standin.user, "password": standin.password}),
+    )
     monkeypatch.setenv(secret.env, secret.name)
     for name in ("SAP_SECRET_ARN", "SAP_PARAMETER", "SAP_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -148,8 +171,9 @@ def test_queued_records_reach_sap_once_and_the_state_keeper_hears_delivered(sap:
 
 def test_a_bad_part_is_rejected_with_a_reason_code_and_the_others_are_delivered(sap: Sap) -> None:
     # GIVEN one message whose middle record has an interaction for a contact SAP does not know
-    orphan = DispatchRecord(record_id="orphan", subject_id="nobody",
-                            interactions=[a_record(99, subject="nobody").interactions[0]])
+    orphan = DispatchRecord(
+        record_id="orphan", subject_id="nobody", interactions=[a_record(99, subject="nobody").interactions[0]]
+    )
     body = DispatchMessage(records=[a_record(1), orphan, a_record(2)]).model_dump_json()
     sap.sqs.send_message(QueueUrl=sap.url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId="bad-part")
 
@@ -196,15 +220,14 @@ def test_sap_down_then_back_comes_back_through_sqs_visibility_and_delivers_once(
 def test_a_crash_between_sap_answer_and_queue_delete_sends_nothing_twice(sap: Sap) -> None:
     # GIVEN the handler ran and SAP answered, but the Lambda died before SQS deleted the messages
     sap.queue([a_normalized(n) for n in range(10)])
-    messages = sap.sqs.receive_message(QueueUrl=sap.url, MaxNumberOfMessages=10,
-                                       AttributeNames=["All"])["Messages"]
+    messages = sap.sqs.receive_message(QueueUrl=sap.url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     arn = sap.sqs.get_queue_attributes(QueueUrl=sap.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    assert sap.app_module.dispatch_to_sap({"Records": [sqs_record(m, arn) for m in messages]},
-                                          LambdaContext("dispatch_to_sap")) == {"batchItemFailures": []}
+    assert sap.app_module.dispatch_to_sap(
+        {"Records": [sqs_record(m, arn) for m in messages]}, LambdaContext("dispatch_to_sap")
+    ) == {"batchItemFailures": []}
     requests_before = sap.standin.stats()["requests"]
     for message in messages:
-        sap.sqs.change_message_visibility(QueueUrl=sap.url, ReceiptHandle=message["ReceiptHandle"],
-                                          VisibilityTimeout=0)
+        sap.sqs.change_message_visibility(QueueUrl=sap.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
 
     # WHEN SQS delivers them again
     sap.run_until_empty()
@@ -256,12 +279,17 @@ def test_dead_letters_are_parked_with_one_summary_mail_and_stay_replayable(sap: 
 @pytest.fixture
 def api(sap: Sap, stack: boto3.Session) -> Any:
     tokens = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
-    headers = {role: {"Authorization": f"Bearer {tokens.create(f'sap-{role}', role=role)}",
-                      "Content-Type": "application/json"} for role in ("operator", "admin")}
+    headers = {
+        role: {"Authorization": f"Bearer {tokens.create(f'sap-{role}', role=role)}", "Content-Type": "application/json"}
+        for role in ("operator", "admin")
+    }
     with Client(sap.app_module.app, stage_name="local") as client:
+
         def call(method: str, path: str, body: Any = None, role: str = "operator") -> Any:
-            return getattr(client.http, method)(path, headers=headers[role],
-                                                body=json.dumps(body) if body is not None else None)
+            return getattr(client.http, method)(
+                path, headers=headers[role], body=json.dumps(body) if body is not None else None
+            )
+
         yield call
 
 
@@ -332,13 +360,17 @@ def test_a_queued_record_of_an_erased_subject_is_not_sent_to_sap_nor_after_a_dlq
     sap.queue([a_normalized(1)])
     sap.run_until_empty()
     wiring.sap_erasure().erase(["subject-1"])
-    wiring.erasure_tombstones().bury(["subject-1"], datetime.now(timezone.utc), "ej-test")
+    wiring.erasure_tombstones().bury(["subject-1"], datetime.now(UTC), "ej-test")
     late = [a_normalized(8), a_normalized(2)]  # subject-1 (8 % 7) and subject-2
     sap.queue(late)
     # ... and a copy of the erased subject's record parked in the DLQ, replayed later
     parked = DispatchMessage(records=[a_record(50, subject="subject-1", email="person1@example.com")])
-    sap.sqs.send_message(QueueUrl=sap.dlq_url, MessageBody=parked.model_dump_json(), MessageGroupId="g",
-                         MessageDeduplicationId="parked-1")
+    sap.sqs.send_message(
+        QueueUrl=sap.dlq_url,
+        MessageBody=parked.model_dump_json(),
+        MessageGroupId="g",
+        MessageDeduplicationId="parked-1",
+    )
     # WHEN the dispatcher runs, and the DLQ is replayed and dispatched too
     sap.run_until_empty()
     wiring.replay_sap_dead_letters()
@@ -347,8 +379,9 @@ def test_a_queued_record_of_an_erased_subject_is_not_sent_to_sap_nor_after_a_dlq
     records = sap.standin.records()
     assert "person1@example.com" not in json.dumps(records["additional_ids"])
     assert [c for c in records["contacts"] if c["ContactID"] == "subject-1"][0]["EmailAddress"] is None
-    assert {i["InteractionSourceObject"] for i in records["interactions"]
-            if i["InteractionContactId"] == "subject-1"} == {"doc-0001"}
+    assert {
+        i["InteractionSourceObject"] for i in records["interactions"] if i["InteractionContactId"] == "subject-1"
+    } == {"doc-0001"}
     # ... person 2 was delivered; person 1's late records are final in the ledger and ERASED
     states = sap.states()
     assert states["doc-0002"] == "DELIVERED"

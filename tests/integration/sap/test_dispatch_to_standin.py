@@ -1,4 +1,5 @@
 """The dispatcher against the stand-in over HTTP, with the ledger and throttle on the emulator."""
+
 from __future__ import annotations
 
 import time
@@ -6,20 +7,26 @@ import time
 import boto3
 import pytest
 
+from chalicelib.resources import for_stage
 from chalicelib.sap.client import SapClient
-from chalicelib.sap.dispatcher import (DELIVERED, FINAL_OUTCOMES, DispatchOptions, DispatchResult, QueueMessage,
-                                       dispatch)
+from chalicelib.sap.dispatcher import DELIVERED, FINAL_OUTCOMES, DispatchOptions, DispatchResult, QueueMessage, dispatch
 from chalicelib.sap.ledger import DispatchLedger, DynamoDbLedger, InMemoryLedger
 from chalicelib.sap.throttle import DynamoDbThrottle, InMemoryThrottle, Throttle, ThrottleSettings
-from chalicelib.resources import for_stage
 from sapstandin import StandIn
 from tests.unit.sap.sample_records import a_message_body, a_record
 
 FAST = ThrottleSettings(requests_per_second=200, records_per_second=100_000)
 
 
-def run_until_final(messages: list[QueueMessage], client: SapClient, throttle: Throttle, ledger: DispatchLedger,
-                    *, time_limit: float = 20.0, **kwargs) -> dict[str, str]:
+def run_until_final(
+    messages: list[QueueMessage],
+    client: SapClient,
+    throttle: Throttle,
+    ledger: DispatchLedger,
+    *,
+    time_limit: float = 20.0,
+    **kwargs,
+) -> dict[str, str]:
     """Play SQS: messages that must come back do, sooner than their delay (time is short in tests)."""
     final: dict[str, str] = {}
     deadline = time.monotonic() + time_limit
@@ -29,9 +36,16 @@ def run_until_final(messages: list[QueueMessage], client: SapClient, throttle: T
         result: DispatchResult = dispatch(pending, client, throttle, ledger, **kwargs)
         final.update({o.record_id: o.status for o in result.outcomes if o.status in FINAL_OUTCOMES})
         by_id = {m.message_id: m for m in pending}
-        pending = [QueueMessage(r.message_id, r.receipt_handle, by_id[r.message_id].body,
-                                by_id[r.message_id].receive_count + 1, by_id[r.message_id].group_id)
-                   for r in result.retries]
+        pending = [
+            QueueMessage(
+                r.message_id,
+                r.receipt_handle,
+                by_id[r.message_id].body,
+                by_id[r.message_id].receive_count + 1,
+                by_id[r.message_id].group_id,
+            )
+            for r in result.retries
+        ]
         if pending:
             time.sleep(min(0.3, min(r.delay_seconds for r in result.retries)))
     return final
@@ -39,9 +53,16 @@ def run_until_final(messages: list[QueueMessage], client: SapClient, throttle: T
 
 def messages_of(count: int, per_message: int = 5) -> list[QueueMessage]:
     records = [a_record(number) for number in range(count)]
-    return [QueueMessage(f"m{start}", f"receipt-{start}", a_message_body(*records[start:start + per_message]),
-                         1, f"group-{start % 3}")
-            for start in range(0, count, per_message)]
+    return [
+        QueueMessage(
+            f"m{start}",
+            f"receipt-{start}",
+            a_message_body(*records[start : start + per_message]),
+            1,
+            f"group-{start % 3}",
+        )
+        for start in range(0, count, per_message)
+    ]
 
 
 def test_sap_down_for_a_while_then_back_delivers_everything_once(standin: StandIn, sap_client: SapClient) -> None:
@@ -59,8 +80,9 @@ def test_sap_down_for_a_while_then_back_delivers_everything_once(standin: StandI
     assert standin.stats()["status_503"] >= 1 and throttle.overloads >= 1
 
 
-def test_a_reset_after_sap_applied_the_interactions_creates_no_duplicate(standin: StandIn,
-                                                                         sap_client: SapClient) -> None:
+def test_a_reset_after_sap_applied_the_interactions_creates_no_duplicate(
+    standin: StandIn, sap_client: SapClient
+) -> None:
     # GIVEN the interaction batch is applied and then the connection is reset
     standin.add_fault(kind="reset", count=1, when="after", path_contains="API_MKT_INTERACTION_SRV/$batch")
 
@@ -72,14 +94,20 @@ def test_a_reset_after_sap_applied_the_interactions_creates_no_duplicate(standin
     assert standin.records()["duplicates"] == []
 
 
-def test_429_from_capacity_slows_the_dispatcher_and_still_delivers_everything(standin: StandIn,
-                                                                              sap_client: SapClient) -> None:
+def test_429_from_capacity_slows_the_dispatcher_and_still_delivers_everything(
+    standin: StandIn, sap_client: SapClient
+) -> None:
     # GIVEN SAP takes 10 requests/s, and our throttle allows 40: SAP will push back
     standin.set_capacity(10, retry_after=1, retry_after_format="http-date")
     throttle = InMemoryThrottle(ThrottleSettings(requests_per_second=40, records_per_second=100_000))
 
-    final = run_until_final(messages_of(16, per_message=1), sap_client, throttle, InMemoryLedger(),
-                            options=DispatchOptions(records_per_request=2))
+    final = run_until_final(
+        messages_of(16, per_message=1),
+        sap_client,
+        throttle,
+        InMemoryLedger(),
+        options=DispatchOptions(records_per_request=2),
+    )
 
     assert len(final) == 16 and set(final.values()) == {DELIVERED}
     assert standin.stats().get("status_429", 0) >= 1 and throttle.overloads >= 1
@@ -93,17 +121,24 @@ def emulator_ledger(stack: boto3.Session) -> DynamoDbLedger:
 
 
 def test_a_handler_crash_between_sap_answer_and_ledger_creates_no_duplicate(
-        standin: StandIn, sap_client: SapClient, emulator_ledger: DynamoDbLedger) -> None:
+    standin: StandIn, sap_client: SapClient, emulator_ledger: DynamoDbLedger
+) -> None:
     # GIVEN a handler that dies after SAP answered, before the ledger and the queue hear of it
     body = a_message_body(a_record(1), a_record(2))
     real_settle = emulator_ledger.settle_many
 
     def die(*args, **kwargs):
         raise SystemExit("Lambda killed")
+
     emulator_ledger.settle_many = die  # type: ignore[method-assign]
     with pytest.raises(SystemExit):
-        dispatch([QueueMessage("m1", "r1", body, 1, "g")], sap_client, InMemoryThrottle(FAST), emulator_ledger,
-                 options=DispatchOptions(lease_seconds=1))
+        dispatch(
+            [QueueMessage("m1", "r1", body, 1, "g")],
+            sap_client,
+            InMemoryThrottle(FAST),
+            emulator_ledger,
+            options=DispatchOptions(lease_seconds=1),
+        )
     emulator_ledger.settle_many = real_settle  # type: ignore[method-assign]
     assert standin.records()["counts"]["interactions"] == 2
 
@@ -119,7 +154,8 @@ def test_a_handler_crash_between_sap_answer_and_ledger_creates_no_duplicate(
 
 
 def test_a_handler_crash_between_ledger_and_queue_delete_sends_nothing_again(
-        standin: StandIn, sap_client: SapClient, emulator_ledger: DynamoDbLedger) -> None:
+    standin: StandIn, sap_client: SapClient, emulator_ledger: DynamoDbLedger
+) -> None:
     body = a_message_body(a_record(1))
     dispatch([QueueMessage("m1", "r1", body, 1, "g")], sap_client, InMemoryThrottle(FAST), emulator_ledger)
     requests_before = standin.stats()["requests"]

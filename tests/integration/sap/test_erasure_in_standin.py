@@ -1,16 +1,17 @@
 """Erasure in SAP against the stand-in over HTTP: contacts sent by the dispatcher, then erased."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.sap.batch import Changeset, Operation
 from chalicelib.sap.client import SapClient
 from chalicelib.sap.dispatcher import DELIVERED
 from chalicelib.sap.erasure import ErasureOptions, SapErasure, contact_path
+from chalicelib.sap.ledger import InMemoryLedger
 from chalicelib.sap.metadata import CONTACT_SERVICE
 from chalicelib.sap.payloads import odata_datetime
-from chalicelib.sap.ledger import InMemoryLedger
 from chalicelib.sap.throttle import InMemoryThrottle
 from sapstandin import StandIn
 from tests.integration.sap.test_dispatch_to_standin import FAST, messages_of, run_until_final
@@ -30,7 +31,8 @@ def contacts_by_id(standin: StandIn) -> dict[str, dict]:
 
 
 def test_an_erased_contact_keeps_no_email_name_or_phone_and_others_are_unchanged(
-        standin: StandIn, sap_client: SapClient) -> None:
+    standin: StandIn, sap_client: SapClient
+) -> None:
     # GIVEN three contacts in SAP
     dispatched(standin, sap_client, 3)
     before = contacts_by_id(standin)
@@ -79,7 +81,8 @@ def test_a_429_is_waited_out_and_the_erasure_then_succeeds(standin: StandIn, sap
 
 
 def test_an_erased_contact_reads_back_clean_and_one_changed_back_does_not(
-        standin: StandIn, sap_client: SapClient) -> None:
+    standin: StandIn, sap_client: SapClient
+) -> None:
     # GIVEN two contacts erased in SAP
     dispatched(standin, sap_client, 2)
     eraser = SapErasure(sap_client, InMemoryThrottle(FAST))
@@ -91,11 +94,27 @@ def test_an_erased_contact_reads_back_clean_and_one_changed_back_does_not(
     assert standin.stats()["batches"] - stats_before["batches"] == 1
 
     # WHEN subject-1's contact gets its email back after the erasure (a newer change)
-    later = datetime.now(timezone.utc) + timedelta(minutes=5)
-    (changed,) = sap_client.send_batch(CONTACT_SERVICE, [Changeset("subject-1", (Operation(
-        "PATCH", contact_path("subject-1"), {"ContactOrigin": "DATA_ENGINE", "ContactID": "subject-1",
-                                             "EmailAddress": "person1@example.com",
-                                             "OriginDataLastChgUTCDateTime": odata_datetime(later)}),))])
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    (changed,) = sap_client.send_batch(
+        CONTACT_SERVICE,
+        [
+            Changeset(
+                "subject-1",
+                (
+                    Operation(
+                        "PATCH",
+                        contact_path("subject-1"),
+                        {
+                            "ContactOrigin": "DATA_ENGINE",
+                            "ContactID": "subject-1",
+                            "EmailAddress": "person1@example.com",
+                            "OriginDataLastChgUTCDateTime": odata_datetime(later),
+                        },
+                    ),
+                ),
+            )
+        ],
+    )
     assert changed.kind == "accepted"
 
     # THEN it is not clean; the other still verified

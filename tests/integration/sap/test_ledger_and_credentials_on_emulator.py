@@ -1,4 +1,5 @@
 """The dispatch ledger's conditional writes and the SAP secret, on the AWS emulator."""
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,7 @@ def test_an_expired_lease_is_taken_over_in_doubt(ledger: DynamoDbLedger, clock: 
     assert ledger.settle(Settlement("r1", DELIVERED), "b")
 
 
-def test_a_pending_record_is_claimed_again_without_doubt_and_keeps_its_contact_progress(
-        ledger: DynamoDbLedger) -> None:
+def test_a_pending_record_is_claimed_again_without_doubt_and_keeps_its_contact_progress(ledger: DynamoDbLedger) -> None:
     ledger.claim("r1", "a", 60)
     ledger.settle(Settlement("r1", PENDING, contact_done=True), "a")
 
@@ -88,8 +88,12 @@ def test_many_claims_at_once(ledger: DynamoDbLedger) -> None:
 def test_credentials_come_from_the_declared_secret_in_a_deployed_function(stack: boto3.Session) -> None:
     # GIVEN operators put the communication user into the declared secret
     secrets, name = stack.client("secretsmanager"), for_stage("local").secret("sap").name
-    secrets.put_secret_value(SecretId=name, SecretString=json.dumps(
-        {"base_url": "https://my300000-api.s4hana.ondemand.com/", "user": "COMM_USER", "password": "pw"}))
+    secrets.put_secret_value(
+        SecretId=name,
+        SecretString=json.dumps(
+            {"base_url": "https://my300000-api.s4hana.ondemand.com/", "user": "COMM_USER", "password": "pw"}
+        ),
+    )
 
     credentials = load_credentials(lambda service: secrets, {"SAP_SECRET": name})
 
@@ -100,8 +104,11 @@ def test_credentials_come_from_the_declared_secret_in_a_deployed_function(stack:
 
 def test_credentials_come_from_ssm_when_a_parameter_is_named(stack: boto3.Session) -> None:
     ssm = stack.client("ssm")
-    ssm.put_parameter(Name="/data-engine/local/sap", Type="SecureString",
-                      Value=json.dumps({"base_url": "https://sap.example", "user": "U", "password": "P"}))
+    ssm.put_parameter(
+        Name="/data-engine/local/sap",
+        Type="SecureString",
+        Value=json.dumps({"base_url": "https://sap.example", "user": "U", "password": "P"}),
+    )
 
     credentials = load_credentials(lambda service: ssm, {"SAP_PARAMETER": "/data-engine/local/sap"})
 
@@ -121,7 +128,12 @@ def test_a_withdrawn_record_is_final_for_claims_parking_and_replays(ledger: Dyna
     withdrawals = ledger.withdraw_many(["new", "pending", "dead", "delivered", "held"], "SUBJECT_ERASED")
     # THEN the first three are WITHDRAWN, final for every later claim, park and replay
     assert {r: w.status for r, w in withdrawals.items()} == {
-        "new": "withdrawn", "pending": "withdrawn", "dead": "withdrawn", "delivered": "final", "held": "busy"}
+        "new": "withdrawn",
+        "pending": "withdrawn",
+        "dead": "withdrawn",
+        "delivered": "final",
+        "held": "busy",
+    }
     assert withdrawals["delivered"].final_state == DELIVERED and withdrawals["held"].busy_until == 1_600.0
     for record_id in ("new", "pending", "dead"):
         assert ledger.state(record_id) == WITHDRAWN

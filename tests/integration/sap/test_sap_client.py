@@ -1,4 +1,5 @@
 """The SAP client against the stand-in over HTTP: CSRF, auth, per-part outcomes, 429s, faults."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,10 @@ from tests.unit.sap.sample_records import a_record
 def contact_changeset(number: int, **overrides) -> Changeset:
     contact = a_record(number, **overrides).contact
     assert contact is not None
-    return Changeset(f"record-{number}", (
-        Operation("PUT", "ContactOriginData" + key_predicate(contact.keys), contact.origin_data()),))
+    return Changeset(
+        f"record-{number}",
+        (Operation("PUT", "ContactOriginData" + key_predicate(contact.keys), contact.origin_data()),),
+    )
 
 
 def test_it_fetches_the_csrf_token_once_and_reuses_it(standin: StandIn, sap_client: SapClient) -> None:
@@ -65,20 +68,28 @@ def test_a_failing_operation_rolls_back_its_whole_changeset(standin: StandIn, sa
     # GIVEN a changeset whose second operation (an interaction for an unknown contact) fails
     record = a_record(1)
     interaction = record.interactions[0].model_copy(update={"contact_id": "nobody"})
-    changeset = Changeset("record-1", contact_changeset(1).operations + (
-        Operation("POST", "Interactions", interaction.body()),))
+    changeset = Changeset(
+        "record-1", contact_changeset(1).operations + (Operation("POST", "Interactions", interaction.body()),)
+    )
 
     # WHEN it is sent to the interaction service... the contact PUT belongs to the other service
     (outcome,) = sap_client.send_batch(INTERACTION_SERVICE, [changeset])
 
     assert outcome.kind == "rejected"
-    assert standin.records()["counts"] == {"contacts": 0, "additional_ids": 0, "permissions": 0,
-                                           "interactions": 0, "duplicates": 0, "contacts_marked_for_deletion": 0}
+    assert standin.records()["counts"] == {
+        "contacts": 0,
+        "additional_ids": 0,
+        "permissions": 0,
+        "interactions": 0,
+        "duplicates": 0,
+        "contacts_marked_for_deletion": 0,
+    }
 
 
 @pytest.mark.parametrize("form", ["seconds", "http-date"])
-def test_a_429_tells_how_long_to_wait_in_both_retry_after_forms(standin: StandIn, sap_client: SapClient,
-                                                                form: str) -> None:
+def test_a_429_tells_how_long_to_wait_in_both_retry_after_forms(
+    standin: StandIn, sap_client: SapClient, form: str
+) -> None:
     standin.fail_next(1, 429, retry_after=30, retry_after_format=form)
 
     with pytest.raises(SapUnavailable) as raised:
@@ -115,8 +126,7 @@ def test_a_reset_after_sap_applied_the_batch_is_in_doubt(standin: StandIn, sap_c
 
 
 def test_a_slow_answer_is_a_timeout_in_doubt(standin: StandIn) -> None:
-    sap_client = SapClient(standin.url, SapCredentials(standin.url, standin.user, standin.password),
-                           read_timeout=0.3)
+    sap_client = SapClient(standin.url, SapCredentials(standin.url, standin.user, standin.password), read_timeout=0.3)
     sap_client.csrf_token(CONTACT_SERVICE)
     standin.slow_down(1.0, when="after")
 
@@ -129,8 +139,10 @@ def test_a_slow_answer_is_a_timeout_in_doubt(standin: StandIn) -> None:
 def test_it_finds_interactions_sap_holds_by_their_source_object(standin: StandIn, sap_client: SapClient) -> None:
     record = a_record(1, interactions=2)
     sap_client.send_batch(CONTACT_SERVICE, [contact_changeset(1)])
-    sap_client.send_batch(INTERACTION_SERVICE, [Changeset("record-1", (
-        Operation("POST", "Interactions", record.interactions[0].body()),))])
+    sap_client.send_batch(
+        INTERACTION_SERVICE,
+        [Changeset("record-1", (Operation("POST", "Interactions", record.interactions[0].body()),))],
+    )
 
     found = sap_client.find_interactions(INTERACTION_SERVICE, [i.natural_key for i in record.interactions])
 
@@ -138,8 +150,11 @@ def test_it_finds_interactions_sap_holds_by_their_source_object(standin: StandIn
 
 
 def test_the_control_endpoints_script_faults_over_http(standin: StandIn, sap_client: SapClient) -> None:
-    response = requests.post(f"{standin.url}/_standin/faults", json={"kind": "status", "status": 500, "count": 1,
-                                                                      "path_contains": "$batch"}, timeout=5)
+    response = requests.post(
+        f"{standin.url}/_standin/faults",
+        json={"kind": "status", "status": 500, "count": 1, "path_contains": "$batch"},
+        timeout=5,
+    )
     assert response.status_code == 201
 
     with pytest.raises(SapUnavailable) as raised:
@@ -154,13 +169,18 @@ def test_the_standin_answers_sap_error_json(standin: StandIn) -> None:
     root = standin.service_url(CONTACT_SERVICE)
     token = session.get(root, headers={"x-csrf-token": "Fetch"}, timeout=5).headers["x-csrf-token"]
 
-    response = session.put(root + "ContactOriginData(ContactOrigin='A',ContactID='1')",
-                           json={"Nickname": "x", "OriginDataLastChgUTCDateTime": "/Date(0)/"},
-                           headers={"x-csrf-token": token}, timeout=5)
+    response = session.put(
+        root + "ContactOriginData(ContactOrigin='A',ContactID='1')",
+        json={"Nickname": "x", "OriginDataLastChgUTCDateTime": "/Date(0)/"},
+        headers={"x-csrf-token": token},
+        timeout=5,
+    )
 
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "/IWBEP/CM_MGW_RT/020"
-    assert error["message"] == {"lang": "en", "value": "Property 'Nickname' is invalid for entity type "
-                                                        "'ContactOriginData'"}
+    assert error["message"] == {
+        "lang": "en",
+        "value": "Property 'Nickname' is invalid for entity type 'ContactOriginData'",
+    }
     assert "transactionid" in error["innererror"]

@@ -1,4 +1,5 @@
 """The State Keeper on the emulator: reporter → SQS → handler → DynamoDB → every query."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,7 +10,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.resources import for_stage
-from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from chalicelib.state_keeper.document_record import DocumentRecord
 from chalicelib.state_keeper.dynamo_store import DynamoStateStore
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
@@ -18,6 +18,7 @@ from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.reporter import StateReporter, encode_changes
 from chalicelib.state_keeper.table_layout import document_id_of
+from chalicelib.subjects.shards import DEFAULT_SHARDS, shard_of
 from devstack.provision import create_table
 from tests.unit.state_keeper.changes import T0, change, normal_lifecycle
 
@@ -57,7 +58,8 @@ def _all_pages(queries: StateQueries, **parameters: Any) -> list[list[str]]:
 
 
 def test_changes_travel_from_the_reporter_through_sqs_to_a_document_record(
-        stack: boto3.Session, store: DynamoStateStore, queries: StateQueries) -> None:
+    stack: boto3.Session, store: DynamoStateStore, queries: StateQueries
+) -> None:
     # GIVEN a component reporting a chunk's lifecycle through the real queue
     sqs = stack.client("sqs")
     url = sqs.get_queue_url(QueueName=for_stage("local").queue("state-changes").name)["QueueUrl"]
@@ -77,14 +79,17 @@ def test_changes_travel_from_the_reporter_through_sqs_to_a_document_record(
 
 
 def test_sap_outcomes_of_one_outbox_message_share_one_outcome_page_instead_of_rewriting_each_document(
-        stack: boto3.Session, store: DynamoStateStore, queries: StateQueries) -> None:
+    stack: boto3.Session, store: DynamoStateStore, queries: StateQueries
+) -> None:
     # GIVEN five documents of one chunk and subject shard (one outbox message) queued for SAP
-    handle_state_change_messages([encode_changes([c for i in range(5) for c in normal_lifecycle(f"doc-{i}")[:3]])],
-                                 store)
+    handle_state_change_messages(
+        [encode_changes([c for i in range(5) for c in normal_lifecycle(f"doc-{i}")[:3]])], store
+    )
     queued = _document_items(stack)
     # WHEN SAP's answer for all of them arrives in one message
-    assert handle_state_change_messages([encode_changes([normal_lifecycle(f"doc-{i}")[3] for i in range(5)])],
-                                        store) == []
+    assert (
+        handle_state_change_messages([encode_changes([normal_lifecycle(f"doc-{i}")[3] for i in range(5)])], store) == []
+    )
     # THEN no document item was written again; one outcome page holds the five outcomes
     assert _document_items(stack) == queued
     items = stack.client("dynamodb").scan(TableName=TABLE)["Items"]
@@ -95,17 +100,23 @@ def test_sap_outcomes_of_one_outbox_message_share_one_outcome_page_instead_of_re
     assert view["state"] == "DELIVERED"
     assert [h["state"] for h in view["history"]] == ["RECEIVED", "NORMALIZED", "QUEUED_FOR_SAP", "DELIVERED"]
     assert [d["document_id"] for d in queries.subject_documents("subj-1")["documents"]] == [
-        f"doc-{i}" for i in range(5)]
+        f"doc-{i}" for i in range(5)
+    ]
     assert queries.file_outcome("file-1")["states"] == {"DELIVERED": 5}
     # and a later change of one document writes its item with everything it has
-    assert handle_state_change_messages([encode_changes([change("doc-3", State.ANONYMIZED, 3600,
-                                                                component="gdpr-anonymization")])], store) == []
+    assert (
+        handle_state_change_messages(
+            [encode_changes([change("doc-3", State.ANONYMIZED, 3600, component="gdpr-anonymization")])], store
+        )
+        == []
+    )
     record = store.get("doc-3")
     assert record is not None and [e.state for e in record.history][-2:] == [State.DELIVERED, State.ANONYMIZED]
 
 
-def test_redelivery_and_reordering_leave_exactly_the_same_records(stack: boto3.Session, store: DynamoStateStore,
-                                                                 queries: StateQueries) -> None:
+def test_redelivery_and_reordering_leave_exactly_the_same_records(
+    stack: boto3.Session, store: DynamoStateStore, queries: StateQueries
+) -> None:
     normalize = encode_changes([c for i in range(5) for c in normal_lifecycle(f"doc-{i}")[:3]])
     dispatch = encode_changes([normal_lifecycle(f"doc-{i}")[3] for i in range(5)])
     handle_state_change_messages([normalize], store)
@@ -126,28 +137,29 @@ def test_redelivery_and_reordering_leave_exactly_the_same_records(stack: boto3.S
     assert _all_pages(queries, state="QUEUED_FOR_SAP") == [[]]
 
 
-def test_listing_by_state_pages_newest_first_across_pages_and_days(store: DynamoStateStore,
-                                                                  queries: StateQueries) -> None:
+def test_listing_by_state_pages_newest_first_across_pages_and_days(
+    store: DynamoStateStore, queries: StateQueries
+) -> None:
     # GIVEN 7 documents stuck in QUEUED_FOR_SAP over two days, from two messages, and some moved on
     yesterday = [change(f"old-{i}", State.QUEUED_FOR_SAP, -86_400 + i) for i in range(3)]
-    today = [change(f"new-{i}", State.QUEUED_FOR_SAP, i, source="facebook" if i % 2 else "eventbrite")
-             for i in range(4)]
+    today = [
+        change(f"new-{i}", State.QUEUED_FOR_SAP, i, source="facebook" if i % 2 else "eventbrite") for i in range(4)
+    ]
     moved_on = [change("new-0", State.DELIVERED, 30, component="sap-dispatch")]
     for changes in (yesterday, today, moved_on):
         assert handle_state_change_messages([encode_changes(changes)], store) == []
     # WHEN ops page through with 2 per page
-    pages = _all_pages(queries, state="QUEUED_FOR_SAP", since="2026-11-27T00:00:00Z",
-                       until="2026-11-28T23:00:00Z", limit=2)
+    pages = _all_pages(
+        queries, state="QUEUED_FOR_SAP", since="2026-11-27T00:00:00Z", until="2026-11-28T23:00:00Z", limit=2
+    )
     # THEN every stuck document comes once, newest first
     assert [d for page in pages for d in page] == ["new-3", "new-2", "new-1", "old-2", "old-1", "old-0"]
     assert all(len(page) <= 2 for page in pages) and len(pages) >= 3
-    facebook = _all_pages(queries, state="QUEUED_FOR_SAP", source="facebook",
-                          since="2026-11-27T00:00:00Z", limit=1)
+    facebook = _all_pages(queries, state="QUEUED_FOR_SAP", source="facebook", since="2026-11-27T00:00:00Z", limit=1)
     # a token may lead to an empty last page (like DynamoDB's own LastEvaluatedKey)
     assert [d for page in facebook for d in page] == ["new-3", "new-1"]
     # a narrower window
-    window = queries.list_documents("QUEUED_FOR_SAP", since="2026-11-28T10:00:01Z",
-                                    until="2026-11-28T10:00:02Z")
+    window = queries.list_documents("QUEUED_FOR_SAP", since="2026-11-28T10:00:01Z", until="2026-11-28T10:00:02Z")
     assert [d["document_id"] for d in window["documents"]] == ["new-2", "new-1"]
 
 
@@ -161,17 +173,25 @@ def test_a_bad_token_or_parameter_is_a_clear_invalid_query(queries: StateQueries
 def test_a_files_outcome_counts_its_records_per_state(store: DynamoStateStore, queries: StateQueries) -> None:
     lifecycles = [normal_lifecycle(f"doc-{i}") for i in range(6)]
     handle_state_change_messages([encode_changes([c for lc in lifecycles for c in lc[:3]])], store)
-    handle_state_change_messages([encode_changes([lc[3] for lc in lifecycles[:4]]),
-                                  encode_changes([change("doc-5", State.REJECTED_BY_SAP, 70,
-                                                         reason_code="SAP_400")])], store)
+    handle_state_change_messages(
+        [
+            encode_changes([lc[3] for lc in lifecycles[:4]]),
+            encode_changes([change("doc-5", State.REJECTED_BY_SAP, 70, reason_code="SAP_400")]),
+        ],
+        store,
+    )
     handle_state_change_messages([encode_changes([change("other", file_id="file-2")])], store)
     assert queries.file_outcome("file-1") == {
-        "file_id": "file-1", "documents": 6, "unknown": 0,
-        "states": {"DELIVERED": 4, "QUEUED_FOR_SAP": 1, "REJECTED_BY_SAP": 1}}
+        "file_id": "file-1",
+        "documents": 6,
+        "unknown": 0,
+        "states": {"DELIVERED": 4, "QUEUED_FOR_SAP": 1, "REJECTED_BY_SAP": 1},
+    }
 
 
-def test_a_subjects_documents_are_found_through_the_subject_index(store: DynamoStateStore,
-                                                                  queries: StateQueries) -> None:
+def test_a_subjects_documents_are_found_through_the_subject_index(
+    store: DynamoStateStore, queries: StateQueries
+) -> None:
     changes = [c for i in range(5) for c in normal_lifecycle(f"doc-{i}", subject_id=f"subj-{i % 2}")[:3]]
     handle_state_change_messages([encode_changes(changes)], store)
     found = queries.subject_documents("subj-1")["documents"]
@@ -179,22 +199,32 @@ def test_a_subjects_documents_are_found_through_the_subject_index(store: DynamoS
     assert queries.subject_documents("subj-none")["documents"] == []
 
 
-def test_stats_count_states_per_source_and_hour_and_time_transitions(store: DynamoStateStore,
-                                                                     queries: StateQueries) -> None:
+def test_stats_count_states_per_source_and_hour_and_time_transitions(
+    store: DynamoStateStore, queries: StateQueries
+) -> None:
     lifecycles = [normal_lifecycle(f"doc-{i}") for i in range(10)]
     handle_state_change_messages([encode_changes([c for lc in lifecycles for c in lc[:3]])], store)
     handle_state_change_messages([encode_changes([lc[3] for lc in lifecycles])], store)
     stats = queries.stats(since="2026-11-28T09:00:00Z", until="2026-11-28T11:59:59Z")
-    assert stats["counts"] == [{"hour": "2026-11-28T10", "source": "eventbrite", "states": {
-        "DELIVERED": 10, "NORMALIZED": 10, "QUEUED_FOR_SAP": 10, "RECEIVED": 10}}]
+    assert stats["counts"] == [
+        {
+            "hour": "2026-11-28T10",
+            "source": "eventbrite",
+            "states": {"DELIVERED": 10, "NORMALIZED": 10, "QUEUED_FOR_SAP": 10, "RECEIVED": 10},
+        }
+    ]
     delivered = next(t for t in stats["transitions"] if t["to"] == "DELIVERED")
     assert delivered["count"] == 10 and delivered["avg_ms"] == 59_700.0
     assert 59_700 <= delivered["p95_ms"] <= 59_700 * 1.2
 
 
 def test_history_expires_after_the_retention_period_but_the_current_state_stays(stack: boto3.Session) -> None:
-    store = DynamoStateStore(TABLE, stack.client("dynamodb"), history_retention=timedelta(seconds=30),
-                             clock=lambda: T0 + timedelta(seconds=100))
+    store = DynamoStateStore(
+        TABLE,
+        stack.client("dynamodb"),
+        history_retention=timedelta(seconds=30),
+        clock=lambda: T0 + timedelta(seconds=100),
+    )
     handle_state_change_messages([encode_changes(normal_lifecycle("doc-1"))], store)
     record = store.get("doc-1")
     assert record is not None and [e.state for e in record.history] == [State.DELIVERED]
@@ -211,16 +241,20 @@ class FlakyDynamoDB:
 
     def put_item(self, **request: Any) -> Any:
         if request["Item"]["pk"]["S"] == f"doc#{self.document_id}":
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
-                              "PutItem")
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, "PutItem"
+            )
         return self.client.put_item(**request)
 
 
 def test_the_handler_returns_only_the_messages_it_could_not_store(stack: boto3.Session) -> None:
     # GIVEN a table that refuses writes of doc-2 for now
     flaky = DynamoStateStore(TABLE, FlakyDynamoDB(stack.client("dynamodb"), "doc-2"), clock=lambda: NOW)
-    bodies = [encode_changes(normal_lifecycle("doc-1")[:3]), "not a message",
-              encode_changes(normal_lifecycle("doc-2")[:3])]
+    bodies = [
+        encode_changes(normal_lifecycle("doc-1")[:3]),
+        "not a message",
+        encode_changes(normal_lifecycle("doc-2")[:3]),
+    ]
     # WHEN a batch arrives
     failed = handle_state_change_messages(bodies, flaky)
     # THEN the unreadable and the unstored message come back; the other one is stored
@@ -253,8 +287,15 @@ class RacingDynamoDB:
 def test_concurrent_writers_of_one_document_both_land(stack: boto3.Session, store: DynamoStateStore) -> None:
     # GIVEN a document another handler changes between this handler's read of it and its write
     handle_state_change_messages([encode_changes(normal_lifecycle("doc-1")[:1])], store)
-    racing = DynamoStateStore(TABLE, RacingDynamoDB(stack.client("dynamodb"), "doc#doc-1", lambda: (
-        handle_state_change_messages([encode_changes(normal_lifecycle("doc-1")[1:2])], store))), clock=lambda: NOW)
+    racing = DynamoStateStore(
+        TABLE,
+        RacingDynamoDB(
+            stack.client("dynamodb"),
+            "doc#doc-1",
+            lambda: handle_state_change_messages([encode_changes(normal_lifecycle("doc-1")[1:2])], store),
+        ),
+        clock=lambda: NOW,
+    )
     # WHEN it writes its own merge on top of what it read
     assert handle_state_change_messages([encode_changes(normal_lifecycle("doc-1")[3:])], racing) == []
     # THEN the version condition made it re-read: nothing is lost
@@ -265,11 +306,19 @@ def test_concurrent_writers_of_one_document_both_land(stack: boto3.Session, stor
 
 def test_concurrent_writers_of_one_outcome_page_both_land(stack: boto3.Session, store: DynamoStateStore) -> None:
     # GIVEN two documents of one outbox message, queued
-    handle_state_change_messages([encode_changes([c for d in ("doc-1", "doc-2") for c in normal_lifecycle(d)[:3]])],
-                                 store)
+    handle_state_change_messages(
+        [encode_changes([c for d in ("doc-1", "doc-2") for c in normal_lifecycle(d)[:3]])], store
+    )
     # WHEN SAP's answers for both are stored at the same moment by two handlers
-    racing = DynamoStateStore(TABLE, RacingDynamoDB(stack.client("dynamodb"), "out#", lambda: handle_state_change_messages(
-        [encode_changes([normal_lifecycle("doc-2")[3]])], store)), clock=lambda: NOW)
+    racing = DynamoStateStore(
+        TABLE,
+        RacingDynamoDB(
+            stack.client("dynamodb"),
+            "out#",
+            lambda: handle_state_change_messages([encode_changes([normal_lifecycle("doc-2")[3]])], store),
+        ),
+        clock=lambda: NOW,
+    )
     assert handle_state_change_messages([encode_changes([normal_lifecycle("doc-1")[3]])], racing) == []
     # THEN the page's version made the late writer re-read: both outcomes are there
     assert [store.get(d).state for d in ("doc-1", "doc-2")] == [State.DELIVERED, State.DELIVERED]  # type: ignore[union-attr]

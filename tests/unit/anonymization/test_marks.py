@@ -1,11 +1,12 @@
 """Anonymization runs do not read again what they finished: partition marks."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
+from chalicelib.anonymization.anonymize import FieldRule, KeyedPseudonymizer, RetentionPolicy
 from chalicelib.anonymization.marks import InMemoryAnonymizationMarks, fingerprint, fully_due
 from chalicelib.anonymization.run import AnonymizationRun, written_before
-from chalicelib.anonymization.anonymize import FieldRule, KeyedPseudonymizer, RetentionPolicy
 from chalicelib.lake_access.object_store import InMemoryObjectStore
 from tests.unit.lake_access.builders import lake_key, lake_parquet, person, read_rows
 
@@ -18,7 +19,7 @@ OLD_DAY = "2024-03-01"
 
 def clock() -> datetime:
     # a little ahead of the store's clock, so what a run wrote counts as written before the next run
-    return datetime.now(timezone.utc) + timedelta(seconds=10)
+    return datetime.now(UTC) + timedelta(seconds=10)
 
 
 def world(policies: list[RetentionPolicy]) -> tuple[InMemoryObjectStore, InMemoryAnonymizationMarks, AnonymizationRun]:
@@ -49,7 +50,7 @@ def test_an_object_written_after_the_mark_is_read_and_anonymized() -> None:
     # GIVEN a late record of the old event, ingested after the partition was marked
     late = lake_key("eventbrite", OLD_DAY, "part-late.parquet")
     store.add("lake", late, lake_parquet([person(9)]))
-    store.objects[("lake", late)].last_modified = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    store.objects[("lake", late)].last_modified = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
 
     report = run.run(today=TODAY + timedelta(days=1))
 

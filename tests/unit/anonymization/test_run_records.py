@@ -1,12 +1,13 @@
 """Anonymization runs are recorded: started, then DONE with a report or FAILED with the error's type."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.anonymization.run_records import DONE, FAILED, RUNNING, InMemoryAnonymizationRuns, run_recorded
 from chalicelib.anonymization.exceptions import UnknownAnonymizationRun
+from chalicelib.anonymization.run_records import DONE, FAILED, RUNNING, InMemoryAnonymizationRuns, run_recorded
 
 
 def test_a_run_is_recorded_running_then_done_with_its_report() -> None:
@@ -44,7 +45,7 @@ def test_a_repeated_invoke_does_not_run_again() -> None:
 
 
 def test_recent_runs_come_newest_first_even_within_one_second() -> None:
-    start = datetime(2026, 11, 29, 2, 30, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 29, 2, 30, tzinfo=UTC)
     ticks = iter(start + timedelta(microseconds=n) for n in range(100))
     runs = InMemoryAnonymizationRuns(clock=lambda: next(ticks))
     created = [runs.create(dry_run=False, trigger="api").run_id for _ in range(3)]
@@ -52,8 +53,9 @@ def test_recent_runs_come_newest_first_even_within_one_second() -> None:
     assert [r.run_id for r in runs.recent(2)] == created[::-1][:2]
 
 
-@pytest.mark.parametrize("run_id", ["", "not-a-run", "20261129T023000000000Z-zzzzzzzz",
-                                    "20261129T023000000000Z-0123abcd"])
+@pytest.mark.parametrize(
+    "run_id", ["", "not-a-run", "20261129T023000000000Z-zzzzzzzz", "20261129T023000000000Z-0123abcd"]
+)
 def test_an_unknown_or_malformed_run_id_is_unknown(run_id: str) -> None:
     with pytest.raises(UnknownAnonymizationRun):
         InMemoryAnonymizationRuns().get(run_id)

@@ -1,4 +1,5 @@
 """The cost model: measured usage times DESIGN.md's prices."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,9 +13,18 @@ def test_athena_bills_at_least_ten_megabytes_per_query() -> None:
 
 
 def test_a_jobs_cost_adds_every_service() -> None:
-    usage = JobUsage(query_bytes=[TB // 10], s3_get=1000, s3_put=1000, s3_list=0, transitions=1000,
-                     lambda_invocations=1_000_000, lambda_gb_seconds=60, dynamodb_writes=1_000_000,
-                     dynamodb_reads=1_000_000, mails=1000)
+    usage = JobUsage(
+        query_bytes=[TB // 10],
+        s3_get=1000,
+        s3_put=1000,
+        s3_list=0,
+        transitions=1000,
+        lambda_invocations=1_000_000,
+        lambda_gb_seconds=60,
+        dynamodb_writes=1_000_000,
+        dynamodb_reads=1_000_000,
+        mails=1000,
+    )
     cost = job_cost(usage)
     assert cost["athena"] == pytest.approx(0.5)
     assert cost["s3"] == pytest.approx(0.0054 + 0.00043)

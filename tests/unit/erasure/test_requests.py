@@ -1,11 +1,18 @@
 """Erasure requests: a pseudonymous subject id only, clear errors, batched into jobs."""
+
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.erasure.requests import (DONE, IN_JOB, PENDING, InMemoryErasureRequests,
-                                              batch_pending_requests, parse_erasure_request)
 from chalicelib.erasure.exceptions import InvalidErasureRequest, InvalidTransition
+from chalicelib.erasure.requests import (
+    DONE,
+    IN_JOB,
+    PENDING,
+    InMemoryErasureRequests,
+    batch_pending_requests,
+    parse_erasure_request,
+)
 from tests.unit.lake_access.builders import subject_id
 
 
@@ -17,10 +24,18 @@ def test_a_subject_id_is_taken_as_it_is() -> None:
     assert parse_erasure_request({"subject_id": "a" * 64}, subject_id) == "a" * 64
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"email": "a@example.com", "subject_id": "a" * 64}, {"email": "not-an-email-anna"},
-    {"email": 42}, {"subject_id": "short"}, {"email": "a@example.com", "name": "Anna Secret"}, ["a@example.com"],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"email": "a@example.com", "subject_id": "a" * 64},
+        {"email": "not-an-email-anna"},
+        {"email": 42},
+        {"subject_id": "short"},
+        {"email": "a@example.com", "name": "Anna Secret"},
+        ["a@example.com"],
+    ],
+)
 def test_a_bad_request_is_refused_without_echoing_what_it_held(body: object) -> None:
     with pytest.raises(InvalidErasureRequest) as raised:
         parse_erasure_request(body, subject_id)

@@ -1,4 +1,5 @@
 """The erasure state machine's definition, generated from code."""
+
 from __future__ import annotations
 
 from chalicelib.erasure.state_machine import TASK_FUNCTIONS, erasure_definition, lambda_arn
@@ -11,7 +12,9 @@ def test_every_task_state_is_one_of_our_lambda_functions() -> None:
     states = definition["States"]
     tasks = [s for s in states.values() if s["Type"] == "Task"]
     tasks += [s for s in states["RewriteObjects"]["Iterator"]["States"].values()]
-    expected = {f"arn:aws:lambda:eu-central-1:123456789012:function:data-engine-prod-{n}" for n in TASK_FUNCTIONS.values()}
+    expected = {
+        f"arn:aws:lambda:eu-central-1:123456789012:function:data-engine-prod-{n}" for n in TASK_FUNCTIONS.values()
+    }
     assert {t["Resource"] for t in tasks} == expected
 
 

@@ -1,4 +1,5 @@
 """The erasure tasks, run in-process in the state machine's order on in-memory twins."""
+
 from __future__ import annotations
 
 import json
@@ -6,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from chalicelib.lake_access.catalog import LakeTable
-from chalicelib.erasure.requests import DONE, FAILED, InMemoryErasureRequests, batch_pending_requests
-from chalicelib.subjects.tombstones import InMemoryTombstones
-from chalicelib.erasure.workflow import ErasureWorkflow
-from chalicelib.lake_access.exceptions import NothingRemoved
 from chalicelib.erasure.forget_subjects import InMemorySubjectTraces
+from chalicelib.erasure.requests import DONE, FAILED, InMemoryErasureRequests, batch_pending_requests
+from chalicelib.erasure.workflow import ErasureWorkflow
+from chalicelib.lake_access.catalog import LakeTable
+from chalicelib.lake_access.exceptions import NothingRemoved
 from chalicelib.lake_access.object_store import InMemoryObjectStore
 from chalicelib.lake_access.query_engine import DuckDbQueryEngine
 from chalicelib.mail import InMemoryMailer
 from chalicelib.sap.erasure import InMemorySapContacts
 from chalicelib.sap.exceptions import SapErasureIncomplete
+from chalicelib.subjects.tombstones import InMemoryTombstones
 from tests.unit.lake_access.builders import jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_of_raw
 
 RAW_KEY = "incoming/canonical/2024/03/01/f1.jsonl"  # a JSON Lines source, as ingest reads it
@@ -27,8 +28,9 @@ def run_like_the_state_machine(workflow: ErasureWorkflow, job_id: str) -> dict[s
     state: dict[str, Any] = {"job_id": job_id}
     while True:
         state = workflow.find(state)
-        state["rewrites"] = [workflow.rewrite({"job_id": job_id, "round": state["round"], "chunk": c})
-                             for c in state["chunks"]]
+        state["rewrites"] = [
+            workflow.rewrite({"job_id": job_id, "round": state["round"], "chunk": c}) for c in state["chunks"]
+        ]
         state = workflow.verify(workflow.erase_in_sap(workflow.forget(state)))
         if state["verify"]["clean"]:
             return workflow.report(state)
@@ -43,10 +45,14 @@ def world() -> dict[str, Any]:
     store.add("lake", lake_key("eventbrite", "2024-03-01"), lake_parquet(people[:3]))
     store.add("lake", lake_key("eventbrite", "2024-03-02"), lake_parquet(people[3:]))
     store.add("raw", RAW_KEY, jsonl([raw_record(i) for i in range(6)]))
-    store.add("quarantine", "eventbrite/bad.jsonl", jsonl([{"email": "person1@example.com", "reason": "x"},
-                                                           {"email": "person9@example.com", "reason": "y"}]))
-    traces = InMemorySubjectTraces({p["document_id"]: {"subject_id": p["subject_id"], "state": "DELIVERED"}
-                                    for p in people})
+    store.add(
+        "quarantine",
+        "eventbrite/bad.jsonl",
+        jsonl([{"email": "person1@example.com", "reason": "x"}, {"email": "person9@example.com", "reason": "y"}]),
+    )
+    traces = InMemorySubjectTraces(
+        {p["document_id"]: {"subject_id": p["subject_id"], "state": "DELIVERED"} for p in people}
+    )
     requests = InMemoryErasureRequests()
     table = LakeTable("db", "lake_records", "lake")
     mailer = InMemoryMailer()
@@ -54,14 +60,33 @@ def world() -> dict[str, Any]:
     # SAP holds the contacts of persons 0 to 4 (person 5 was never sent)
     sap = InMemorySapContacts(
         contacts={p["subject_id"]: {"EmailAddress": p["email"], "FirstName": "Ann"} for p in people[:5]},
-        additional_ids={p["subject_id"]: [p["email"]] for p in people[:5]})
+        additional_ids={p["subject_id"]: [p["email"]] for p in people[:5]},
+    )
     workflow = ErasureWorkflow(
-        requests=requests, engine=DuckDbQueryEngine([table], store), object_store=lambda: store, table=table,
-        raw_bucket="raw", quarantine_bucket="quarantine", work_bucket="work",
-        subject_of_for=lambda bucket, key: subject_of_raw, traces=traces, mailer=mailer, sap=lambda: sap,
-        tombstones=tombstones, chunk_size=2)
-    return {"store": store, "people": people, "traces": traces, "requests": requests, "workflow": workflow,
-            "mailer": mailer, "sap": sap, "tombstones": tombstones}
+        requests=requests,
+        engine=DuckDbQueryEngine([table], store),
+        object_store=lambda: store,
+        table=table,
+        raw_bucket="raw",
+        quarantine_bucket="quarantine",
+        work_bucket="work",
+        subject_of_for=lambda bucket, key: subject_of_raw,
+        traces=traces,
+        mailer=mailer,
+        sap=lambda: sap,
+        tombstones=tombstones,
+        chunk_size=2,
+    )
+    return {
+        "store": store,
+        "people": people,
+        "traces": traces,
+        "requests": requests,
+        "workflow": workflow,
+        "mailer": mailer,
+        "sap": sap,
+        "tombstones": tombstones,
+    }
 
 
 def test_two_subjects_are_erased_everywhere_and_everything_else_is_unchanged(world: dict[str, Any]) -> None:
@@ -76,7 +101,8 @@ def test_two_subjects_are_erased_everywhere_and_everything_else_is_unchanged(wor
     # THEN both requests are done with a report, and no trace is left
     assert result["status"] == "DONE"
     remaining = read_rows(store.objects[("lake", lake_key("eventbrite", "2024-03-01"))].body) + read_rows(
-        store.objects[("lake", lake_key("eventbrite", "2024-03-02"))].body)
+        store.objects[("lake", lake_key("eventbrite", "2024-03-02"))].body
+    )
     assert [r["document_id"] for r in remaining] == [p["document_id"] for i, p in enumerate(people) if i not in (1, 4)]
     raw_lines = raw_before.splitlines(keepends=True)
     assert store.objects[("raw", RAW_KEY)].body == b"".join(raw_lines[i] for i in (0, 2, 3, 5))
@@ -89,8 +115,7 @@ def test_two_subjects_are_erased_everywhere_and_everything_else_is_unchanged(wor
     assert "@" not in json.dumps(report)
 
 
-def test_the_first_find_tombstones_the_subjects_before_it_scans_and_waits_to_settle(
-        world: dict[str, Any]) -> None:
+def test_the_first_find_tombstones_the_subjects_before_it_scans_and_waits_to_settle(world: dict[str, Any]) -> None:
     # GIVEN a request for person 2, and a workflow that waits 65 s after writing tombstones
     requests, tombstones, person2 = world["requests"], world["tombstones"], world["people"][2]["subject_id"]
     requests.create(person2)
@@ -113,7 +138,7 @@ def test_the_job_mail_goes_to_operations_without_personal_data(world: dict[str, 
     requests.create(world["people"][2]["subject_id"])
     job = batch_pending_requests(requests)
     run_like_the_state_machine(world["workflow"], job.job_id)
-    (subject, body), = world["mailer"].sent
+    ((subject, body),) = world["mailer"].sent
     assert job.job_id in subject and "Objects rewritten: 2" in body
     assert "@" not in body and world["people"][2]["subject_id"] not in body
 
@@ -129,8 +154,13 @@ def test_a_find_that_rewrites_disagree_with_fails_the_job_and_says_why(world: di
     with pytest.raises(NothingRemoved):
         for chunk in state["chunks"]:
             workflow.rewrite({"job_id": job.job_id, "round": 1, "chunk": chunk})
-    workflow.report({**state, "failed": True,
-                     "error": {"Error": "NothingRemoved", "Cause": json.dumps({"errorMessage": "raw says no"})}})
+    workflow.report(
+        {
+            **state,
+            "failed": True,
+            "error": {"Error": "NothingRemoved", "Cause": json.dumps({"errorMessage": "raw says no"})},
+        }
+    )
     assert requests.get(request.request_id).status == FAILED
     assert requests.get(request.request_id).report["error"] == "NothingRemoved: raw says no"
 
@@ -158,9 +188,13 @@ def test_sap_contacts_are_marked_for_deletion_and_the_reports_count_them(world: 
     assert sap.contacts[people[2]["subject_id"]]["EmailAddress"] == people[2]["email"]
     assert requests.get(in_sap.request_id).report["sap"] == "MARKED_FOR_DELETION"
     assert requests.get(not_sent.request_id).report["sap"] == "NOT_IN_SAP"
-    assert requests.get_job(job.job_id).report["sap"] == {"marked_for_deletion": 1, "not_in_sap": 1, "failed": 0,
-                                                          "erased_again": 0}
-    (_, body), = world["mailer"].sent
+    assert requests.get_job(job.job_id).report["sap"] == {
+        "marked_for_deletion": 1,
+        "not_in_sap": 1,
+        "failed": 0,
+        "erased_again": 0,
+    }
+    ((_, body),) = world["mailer"].sent
     assert "SAP: 1 contacts marked for deletion, 1 not in SAP, 0 failed" in body
 
 
@@ -170,14 +204,14 @@ def test_the_sap_step_runs_once_per_job(world: dict[str, Any]) -> None:
     job = batch_pending_requests(requests)
     calls: list[list[str]] = []
     sap = world["sap"]
-    world["workflow"].sap = lambda: type("Counting", (), {
-        "erase": lambda self, subjects: (calls.append(sorted(subjects)), sap.erase(subjects))[1]})()
+    world["workflow"].sap = lambda: type(
+        "Counting", (), {"erase": lambda self, subjects: (calls.append(sorted(subjects)), sap.erase(subjects))[1]}
+    )()
 
     first = world["workflow"].erase_in_sap({"job_id": job.job_id})
     again = world["workflow"].erase_in_sap({"job_id": job.job_id})
 
-    assert len(calls) == 1 and first["sap"] == again["sap"] == {"marked_for_deletion": 1, "not_in_sap": 0,
-                                                                "failed": 0}
+    assert len(calls) == 1 and first["sap"] == again["sap"] == {"marked_for_deletion": 1, "not_in_sap": 0, "failed": 0}
 
 
 def test_a_subject_sap_refuses_fails_the_job_and_the_report_says_so(world: dict[str, Any]) -> None:
@@ -190,8 +224,13 @@ def test_a_subject_sap_refuses_fails_the_job_and_the_report_says_so(world: dict[
     # WHEN the SAP task runs THEN it raises, and the failure report (as the state machine sends it) says why
     with pytest.raises(SapErasureIncomplete) as raised:
         workflow.erase_in_sap(state)
-    workflow.report({**state, "failed": True, "error": {
-        "Error": "SapErasureIncomplete", "Cause": json.dumps({"errorMessage": str(raised.value)})}})
+    workflow.report(
+        {
+            **state,
+            "failed": True,
+            "error": {"Error": "SapErasureIncomplete", "Cause": json.dumps({"errorMessage": str(raised.value)})},
+        }
+    )
     report = requests.get(request.request_id).report
     assert requests.get(request.request_id).status == FAILED and report["sap"] == "FAILED"
     assert report["error"] == "SapErasureIncomplete: 1 of 1 subjects could not be erased in SAP"
@@ -215,8 +254,7 @@ def test_the_verification_reads_sap_back_and_a_contact_changed_back_is_not_clean
     assert people[1]["email"] not in json.dumps(verified)
 
 
-def test_a_later_round_erases_again_in_sap_what_the_previous_round_read_back_not_clean(
-        world: dict[str, Any]) -> None:
+def test_a_later_round_erases_again_in_sap_what_the_previous_round_read_back_not_clean(world: dict[str, Any]) -> None:
     # GIVEN person 1's contact erased in SAP, then given its email back before the verification
     requests, people, workflow, sap = world["requests"], world["people"], world["workflow"], world["sap"]
     requests.create(people[1]["subject_id"])
@@ -234,11 +272,12 @@ def test_a_later_round_erases_again_in_sap_what_the_previous_round_read_back_not
     workflow.report(second)
     report = requests.get_job(job.job_id).report
     assert report["sap"]["erased_again"] == 1
-    (_, body), = world["mailer"].sent
+    ((_, body),) = world["mailer"].sent
     assert "1 erased again after a verification" in body and people[1]["email"] not in body
     # and a retried task of that round sends nothing more
     calls: list[list[str]] = []
-    world["workflow"].sap = lambda: type("Counting", (), {
-        "erase": lambda self, subjects: (calls.append(sorted(subjects)), sap.erase(subjects))[1]})()
+    world["workflow"].sap = lambda: type(
+        "Counting", (), {"erase": lambda self, subjects: (calls.append(sorted(subjects)), sap.erase(subjects))[1]}
+    )()
     workflow.erase_in_sap(second)
     assert calls == []

@@ -1,4 +1,5 @@
 """`.chalice/` is generated from the resource declaration and kept in step with it."""
+
 from __future__ import annotations
 
 import json
@@ -25,4 +26,4 @@ def test_every_function_gets_the_name_of_every_declared_resource() -> None:
 
 def test_stage_names_never_collide() -> None:
     names = [{b.name for b in for_stage(stage).buckets} for stage in STAGES]
-    assert all(a.isdisjoint(b) for i, a in enumerate(names) for b in names[i + 1:])
+    assert all(a.isdisjoint(b) for i, a in enumerate(names) for b in names[i + 1 :])

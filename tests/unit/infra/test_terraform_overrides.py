@@ -1,16 +1,22 @@
 """The override file fixes what Chalice's Terraform leaves out, block by block."""
+
 from __future__ import annotations
 
 from chalicelib.resources import for_stage
 from infra.terraform import override_tf, resources_tf
 
 RESOURCES = for_stage("prod")
-CHALICE_TF = {"resource": {
-    "aws_lambda_function": {"api_handler": {}, "normalize_chunks": {}},
-    "aws_lambda_event_source_mapping": {"normalize_chunks-sqs-event-source": {
-        "event_source_arn": f"arn:aws:sqs:eu-central-1:123456789012:{RESOURCES.queue('normalize').name}"}},
-    "aws_cloudwatch_event_rule": {"dlq_watch-event": {"name": "dlq_watch-event"}},
-}}
+CHALICE_TF = {
+    "resource": {
+        "aws_lambda_function": {"api_handler": {}, "normalize_chunks": {}},
+        "aws_lambda_event_source_mapping": {
+            "normalize_chunks-sqs-event-source": {
+                "event_source_arn": f"arn:aws:sqs:eu-central-1:123456789012:{RESOURCES.queue('normalize').name}"
+            }
+        },
+        "aws_cloudwatch_event_rule": {"dlq_watch-event": {"name": "dlq_watch-event"}},
+    }
+}
 
 
 def test_every_function_gets_the_layer_that_carries_pyarrow() -> None:
@@ -25,7 +31,8 @@ def test_sqs_mappings_report_batch_item_failures_and_reference_the_declared_queu
     mapping = override_tf(CHALICE_TF, RESOURCES)["resource"]["aws_lambda_event_source_mapping"]
     assert mapping["normalize_chunks-sqs-event-source"] == {
         "event_source_arn": "${aws_sqs_queue.normalize.arn}",
-        "function_response_types": ["ReportBatchItemFailures"]}
+        "function_response_types": ["ReportBatchItemFailures"],
+    }
 
 
 def test_schedule_rules_carry_app_and_stage() -> None:

@@ -1,4 +1,5 @@
 """A stand-in for the SAP outbox in ingest tests: it keeps what it is given and queues all of it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

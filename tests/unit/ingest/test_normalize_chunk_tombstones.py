@@ -1,29 +1,30 @@
 """A chunk of an erased subject arriving late writes nothing of theirs, and the State Keeper hears ERASED;
 and what the State Keeper hears of the records a chunk queues for SAP."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from chalicelib.subjects.tombstones import InMemoryTombstones
-from chalicelib.normalize.subject_ids import subject_id_of_email
-from chalicelib.ingest.normalize_chunk import SUBJECT_ERASED, ChunkNormalizer
 from chalicelib.ingest.messages import ChunkMessage, ChunkRecord
+from chalicelib.ingest.normalize_chunk import SUBJECT_ERASED, ChunkNormalizer
+from chalicelib.normalize.subject_ids import subject_id_of_email
 from chalicelib.state_keeper.lifecycle import State, StateChange
+from chalicelib.subjects.tombstones import InMemoryTombstones
 from tests.unit.ingest.recording_outbox import RecordingOutbox
 
 KEY = b"k" * 32
 ERASED_EMAIL, OTHER_EMAIL = "erased.person@example.com", "someone.else@example.com"
-ERASED_AT = datetime(2026, 10, 15, tzinfo=timezone.utc)
+ERASED_AT = datetime(2026, 10, 15, tzinfo=UTC)
 
 
 class RecordingS3:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803 - boto3's names
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:
         self.objects[(Bucket, Key)] = Body
 
 
@@ -45,15 +46,26 @@ class RecordingReporter:
 
 
 def record(record_id: str, email: str, occurred_at: str, **contact: Any) -> dict[str, Any]:
-    return {"platform": "shop", "record_id": record_id, "contact": {"email": email, **contact},
-            "interaction": {"type": "registration", "occurred_at": occurred_at}}
+    return {
+        "platform": "shop",
+        "record_id": record_id,
+        "contact": {"email": email, **contact},
+        "interaction": {"type": "registration", "occurred_at": occurred_at},
+    }
 
 
 def chunk(*records: dict[str, Any]) -> ChunkMessage:
-    return ChunkMessage(file_id="f1", raw_key="incoming/canonical/2026/11/01/f1.jsonl", source="canonical", chunk=1,
-                        ingested_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
-                        records=[ChunkRecord(position=i + 1, source_record_id=f"shop:{r['record_id']}", data=r)
-                                 for i, r in enumerate(records)])
+    return ChunkMessage(
+        file_id="f1",
+        raw_key="incoming/canonical/2026/11/01/f1.jsonl",
+        source="canonical",
+        chunk=1,
+        ingested_at=datetime(2026, 11, 1, tzinfo=UTC),
+        records=[
+            ChunkRecord(position=i + 1, source_record_id=f"shop:{r['record_id']}", data=r)
+            for i, r in enumerate(records)
+        ],
+    )
 
 
 @pytest.fixture
@@ -74,10 +86,12 @@ def states_of(reporter: RecordingReporter) -> dict[str, list[tuple[State, str | 
 def test_it_drops_an_erased_subjects_earlier_records_and_keeps_a_later_one(world: dict[str, Any]) -> None:
     # GIVEN a chunk with two records of the erased subject (before and at the erasure), one
     # after it (they registered again), and someone else's record
-    message = chunk(record("before", ERASED_EMAIL, "2026-10-01T10:00:00Z", first_name="Erika"),
-                    record("at", ERASED_EMAIL, "2026-10-15T00:00:00Z"),
-                    record("after", ERASED_EMAIL, "2026-10-20T10:00:00Z"),
-                    record("other", OTHER_EMAIL, "2026-10-01T10:00:00Z"))
+    message = chunk(
+        record("before", ERASED_EMAIL, "2026-10-01T10:00:00Z", first_name="Erika"),
+        record("at", ERASED_EMAIL, "2026-10-15T00:00:00Z"),
+        record("after", ERASED_EMAIL, "2026-10-20T10:00:00Z"),
+        record("other", OTHER_EMAIL, "2026-10-01T10:00:00Z"),
+    )
     # WHEN it is normalized
     result = world["normalizer"].normalize_chunk(message)
     # THEN only the later record and the other person's reach the lake and the outbox
@@ -99,9 +113,11 @@ def test_it_drops_an_erased_subjects_earlier_records_and_keeps_a_later_one(world
 
 def test_an_invalid_record_of_an_erased_subject_is_dropped_not_quarantined(world: dict[str, Any]) -> None:
     # GIVEN invalid records (a bad phone): one of the erased subject, one of someone else
-    message = chunk(record("bad-erased", ERASED_EMAIL, "2026-10-01T10:00:00Z", phone="12"),
-                    record("bad-erased-later", ERASED_EMAIL, "2026-10-20T10:00:00Z", phone="12"),
-                    record("bad-other", OTHER_EMAIL, "2026-10-01T10:00:00Z", phone="12"))
+    message = chunk(
+        record("bad-erased", ERASED_EMAIL, "2026-10-01T10:00:00Z", phone="12"),
+        record("bad-erased-later", ERASED_EMAIL, "2026-10-20T10:00:00Z", phone="12"),
+        record("bad-other", OTHER_EMAIL, "2026-10-01T10:00:00Z", phone="12"),
+    )
     # WHEN the chunk is normalized
     result = world["normalizer"].normalize_chunk(message)
     # THEN the erased subject's earlier record is nowhere, the later one and the other are quarantined
@@ -111,9 +127,12 @@ def test_an_invalid_record_of_an_erased_subject_is_dropped_not_quarantined(world
     assert b'"bad-erased"' not in quarantined and OTHER_EMAIL.encode() in quarantined
     reasons = world["s3"].objects[("quarantine", "reasons/canonical/f1/f1-00001.json")]
     assert reasons.count(b"document_id") == 2
-    assert [state for state, _ in states_of(world["reporter"])[
-        next(c.document_id for c in world["reporter"].changes if c.state is State.ERASED)]] == [
-        State.RECEIVED, State.ERASED]
+    assert [
+        state
+        for state, _ in states_of(world["reporter"])[
+            next(c.document_id for c in world["reporter"].changes if c.state is State.ERASED)
+        ]
+    ] == [State.RECEIVED, State.ERASED]
 
 
 def test_a_chunk_of_nobody_erased_writes_as_before(world: dict[str, Any]) -> None:
@@ -127,28 +146,31 @@ def test_a_chunk_whose_tombstones_cannot_be_read_comes_back(world: dict[str, Any
         def erased_at(self, subject_ids: Any) -> dict[str, datetime]:
             raise RuntimeError("DynamoDB unavailable")
 
-    normalizer = ChunkNormalizer(world["s3"], "lake", "quarantine", KEY, world["reporter"], world["outbox"],
-                                 Unreadable())
+    normalizer = ChunkNormalizer(
+        world["s3"], "lake", "quarantine", KEY, world["reporter"], world["outbox"], Unreadable()
+    )
     message = chunk(record("before", ERASED_EMAIL, "2026-10-01T10:00:00Z"))
     # WHEN the lookup fails, nothing is written and SQS brings the chunk back
     assert normalizer.handle([{"messageId": "m1", "body": message.model_dump_json()}]) == {
-        "batchItemFailures": [{"itemIdentifier": "m1"}]}
+        "batchItemFailures": [{"itemIdentifier": "m1"}]
+    }
     assert world["s3"].objects == {} and world["outbox"].records == []
 
 
 def test_queued_for_sap_is_stamped_before_the_records_reach_the_outbox(world: dict[str, Any]) -> None:
     # GIVEN a clock that ticks a second at every reading, and an outbox that notes the time it sends
     ticks = iter(range(10**6))
-    clock = lambda: datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(seconds=next(ticks))  # noqa: E731
+    clock = lambda: datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=next(ticks))  # noqa: E731
     sent_at: list[datetime] = []
     outbox = world["outbox"]
     send = outbox.send
     outbox.send = lambda records: (sent_at.append(clock()), send(records))[1]
-    normalizer = ChunkNormalizer(world["s3"], "lake", "quarantine", KEY, world["reporter"], outbox,
-                                 world["tombstones"], clock=clock)
+    normalizer = ChunkNormalizer(
+        world["s3"], "lake", "quarantine", KEY, world["reporter"], outbox, world["tombstones"], clock=clock
+    )
     # WHEN a chunk is normalized
     normalizer.normalize_chunk(chunk(record("a", OTHER_EMAIL, "2026-10-01T10:00:00Z")))
     # THEN QUEUED_FOR_SAP carries a time before the send: a dispatcher quick enough to deliver
     # the record before the State Keeper hears of the queueing still reports a later time
-    queued, = [c for c in world["reporter"].changes if c.state is State.QUEUED_FOR_SAP]
+    (queued,) = [c for c in world["reporter"].changes if c.state is State.QUEUED_FOR_SAP]
     assert queued.at < sent_at[0]

@@ -1,8 +1,9 @@
 """Uploads are checked at the edge and land under a key that names their source."""
+
 from __future__ import annotations
 
 import gzip
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from chalicelib.ingest.exceptions import UnsupportedUpload, UploadTooLarge
 from chalicelib.ingest.uploads import MAX_UPLOAD_BYTES, file_id_from_key, store_upload
 
-NOW = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
 
 class RecordingS3:
@@ -37,8 +38,10 @@ def test_the_same_content_gets_the_same_file_id() -> None:
 
 def test_a_multipart_file_keeps_the_extensions_of_its_file_name() -> None:
     content = gzip.compress(b"amazon-order-id\tpurchase-date\n")
-    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"orders.txt.gz\"\r\n"
-            b"Content-Type: application/gzip\r\n\r\n" + content + b"\r\n--XyZ--\r\n")
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="orders.txt.gz"\r\n'
+        b"Content-Type: application/gzip\r\n\r\n" + content + b"\r\n--XyZ--\r\n"
+    )
     s3 = RecordingS3()
     upload = store_upload("amazon_orders", "multipart/form-data; boundary=XyZ", body, "raw", s3, NOW)
     assert upload.key.endswith(".txt.gz")
@@ -50,12 +53,15 @@ def test_a_bare_gzip_upload_is_refused_because_its_format_is_unknown() -> None:
         store_upload("canonical", "application/gzip", gzip.compress(b"{}"), "raw", RecordingS3(), NOW)
 
 
-@pytest.mark.parametrize("content_type, body, error", [
-    ("application/json", b"", UnsupportedUpload),
-    ("image/png", b"\x89PNG", UnsupportedUpload),
-    ("multipart/form-data; boundary=XyZ", b"--XyZ--\r\n", UnsupportedUpload),
-    ("application/json", b"x" * (MAX_UPLOAD_BYTES + 1), UploadTooLarge),
-])
+@pytest.mark.parametrize(
+    "content_type, body, error",
+    [
+        ("application/json", b"", UnsupportedUpload),
+        ("image/png", b"\x89PNG", UnsupportedUpload),
+        ("multipart/form-data; boundary=XyZ", b"--XyZ--\r\n", UnsupportedUpload),
+        ("application/json", b"x" * (MAX_UPLOAD_BYTES + 1), UploadTooLarge),
+    ],
+)
 def test_it_refuses_uploads_it_cannot_take(content_type: str, body: bytes, error: type) -> None:
     with pytest.raises(error):
         store_upload("canonical", content_type, body, "raw", RecordingS3(), NOW)

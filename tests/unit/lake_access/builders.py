@@ -1,4 +1,5 @@
 """Test data for the GDPR tests: lake Parquet objects and raw files of fake people."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,19 +22,48 @@ def subject_id(email: str) -> str:
     return hmac.new(KEY, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
-def person(n: int, source: str = "eventbrite", event_id: str = "ev-1", event_date: str = "2024-03-01",
-           raw_key: str = "incoming/eventbrite/2024/03/01/file1.jsonl") -> dict[str, Any]:
+def person(
+    n: int,
+    source: str = "eventbrite",
+    event_id: str = "ev-1",
+    event_date: str = "2024-03-01",
+    raw_key: str = "incoming/eventbrite/2024/03/01/file1.jsonl",
+) -> dict[str, Any]:
     email = f"person{n}@example.com"
-    return {"document_id": f"doc-{source}-{n}", "subject_id": subject_id(email),
-            "subject_key": subject_key(subject_id(email)), "source": source,
-            "email": email, "first_name": f"First{n}", "last_name": f"Last{n}", "phone": f"+4930{n:07d}",
-            "birth_date": f"19{50 + n % 40}-0{1 + n % 9}-1{n % 10}", "event_id": event_id,
-            "event_date": event_date, "raw_key": raw_key}
+    return {
+        "document_id": f"doc-{source}-{n}",
+        "subject_id": subject_id(email),
+        "subject_key": subject_key(subject_id(email)),
+        "source": source,
+        "email": email,
+        "first_name": f"First{n}",
+        "last_name": f"Last{n}",
+        "phone": f"+4930{n:07d}",
+        "birth_date": f"19{50 + n % 40}-0{1 + n % 9}-1{n % 10}",
+        "event_id": event_id,
+        "event_date": event_date,
+        "raw_key": raw_key,
+    }
 
 
-LAKE_SCHEMA = pa.schema([(name, pa.int64() if name == "subject_key" else pa.string()) for name in (
-    "document_id", "subject_id", "subject_key", "email", "first_name", "last_name", "phone", "birth_date",
-    "event_id", "raw_key")], metadata={b"data-engine.schema": b"lake-v1"})
+LAKE_SCHEMA = pa.schema(
+    [
+        (name, pa.int64() if name == "subject_key" else pa.string())
+        for name in (
+            "document_id",
+            "subject_id",
+            "subject_key",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "birth_date",
+            "event_id",
+            "raw_key",
+        )
+    ],
+    metadata={b"data-engine.schema": b"lake-v1"},
+)
 
 
 def lake_parquet(rows: list[dict[str, Any]], row_group_size: int | None = None, compression: str = "zstd") -> bytes:
@@ -56,8 +86,11 @@ def jsonl(records: list[dict[str, Any]], ending: str = "\n") -> bytes:
 
 
 def raw_record(n: int) -> dict[str, Any]:
-    return {"attendee_id": f"A{n}", "profile": {"email": f"Person{n}@Example.com ", "name": f"First{n} Last{n}"},
-            "event": {"id": "ev-1", "start": "2024-03-01T18:00:00"}}
+    return {
+        "attendee_id": f"A{n}",
+        "profile": {"email": f"Person{n}@Example.com ", "name": f"First{n} Last{n}"},
+        "event": {"id": "ev-1", "start": "2024-03-01T18:00:00"},
+    }
 
 
 def subject_of_raw(record: dict[str, Any]) -> str | None:

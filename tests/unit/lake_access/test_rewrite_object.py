@@ -1,9 +1,11 @@
 """Rewriting an object without the subjects' records: exact, verified, never half-done."""
+
 from __future__ import annotations
 
 import gzip
 import io
 import json
+from datetime import UTC
 
 import pyarrow.parquet as pq
 import pytest
@@ -11,16 +13,29 @@ import pytest
 from chalicelib.lake_access.exceptions import NothingRemoved, UnsupportedObjectFormat
 from chalicelib.lake_access.object_store import InMemoryObjectStore
 from chalicelib.lake_access.rewrite_object import raw_format_for, rewrite_without_subjects
-from tests.unit.lake_access.builders import (jsonl, lake_key, lake_parquet, person, raw_record, read_rows, subject_id,
-                                      subject_of_raw)
+from tests.unit.lake_access.builders import (
+    jsonl,
+    lake_key,
+    lake_parquet,
+    person,
+    raw_record,
+    read_rows,
+    subject_id,
+    subject_of_raw,
+)
 
 KEY = lake_key("eventbrite", "2024-03-01")
 
 
 def _lake_store(rows: list[dict], **parquet: object) -> InMemoryObjectStore:
     store = InMemoryObjectStore()
-    store.add("lake", KEY, lake_parquet(rows, **parquet), metadata={"writer": "normalize", "records": str(len(rows))},
-              content_type="application/vnd.apache.parquet")
+    store.add(
+        "lake",
+        KEY,
+        lake_parquet(rows, **parquet),
+        metadata={"writer": "normalize", "records": str(len(rows))},
+        content_type="application/vnd.apache.parquet",
+    )
     return store
 
 
@@ -33,7 +48,8 @@ def test_it_removes_only_the_subjects_rows_from_a_parquet_object() -> None:
     assert outcome.removed_by_subject == {s: 1 for s in gone}
     kept = [r for r in rows if r["subject_id"] not in gone]
     assert read_rows(store.objects[("lake", KEY)].body) == [
-        {k: v for k, v in r.items() if k not in ("source", "event_date")} for r in kept]
+        {k: v for k, v in r.items() if k not in ("source", "event_date")} for r in kept
+    ]
 
 
 def test_a_parquet_rewrite_keeps_schema_metadata_compression_row_groups_and_object_metadata() -> None:
@@ -94,6 +110,7 @@ def test_a_dry_run_counts_without_writing() -> None:
 
 # -- raw files ----------------------------------------------------------------------------
 
+
 def _raw(key: str, content: bytes) -> InMemoryObjectStore:
     store = InMemoryObjectStore()
     store.add("raw", key, content, metadata={"source": "eventbrite"}, content_type="text/plain")
@@ -115,13 +132,16 @@ def test_json_lines_keep_every_other_line_byte_for_byte() -> None:
 
 
 def test_a_json_page_loses_the_subjects_elements_and_keeps_the_rest_verbatim() -> None:
-    page = ('{"pagination": {"page": 1},\n "attendees": [\n  {"attendee_id": "A0", "email": "person0@example.com"},\n'
-            '  {"attendee_id": "A1",   "email": "person1@example.com", "note": "caf\\u00e9 ✓"},\n'
-            '  {"attendee_id": "A2", "email": "person2@example.com"}\n ]\n}\n')
+    page = (
+        '{"pagination": {"page": 1},\n "attendees": [\n  {"attendee_id": "A0", "email": "person0@example.com"},\n'
+        '  {"attendee_id": "A1",   "email": "person1@example.com", "note": "caf\\u00e9 ✓"},\n'
+        '  {"attendee_id": "A2", "email": "person2@example.com"}\n ]\n}\n'
+    )
     store = _raw("incoming/eventbrite/p.json", page.encode())
     assert _erase(store, "incoming/eventbrite/p.json", 0, 2).decode() == (
         '{"pagination": {"page": 1},\n "attendees": [\n'
-        '  {"attendee_id": "A1",   "email": "person1@example.com", "note": "caf\\u00e9 ✓"}\n ]\n}\n')
+        '  {"attendee_id": "A1",   "email": "person1@example.com", "note": "caf\\u00e9 ✓"}\n ]\n}\n'
+    )
 
 
 def test_a_json_page_whose_last_record_goes_keeps_valid_json() -> None:
@@ -131,21 +151,26 @@ def test_a_json_page_whose_last_record_goes_keeps_valid_json() -> None:
 
 
 def test_csv_keeps_its_header_and_rows_with_quoted_newlines_byte_for_byte() -> None:
-    content = ('\ufeffE-Mail;Name;Comment\r\n'
-               'person0@example.com;"Zero";"multi\r\nline"\r\n'
-               'person1@example.com;One;plain\r\n'
-               'person2@example.com;"Two; with delimiter";x\r\n').encode("utf-8")
+    content = (
+        "\ufeffE-Mail;Name;Comment\r\n"
+        'person0@example.com;"Zero";"multi\r\nline"\r\n'
+        "person1@example.com;One;plain\r\n"
+        'person2@example.com;"Two; with delimiter";x\r\n'
+    ).encode("utf-8")
     store = _raw("incoming/shop/orders.csv", content)
     assert _erase(store, "incoming/shop/orders.csv", 1).decode("utf-8") == (
-        '\ufeffE-Mail;Name;Comment\r\n'
+        "\ufeffE-Mail;Name;Comment\r\n"
         'person0@example.com;"Zero";"multi\r\nline"\r\n'
-        'person2@example.com;"Two; with delimiter";x\r\n')
+        'person2@example.com;"Two; with delimiter";x\r\n'
+    )
 
 
 def test_tsv_in_a_gzip_file_is_rewritten_and_recompressed() -> None:
-    content = "E-Mail\tName\nperson0@example.com\tZero\nperson1@example.com\tOne\n".encode()
+    content = b"E-Mail\tName\nperson0@example.com\tZero\nperson1@example.com\tOne\n"
     store = _raw("incoming/shop/orders.txt.gz", gzip.compress(content))
-    assert gzip.decompress(_erase(store, "incoming/shop/orders.txt.gz", 0)) == b"E-Mail\tName\nperson1@example.com\tOne\n"
+    assert (
+        gzip.decompress(_erase(store, "incoming/shop/orders.txt.gz", 0)) == b"E-Mail\tName\nperson1@example.com\tOne\n"
+    )
 
 
 def test_bytes_that_are_not_utf8_survive_a_rewrite() -> None:
@@ -185,21 +210,30 @@ def test_an_object_found_by_a_colliding_subject_key_is_not_an_error() -> None:
 
 def test_objects_in_the_normalize_lake_schema_are_found_and_rewritten_with_their_types() -> None:
     # GIVEN a lake object as chalicelib/normalize/lake.py writes it (decimals, timestamps, sorted)
-    from datetime import datetime, timezone
+    from datetime import datetime
     from decimal import Decimal
 
     import pyarrow as pa
 
-    from chalicelib.lake_access.catalog import lake_table
     from chalicelib.erasure.find_objects import find_objects
+    from chalicelib.lake_access.catalog import lake_table
     from chalicelib.lake_access.query_engine import DuckDbQueryEngine
     from chalicelib.normalize.lake import lake_key as normalize_lake_key
     from chalicelib.normalize.lake import lake_schema, subject_key
 
-    rows = [{"document_id": f"d{i}", "subject_id": f"{i:064x}", "subject_key": subject_key(f"{i:064x}"),
-             "email": f"person{i}@example.com",
-             "amount": Decimal("12.5000"), "occurred_at": datetime(2024, 3, 1, tzinfo=timezone.utc),
-             "raw_key": "incoming/eventbrite/2024/03/01/f.json", "raw_position": i} for i in range(5)]
+    rows = [
+        {
+            "document_id": f"d{i}",
+            "subject_id": f"{i:064x}",
+            "subject_key": subject_key(f"{i:064x}"),
+            "email": f"person{i}@example.com",
+            "amount": Decimal("12.5000"),
+            "occurred_at": datetime(2024, 3, 1, tzinfo=UTC),
+            "raw_key": "incoming/eventbrite/2024/03/01/f.json",
+            "raw_position": i,
+        }
+        for i in range(5)
+    ]
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows, schema=lake_schema()), buffer)
     key = normalize_lake_key("eventbrite", __import__("datetime").date(2024, 3, 1), "abc-00001")

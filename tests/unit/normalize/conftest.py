@@ -1,9 +1,10 @@
 """Helpers for the normalize tests: read a sample or bytes, normalize everything in it."""
+
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from chalicelib.raw_files.reader import read_file
 from chalicelib.raw_files.records import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
-INGESTED_AT = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+INGESTED_AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SUBJECT_KEY = b"unit-test-subject-key-32-bytes!!"
 
 
@@ -59,4 +60,5 @@ def run_sample(source: str, name: str) -> FileResult:
 def by_record_id():
     def index(result: FileResult) -> dict[str, NormalizedRecord]:
         return {r.lineage.source_record_id: r for r in result.valid}
+
     return index

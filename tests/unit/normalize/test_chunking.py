@@ -30,6 +30,7 @@ def test_chunking_is_lazy() -> None:
         while True:
             yield n
             n += 1
+
     first = next(chunks(endless(), max_records=3, size=lambda _: 1))
     assert first == [0, 1, 2]
 
@@ -40,8 +41,11 @@ def test_an_item_over_the_budget_alone_is_refused() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(sizes=st.lists(st.integers(min_value=1, max_value=100), max_size=200),
-       max_records=st.integers(min_value=1, max_value=20), max_bytes=st.integers(min_value=100, max_value=1000))
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=100), max_size=200),
+    max_records=st.integers(min_value=1, max_value=20),
+    max_bytes=st.integers(min_value=100, max_value=1000),
+)
 def test_chunks_keep_order_and_bounds(sizes: list[int], max_records: int, max_bytes: int) -> None:
     grouped = list(chunks(sizes, max_records=max_records, max_bytes=max_bytes, size=lambda s: s))
     assert [s for chunk in grouped for s in chunk] == sizes

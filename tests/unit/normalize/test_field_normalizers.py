@@ -1,4 +1,5 @@
 """The field normalizers: their answers, and their caches giving exactly the fresh answers."""
+
 from __future__ import annotations
 
 import sys
@@ -38,13 +39,34 @@ def _answer(normalizer, *args):
 
 _ATEXT = "abcxyzABCXYZ0189_!#$%&'*+-/=?^`{|}~"
 _LABEL = st.text(alphabet="abcxyzABCXYZ0189-", min_size=1, max_size=70)
-_DOMAIN = (st.lists(_LABEL, min_size=1, max_size=5).map(".".join)
-           | st.sampled_from(["example.com", "GMAIL.com", "web.de", "xn--bcher-kva.de", "xn--zz.de", "localhost",
-                              "foo.test", "foo.local", "example.invalid", "a.b", "1.2.3.4", "a..b", ".a.com",
-                              "a.com.", "-a.com", "a-.com", "mail.123", "xn--ls8h.la", "x" * 63 + ".com",
-                              "x" * 64 + ".com", ("abcdefghi." * 25) + "com"]))
-_LOCAL = (st.text(alphabet=_ATEXT + ".", min_size=0, max_size=80)
-          | st.sampled_from(["Postmaster", "ABUSE", "a", "a" * 64, "a" * 65, "a" * 240, "é", "\"q\"", "a b"]))
+_DOMAIN = st.lists(_LABEL, min_size=1, max_size=5).map(".".join) | st.sampled_from(
+    [
+        "example.com",
+        "GMAIL.com",
+        "web.de",
+        "xn--bcher-kva.de",
+        "xn--zz.de",
+        "localhost",
+        "foo.test",
+        "foo.local",
+        "example.invalid",
+        "a.b",
+        "1.2.3.4",
+        "a..b",
+        ".a.com",
+        "a.com.",
+        "-a.com",
+        "a-.com",
+        "mail.123",
+        "xn--ls8h.la",
+        "x" * 63 + ".com",
+        "x" * 64 + ".com",
+        ("abcdefghi." * 25) + "com",
+    ]
+)
+_LOCAL = st.text(alphabet=_ATEXT + ".", min_size=0, max_size=80) | st.sampled_from(
+    ["Postmaster", "ABUSE", "a", "a" * 64, "a" * 65, "a" * 240, "é", '"q"', "a b"]
+)
 _ADDRESS = st.builds(lambda local, domain: f"{local}@{domain}", _LOCAL, _DOMAIN)
 
 
@@ -58,8 +80,10 @@ def test_a_remembered_email_answer_is_the_fresh_answer(value: str) -> None:
 
 
 @FAST
-@given(number=st.text(alphabet="+0123456789 -()", max_size=20) | st.text(max_size=20),
-       region=st.sampled_from([None, "DE", "FR", "US", "GB"]))
+@given(
+    number=st.text(alphabet="+0123456789 -()", max_size=20) | st.text(max_size=20),
+    region=st.sampled_from([None, "DE", "FR", "US", "GB"]),
+)
 def test_a_remembered_phone_answer_is_the_fresh_answer(number: str, region: str | None) -> None:
     fields.clear_caches()
     fresh = fields._phone(number, region)
@@ -86,7 +110,6 @@ def test_a_remembered_instant_answer_is_the_fresh_answer(value: str) -> None:
     assert first == again == (fresh[1] if fresh[1] is not None else fresh[0])
 
 
-
 def test_an_invalid_email_is_remembered_as_its_code_and_still_raises_every_time() -> None:
     for _ in range(2):
         with pytest.raises(fields.FieldInvalid) as caught:
@@ -102,44 +125,55 @@ def test_long_inputs_are_normalized_but_never_remembered() -> None:
 
 
 def test_the_caches_are_bounded() -> None:
-    for cached, size in ((fields._email_of_str, fields.EMAIL_CACHE_SIZE), (fields._phone_of_str, fields.PHONE_CACHE_SIZE),
-                         (fields._text_of_str, fields.TEXT_CACHE_SIZE),
-                         (fields._instant_of_str, fields.INSTANT_CACHE_SIZE)):
+    for cached, size in (
+        (fields._email_of_str, fields.EMAIL_CACHE_SIZE),
+        (fields._phone_of_str, fields.PHONE_CACHE_SIZE),
+        (fields._text_of_str, fields.TEXT_CACHE_SIZE),
+        (fields._instant_of_str, fields.INSTANT_CACHE_SIZE),
+    ):
         assert cached.cache_info().maxsize == size
 
 
 # -- email ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("  Anna.Schmidt@EXAMPLE.com ", "anna.schmidt@example.com"),
-    ("Postmaster@Example.COM", "postmaster@example.com"),
-    ("c+tickets@example.org", "c+tickets@example.org"),
-    ("A@Bücher.DE", "a@bücher.de"),
-    ("a@xn--bcher-kva.de", "a@bücher.de"),
-    ("Ünïcode@example.com", "Ünïcode@example.com"),  # a non-ASCII local part keeps its case
-])
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  Anna.Schmidt@EXAMPLE.com ", "anna.schmidt@example.com"),
+        ("Postmaster@Example.COM", "postmaster@example.com"),
+        ("c+tickets@example.org", "c+tickets@example.org"),
+        ("A@Bücher.DE", "a@bücher.de"),
+        ("a@xn--bcher-kva.de", "a@bücher.de"),
+        ("Ünïcode@example.com", "Ünïcode@example.com"),  # a non-ASCII local part keeps its case
+    ],
+)
 def test_an_email_is_normalized_to_one_spelling(raw: str, expected: str) -> None:
     assert fields.email(raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "code"), [
-    ("anna.schmidt at example.com", ReasonCode.INVALID_EMAIL),
-    ("a..b@example.com", ReasonCode.INVALID_EMAIL),
-    ("x@localhost", ReasonCode.INVALID_EMAIL),
-    ("a@b.test", ReasonCode.INVALID_EMAIL),
-    ("a@-a.com", ReasonCode.INVALID_EMAIL),
-    ("a" * 250 + "@example.com", ReasonCode.INVALID_EMAIL),  # over 254 characters
-    ("", ReasonCode.MISSING),
-    ("   ", ReasonCode.MISSING),
-    (None, ReasonCode.MISSING),
-    (5, ReasonCode.INVALID_EMAIL),
-    ("a@example.com\x00", ReasonCode.INVALID_TEXT),
-])
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("anna.schmidt at example.com", ReasonCode.INVALID_EMAIL),
+        ("a..b@example.com", ReasonCode.INVALID_EMAIL),
+        ("x@localhost", ReasonCode.INVALID_EMAIL),
+        ("a@b.test", ReasonCode.INVALID_EMAIL),
+        ("a@-a.com", ReasonCode.INVALID_EMAIL),
+        ("a" * 250 + "@example.com", ReasonCode.INVALID_EMAIL),  # over 254 characters
+        ("", ReasonCode.MISSING),
+        ("   ", ReasonCode.MISSING),
+        (None, ReasonCode.MISSING),
+        (5, ReasonCode.INVALID_EMAIL),
+        ("a@example.com\x00", ReasonCode.INVALID_TEXT),
+    ],
+)
 def test_an_email_that_is_not_an_address_is_rejected_with_its_code(raw: object, code: ReasonCode) -> None:
     assert _answer(fields.email, raw) == code
 
 
 # -- phone ----------------------------------------------------------------------------------
+
 
 def _example_numbers() -> list[phonenumbers.PhoneNumber]:
     examples = []
@@ -168,49 +202,61 @@ def test_every_regions_example_number_normalizes_to_its_e164_in_every_spelling()
             assert fields.phone(phonenumbers.format_number(example, formats.NATIONAL), own) == e164
 
 
-@pytest.mark.parametrize(("raw", "region", "expected"), [
-    ("+49 30 1234567", None, "+49301234567"),
-    ("030 1234567", "DE", "+49301234567"),
-    ("0049 30 1234567", "DE", "+49301234567"),
-    ("+49 (0) 30 123456", None, "+4930123456"),
-    ("+44 020 7946 0958", None, "+442079460958"),  # a national prefix after the country code
-    ("+39 06 1234 5678", None, "+390612345678"),  # Italy keeps its leading zero
-    ("+225 01 23 45 67 89", None, "+2250123456789"),
-    ("+800 1234 5678", None, "+80012345678"),  # non-geographic
-    ("tel:+49-30-123456", None, "+4930123456"),
-    ("+49 30 1234567;ext=5", None, "+49301234567"),  # E.164 has no extension
-    ("+４９ ３０ １２３４５６７", None, "+49301234567"),
-    ("+1 650 253 0000", "de", "+16502530000"),
-    (4930123456, "DE", "+4930123456"),
-])
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("+49 30 1234567", None, "+49301234567"),
+        ("030 1234567", "DE", "+49301234567"),
+        ("0049 30 1234567", "DE", "+49301234567"),
+        ("+49 (0) 30 123456", None, "+4930123456"),
+        ("+44 020 7946 0958", None, "+442079460958"),  # a national prefix after the country code
+        ("+39 06 1234 5678", None, "+390612345678"),  # Italy keeps its leading zero
+        ("+225 01 23 45 67 89", None, "+2250123456789"),
+        ("+800 1234 5678", None, "+80012345678"),  # non-geographic
+        ("tel:+49-30-123456", None, "+4930123456"),
+        ("+49 30 1234567;ext=5", None, "+49301234567"),  # E.164 has no extension
+        ("+４９ ３０ １２３４５６７", None, "+49301234567"),
+        ("+1 650 253 0000", "de", "+16502530000"),
+        (4930123456, "DE", "+4930123456"),
+    ],
+)
 def test_a_phone_number_is_normalized_to_e164(raw: object, region: str | None, expected: str) -> None:
     assert fields.phone(raw, region) == expected
 
 
-@pytest.mark.parametrize(("raw", "region", "code"), [
-    ("+49 12", None, ReasonCode.INVALID_PHONE),
-    ("030 1234567", None, ReasonCode.INVALID_PHONE),  # national, and no region to read it in
-    ("030 1234567", "XX", ReasonCode.INVALID_PHONE),
-    ("030 1234567", "de", ReasonCode.INVALID_PHONE),
-    ("+49 1 SECRET 99", None, ReasonCode.INVALID_PHONE),
-    ("", None, ReasonCode.MISSING),
-    (" ", "DE", ReasonCode.MISSING),
-    (None, "DE", ReasonCode.MISSING),
-    ("1" * 70, None, ReasonCode.TOO_LONG),
-    (True, None, ReasonCode.INVALID_TEXT),
-])
-def test_a_phone_number_that_is_not_valid_is_rejected_with_its_code(raw: object, region: str | None,
-                                                                     code: ReasonCode) -> None:
+@pytest.mark.parametrize(
+    ("raw", "region", "code"),
+    [
+        ("+49 12", None, ReasonCode.INVALID_PHONE),
+        ("030 1234567", None, ReasonCode.INVALID_PHONE),  # national, and no region to read it in
+        ("030 1234567", "XX", ReasonCode.INVALID_PHONE),
+        ("030 1234567", "de", ReasonCode.INVALID_PHONE),
+        ("+49 1 SECRET 99", None, ReasonCode.INVALID_PHONE),
+        ("", None, ReasonCode.MISSING),
+        (" ", "DE", ReasonCode.MISSING),
+        (None, "DE", ReasonCode.MISSING),
+        ("1" * 70, None, ReasonCode.TOO_LONG),
+        (True, None, ReasonCode.INVALID_TEXT),
+    ],
+)
+def test_a_phone_number_that_is_not_valid_is_rejected_with_its_code(
+    raw: object, region: str | None, code: ReasonCode
+) -> None:
     assert _answer(fields.phone, raw, region) == code
 
 
 @FAST
-@given(st.from_regex(r"\A\+?[0-9 ()\-]{0,20}\Z"), st.sampled_from([None, "DE", "GB", "US", "FR", "AT", "CH", "IT", "XX"]))
+@given(
+    st.from_regex(r"\A\+?[0-9 ()\-]{0,20}\Z"), st.sampled_from([None, "DE", "GB", "US", "FR", "AT", "CH", "IT", "XX"])
+)
 def test_phone_normalization_is_the_plain_library_path(raw: str, region: str | None) -> None:
     try:
         parsed = phonenumbers.parse(raw.strip(), region)
-        expected = (phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-                    if phonenumbers.is_valid_number(parsed) else None)
+        expected = (
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(parsed)
+            else None
+        )
     except phonenumbers.NumberParseException:
         expected = None
     try:

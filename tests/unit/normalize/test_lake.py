@@ -60,8 +60,10 @@ def test_the_same_chunk_always_gets_the_same_keys() -> None:
     first = [o.key for o in lake_objects(records, "f0001-00000")]
     again = [o.key for o in lake_objects(list(reversed(records)), "f0001-00000")]
     assert first == again
-    assert first == ["lake/source=ticketshop/event_date=2027-03-05/part-f0001-00000.parquet",
-                     "lake/source=ticketshop/event_date=2027-06-12/part-f0001-00000.parquet"]
+    assert first == [
+        "lake/source=ticketshop/event_date=2027-03-05/part-f0001-00000.parquet",
+        "lake/source=ticketshop/event_date=2027-06-12/part-f0001-00000.parquet",
+    ]
 
 
 def test_a_key_part_that_would_break_the_layout_is_refused() -> None:
@@ -72,8 +74,10 @@ def test_a_key_part_that_would_break_the_layout_is_refused() -> None:
 def test_the_glue_declaration_helpers_match_the_layout() -> None:
     projection = partition_projection(sorted(SOURCES), location="s3://lake-bucket/lake/")
     assert [k["name"] for k in projection["partition_keys"]] == ["source", "event_date"]
-    assert projection["parameters"]["storage.location.template"] == \
-        "s3://lake-bucket/lake/source=${source}/event_date=${event_date}/"
+    assert (
+        projection["parameters"]["storage.location.template"]
+        == "s3://lake-bucket/lake/source=${source}/event_date=${event_date}/"
+    )
     names = [name for name, _ in athena_columns()]
     assert {"subject_id", "raw_key", "document_id", "ingest_date"} <= set(names)
     assert not {"source", "event_date"} & set(names)

@@ -10,6 +10,7 @@ in a `.json` file, CSV with `,` and `;`, TSV, UTF-8 and UTF-16 with BOM, gzip of
 quoted fields with line ends and delimiters, CRLF, blank and bad lines, truncation, inserted
 bytes, and small read blocks and limits.
 """
+
 from __future__ import annotations
 
 import csv
@@ -106,8 +107,9 @@ def check_read_alike(raw: RawFile, limits: ReadLimits = DEFAULT_LIMITS, round_tr
         return
     rewritten = rewrite_records(raw.content, raw.key, erasure_format, transform, limits)
     assert (rewritten.records, rewritten.dropped, rewritten.replaced) == (len(records), len(drop), len(replace))
-    expected = [r.data if n not in replace else {**r.data, first_field: f"R{n}"}
-                for n, r in enumerate(records) if n not in drop]
+    expected = [
+        r.data if n not in replace else {**r.data, first_field: f"R{n}"} for n, r in enumerate(records) if n not in drop
+    ]
     if erasure_format.kind == "json" and "not_utf8" in problems:
         return  # where a document's bad bytes stop the reading depends on its read blocks
     again = ingest_reads(RawFile(raw.source, raw.name, rewritten.content), limits)
@@ -132,26 +134,37 @@ def _delimiter_of(text: str, data: dict[str, Any]) -> str:
 
 # -- the samples ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_sample_is_read_alike_by_ingest_and_erasure(path: Path) -> None:
     raw = RawFile(path.parent.name, "f0000000001" + "".join(path.suffixes), path.read_bytes())
     assert any(isinstance(item, RawRecord) for item in ingest_reads(raw, DEFAULT_LIMITS))
     check_read_alike(raw)
-    packed = RawFile(raw.source, raw.name + ("" if raw.name.endswith(".gz") else ".gz"),
-                     raw.content if raw.name.endswith(".gz") else gzip.compress(raw.content, mtime=0))
+    packed = RawFile(
+        raw.source,
+        raw.name + ("" if raw.name.endswith(".gz") else ".gz"),
+        raw.content if raw.name.endswith(".gz") else gzip.compress(raw.content, mtime=0),
+    )
     check_read_alike(packed)
 
 
 # -- generated files ------------------------------------------------------------------
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
-_CELL = st.one_of(_TEXT, st.sampled_from(['a"b', "x;y", "x,y", "x\ty", "line\nbreak", "crlf\r\nbreak", " ", "",
-                                          "Müller", "\u2028", '"quoted"']))
-_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-                     | _TEXT, lambda c: st.lists(c, max_size=3) | st.dictionaries(_TEXT, c, max_size=3),
-                     max_leaves=8)
-_OBJECTS = st.dictionaries(st.sampled_from(["id", "email", "name", "profile", "data", "attendees", "x"]), _JSON,
-                           max_size=4)
+_CELL = st.one_of(
+    _TEXT,
+    st.sampled_from(
+        ['a"b', "x;y", "x,y", "x\ty", "line\nbreak", "crlf\r\nbreak", " ", "", "Müller", "\u2028", '"quoted"']
+    ),
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(_TEXT, c, max_size=3),
+    max_leaves=8,
+)
+_OBJECTS = st.dictionaries(
+    st.sampled_from(["id", "email", "name", "profile", "data", "attendees", "x"]), _JSON, max_size=4
+)
 _BLOCKS = st.sampled_from([DEFAULT_LIMITS.block_bytes, 7, 16, 61, 256])
 
 DELIMITED = {"ticketshop": (";", "csv"), "amazon_orders": ("\t", "txt"), "facebook_leads_csv": (None, "csv")}
@@ -160,8 +173,9 @@ PAGED = {"eventbrite": "attendees", "facebook_leads": "data", "google_ads": None
 
 def _row(cells: list[str], delimiter: str, ending: str) -> str:
     """A CSV row, quoting the cells that need it (any line end, quote or delimiter)."""
-    quoted = ['"' + cell.replace('"', '""') + '"' if any(c in cell for c in f'\r\n"{delimiter}') else cell
-              for cell in cells]
+    quoted = [
+        '"' + cell.replace('"', '""') + '"' if any(c in cell for c in f'\r\n"{delimiter}') else cell for cell in cells
+    ]
     return delimiter.join(quoted) + ending
 
 
@@ -170,8 +184,9 @@ def delimited_files(draw: st.DrawFn) -> RawFile:
     source = draw(st.sampled_from(sorted(DELIMITED)))
     declared, extension = DELIMITED[source]
     delimiter = declared or draw(st.sampled_from([",", ";", "\t"]))
-    header = draw(st.lists(st.sampled_from(["E-Mail", "Name", "Id", "Note", "Ort"]), min_size=2, max_size=4,
-                           unique=True))
+    header = draw(
+        st.lists(st.sampled_from(["E-Mail", "Name", "Id", "Note", "Ort"]), min_size=2, max_size=4, unique=True)
+    )
     rows = draw(st.lists(st.lists(_CELL, min_size=len(header), max_size=len(header)), max_size=8))
     ending = draw(st.sampled_from(["\n", "\r\n"]))
     lines = [_row(header, delimiter, ending)]
@@ -223,7 +238,7 @@ def json_lines_files(draw: st.DrawFn) -> RawFile:
         at = draw(st.integers(0, len(content)))
         content, faults = content[:at] + b"\xff" + content[at:], True
     elif mutation == "cut" and content:
-        content, faults = content[:draw(st.integers(0, len(content)))], True
+        content, faults = content[: draw(st.integers(0, len(content)))], True
     name = draw(st.sampled_from(["f.jsonl", "f.ndjson"]))
     if draw(st.booleans()):
         content, name = gzip.compress(content, mtime=0), name + ".gz"
@@ -243,8 +258,11 @@ def json_documents(draw: st.DrawFn) -> RawFile:
         if draw(st.integers(0, 4)) == 0:
             items.insert(draw(st.integers(0, len(items))), draw(st.sampled_from([1, "x", [], None])))
             clean = None
-        document: Any = {"pagination": {"page": 1}, page_key: items} if draw(st.booleans()) else \
-            {page_key: items, "pagination": {"page": 1}}
+        document: Any = (
+            {"pagination": {"page": 1}, page_key: items}
+            if draw(st.booleans())
+            else {page_key: items, "pagination": {"page": 1}}
+        )
         text = json.dumps(document, indent=indent, ensure_ascii=draw(st.booleans()))
     elif shape == "array":
         text = json.dumps(records, indent=indent)
@@ -262,7 +280,7 @@ def json_documents(draw: st.DrawFn) -> RawFile:
     if mutation == "bom":
         content = b"\xef\xbb\xbf" + content
     elif mutation == "cut" and content:
-        content, clean = content[:draw(st.integers(0, len(content) - 1))], None
+        content, clean = content[: draw(st.integers(0, len(content) - 1))], None
     elif mutation == "byte":
         at = draw(st.integers(0, len(content)))
         content = content[:at] + draw(st.sampled_from([b"\xff", b",", b"]", b"}", b'"', b"\\"])) + content[at:]
@@ -297,18 +315,49 @@ def test_generated_json_documents_are_read_alike(raw: RawFile, block: int) -> No
 
 
 @_SETTINGS
-@given(st.one_of(delimited_files(), json_lines_files(), json_documents()),
-       st.builds(ReadLimits, max_record_bytes=st.integers(0, 300), max_depth=st.integers(0, 4), block_bytes=_BLOCKS))
+@given(
+    st.one_of(delimited_files(), json_lines_files(), json_documents()),
+    st.builds(ReadLimits, max_record_bytes=st.integers(0, 300), max_depth=st.integers(0, 4), block_bytes=_BLOCKS),
+)
 def test_records_over_small_limits_are_skipped_alike(raw: RawFile, limits: ReadLimits) -> None:
     check_read_alike(RawFile(raw.source, raw.name, raw.content, raw.encoding), limits, round_trip=False)
 
 
 # -- odd JSON text: the splitter against the standard library's parser -----------------
 
-_NUMBERS = ["0", "-0", "1.5", "1e5", "1E+2", "2.5e-3", "1e309", "9223372036854775808", "123456789012345678901234",
-            "01", "1.", ".5", "-", "+1", "NaN", "Infinity", "-Infinity"]
-_STRINGS = ['"\\ud800"', '"\\ud83d\\ude00"', '"a\\u0000b"', '"\\/"', '"\\\\"', '"\\\\\\""', '"tab\tin"', '"\\x"',
-            '"\u2028"', '"caf\u00e9"', '"[{]}"', '"unterminated']
+_NUMBERS = [
+    "0",
+    "-0",
+    "1.5",
+    "1e5",
+    "1E+2",
+    "2.5e-3",
+    "1e309",
+    "9223372036854775808",
+    "123456789012345678901234",
+    "01",
+    "1.",
+    ".5",
+    "-",
+    "+1",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+]
+_STRINGS = [
+    '"\\ud800"',
+    '"\\ud83d\\ude00"',
+    '"a\\u0000b"',
+    '"\\/"',
+    '"\\\\"',
+    '"\\\\\\""',
+    '"tab\tin"',
+    '"\\x"',
+    '"\u2028"',
+    '"caf\u00e9"',
+    '"[{]}"',
+    '"unterminated',
+]
 _SPACE = st.sampled_from(["", "", " ", "\n", "\t", "\r\n", "\x0b", "\u00a0"])
 _KEY = st.sampled_from(["id", "attendees", "data", "a", "x" * 40, "[", "\\u0061ttendees"])
 
@@ -322,8 +371,11 @@ def _odd_container(draw: st.DrawFn, children: st.SearchStrategy[str]) -> str:
     return "{" + ws + ",".join(f'"{k}"{ws}:{ws}{v}' for k, v in members) + ws + "}"
 
 
-_ODD_VALUES = st.recursive(st.sampled_from(_NUMBERS + _STRINGS + ["true", "false", "null", "tru"])
-                           | _TEXT.map(json.dumps), _odd_container, max_leaves=12)
+_ODD_VALUES = st.recursive(
+    st.sampled_from(_NUMBERS + _STRINGS + ["true", "false", "null", "tru"]) | _TEXT.map(json.dumps),
+    _odd_container,
+    max_leaves=12,
+)
 
 
 @st.composite

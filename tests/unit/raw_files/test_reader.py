@@ -1,4 +1,5 @@
 """Reading raw files: file-level problems are reported per file, and the valid records kept."""
+
 from __future__ import annotations
 
 import gzip
@@ -10,8 +11,12 @@ from chalicelib.raw_files.reader import read_file
 from chalicelib.raw_files.records import FileProblem, RawRecord, ReadLimits
 from tests.unit.normalize.conftest import run
 
-LEAD = {"platform": "p", "record_id": "1", "contact": {"email": "a@example.com"},
-        "interaction": {"type": "registration", "occurred_at": "2026-01-01T00:00:00Z"}}
+LEAD = {
+    "platform": "p",
+    "record_id": "1",
+    "contact": {"email": "a@example.com"},
+    "interaction": {"type": "registration", "occurred_at": "2026-01-01T00:00:00Z"},
+}
 
 
 def jsonl(*records: object) -> bytes:
@@ -29,14 +34,17 @@ def test_an_empty_file_is_reported() -> None:
 
 
 def test_a_csv_with_only_its_header_is_an_empty_file() -> None:
-    assert run("ticketshop", "Ticketnummer;E-Mail\r\n".encode(), "x.csv").problem_codes == ["empty_file"]
+    assert run("ticketshop", b"Ticketnummer;E-Mail\r\n", "x.csv").problem_codes == ["empty_file"]
 
 
 def test_a_utf8_bom_is_reported_and_the_records_kept() -> None:
     result = run("canonical", b"\xef\xbb\xbf" + jsonl(LEAD), "x.jsonl")
     assert result.problem_codes == ["bom"] and len(result.valid) == 1
-    shop = run("ticketshop", "\ufeffTicketnummer;Status;E-Mail;Bestelldatum\nT1;bezahlt;a@example.com;01.02.2026 10:00\n"
-               .encode(), "x.csv")
+    shop = run(
+        "ticketshop",
+        "\ufeffTicketnummer;Status;E-Mail;Bestelldatum\nT1;bezahlt;a@example.com;01.02.2026 10:00\n".encode(),
+        "x.csv",
+    )
     assert shop.problem_codes == ["bom"] and len(shop.valid) == 1
 
 
@@ -78,16 +86,18 @@ def test_a_record_over_the_size_limit_is_skipped() -> None:
     result = run("canonical", jsonl(with_id(1), big, with_id(3)), "x.jsonl", limits)
     assert result.problem_codes == ["record_too_large"] and result.problems[0].position == 2
     assert len(result.valid) == 2
-    page = json.dumps({"data": [{"id": "1"}, {"id": "2", "field_data": [{"name": "x", "values": ["y" * 5_000]}]},
-                                {"id": "3"}]}).encode()
+    page = json.dumps(
+        {"data": [{"id": "1"}, {"id": "2", "field_data": [{"name": "x", "values": ["y" * 5_000]}]}, {"id": "3"}]}
+    ).encode()
     paged = run("facebook_leads", page, "x.json", limits)
     assert paged.problem_codes == ["record_too_large"] and [r.data["id"] for r in paged.records] == ["1", "3"]
 
 
 def test_absurd_nesting_is_skipped_without_a_recursion_error() -> None:
     deep = b'{"record_id": "2", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}\n"
-    result = run("canonical", jsonl(with_id(1)) + deep + jsonl(with_id(3)), "x.jsonl",
-                 ReadLimits(max_record_bytes=200_000))
+    result = run(
+        "canonical", jsonl(with_id(1)) + deep + jsonl(with_id(3)), "x.jsonl", ReadLimits(max_record_bytes=200_000)
+    )
     assert result.problem_codes == ["nesting_too_deep"] and len(result.valid) == 2
     page = b'{"attendees": [{"id": "1"}, {"id": "2", "x": ' + b"[" * 100 + b"]" * 100 + b'}, {"id": "3"}]}'
     paged = run("eventbrite", page, "x.json")
@@ -95,19 +105,23 @@ def test_absurd_nesting_is_skipped_without_a_recursion_error() -> None:
 
 
 def test_a_row_with_the_wrong_column_count_is_skipped() -> None:
-    content = ("Ticketnummer;Status;E-Mail;Bestelldatum\n"
-               "T1;bezahlt;a@example.com;01.02.2026 10:00\n"
-               "T2;bezahlt;b@example.com\n"
-               "T3;bezahlt;c@example.com;01.02.2026 10:00\n").encode()
+    content = (
+        b"Ticketnummer;Status;E-Mail;Bestelldatum\n"
+        b"T1;bezahlt;a@example.com;01.02.2026 10:00\n"
+        b"T2;bezahlt;b@example.com\n"
+        b"T3;bezahlt;c@example.com;01.02.2026 10:00\n"
+    )
     result = run("ticketshop", content, "x.csv")
     assert result.problem_codes == ["wrong_column_count"] and result.problems[0].position == 3
     assert [r.lineage.source_record_id for r in result.valid] == ["T1:ticket_purchase", "T3:ticket_purchase"]
 
 
 def test_quoted_fields_across_lines_keep_their_starting_line_as_position() -> None:
-    content = ('Ticketnummer;Status;E-Mail;Bestelldatum;Spielstätte\n'
-               'T1;bezahlt;a@example.com;01.02.2026 10:00;"Halle\nNord"\n'
-               'T2;bezahlt;b@example.com;01.02.2026 10:00;Halle Süd\n').encode()
+    content = (
+        "Ticketnummer;Status;E-Mail;Bestelldatum;Spielstätte\n"
+        'T1;bezahlt;a@example.com;01.02.2026 10:00;"Halle\nNord"\n'
+        "T2;bezahlt;b@example.com;01.02.2026 10:00;Halle Süd\n"
+    ).encode()
     assert [r.position for r in run("ticketshop", content, "x.csv").records] == [2, 4]
 
 
@@ -168,8 +182,13 @@ def test_reading_is_streaming_in_bounded_reads() -> None:
 
 
 def test_problems_are_data_not_exceptions() -> None:
-    items = list(read_file(io.BytesIO(b"\x00\x01garbage"), "incoming/canonical/2026/11/28/x.jsonl",
-                       connector_for("canonical").file_format))
+    items = list(
+        read_file(
+            io.BytesIO(b"\x00\x01garbage"),
+            "incoming/canonical/2026/11/28/x.jsonl",
+            connector_for("canonical").file_format,
+        )
+    )
     assert all(isinstance(i, FileProblem) for i in items) and items
 
 

@@ -1,5 +1,6 @@
 """Rewriting a raw file record by record: untouched bytes stay, changed records take their
 own format, and the check after a rewrite counts what the reader reads."""
+
 from __future__ import annotations
 
 import gzip
@@ -7,8 +8,15 @@ import gzip
 import pytest
 
 from chalicelib.raw_files.formats import FileFormat, format_for_extension
-from chalicelib.raw_files.rewriter import (DROP, KEEP, CannotRewrite, count_records, rewrite_mismatch,
-                                           rewrite_records, visit_records)
+from chalicelib.raw_files.rewriter import (
+    DROP,
+    KEEP,
+    CannotRewrite,
+    count_records,
+    rewrite_mismatch,
+    rewrite_records,
+    visit_records,
+)
 
 JSONL = FileFormat("jsonl", ("jsonl",))
 CSV = FileFormat("delimited", ("csv",), delimiter=",")
@@ -23,8 +31,7 @@ def test_an_unchanged_file_comes_back_as_the_very_same_bytes() -> None:
 
 def test_a_replaced_record_is_written_in_its_own_format() -> None:
     content = b"email,name\nperson0@example.com,Zero\nperson1@example.com,One\n"
-    result = rewrite_records(content, "x.csv", CSV,
-                             lambda r: {**r, "name": None} if r["name"] == "One" else DROP)
+    result = rewrite_records(content, "x.csv", CSV, lambda r: {**r, "name": None} if r["name"] == "One" else DROP)
     assert result.content == b"email,name\nperson1@example.com,\n"
 
 

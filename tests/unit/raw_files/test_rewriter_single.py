@@ -1,4 +1,5 @@
 """A known source's JSON object without page keys is one record (a webhook payload)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The HTTP edge without AWS: the error table, its one application point, and the authorizer on every route."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,10 @@ from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 def test_a_listed_error_answers_with_its_status_and_chalices_body_shape() -> None:
     response = error_response(UnknownDocument("no document with this id"))
     assert response is not None
-    assert (response.status_code, response.body) == (404, {"Code": "NotFoundError",
-                                                           "Message": "no document with this id"})
+    assert (response.status_code, response.body) == (
+        404,
+        {"Code": "NotFoundError", "Message": "no document with this id"},
+    )
     assert error_response(InvalidQuery("limit: too big")).status_code == 400  # type: ignore[union-attr]
     assert error_response(BatchTooLarge("at most 100")).body["Code"] == "PayloadTooLarge"  # type: ignore[union-attr]
 
@@ -58,14 +61,18 @@ def an_app() -> Chalice:
     return app
 
 
-@pytest.mark.parametrize(("path", "status", "body"), [
-    ("/known", 404, {"Code": "NotFoundError", "Message": "no document with this id"}),
-    ("/unknown", 500, {"Code": "InternalServerError", "Message": "An internal server error occurred."}),
-    ("/forbidden", 403, {"Code": "ForbiddenError", "Message": "this needs the admin role"}),
-    ("/fine", 200, {"ok": True}),
-])
+@pytest.mark.parametrize(
+    ("path", "status", "body"),
+    [
+        ("/known", 404, {"Code": "NotFoundError", "Message": "no document with this id"}),
+        ("/unknown", 500, {"Code": "InternalServerError", "Message": "An internal server error occurred."}),
+        ("/forbidden", 403, {"Code": "ForbiddenError", "Message": "this needs the admin role"}),
+        ("/fine", 200, {"ok": True}),
+    ],
+)
 def test_routes_answer_domain_errors_from_the_table_and_leave_the_rest_to_chalice(
-        path: str, status: int, body: dict[str, Any]) -> None:
+    path: str, status: int, body: dict[str, Any]
+) -> None:
     with Client(an_app()) as client:
         response = client.http.get(path)
     assert (response.status_code, json.loads(response.body)) == (status, body)

@@ -1,4 +1,5 @@
 """An in-memory SAP gateway (the dispatcher's port) with scriptable answers."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -43,8 +44,9 @@ class FakeSap:
                 if operation.path == "Interactions":
                     body = operation.body
                     assert body["InteractionContactId"] in self.contacts, "interaction before its contact"
-                    self.interactions[(body["SourceSystem"], body["InteractionSourceObjectType"],
-                                       body["InteractionSourceObject"])] += 1
+                    self.interactions[
+                        (body["SourceSystem"], body["InteractionSourceObjectType"], body["InteractionSourceObject"])
+                    ] += 1
             outcomes.append(ChangesetOutcome(changeset.ref, "accepted", 204))
         if self.lose_answer_of_next:
             self.lose_answer_of_next -= 1

@@ -1,4 +1,5 @@
 """$batch bodies: changesets on the wire and per-part outcomes of SAP's 202 answer."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,13 @@ from chalicelib.sap.exceptions import SapProtocolError
 from sapstandin import batch_format
 
 CHANGESETS = [
-    Changeset("record-1", (Operation("PUT", "ContactOriginData(ContactOrigin='A',ContactID='1')", {"FirstName": "Ann"}),
-                           Operation("POST", "Interactions", {"InteractionType": "X"}))),
+    Changeset(
+        "record-1",
+        (
+            Operation("PUT", "ContactOriginData(ContactOrigin='A',ContactID='1')", {"FirstName": "Ann"}),
+            Operation("POST", "Interactions", {"InteractionType": "X"}),
+        ),
+    ),
     Changeset("record-2", (Operation("POST", "Interactions", {"InteractionType": "Y"}),)),
 ]
 
@@ -24,17 +30,20 @@ def test_it_builds_one_changeset_per_record_that_a_server_parses_back() -> None:
 
     assert [[(r.method, r.path) for r in item] for item in items] == [  # type: ignore[union-attr]
         [("PUT", "ContactOriginData(ContactOrigin='A',ContactID='1')"), ("POST", "Interactions")],
-        [("POST", "Interactions")]]
+        [("POST", "Interactions")],
+    ]
     assert json.loads(items[0][0].body) == {"FirstName": "Ann"}  # type: ignore[index]
 
 
 def test_it_reads_an_accepted_changeset_and_a_rolled_back_one() -> None:
     # GIVEN SAP's answer: the first changeset applied, the second rolled back with a 400
     error = json.dumps({"error": {"code": "HPA/1", "message": {"lang": "en", "value": "bad type"}}}).encode()
-    body, content_type = batch_format.render([
-        [batch_format.InnerResponse(204), batch_format.InnerResponse(201, b'{"d": {}}')],
-        batch_format.InnerResponse(400, error),
-    ])
+    body, content_type = batch_format.render(
+        [
+            [batch_format.InnerResponse(204), batch_format.InnerResponse(201, b'{"d": {}}')],
+            batch_format.InnerResponse(400, error),
+        ]
+    )
 
     # WHEN the client parses it
     first, second = batch.parse(body, content_type, CHANGESETS)
@@ -46,8 +55,9 @@ def test_it_reads_an_accepted_changeset_and_a_rolled_back_one() -> None:
 
 
 def test_it_reads_answers_with_bare_lf_line_ends() -> None:
-    body, content_type = batch_format.render([[batch_format.InnerResponse(204), batch_format.InnerResponse(201)],
-                                              [batch_format.InnerResponse(201)]])
+    body, content_type = batch_format.render(
+        [[batch_format.InnerResponse(204), batch_format.InnerResponse(201)], [batch_format.InnerResponse(201)]]
+    )
 
     results = batch.parse(body.replace(b"\r\n", b"\n"), content_type, CHANGESETS)
 

@@ -1,4 +1,5 @@
 """Where the SAP communication user comes from locally."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,15 @@ def no_aws_client(service: str) -> None:
 
 
 def test_locally_the_environment_gives_the_sap_user() -> None:
-    credentials = load_credentials(no_aws_client, {"SAP_BASE_URL": "http://127.0.0.1:8030/", "SAP_USER": "U",
-                                    "SAP_PASSWORD": "P", "SAP_SECRET": "data-engine/local/sap"})
+    credentials = load_credentials(
+        no_aws_client,
+        {
+            "SAP_BASE_URL": "http://127.0.0.1:8030/",
+            "SAP_USER": "U",
+            "SAP_PASSWORD": "P",
+            "SAP_SECRET": "data-engine/local/sap",
+        },
+    )
 
     assert (credentials.base_url, credentials.user, credentials.password) == ("http://127.0.0.1:8030", "U", "P")
 

@@ -1,9 +1,17 @@
 """The dispatcher over in-memory twins: order, outcomes per record, retries, exactly once."""
+
 from __future__ import annotations
 
 from chalicelib.sap import ledger as ledger_states
-from chalicelib.sap.dispatcher import (DELIVERED, INVALID_FOR_SAP, REJECTED_BY_SAP, RETRYING, DispatchOptions,
-                                       QueueMessage, dispatch)
+from chalicelib.sap.dispatcher import (
+    DELIVERED,
+    INVALID_FOR_SAP,
+    REJECTED_BY_SAP,
+    RETRYING,
+    DispatchOptions,
+    QueueMessage,
+    dispatch,
+)
 from chalicelib.sap.exceptions import SapUnavailable
 from chalicelib.sap.ledger import InMemoryLedger
 from chalicelib.sap.throttle import InMemoryThrottle, ThrottleSettings
@@ -36,8 +44,9 @@ def test_a_rejected_part_is_final_with_a_redacted_reason_and_the_others_are_deli
     # GIVEN SAP rejects record 2's changeset quoting the email
     sap = FakeSap(reject={"record-2": "E-mail address person2@example.com of Ann is not valid"})
 
-    result = dispatch([message("m1", a_record(1), a_record(2), a_record(3))], sap, InMemoryThrottle(FAST),
-                      InMemoryLedger())
+    result = dispatch(
+        [message("m1", a_record(1), a_record(2), a_record(3))], sap, InMemoryThrottle(FAST), InMemoryLedger()
+    )
 
     assert statuses(result) == {"record-1": DELIVERED, "record-2": REJECTED_BY_SAP, "record-3": DELIVERED}
     (reason,) = [o.reason for o in result.outcomes if o.record_id == "record-2"]
@@ -71,14 +80,22 @@ def test_a_429_brings_the_message_back_no_earlier_than_retry_after_and_slows_eve
 def test_only_messages_with_failed_records_come_back_and_delivered_records_are_not_resent() -> None:
     # GIVEN record 2's interaction part gets a 503 inside the batch
     sap, ledger = FakeSap(retry_part={"record-2": 503}), InMemoryLedger()
-    first = dispatch([message("m1", a_record(1), group="a"), message("m2", a_record(2), group="b")],
-                     sap, InMemoryThrottle(FAST), ledger)
+    first = dispatch(
+        [message("m1", a_record(1), group="a"), message("m2", a_record(2), group="b")],
+        sap,
+        InMemoryThrottle(FAST),
+        ledger,
+    )
     assert [r.message_id for r in first.retries] == ["m2"]
 
     # WHEN m2 comes back together with a redelivered m1
     sap.calls.clear()
-    second = dispatch([message("m1", a_record(1), group="a"), message("m2", a_record(2), group="b", receive_count=2)],
-                      sap, InMemoryThrottle(FAST), ledger)
+    second = dispatch(
+        [message("m1", a_record(1), group="a"), message("m2", a_record(2), group="b", receive_count=2)],
+        sap,
+        InMemoryThrottle(FAST),
+        ledger,
+    )
 
     # THEN only record 2's interactions are sent (its contact part was already accepted)
     assert statuses(second) == {"record-1": DELIVERED, "record-2": DELIVERED}
@@ -89,8 +106,12 @@ def test_only_messages_with_failed_records_come_back_and_delivered_records_are_n
 def test_later_messages_of_a_fifo_group_come_back_with_a_failed_one() -> None:
     sap = FakeSap(retry_part={"record-1": 503})
 
-    result = dispatch([message("m1", a_record(1)), message("m2", a_record(2)), message("m3", a_record(3), group="x")],
-                      sap, InMemoryThrottle(FAST), InMemoryLedger())
+    result = dispatch(
+        [message("m1", a_record(1)), message("m2", a_record(2)), message("m3", a_record(3), group="x")],
+        sap,
+        InMemoryThrottle(FAST),
+        InMemoryLedger(),
+    )
 
     assert [r.message_id for r in result.retries] == ["m1", "m2"]
 
@@ -107,6 +128,7 @@ def test_an_answer_lost_after_sap_applied_it_is_not_sent_twice() -> None:
             sap_apply_then_fail(sap, service, changesets)
             raise SapUnavailable("reset", in_doubt=True)
         return sap_apply_then_fail(sap, service, changesets)
+
     sap.send_batch = send_batch  # type: ignore[method-assign]
     first = dispatch([message("m1", a_record(1))], sap, InMemoryThrottle(FAST), ledger)
     assert statuses(first) == {"record-1": RETRYING}
@@ -129,10 +151,12 @@ def test_a_dispatcher_that_died_before_settling_leaves_records_in_doubt_for_the_
 
     def die(*args, **kwargs):
         raise Crash()
+
     real_settle, ledger.settle_many = ledger.settle_many, die  # type: ignore[method-assign]
     try:
-        dispatch([message("m1", a_record(1))], sap, InMemoryThrottle(FAST), ledger,
-                 options=DispatchOptions(lease_seconds=60))
+        dispatch(
+            [message("m1", a_record(1))], sap, InMemoryThrottle(FAST), ledger, options=DispatchOptions(lease_seconds=60)
+        )
     except Crash:
         pass
     ledger.settle_many = real_settle  # type: ignore[method-assign]
@@ -161,8 +185,9 @@ def test_a_record_already_delivered_is_reported_delivered_without_asking_sap() -
 
 
 def test_a_message_that_is_no_dispatch_message_is_left_for_the_dlq() -> None:
-    result = dispatch([QueueMessage("bad", "r", "{not json", 1, "g")], FakeSap(), InMemoryThrottle(FAST),
-                      InMemoryLedger())
+    result = dispatch(
+        [QueueMessage("bad", "r", "{not json", 1, "g")], FakeSap(), InMemoryThrottle(FAST), InMemoryLedger()
+    )
 
     assert result.malformed == ["bad"]
     assert result.batch_item_failures() == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
@@ -173,8 +198,14 @@ def test_when_the_throttle_makes_it_wait_too_long_records_go_back_to_the_queue()
     slow = InMemoryThrottle(ThrottleSettings(requests_per_second=0.01, records_per_second=1e9))
     sap = FakeSap()
 
-    result = dispatch([message("m1", a_record(1))], sap, slow, InMemoryLedger(),
-                      options=DispatchOptions(wait_budget_seconds=1), sleep=lambda s: None)
+    result = dispatch(
+        [message("m1", a_record(1))],
+        sap,
+        slow,
+        InMemoryLedger(),
+        options=DispatchOptions(wait_budget_seconds=1),
+        sleep=lambda s: None,
+    )
 
     assert statuses(result) == {"record-1": RETRYING}
     assert result.retries[0].delay_seconds >= 50
@@ -184,6 +215,7 @@ def test_when_the_throttle_makes_it_wait_too_long_records_go_back_to_the_queue()
 def test_an_unreadable_answer_to_the_interaction_batch_is_treated_as_in_doubt() -> None:
     # GIVEN SAP's answer to the interaction batch cannot be parsed (it may have applied it)
     from chalicelib.sap.exceptions import SapProtocolError
+
     sap, ledger = FakeSap(), InMemoryLedger()
     sap.script = [None, SapProtocolError("garbled")]
 
@@ -195,13 +227,13 @@ def test_an_unreadable_answer_to_the_interaction_batch_is_treated_as_in_doubt() 
 
 def test_a_run_out_of_time_releases_its_claims_and_keeps_what_sap_accepted() -> None:
     # GIVEN a throttle with tokens for the contact requests only (one record per request)
-    slow = InMemoryThrottle(ThrottleSettings(requests_per_second=0.01, records_per_second=1e9,
-                                             burst_seconds=200))
+    slow = InMemoryThrottle(ThrottleSettings(requests_per_second=0.01, records_per_second=1e9, burst_seconds=200))
     ledger, sap = InMemoryLedger(), FakeSap()
     options = DispatchOptions(records_per_request=1, wait_budget_seconds=1)
 
-    result = dispatch([message("m1", a_record(1), a_record(2))], sap, slow, ledger,
-                      options=options, sleep=lambda s: None)
+    result = dispatch(
+        [message("m1", a_record(1), a_record(2))], sap, slow, ledger, options=options, sleep=lambda s: None
+    )
 
     # THEN both contacts went, no interaction did: both records come back, claimable at
     # once (PENDING), and remember that SAP has their contact

@@ -1,21 +1,36 @@
 """Erasure in SAP: the exact requests, and how answers become per-subject outcomes."""
+
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.sap import batch, metadata
 from chalicelib.sap.batch import Changeset
 from chalicelib.sap.client import ChangesetOutcome
-from chalicelib.sap.erasure import (FAILED, MARKED_FOR_DELETION, NOT_CLEAN, NOT_IN_SAP, PERSONAL_PROPERTIES,
-                                    VERIFIED, ErasureOptions, InMemorySapContacts, SapErasure, additional_ids_left,
-                                    change_time, erasure, lookup, parse_odata_datetime, readback)
+from chalicelib.sap.erasure import (
+    FAILED,
+    MARKED_FOR_DELETION,
+    NOT_CLEAN,
+    NOT_IN_SAP,
+    PERSONAL_PROPERTIES,
+    VERIFIED,
+    ErasureOptions,
+    InMemorySapContacts,
+    SapErasure,
+    additional_ids_left,
+    change_time,
+    erasure,
+    lookup,
+    parse_odata_datetime,
+    readback,
+)
 from chalicelib.sap.exceptions import SapUnavailable
 from chalicelib.sap.throttle import InMemoryThrottle, ThrottleSettings
 
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
 
 
@@ -24,16 +39,36 @@ def test_the_erasure_of_a_subject_is_one_patch_and_the_additional_ids_function_i
 
     assert changeset.ref == "subject-1"
     patch, delete_ids = changeset.operations
-    assert (patch.method, patch.path) == ("PATCH", "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='subject-1')")
+    assert (patch.method, patch.path) == (
+        "PATCH",
+        "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='subject-1')",
+    )
     assert patch.body == {
-        "ContactOrigin": "DATA_ENGINE", "ContactID": "subject-1",
-        "EmailAddress": None, "FirstName": None, "LastName": None, "FullName": None, "PhoneNumber": None,
-        "MobileNumber": None, "Country": None, "AddressRegion": None, "CityName": None, "ContactPostalCode": None,
-        "StreetName": None, "AddressHouseNumber": None, "Language": None, "GenderCode": None, "BirthDate": None,
-        "IsObsolete": True, "OriginDataLastChgUTCDateTime": f"/Date({NOW_MS})/",
+        "ContactOrigin": "DATA_ENGINE",
+        "ContactID": "subject-1",
+        "EmailAddress": None,
+        "FirstName": None,
+        "LastName": None,
+        "FullName": None,
+        "PhoneNumber": None,
+        "MobileNumber": None,
+        "Country": None,
+        "AddressRegion": None,
+        "CityName": None,
+        "ContactPostalCode": None,
+        "StreetName": None,
+        "AddressHouseNumber": None,
+        "Language": None,
+        "GenderCode": None,
+        "BirthDate": None,
+        "IsObsolete": True,
+        "OriginDataLastChgUTCDateTime": f"/Date({NOW_MS})/",
     }
     assert (delete_ids.method, delete_ids.path, delete_ids.body) == (
-        "POST", "ContactOriginDeleteAdditionalIDs?ContactID='subject-1'&ContactOrigin='DATA_ENGINE'", None)
+        "POST",
+        "ContactOriginDeleteAdditionalIDs?ContactID='subject-1'&ContactOrigin='DATA_ENGINE'",
+        None,
+    )
 
 
 def test_the_patch_body_is_updatable_by_the_metadata() -> None:
@@ -52,8 +87,10 @@ def test_the_lookup_is_a_retrieve_part_that_reads_no_personal_data() -> None:
     changeset = lookup("subject-1")
     (operation,) = changeset.operations
     assert (operation.method, operation.path) == (
-        "GET", "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='subject-1')"
-               "?$select=ContactID,OriginDataLastChgUTCDateTime")
+        "GET",
+        "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='subject-1')"
+        "?$select=ContactID,OriginDataLastChgUTCDateTime",
+    )
     body = batch.build([changeset, erasure("subject-2", NOW)], boundary="b").body.decode()
     retrieve, changeset_part = body.split("--b\r\n")[1:3]
     assert retrieve.startswith("Content-Type: application/http\r\n") and "GET ContactOriginData(" in retrieve
@@ -109,10 +146,17 @@ def an_eraser(sap: ScriptedSap, sleeps: list[float] | None = None, **options: ob
         record.append(seconds)
         now[0] += seconds
 
-    throttle = InMemoryThrottle(ThrottleSettings(requests_per_second=1000, records_per_second=100_000),
-                                clock=lambda: now[0])
-    return SapErasure(sap, throttle, options=ErasureOptions(**options),  # type: ignore[arg-type]
-                      clock=lambda: NOW, monotonic=lambda: now[0], sleep=sleep)
+    throttle = InMemoryThrottle(
+        ThrottleSettings(requests_per_second=1000, records_per_second=100_000), clock=lambda: now[0]
+    )
+    return SapErasure(
+        sap,
+        throttle,
+        options=ErasureOptions(**options),  # type: ignore[arg-type]
+        clock=lambda: NOW,
+        monotonic=lambda: now[0],
+        sleep=sleep,
+    )
 
 
 def test_subjects_in_sap_are_marked_for_deletion_and_others_are_not_in_sap() -> None:
@@ -166,8 +210,11 @@ def test_many_subjects_go_in_batches_of_the_configured_size() -> None:
 
 
 def test_the_in_memory_twin_clears_the_contact_and_its_ids() -> None:
-    twin = InMemorySapContacts(contacts={"a": {"EmailAddress": "ann@example.com", "FirstName": "Ann"}},
-                               additional_ids={"a": ["ann@example.com"]}, failing={"f"})
+    twin = InMemorySapContacts(
+        contacts={"a": {"EmailAddress": "ann@example.com", "FirstName": "Ann"}},
+        additional_ids={"a": ["ann@example.com"]},
+        failing={"f"},
+    )
 
     result = twin.erase(["a", "f", "z"])
 
@@ -181,12 +228,16 @@ def test_the_read_back_selects_the_personal_properties_and_the_obsolete_flag_onl
     (ids,) = additional_ids_left("o'brien", "ids-0").operations
 
     assert (contact.method, contact.path) == (
-        "GET", "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='subject-1')"
-               "?$select=EmailAddress,FirstName,LastName,FullName,PhoneNumber,MobileNumber,Country,AddressRegion,"
-               "CityName,ContactPostalCode,StreetName,AddressHouseNumber,Language,GenderCode,BirthDate,IsObsolete")
+        "GET",
+        "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='subject-1')"
+        "?$select=EmailAddress,FirstName,LastName,FullName,PhoneNumber,MobileNumber,Country,AddressRegion,"
+        "CityName,ContactPostalCode,StreetName,AddressHouseNumber,Language,GenderCode,BirthDate,IsObsolete",
+    )
     assert (ids.method, ids.path) == (
-        "GET", "AdditionalIDs?$filter=ContactOrigin%20eq%20'DATA_ENGINE'%20and%20ContactID%20eq%20'o''brien'"
-               "&$select=ContactID&$top=1")
+        "GET",
+        "AdditionalIDs?$filter=ContactOrigin%20eq%20'DATA_ENGINE'%20and%20ContactID%20eq%20'o''brien'"
+        "&$select=ContactID&$top=1",
+    )
     body = batch.build([readback("s", "contact-0"), additional_ids_left("s", "ids-0")], boundary="b").body.decode()
     assert "changeset" not in body and body.count("GET ") == 2  # two retrieve parts, no changeset
 
@@ -218,17 +269,27 @@ def read_back_answers(subject: str, contact: dict | None, ids: list[dict]) -> di
 def test_the_read_back_verifies_emptied_obsolete_or_deleted_contacts_and_flags_the_rest() -> None:
     # GIVEN SAP holding an erased contact, a deleted one, one with a name left, one not obsolete, one with an ID left
     erased = {name: None for name in PERSONAL_PROPERTIES} | {"IsObsolete": True}
-    sap = ReadingSap({**read_back_answers("erased", erased, []), **read_back_answers("deleted", None, []),
-                      **read_back_answers("named", erased | {"FirstName": "Ann"}, []),
-                      **read_back_answers("active", erased | {"IsObsolete": False}, []),
-                      **read_back_answers("with-id", erased, [{"ContactID": "with-id"}])})
+    sap = ReadingSap(
+        {
+            **read_back_answers("erased", erased, []),
+            **read_back_answers("deleted", None, []),
+            **read_back_answers("named", erased | {"FirstName": "Ann"}, []),
+            **read_back_answers("active", erased | {"IsObsolete": False}, []),
+            **read_back_answers("with-id", erased, [{"ContactID": "with-id"}]),
+        }
+    )
 
     # WHEN they are read back
     result = an_eraser(sap).verify(["erased", "deleted", "named", "active", "with-id"])  # type: ignore[arg-type]
 
     # THEN only the emptied and the deleted ones are verified, all in one $batch, and nothing read is kept
-    assert result.outcomes == {"active": NOT_CLEAN, "deleted": VERIFIED, "erased": VERIFIED, "named": NOT_CLEAN,
-                               "with-id": NOT_CLEAN}
+    assert result.outcomes == {
+        "active": NOT_CLEAN,
+        "deleted": VERIFIED,
+        "erased": VERIFIED,
+        "named": NOT_CLEAN,
+        "with-id": NOT_CLEAN,
+    }
     assert result.counts() == {"verified": 2, "not_clean": 3}
     assert len(sap.calls) == 1 and len(sap.calls[0]) == 10 and result.sap_requests == 1
     assert "Ann" not in repr(result)
@@ -241,8 +302,10 @@ def test_a_subject_sap_refuses_to_read_back_is_not_clean() -> None:
 
 
 def test_the_in_memory_twin_verifies_erased_contacts_and_flags_data_left() -> None:
-    twin = InMemorySapContacts(contacts={"a": {"EmailAddress": "ann@example.com"}, "b": {"EmailAddress": "b@x.org"}},
-                               additional_ids={"a": ["ann@example.com"], "b": ["b@x.org"]})
+    twin = InMemorySapContacts(
+        contacts={"a": {"EmailAddress": "ann@example.com"}, "b": {"EmailAddress": "b@x.org"}},
+        additional_ids={"a": ["ann@example.com"], "b": ["b@x.org"]},
+    )
     twin.erase(["a", "b"])
     twin.contacts["b"]["EmailAddress"] = "b@x.org"  # changed back after the erasure
 

@@ -1,9 +1,9 @@
 """The dispatch queue handler over in-memory twins: retry delays in SQS, State Keeper reports."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.subjects.tombstones import InMemoryTombstones
 from chalicelib.sap.dispatcher import RecordOutcome
 from chalicelib.sap.exceptions import SapUnavailable
 from chalicelib.sap.handler import SapDispatchHandler, reason_code
@@ -11,6 +11,7 @@ from chalicelib.sap.ledger import InMemoryLedger, Settlement
 from chalicelib.sap.throttle import InMemoryThrottle, ThrottleSettings
 from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.reporter import InMemoryStateReporter
+from chalicelib.subjects.tombstones import InMemoryTombstones
 from tests.unit.sap.fake_sap import FakeSap
 from tests.unit.sap.sample_records import a_message_body, a_record
 
@@ -27,13 +28,24 @@ class VisibilitySqs:
 
 
 def sqs_record(message_id: str, *records: Any, receive_count: int = 1) -> dict[str, Any]:
-    return {"messageId": message_id, "receiptHandle": f"receipt-{message_id}", "body": a_message_body(*records),
-            "attributes": {"ApproximateReceiveCount": str(receive_count), "MessageGroupId": "g1"}}
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"receipt-{message_id}",
+        "body": a_message_body(*records),
+        "attributes": {"ApproximateReceiveCount": str(receive_count), "MessageGroupId": "g1"},
+    }
 
 
 def handler(sap: FakeSap, sqs: VisibilitySqs, reporter: InMemoryStateReporter) -> SapDispatchHandler:
-    return SapDispatchHandler(lambda: sap, InMemoryThrottle(FAST), InMemoryLedger(), sqs, "queue-url",
-                              lambda: reporter, tombstones=InMemoryTombstones())
+    return SapDispatchHandler(
+        lambda: sap,
+        InMemoryThrottle(FAST),
+        InMemoryLedger(),
+        sqs,
+        "queue-url",
+        lambda: reporter,
+        tombstones=InMemoryTombstones(),
+    )
 
 
 def test_delivered_and_rejected_records_are_reported_with_attempt_and_code() -> None:

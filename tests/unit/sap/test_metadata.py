@@ -1,4 +1,5 @@
 """The EDMX reading: entity sets, keys, maximum lengths, and the payload check built on it."""
+
 from __future__ import annotations
 
 import pyodata.v2.model as edm
@@ -38,13 +39,18 @@ def test_it_reads_every_property_as_sap_own_pyodata_does(service: str) -> None:
 def test_it_names_unknown_fields_too_long_values_and_missing_keys_without_values() -> None:
     contacts = metadata.load(metadata.CONTACT_SERVICE).entity_set("ContactOriginData")
 
-    problems = metadata.problems(contacts, {"ContactOrigin": "X", "FirstName": "Bartholomew" * 5,
-                                            "Nickname": "Bat", "ContactUUID": "a"}, creating=True)
+    problems = metadata.problems(
+        contacts,
+        {"ContactOrigin": "X", "FirstName": "Bartholomew" * 5, "Nickname": "Bat", "ContactUUID": "a"},
+        creating=True,
+    )
 
-    assert problems == ["ContactOriginData.FirstName: longer than 40 characters",
-                        "ContactOriginData.Nickname: no such property",
-                        "ContactOriginData.ContactUUID: not creatable",
-                        "ContactOriginData.ContactID: key must be given"]
+    assert problems == [
+        "ContactOriginData.FirstName: longer than 40 characters",
+        "ContactOriginData.Nickname: no such property",
+        "ContactOriginData.ContactUUID: not creatable",
+        "ContactOriginData.ContactID: key must be given",
+    ]
     assert not any("Bartholomew" in problem for problem in problems)
 
 

@@ -1,36 +1,62 @@
 """The SAP outbox: the mapping from the normalized schema, packing, and sending to the FIFO queue."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from chalicelib.normalize.schema import (Consent, Contact, Event, Interaction, InteractionType, Lineage,
-                                         NormalizedRecord)
+from chalicelib.normalize.schema import Consent, Contact, Event, Interaction, InteractionType, Lineage, NormalizedRecord
 from chalicelib.sap.exceptions import OutboxUnavailable
-from chalicelib.sap.outbox import (INVALID_FOR_SAP, MAX_MESSAGE_BYTES, NO_SUBJECT, SapOutbox, Unsendable, pack,
-                                   to_dispatch_record)
+from chalicelib.sap.outbox import (
+    INVALID_FOR_SAP,
+    MAX_MESSAGE_BYTES,
+    NO_SUBJECT,
+    SapOutbox,
+    Unsendable,
+    pack,
+    to_dispatch_record,
+)
 from chalicelib.sap.payloads import DispatchMessage
 
-AT = datetime(2026, 8, 1, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 
 
-def a_normalized(number: int, *, subject: str | None = "subject", email: str | None = None,
-                 first_name: str = "Ann", consent: bool | None = True) -> NormalizedRecord:
+def a_normalized(
+    number: int,
+    *,
+    subject: str | None = "subject",
+    email: str | None = None,
+    first_name: str = "Ann",
+    consent: bool | None = True,
+) -> NormalizedRecord:
     address = email or f"person{number}@example.com"
     return NormalizedRecord(
-        document_id=f"doc-{number}", subject_id=f"{subject}-{number}" if subject else None,
-        contact=Contact(email=address if subject else None, first_name=first_name, last_name="Example",
-                        phone="+4930123456", country="DE", language="de",
-                        marketing_consent=None if consent is None else Consent(granted=consent, source="form")),
-        interaction=Interaction(type=InteractionType.TICKET_PURCHASE, occurred_at=AT, amount=Decimal("49.90"),
-                                currency="EUR"),
+        document_id=f"doc-{number}",
+        subject_id=f"{subject}-{number}" if subject else None,
+        contact=Contact(
+            email=address if subject else None,
+            first_name=first_name,
+            last_name="Example",
+            phone="+4930123456",
+            country="DE",
+            language="de",
+            marketing_consent=None if consent is None else Consent(granted=consent, source="form"),
+        ),
+        interaction=Interaction(
+            type=InteractionType.TICKET_PURCHASE, occurred_at=AT, amount=Decimal("49.90"), currency="EUR"
+        ),
         event=Event(id="ev-1", name="Summer Festival"),
-        lineage=Lineage(source="eventbrite", source_record_id=f"r{number}", raw_key="incoming/x.json",
-                        position=number, ingested_at=AT),
+        lineage=Lineage(
+            source="eventbrite",
+            source_record_id=f"r{number}",
+            raw_key="incoming/x.json",
+            position=number,
+            ingested_at=AT,
+        ),
     )
 
 
@@ -46,24 +72,31 @@ class RecordingSqs:
         self.calls += 1
         if self.failures:
             self.failures -= 1
-            return {"Successful": [], "Failed": [{"Id": e["Id"], "Code": "InternalError", "SenderFault": False}
-                                                 for e in Entries]}
+            return {
+                "Successful": [],
+                "Failed": [{"Id": e["Id"], "Code": "InternalError", "SenderFault": False} for e in Entries],
+            }
         assert len(Entries) <= 10
         assert sum(len(e["MessageBody"].encode()) for e in Entries) <= 256 * 1024
         self.entries.extend(Entries)
         return {"Successful": [{"Id": e["Id"]} for e in Entries]}
 
     def records(self) -> list[tuple[str, str]]:
-        return [(entry["MessageGroupId"], record.record_id) for entry in self.entries
-                for record in DispatchMessage.model_validate_json(entry["MessageBody"]).records]
+        return [
+            (entry["MessageGroupId"], record.record_id)
+            for entry in self.entries
+            for record in DispatchMessage.model_validate_json(entry["MessageBody"]).records
+        ]
 
 
 def test_a_record_maps_to_a_contact_keyed_by_its_subject_with_consent_and_one_interaction() -> None:
     record = to_dispatch_record(a_normalized(1))
 
     assert (record.record_id, record.subject_id) == ("doc-1", "subject-1")
-    assert record.contact is not None and record.contact.keys == {"ContactOrigin": "DATA_ENGINE",
-                                                                  "ContactID": "subject-1"}
+    assert record.contact is not None and record.contact.keys == {
+        "ContactOrigin": "DATA_ENGINE",
+        "ContactID": "subject-1",
+    }
     assert record.contact.origin_data()["Language"] == "DE"
     assert record.contact.additional_ids()[0]["InteractionContactAdditionalExternalID"] == "person1@example.com"
     (permission,) = record.permissions
@@ -135,8 +168,9 @@ def test_many_records_travel_per_message_within_sqs_limits_and_dedup_ids_are_sta
     assert sum(len(m.document_ids) for m in messages) == 1000
     assert all(len(m.body.encode()) <= MAX_MESSAGE_BYTES for m in messages)
     assert len(messages) < 20
-    assert [m.deduplication_id for m in pack(records, shards=2, per_message=500)] == \
-        [m.deduplication_id for m in messages]
+    assert [m.deduplication_id for m in pack(records, shards=2, per_message=500)] == [
+        m.deduplication_id for m in messages
+    ]
     assert all(len(m.deduplication_id) <= 128 for m in messages)
     assert json.loads(messages[0].body)["version"] == 1
 

@@ -1,4 +1,5 @@
 """Typed SAP payloads: OData V2 JSON bodies, keys, and the check against the metadata."""
+
 from __future__ import annotations
 
 from chalicelib.sap.payloads import DispatchMessage, key_predicate, odata_datetime
@@ -35,8 +36,15 @@ def test_it_quotes_key_values_for_the_url() -> None:
 def test_a_permission_key_has_all_seven_key_fields_of_the_metadata() -> None:
     keys = a_record(1).permissions[0].keys
 
-    assert list(keys) == ["ContactID", "ContactOrigin", "ContactPermissionID", "ContactPermissionOrigin",
-                          "MarketingArea", "CommunicationMedium", "CommunicationCategory"]
+    assert list(keys) == [
+        "ContactID",
+        "ContactOrigin",
+        "ContactPermissionID",
+        "ContactPermissionOrigin",
+        "MarketingArea",
+        "CommunicationMedium",
+        "CommunicationCategory",
+    ]
 
 
 def test_a_valid_record_has_no_problems_and_a_long_name_has_one_without_the_value() -> None:

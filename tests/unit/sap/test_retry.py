@@ -1,15 +1,16 @@
 """Retry-After in both forms, and backoff with full jitter."""
+
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.sap.retry import MAX_VISIBILITY_SECONDS, backoff_seconds, parse_retry_after
 
-NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
 
 def test_it_reads_retry_after_in_seconds() -> None:

@@ -1,4 +1,5 @@
 """The stand-in's capacity limiter: C requests/s with a short burst, as a real rate limiter."""
+
 from __future__ import annotations
 
 from sapstandin.faults import CapacityLimiter

@@ -1,4 +1,5 @@
 """The stand-in takes an erasure as SAP does: PATCH on ContactOriginData, the function import."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,7 @@ def write(store: EntityStore, method: str, path: str, body: dict[str, Any] | Non
     """One request of a changeset: the path as sent, query included."""
     undo: list[Callable[[], None]] = []
     target, _, query = path.partition("?")
-    return store.write(SERVICE, method, unquote(target), json.dumps(body).encode() if body else b"", undo,
-                       query=query)
+    return store.write(SERVICE, method, unquote(target), json.dumps(body).encode() if body else b"", undo, query=query)
 
 
 @pytest.fixture
@@ -31,15 +31,28 @@ def store() -> EntityStore:
     record = a_record(1)
     contact = record.contact
     assert contact is not None
-    write(store, "PUT", f"ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='{record.subject_id}')",
-          contact.origin_data())
+    write(
+        store,
+        "PUT",
+        f"ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='{record.subject_id}')",
+        contact.origin_data(),
+    )
     for additional in contact.additional_ids():
-        write(store, "PUT", "AdditionalIDs(ContactOrigin='DATA_ENGINE',ContactID='subject-1',"
-                            "InteractionContactAdditionalOrigin='EMAIL',"
-                            "InteractionContactAdditionalExternalID='person1@example.com')", additional)
+        write(
+            store,
+            "PUT",
+            "AdditionalIDs(ContactOrigin='DATA_ENGINE',ContactID='subject-1',"
+            "InteractionContactAdditionalOrigin='EMAIL',"
+            "InteractionContactAdditionalExternalID='person1@example.com')",
+            additional,
+        )
     permission = record.permissions[0]
-    write(store, "PUT", "MarketingPermissions(" + ",".join(f"{k}='{v}'" for k, v in permission.keys.items()) + ")",
-          permission.body())
+    write(
+        store,
+        "PUT",
+        "MarketingPermissions(" + ",".join(f"{k}='{v}'" for k, v in permission.keys.items()) + ")",
+        permission.body(),
+    )
     return store
 
 
@@ -75,20 +88,28 @@ def test_patch_and_the_function_import_answer_404_for_a_contact_sap_does_not_hol
 
 def test_patch_refuses_a_read_only_property(store: EntityStore) -> None:
     with pytest.raises(ODataError) as refused:
-        write(store, "PATCH", "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='subject-1')",
-              {"ValidationStatusName": "x"})
+        write(
+            store,
+            "PATCH",
+            "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='subject-1')",
+            {"ValidationStatusName": "x"},
+        )
     assert refused.value.status == 400 and "read-only" in refused.value.message
 
 
-@pytest.mark.parametrize("method,path,status", [
-    ("GET", "ContactOriginDeleteAdditionalIDs?ContactID='subject-1'&ContactOrigin='DATA_ENGINE'", 405),
-    ("POST", "ContactOriginDeleteAdditionalIDs?ContactID='subject-1'", 400),
-    ("POST", "ContactOriginDeleteAdditionalIDs?ContactID=subject-1&ContactOrigin='DATA_ENGINE'", 400),
-    ("POST", "ContactOriginDeleteAdditionalIDs?ContactID='subject-1'&ContactOrigin='DATA_ENGINE'&X='1'", 400),
-    ("POST", f"ContactOriginDeleteAdditionalIDs?ContactID='subject-1'&ContactOrigin='{'X' * 21}'", 400),
-])
-def test_the_function_import_is_checked_against_the_metadata(store: EntityStore, method: str, path: str,
-                                                              status: int) -> None:
+@pytest.mark.parametrize(
+    "method,path,status",
+    [
+        ("GET", "ContactOriginDeleteAdditionalIDs?ContactID='subject-1'&ContactOrigin='DATA_ENGINE'", 405),
+        ("POST", "ContactOriginDeleteAdditionalIDs?ContactID='subject-1'", 400),
+        ("POST", "ContactOriginDeleteAdditionalIDs?ContactID=subject-1&ContactOrigin='DATA_ENGINE'", 400),
+        ("POST", "ContactOriginDeleteAdditionalIDs?ContactID='subject-1'&ContactOrigin='DATA_ENGINE'&X='1'", 400),
+        ("POST", f"ContactOriginDeleteAdditionalIDs?ContactID='subject-1'&ContactOrigin='{'X' * 21}'", 400),
+    ],
+)
+def test_the_function_import_is_checked_against_the_metadata(
+    store: EntityStore, method: str, path: str, status: int
+) -> None:
     with pytest.raises(ODataError) as refused:
         write(store, method, path)
     assert refused.value.status == status
@@ -96,8 +117,12 @@ def test_the_function_import_is_checked_against_the_metadata(store: EntityStore,
 
 
 def test_sap_deletion_jobs_remove_an_obsolete_contact_with_everything_of_it(store: EntityStore) -> None:
-    write(store, "PUT", "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='other')",
-          a_record(2, subject="other").contact.origin_data())  # type: ignore[union-attr]
+    write(
+        store,
+        "PUT",
+        "ContactOriginData(ContactOrigin='DATA_ENGINE',ContactID='other')",
+        a_record(2, subject="other").contact.origin_data(),
+    )  # type: ignore[union-attr]
     for operation in erasure("subject-1", NOW.replace(year=2027)).operations:
         write(store, operation.method, operation.path, operation.body)
 

@@ -1,4 +1,5 @@
 """The shared token bucket's math: rates, waits, adaptive decrease and gradual recovery."""
+
 from __future__ import annotations
 
 from hypothesis import given, settings
@@ -31,8 +32,9 @@ def test_it_grants_at_the_configured_request_rate() -> None:
 
 def test_records_per_second_limits_too() -> None:
     clock = Clock()
-    throttle = InMemoryThrottle(ThrottleSettings(requests_per_second=100, records_per_second=100,
-                                                 burst_seconds=1.0), clock)
+    throttle = InMemoryThrottle(
+        ThrottleSettings(requests_per_second=100, records_per_second=100, burst_seconds=1.0), clock
+    )
 
     assert throttle.acquire(records=100) == 0.0
     assert throttle.acquire(records=50) >= 0.49

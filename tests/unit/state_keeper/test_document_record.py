@@ -1,4 +1,5 @@
 """Merging state changes into a document's record."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,8 +15,12 @@ def test_the_current_state_is_the_latest_change_whatever_the_arrival_order() -> 
     backwards = merge(None, [(c, "m1") for c in reversed(changes)])
     assert forwards == backwards
     assert forwards.state is State.DELIVERED
-    assert [e.state for e in forwards.history] == [State.RECEIVED, State.NORMALIZED,
-                                                   State.QUEUED_FOR_SAP, State.DELIVERED]
+    assert [e.state for e in forwards.history] == [
+        State.RECEIVED,
+        State.NORMALIZED,
+        State.QUEUED_FOR_SAP,
+        State.DELIVERED,
+    ]
 
 
 def test_a_duplicate_change_adds_nothing() -> None:
@@ -30,8 +35,9 @@ def test_changes_reported_in_the_same_millisecond_follow_the_flow() -> None:
 
 
 def test_an_erased_document_stays_erased_when_a_late_delivery_arrives() -> None:
-    record = merge(None, [(change(state=State.ERASED, seconds=10), "m1"),
-                          (change(state=State.DELIVERED, seconds=20), "m2")])
+    record = merge(
+        None, [(change(state=State.ERASED, seconds=10), "m1"), (change(state=State.DELIVERED, seconds=20), "m2")]
+    )
     assert record.state is State.ERASED
 
 
@@ -45,8 +51,13 @@ def test_the_same_change_from_two_messages_keeps_the_least_origin_and_details() 
 
 
 def test_a_retried_attempt_is_a_separate_history_entry() -> None:
-    record = merge(None, [(change(state=State.QUEUED_FOR_SAP, attempt=1), "m"),
-                          (change(state=State.QUEUED_FOR_SAP, seconds=5, attempt=2), "m")])
+    record = merge(
+        None,
+        [
+            (change(state=State.QUEUED_FOR_SAP, attempt=1), "m"),
+            (change(state=State.QUEUED_FOR_SAP, seconds=5, attempt=2), "m"),
+        ],
+    )
     assert len(record.history) == 2
 
 

@@ -1,4 +1,5 @@
 """The queue handler stores what it can and hands back only the messages that failed."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,13 +1,19 @@
 """The lifecycle is data, and a state change carries ids only."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from chalicelib.state_keeper.lifecycle import (
-    FINAL_STATES, IN_FLIGHT_STATES, TRANSITIONS, State, StateChange, is_allowed,
+    FINAL_STATES,
+    IN_FLIGHT_STATES,
+    TRANSITIONS,
+    State,
+    StateChange,
+    is_allowed,
 )
 from tests.unit.state_keeper.changes import T0, change
 
@@ -18,8 +24,7 @@ def test_every_state_has_its_transitions_declared() -> None:
 
 
 def test_the_normal_lifecycle_is_allowed_step_by_step() -> None:
-    steps = [State.RECEIVED, State.NORMALIZED, State.QUEUED_FOR_SAP, State.DELIVERED,
-             State.ANONYMIZED, State.ERASED]
+    steps = [State.RECEIVED, State.NORMALIZED, State.QUEUED_FOR_SAP, State.DELIVERED, State.ANONYMIZED, State.ERASED]
     assert all(is_allowed(a, b) for a, b in zip(steps, steps[1:]))
 
 
@@ -39,15 +44,20 @@ def test_a_record_dropped_by_an_erasure_tombstone_goes_from_received_to_erased()
 
 
 def test_final_and_in_flight_states_partition_the_lifecycle() -> None:
-    assert FINAL_STATES | IN_FLIGHT_STATES == set(State)
+    assert set(State) == FINAL_STATES | IN_FLIGHT_STATES
     assert not FINAL_STATES & IN_FLIGHT_STATES
     assert State.QUEUED_FOR_SAP in IN_FLIGHT_STATES
 
 
-@pytest.mark.parametrize("field, value", [
-    ("document_id", "jane.doe@example.com"), ("subject_id", "Jane Doe"),
-    ("component", "normalize; DROP"), ("reason_code", "customer jane@example.com"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("document_id", "jane.doe@example.com"),
+        ("subject_id", "Jane Doe"),
+        ("component", "normalize; DROP"),
+        ("reason_code", "customer jane@example.com"),
+    ],
+)
 def test_it_refuses_anything_that_looks_like_personal_data(field: str, value: str) -> None:
     with pytest.raises(ValidationError):
         change(**{field: value})
@@ -61,8 +71,9 @@ def test_it_refuses_unknown_fields_so_no_payload_can_ride_along() -> None:
 def test_it_needs_a_time_zone_and_keeps_milliseconds_in_utc() -> None:
     with pytest.raises(ValidationError):
         StateChange(document_id="d", state=State.RECEIVED, at=datetime(2026, 1, 1), component="c")
-    precise = StateChange(document_id="d", state="RECEIVED", component="c",
-                          at=datetime(2026, 1, 1, 12, 0, 0, 123999, tzinfo=timezone.utc))
+    precise = StateChange(
+        document_id="d", state="RECEIVED", component="c", at=datetime(2026, 1, 1, 12, 0, 0, 123999, tzinfo=UTC)
+    )
     assert precise.at.microsecond == 123000
     assert precise.at_ms % 1000 == 123
     assert change(seconds=0).at == T0

@@ -1,5 +1,6 @@
 """At-least-once, out-of-order delivery: any interleaving and duplication of a document's
 state changes gives the same record — in the merge function and in the in-memory store."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -54,7 +55,8 @@ def _by_document(changes: list[StateChange]) -> dict[str, list[StateChange]]:
 @settings(max_examples=300, deadline=None)
 @given(deliveries(), st.randoms())
 def test_the_merge_gives_one_record_for_any_interleaving_and_duplication(
-        delivery: tuple[list[StateChange], list[list[StateChange]], list[int]], random: object) -> None:
+    delivery: tuple[list[StateChange], list[list[StateChange]], list[int]], random: object
+) -> None:
     unique, messages, _order = delivery
     for document_id, changes in _by_document(unique).items():
         expected = document_view(merge(None, [(c, "m") for c in changes]))
@@ -70,7 +72,8 @@ def test_the_merge_gives_one_record_for_any_interleaving_and_duplication(
 @settings(max_examples=200, deadline=None)
 @given(deliveries())
 def test_the_store_keeps_the_same_records_and_counts_whatever_the_delivery(
-        delivery: tuple[list[StateChange], list[list[StateChange]], list[int]]) -> None:
+    delivery: tuple[list[StateChange], list[list[StateChange]], list[int]],
+) -> None:
     unique, messages, order = delivery
     bodies = [encode_changes(m) for m in messages]
     in_order = InMemoryStateStore(history_retention=timedelta(days=3650), clock=lambda: T0)
@@ -85,11 +88,12 @@ def test_the_store_keeps_the_same_records_and_counts_whatever_the_delivery(
     assert all(r.history == in_order.records[d].history for d, r in shuffled.records.items())
     # and what any delivery shows equals the merge of the unique changes
     for document_id, changes in _by_document(unique).items():
-        assert document_view(shuffled.records[document_id]) == document_view(
-            merge(None, [(c, "m") for c in changes]))
+        assert document_view(shuffled.records[document_id]) == document_view(merge(None, [(c, "m") for c in changes]))
     # every distinct change is counted once in /stats
     counted: Counter[str] = Counter()
     for counters in shuffled.hourly.values():
         counted.update(counters.states)
-    distinct = {(c.document_id, entry_from_change(c, "").entry_id) for c in unique}  # same (state, at, component, attempt)
+    distinct = {
+        (c.document_id, entry_from_change(c, "").entry_id) for c in unique
+    }  # same (state, at, component, attempt)
     assert sum(counted.values()) == len(distinct)

@@ -1,10 +1,16 @@
 """Which changes go to an outcome page, and how a page is stored."""
+
 from __future__ import annotations
 
 from chalicelib.state_keeper.document_record import DocumentRecord, entry_from_change, merge
 from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.outcome_pages import (
-    additions_by_page, goes_to_outcome_page, outcome_page_entries, outcome_page_item, page_union, records_with_pages,
+    additions_by_page,
+    goes_to_outcome_page,
+    outcome_page_entries,
+    outcome_page_item,
+    page_union,
+    records_with_pages,
     with_outcome_page,
 )
 from chalicelib.state_keeper.store import Outcome
@@ -35,11 +41,17 @@ def test_only_a_document_queued_from_a_chunk_gets_a_page() -> None:
 def test_sap_outcomes_of_a_queued_document_go_to_its_page_and_anything_else_to_its_item() -> None:
     queued = _queued()
     delivered = Outcome(queued, merge(queued, [(normal_lifecycle("doc-1")[3], "m-2")]))
-    rejected = Outcome(queued, merge(queued, [(change("doc-1", State.REJECTED_BY_SAP, 60,
-                                                      component="sap-dispatch", reason_code="SAP_400"), "m-2")]))
+    rejected = Outcome(
+        queued,
+        merge(
+            queued,
+            [(change("doc-1", State.REJECTED_BY_SAP, 60, component="sap-dispatch", reason_code="SAP_400"), "m-2")],
+        ),
+    )
     erased = Outcome(queued, merge(queued, [(change("doc-1", State.ERASED, 90, component="gdpr"), "m-2")]))
-    with_new_subject = Outcome(queued, merge(queued, [(change("doc-1", State.DELIVERED, 60, subject_id="subj-0"),
-                                                       "m-2")]))
+    with_new_subject = Outcome(
+        queued, merge(queued, [(change("doc-1", State.DELIVERED, 60, subject_id="subj-0"), "m-2")])
+    )
     again = Outcome(delivered.new, merge(delivered.new, [(normal_lifecycle("doc-1")[3], "m-2")]))
     assert goes_to_outcome_page(delivered) and goes_to_outcome_page(rejected)
     assert not goes_to_outcome_page(erased)
@@ -47,8 +59,9 @@ def test_sap_outcomes_of_a_queued_document_go_to_its_page_and_anything_else_to_i
     assert not goes_to_outcome_page(again)  # nothing new: nothing written anywhere
     unqueued = merge(None, [(c, "m-1") for c in normal_lifecycle("doc-1")[:2]])
     assert not goes_to_outcome_page(Outcome(unqueued, merge(unqueued, [(normal_lifecycle("doc-1")[3], "m-2")])))
-    assert additions_by_page([delivered]) == {queued.outcome_page: {
-        "doc-1": [entry_from_change(normal_lifecycle("doc-1")[3], "m-2")]}}
+    assert additions_by_page([delivered]) == {
+        queued.outcome_page: {"doc-1": [entry_from_change(normal_lifecycle("doc-1")[3], "m-2")]}
+    }
 
 
 def test_a_page_stores_its_entries_compressed_and_gives_them_back() -> None:
@@ -61,8 +74,13 @@ def test_a_page_stores_its_entries_compressed_and_gives_them_back() -> None:
 
 def test_a_page_gains_the_entries_added_and_a_redelivered_answer_adds_nothing() -> None:
     delivered = {"doc-1": [entry_from_change(normal_lifecycle("doc-1")[3], "m-2")]}
-    rejected = {"doc-2": [entry_from_change(change("doc-2", State.REJECTED_BY_SAP, 60, component="sap-dispatch",
-                                                   reason_code="SAP_400"), "m-2")]}
+    rejected = {
+        "doc-2": [
+            entry_from_change(
+                change("doc-2", State.REJECTED_BY_SAP, 60, component="sap-dispatch", reason_code="SAP_400"), "m-2"
+            )
+        ]
+    }
     held = outcome_page_entries(outcome_page_item("file-1-00001.03", delivered, version=0))
     union = page_union(held, rejected)
     assert union == {"doc-1": tuple(delivered["doc-1"]), "doc-2": tuple(rejected["doc-2"])}

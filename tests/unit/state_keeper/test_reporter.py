@@ -1,11 +1,17 @@
 """Components report many state changes per message."""
+
 from __future__ import annotations
 
 import pytest
 
 from chalicelib.state_keeper.exceptions import InvalidStateMessage
 from chalicelib.state_keeper.reporter import (
-    MAX_MESSAGE_BYTES, InMemoryStateReporter, StateReporter, decode_changes, encode_changes, pack_messages,
+    MAX_MESSAGE_BYTES,
+    InMemoryStateReporter,
+    StateReporter,
+    decode_changes,
+    encode_changes,
+    pack_messages,
 )
 from tests.unit.state_keeper.changes import change, normal_lifecycle
 
