@@ -16,9 +16,9 @@ normalize runs are drained before dispatch runs, as the SAP throttle keeps them 
 
 Write units are computed from what is sent, with DynamoDB's rules (moto answers
 ReturnConsumedCapacity with a constant per call whatever the item size — checked in
-moto/dynamodb/responses.py — so it cannot be used): `CapacityMeter` below — an item's size is the sum of its attribute names and
-values; a write costs ceil(size / 1 KB), an overwrite or update the larger of old and new
-size, a failed conditional write the existing item's size (at least 1), a delete the old
+moto/dynamodb/responses.py — so it cannot be used): `CapacityMeter` below — an item's size
+is the sum of its attribute names and values; a write costs ceil(size / 1 KB), an overwrite
+or update the larger of old and new size, a failed conditional write the existing item's size (at least 1), a delete the old
 size, a transactional write twice that; a GSI costs one write per index item put or
 deleted (two when its key changes). Requests are counted with botocore `before-call`
 hooks on the clients. Lookups: `DynamoStateStore.get` (the document's item, then its
@@ -230,7 +230,7 @@ def lifecycles(documents: int, chunk: int, rng: random.Random) -> tuple[list[lis
         shards: dict[int, list[StateChange]] = {}
         for _ in range(start, min(start + chunk, documents)):
             document_id = str(uuid.UUID(int=rng.getrandbits(128)))
-            subject_id = "%064x" % rng.getrandbits(256)
+            subject_id = f"{rng.getrandbits(256):064x}"
             at = began + timedelta(milliseconds=rng.randrange(0, 800))
             common = {
                 "document_id": document_id,

@@ -143,7 +143,7 @@ class Emulator:
         try:
             result = self.functions[name](event, LambdaContext(name))
             payload = json.dumps(result, default=str)
-        except Exception as error:  # a function error is the caller's to see, as in Lambda
+        except Exception as error:  # noqa: BLE001 - a function error is the caller's to see, as in Lambda
             log.warning("function %s failed: %s", name, type(error).__name__)
             headers.append(("X-Amz-Function-Error", "Unhandled"))
             payload = json.dumps(
@@ -159,7 +159,7 @@ class Emulator:
     def _run_async(self, name: str, event: Any) -> None:
         try:
             self.functions[name](event, LambdaContext(name))
-        except Exception as error:  # Lambda would log it and retry twice; the function records its own failure
+        except Exception as error:  # noqa: BLE001 - Lambda would log it and retry twice; the function records its own failure
             log.warning("function %s failed (asynchronous invoke): %s", name, type(error).__name__)
 
     def _control(self, route: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:

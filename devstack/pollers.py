@@ -127,7 +127,7 @@ class QueuePoller:
         self.stats.messages += len(messages)
         try:
             result = self.handler(event, LambdaContext(self.function_name))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a handler error fails its batch, as in Lambda
             self.stats.failed_batches += 1
             self.stats.failed_messages += len(messages)
             log.warning("%s failed on a batch of %d: %s", self.function_name, len(messages), type(error).__name__)
@@ -168,7 +168,7 @@ class S3NotificationPoller(QueuePoller):
             self.stats.messages += 1
             try:
                 self.handler(body, LambdaContext(self.function_name))
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - a handler error fails its event, as in Lambda
                 self.stats.failed_messages += 1
                 log.warning("%s failed on an S3 event: %s", self.function_name, type(error).__name__)
                 continue

@@ -176,7 +176,7 @@ class LocalRuntime:
                     scheduled.next_at = next_fire(scheduled.expression, now)
                     try:
                         self._fire(scheduled)
-                    except Exception as error:  # a failed run waits for the next fire
+                    except Exception as error:  # noqa: BLE001 - a failed run waits for the next fire
                         log.warning("schedule %s failed: %s", scheduled.name, type(error).__name__)
 
     def fire(self, name: str) -> dict[str, Any]:

@@ -127,7 +127,7 @@ def render(answers: list[InnerResponse | list[InnerResponse]]) -> tuple[bytes, s
                 parts += [f"--{inner}", "Content-Type: application/http", "Content-Transfer-Encoding: binary"]
                 if response.content_id:
                     parts.append(f"Content-ID: {response.content_id}")
-                parts += [""] + _http(response)
+                parts += ["", *_http(response)]
             parts.append(f"--{inner}--")
             text = "\r\n".join(parts)
             lines += [

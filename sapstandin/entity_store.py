@@ -169,9 +169,13 @@ class EntityStore:
         table = self.entities.setdefault(entity_set.name, {})
         key = tuple(keys[k] for k in entity_set.keys)
         before = table.get(key)
-        if before is not None and entity_set.name == "ContactOriginData":
-            if _date(payload.get("OriginDataLastChgUTCDateTime")) < _date(before.get("OriginDataLastChgUTCDateTime")):
-                return Written(204)  # older data never overwrites newer data
+        changed_at = "OriginDataLastChgUTCDateTime"
+        if (
+            before is not None
+            and entity_set.name == "ContactOriginData"
+            and _date(payload.get(changed_at)) < _date(before.get(changed_at))
+        ):
+            return Written(204)  # older data never overwrites newer data
         table[key] = {**(before or {}), **payload}
         undo.append(lambda: table.__setitem__(key, before) if before is not None else table.pop(key, None))
         return Written(204)

@@ -52,7 +52,7 @@ def retry_after_header(seconds: float, form: str) -> str:
     if form == "http-date":
         moment = datetime.now(UTC) + timedelta(seconds=seconds)
         return format_datetime(moment.replace(microsecond=0), usegmt=True)
-    return str(max(0, int(round(seconds))))
+    return str(max(0, round(seconds)))
 
 
 class FaultScript:

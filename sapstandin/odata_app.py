@@ -8,6 +8,7 @@ the OData request itself. `$metadata` is exempt from faults and capacity.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -113,10 +114,8 @@ class StandInApp:
                 # linger 0: the server's close sends RST; the shutdown ends the connection now
                 # (the server would otherwise wait on it for the next keep-alive request)
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                try:
+                with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             raise
         return response(environ, start_response)
 

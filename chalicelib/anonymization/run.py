@@ -212,7 +212,7 @@ class AnonymizationRun:
         partitions = due_partitions(modified, self.policies, today)
         report.partitions_due = len(partitions)
         documents: set[str] = set()
-        for prefix, partition_keys in partitions.items():
+        for partition_keys in partitions.values():
             values = partition_values(partition_keys[0], LAKE_PREFIX)
             source, event_day = values["source"], date.fromisoformat(values["event_date"])
             policies = applicable(self.policies, source)

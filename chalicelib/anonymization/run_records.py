@@ -77,7 +77,7 @@ def run_recorded(runs: AnonymizationRuns, run_id: str, run: Callable[[bool], dic
         return record
     try:
         report = run(record.dry_run)
-    except Exception as error:  # recorded for the operator; the message may quote data, so its type only
+    except Exception as error:  # noqa: BLE001 - recorded for the operator; the message may quote data, so its type only
         log.error("anonymization run %s failed with %s", run_id, type(error).__name__)
         runs.finish(run_id, error=type(error).__name__)
     else:

@@ -151,7 +151,7 @@ class ChunkNormalizer:
                 continue
             try:
                 self.normalize_chunk(message)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - one message fails alone, the batch carries on
                 # where it failed, not the message: an exception may quote a personal value
                 log.error(
                     "chunk %s failed with %s; SQS will bring it back\n%s",

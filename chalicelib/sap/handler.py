@@ -114,7 +114,7 @@ class SapDispatchHandler:
                         for index, retry in enumerate(chunk)
                     ],
                 )
-            except Exception as error:  # the retry still happens, only later
+            except Exception as error:  # noqa: BLE001 - the retry still happens, only later
                 log.warning("could not set the retry delay of %d messages: %s", len(chunk), type(error).__name__)
                 continue
             if response.get("Failed"):

@@ -13,6 +13,7 @@ entries is counted when either end is counted by the message.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ BUCKETS_PER_DOUBLING = 4
 
 
 def histogram_bucket(milliseconds: int) -> int:
-    return int(math.floor(BUCKETS_PER_DOUBLING * math.log2(max(milliseconds, 0) + 1)))
+    return math.floor(BUCKETS_PER_DOUBLING * math.log2(max(milliseconds, 0) + 1))
 
 
 def bucket_upper_bound(bucket: int) -> float:
@@ -76,7 +77,7 @@ def counter_deltas(new: DocumentRecord, counted: set[str]) -> dict[tuple[str, st
     for entry in history:
         if entry.entry_id in counted:
             deltas[(utc_hour(entry.at_ms), new.source)].states[STATE_CODES[entry.state]] += 1
-    for before, after in zip(history, history[1:]):
+    for before, after in itertools.pairwise(history):
         if before.entry_id in counted or after.entry_id in counted:
             _add_transition(deltas[(utc_hour(after.at_ms), new.source)], before, after)
     return deltas

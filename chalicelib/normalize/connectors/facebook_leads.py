@@ -20,7 +20,7 @@ becomes granted marketing consent at `created_time`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from chalicelib.normalize.connectors.base import Connector, Draft, scalar
 from chalicelib.normalize.schema import InteractionType
@@ -96,21 +96,23 @@ class FacebookLeadsDownload(Connector):
     name = "facebook_leads_csv"
     id_namespace = NAMESPACE
     file_format = FileFormat(kind="delimited", extensions=("csv", "tsv", "txt"), delimiter=None)
-    _meta_columns = {
-        "id",
-        "created_time",
-        "ad_id",
-        "ad_name",
-        "adset_id",
-        "adset_name",
-        "campaign_id",
-        "campaign_name",
-        "form_id",
-        "form_name",
-        "is_organic",
-        "platform",
-        "lead_status",
-    }
+    _meta_columns: ClassVar[frozenset[str]] = frozenset(
+        {
+            "id",
+            "created_time",
+            "ad_id",
+            "ad_name",
+            "adset_id",
+            "adset_name",
+            "campaign_id",
+            "campaign_name",
+            "form_id",
+            "form_name",
+            "is_organic",
+            "platform",
+            "lead_status",
+        }
+    )
 
     def record_id(self, data: dict[str, Any]) -> str | None:
         lead = scalar(data.get("id"))

@@ -270,7 +270,7 @@ def test_dead_letters_are_parked_with_one_summary_mail_and_stay_replayable(sap: 
     assert [entry["state"] for entry in document["history"]] == ["QUEUED_FOR_SAP", "PARKED"]
     assert sap.document("doc-0000")["state"] == "QUEUED_FOR_SAP"  # the test never reported its delivery
     assert len(mailer.sent) == 2 and sap.mails_sent() - sent_before == 2
-    subject, body = mailer.sent[0]
+    _subject, body = mailer.sent[0]
     assert "doc-0007" in body and "doc-0000" not in body
     assert "@" not in body.replace(RESOURCES.mail_from, "") and "Ann" not in body
     assert sap.depth(sap.dlq_url) == 1
@@ -378,7 +378,7 @@ def test_a_queued_record_of_an_erased_subject_is_not_sent_to_sap_nor_after_a_dlq
     # THEN SAP holds no email, permission or interaction of person 1 beyond what the erasure left
     records = sap.standin.records()
     assert "person1@example.com" not in json.dumps(records["additional_ids"])
-    assert [c for c in records["contacts"] if c["ContactID"] == "subject-1"][0]["EmailAddress"] is None
+    assert next(c for c in records["contacts"] if c["ContactID"] == "subject-1")["EmailAddress"] is None
     assert {
         i["InteractionSourceObject"] for i in records["interactions"] if i["InteractionContactId"] == "subject-1"
     } == {"doc-0001"}

@@ -69,7 +69,7 @@ def test_a_failing_operation_rolls_back_its_whole_changeset(standin: StandIn, sa
     record = a_record(1)
     interaction = record.interactions[0].model_copy(update={"contact_id": "nobody"})
     changeset = Changeset(
-        "record-1", contact_changeset(1).operations + (Operation("POST", "Interactions", interaction.body()),)
+        "record-1", (*contact_changeset(1).operations, Operation("POST", "Interactions", interaction.body()))
     )
 
     # WHEN it is sent to the interaction service... the contact PUT belongs to the other service

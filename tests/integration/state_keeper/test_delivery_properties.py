@@ -84,7 +84,7 @@ def test_every_delivery_of_the_same_messages_stores_the_same_records_and_counter
     expected_counts = queries.stats()["counts"]
 
     _fresh_table(stack)
-    for batch in batches + [list(range(len(MESSAGES)))]:  # every message at least once
+    for batch in [*batches, list(range(len(MESSAGES)))]:  # every message at least once
         assert handle_state_change_messages([MESSAGES[i] for i in batch], store) == []
     # records and file pages are identical, and so are the counts per state; state pages
     # are hints whose stale entries the listing drops, so they are compared by listing

@@ -45,7 +45,7 @@ def test_a_finished_partition_is_not_read_again() -> None:
 
 
 def test_an_object_written_after_the_mark_is_read_and_anonymized() -> None:
-    store, marks, run = world([POLICY])
+    store, _marks, run = world([POLICY])
     run.run(today=TODAY)
     # GIVEN a late record of the old event, ingested after the partition was marked
     late = lake_key("eventbrite", OLD_DAY, "part-late.parquet")
@@ -74,7 +74,7 @@ def test_changed_policies_read_the_partition_again() -> None:
 def test_a_partition_some_policy_has_not_made_due_is_not_marked() -> None:
     # GIVEN a longer policy for one event: its rows in this partition become due later
     later = RetentionPolicy(event_id="ev-1", days_after_event=400, fields=FIELDS)
-    store, marks, run = world([POLICY, later])
+    _store, marks, run = world([POLICY, later])
 
     report = run.run(today=TODAY)
 

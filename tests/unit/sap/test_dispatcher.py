@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from chalicelib.sap import ledger as ledger_states
 from chalicelib.sap.dispatcher import (
     DELIVERED,
@@ -153,12 +155,10 @@ def test_a_dispatcher_that_died_before_settling_leaves_records_in_doubt_for_the_
         raise Crash()
 
     real_settle, ledger.settle_many = ledger.settle_many, die  # type: ignore[method-assign]
-    try:
+    with contextlib.suppress(Crash):
         dispatch(
             [message("m1", a_record(1))], sap, InMemoryThrottle(FAST), ledger, options=DispatchOptions(lease_seconds=60)
         )
-    except Crash:
-        pass
     ledger.settle_many = real_settle  # type: ignore[method-assign]
 
     # WHEN the message comes back before the lease ran out, it waits; after, it is reconciled

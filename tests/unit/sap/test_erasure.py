@@ -130,7 +130,8 @@ class ScriptedSap:
             elif changeset.ref not in self.held:
                 outcomes.append(ChangesetOutcome(changeset.ref, "rejected", 404, "/IWBEP/CM_MGW_RT/021", "not found"))
             elif changeset.operations[0].method == "GET":
-                body = f'{{"d": {{"ContactID": "x", "OriginDataLastChgUTCDateTime": "/Date({self.held[changeset.ref]})/"}}}}'
+                held = self.held[changeset.ref]
+                body = f'{{"d": {{"ContactID": "x", "OriginDataLastChgUTCDateTime": "/Date({held})/"}}}}'
                 outcomes.append(ChangesetOutcome(changeset.ref, "accepted", 200, body=body.encode()))
             else:
                 outcomes.append(ChangesetOutcome(changeset.ref, "accepted", 204))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -25,7 +26,7 @@ def test_every_state_has_its_transitions_declared() -> None:
 
 def test_the_normal_lifecycle_is_allowed_step_by_step() -> None:
     steps = [State.RECEIVED, State.NORMALIZED, State.QUEUED_FOR_SAP, State.DELIVERED, State.ANONYMIZED, State.ERASED]
-    assert all(is_allowed(a, b) for a, b in zip(steps, steps[1:]))
+    assert all(is_allowed(a, b) for a, b in itertools.pairwise(steps))
 
 
 def test_parked_and_rejected_documents_can_be_replayed_and_erased_is_the_end() -> None:
