@@ -18,12 +18,12 @@ Write units are computed from what is sent, with DynamoDB's rules (moto answers
 ReturnConsumedCapacity with a constant per call whatever the item size — checked in
 moto/dynamodb/responses.py — so it cannot be used): `CapacityMeter` below — an item's size
 is the sum of its attribute names and values; a write costs ceil(size / 1 KB), an overwrite
-or update the larger of old and new size, a failed conditional write the existing item's size (at least 1), a delete the old
-size, a transactional write twice that; a GSI costs one write per index item put or
-deleted (two when its key changes). Requests are counted with botocore `before-call`
-hooks on the clients. Lookups: `DynamoStateStore.get` (the document's item, then its
-outcome page), median of `--lookups` random keys, after bulk-loading the table to 1,000
-and then to 100,000 delivered documents laid out as the handler lays them out
+or update the larger of old and new size, a failed conditional write the existing item's
+size (at least 1), a delete the old size, a transactional write twice that; a GSI costs one
+write per index item put or deleted (two when its key changes). Requests are counted with
+botocore `before-call` hooks on the clients. Lookups: `DynamoStateStore.get` (the document's
+item, then its outcome page), median of `--lookups` random keys, after bulk-loading the
+table to 1,000 and then to 100,000 delivered documents laid out as the handler lays them out
 (BatchWriteItem into a table of its own, outside the measured lifecycle).
 
     .venv/bin/python bench/state_keeper.py --documents 2000
