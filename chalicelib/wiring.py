@@ -319,7 +319,16 @@ def query_engine() -> QueryEngine:
         return DuckDbQueryEngine([table], S3ObjectStore(client("s3")), schemas={table.qualified_name: lake_schema()})
     from chalicelib.lake_access.query_engine import AthenaQueryEngine
 
-    return AthenaQueryEngine(declared.catalog().workgroup, table.database, region=client("s3").meta.region_name)
+    def connect() -> Any:
+        import pyathena
+
+        return pyathena.connect(
+            work_group=declared.catalog().workgroup,
+            schema_name=table.database,
+            region_name=client("s3").meta.region_name,
+        )
+
+    return AthenaQueryEngine(connect)
 
 
 @builder()

@@ -22,6 +22,7 @@ when the Athena engine runs a query.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,32 +49,18 @@ class QueryEngine(Protocol):
 
 
 class AthenaQueryEngine:
-    """Runs SQL in an Athena workgroup through pyathena; `DataScannedInBytes` is the scan."""
+    """Runs SQL in an Athena workgroup through pyathena; `DataScannedInBytes` is the scan.
 
-    def __init__(
-        self,
-        workgroup: str,
-        database: str,
-        output_location: str | None = None,
-        region: str | None = None,
-        connection: Any = None,
-    ) -> None:
-        self.workgroup = workgroup
-        self.database = database
-        self.output_location = output_location
-        self.region = region
-        self.connection = connection
+    `connect` opens the pyathena connection (wiring builds it), called on the first query.
+    """
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self.connect = connect
+        self.connection: Any = None
 
     def _connect(self) -> Any:
         if self.connection is None:
-            import pyathena
-
-            self.connection = pyathena.connect(
-                work_group=self.workgroup,
-                schema_name=self.database,
-                s3_staging_dir=self.output_location,
-                region_name=self.region,
-            )
+            self.connection = self.connect()
         return self.connection
 
     def run(self, sql: str) -> QueryResult:
@@ -85,7 +72,7 @@ class AthenaQueryEngine:
             rows = [tuple(row) for row in cursor.fetchall()]
         except AthenaError as error:
             # the SQL holds pseudonymous ids only; the message is Athena's reason
-            raise QueryFailed(f"Athena query failed in workgroup {self.workgroup}: {error}") from error
+            raise QueryFailed(f"Athena query failed: {error}") from error
         columns = [description[0] for description in cursor.description or []]
         return QueryResult(rows, columns, int(cursor.data_scanned_in_bytes or 0), cursor.query_id)
 
