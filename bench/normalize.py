@@ -101,13 +101,7 @@ def repetition(normalized: list[bytes]) -> dict[str, float]:
 
 def cache_report() -> dict[str, float]:
     report = {}
-    for name, cached in (
-        ("email", field_normalizers._email_of_str),
-        ("phone", field_normalizers._phone_of_str),
-        ("text", field_normalizers._text_of_str),
-        ("instant", field_normalizers._instant_of_str),
-    ):
-        info = cached.cache_info()
+    for name, info in field_normalizers.cache_info().items():
         report[f"{name}_cache_hit_rate"] = round(info.hits / max(info.hits + info.misses, 1), 3)
     return report
 

@@ -38,7 +38,7 @@ INSTANT_CACHE_SIZE = 8_192
 CACHED_INPUT_CHARS = 256  # longer inputs are normalized every time, never remembered
 _WHITESPACE = re.compile(r"\s+")
 # Unicode's control (Cc) and surrogate (Cs) characters; both ranges are fixed by the standard
-_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _AMOUNT_LIMIT = Decimal(10) ** 14
 _TRUE = {"true", "1", "yes", "y", "ja", "j", "x", "opt-in", "optin", "on"}
 _FALSE = {"false", "0", "no", "n", "nein", "opt-out", "optout", "off", ""}
@@ -71,7 +71,7 @@ def text(value: Any, max_length: int = MAX_TEXT) -> str | None:
 
 def _text(value: str, max_length: int) -> tuple[str | None, ReasonCode | None]:
     cleaned = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", value)).strip()
-    if _CONTROL_OR_SURROGATE.search(cleaned):
+    if CONTROL_OR_SURROGATE.search(cleaned):
         return None, ReasonCode.INVALID_TEXT
     if len(cleaned) > max_length:
         return None, ReasonCode.TOO_LONG
@@ -144,6 +144,16 @@ def _phone(value: Any, region: str | None) -> tuple[str, ReasonCode | None]:
 
 
 _phone_of_str = lru_cache(maxsize=PHONE_CACHE_SIZE)(_phone)
+
+
+def cache_info() -> dict[str, Any]:
+    """Hits, misses and sizes of the caches of answers, by field (`functools` cache info)."""
+    return {
+        "email": _email_of_str.cache_info(),
+        "phone": _phone_of_str.cache_info(),
+        "text": _text_of_str.cache_info(),
+        "instant": _instant_of_str.cache_info(),
+    }
 
 
 def clear_caches() -> None:
