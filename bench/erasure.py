@@ -288,6 +288,7 @@ def main() -> None:
             requests.create(subject)
         job = batch_pending_requests(requests, max_requests=args.subjects)
         assert job is not None
+        sap_contacts = InMemorySapContacts(contacts={subject: {"EmailAddress": "x"} for subject in subjects})
         workflow = ErasureWorkflow(
             requests=requests,
             engine=DuckDbQueryEngine([table], S3ObjectStore(s3)),
@@ -300,8 +301,9 @@ def main() -> None:
             traces=InMemorySubjectTraces(),
             mailer=InMemoryMailer(),
             tombstones=InMemoryTombstones(),
-            # every erased subject's contact is in SAP (the stand-in's work is not AWS cost)
-            sap=lambda: InMemorySapContacts(contacts={subject: {"EmailAddress": "x"} for subject in subjects}),
+            # every erased subject's contact is in SAP (the stand-in's work is not AWS cost); one SAP
+            # for the whole job, so the verify reads back what the erasure wrote
+            sap=lambda: sap_contacts,
         )
 
         print(f"erasing {args.subjects} subjects ...", file=sys.stderr)
