@@ -303,21 +303,18 @@ def _json_lines(buffered: io.BufferedReader, limits: ReadLimits) -> Iterator[Pie
         span = (line.start, line.end)
         try:
             value = _loads(text)
-        except RecursionError:
-            yield _problem(
-                FileProblemCode.NESTING_TOO_DEEP,
-                f"line nests deeper than {limits.max_depth} levels; skipped",
-                line.number,
-                span,
+            too_deep = text.count("{") + text.count("[") > limits.max_depth and (
+                _depth(value, limits.max_depth) > limits.max_depth
             )
-            continue
+        except RecursionError:
+            too_deep = True
         except ValueError:
             if not text.endswith("\n") and buffered.peek(1) == b"":
                 yield _problem(FileProblemCode.TRUNCATED_JSON, "the last line ends mid-record", line.number, span)
             else:
                 yield _problem(FileProblemCode.INVALID_JSON, "line is not valid JSON; skipped", line.number, span)
             continue
-        if text.count("{") + text.count("[") > limits.max_depth and _depth(value, limits.max_depth) > limits.max_depth:
+        if too_deep:
             yield _problem(
                 FileProblemCode.NESTING_TOO_DEEP,
                 f"line nests deeper than {limits.max_depth} levels; skipped",
