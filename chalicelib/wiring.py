@@ -62,7 +62,8 @@ R = TypeVar("R")
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
 
 
-_BUILT: list[Any] = []
+_BUILDERS: list[Callable[..., Any]] = []  # every builder, as `override` knows them
+_BUILT: list[Any] = []  # the caches of the cached ones, which `reset` clears
 _OVERRIDES: dict[str, Any] = {}
 
 
@@ -79,9 +80,6 @@ def reset() -> None:
     _OVERRIDES.clear()
     for cached in _BUILT:
         cached.cache_clear()
-
-
-_BUILDERS: list[Callable[..., Any]] = []
 
 
 def builder(*, cached: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]:
