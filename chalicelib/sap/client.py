@@ -20,7 +20,7 @@ import requests
 from chalicelib.sap import batch
 from chalicelib.sap.credentials import SapCredentials
 from chalicelib.sap.exceptions import SapAuthenticationFailed, SapProtocolError, SapUnavailable
-from chalicelib.sap.retry import parse_retry_after
+from chalicelib.retries import parse_retry_after
 
 log = logging.getLogger(__name__)
 

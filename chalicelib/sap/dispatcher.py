@@ -37,7 +37,7 @@ from chalicelib.sap.exceptions import SapError, SapProtocolError, SapUnavailable
 from chalicelib.sap.ledger import Claim, DispatchLedger, Settlement
 from chalicelib.sap.metadata import CONTACT_SERVICE, INTERACTION_SERVICE
 from chalicelib.sap.payloads import DispatchMessage, DispatchRecord, key_predicate
-from chalicelib.sap.retry import backoff_seconds
+from chalicelib.retries import backoff_seconds
 from chalicelib.sap.throttle import Throttle
 from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
 

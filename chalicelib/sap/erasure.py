@@ -29,7 +29,7 @@ from chalicelib.sap.exceptions import SapProtocolError, SapUnavailable
 from chalicelib.sap.metadata import CONTACT_SERVICE
 from chalicelib.sap.outbox import CONTACT_ORIGIN
 from chalicelib.sap.payloads import SapContact, key_predicate, odata_datetime
-from chalicelib.sap.retry import backoff_seconds
+from chalicelib.retries import backoff_seconds
 from chalicelib.sap.throttle import Throttle
 
 log = logging.getLogger(__name__)

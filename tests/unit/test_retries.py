@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.sap.retry import MAX_VISIBILITY_SECONDS, backoff_seconds, parse_retry_after
+from chalicelib.retries import MAX_VISIBILITY_SECONDS, backoff_seconds, parse_retry_after
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 

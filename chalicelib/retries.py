@@ -1,7 +1,8 @@
-"""When to try again: SAP's Retry-After (seconds or HTTP date) and backoff with full jitter.
+"""When to try again: a Retry-After header (seconds or HTTP date) and backoff with full jitter.
 
-Retries travel through SQS visibility: a message that must wait is left on the queue with
-its visibility timeout set to the delay, so waiting costs no Lambda time.
+Shared by SAP dispatch and the platforms' APIs. Retries travel through SQS visibility: a
+message that must wait is left on the queue with its visibility timeout set to the delay,
+so waiting costs no Lambda time.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def backoff_seconds(
     """Full-jitter exponential backoff for the `attempt`-th try (1-based), never below Retry-After.
 
     Full jitter (a uniform draw in [0, base * 2^(attempt-1)]) spreads the retries of many
-    dispatchers that failed together, so they do not hit SAP together again.
+    callers that failed together, so they do not hit the service together again.
     """
     draw = (rng or random).uniform(0, min(cap, base * 2 ** max(0, attempt - 1)))
     delay = max(draw, retry_after or 0.0)
