@@ -46,3 +46,10 @@ class UnknownIntakeSource(IntakeError):
 
 class InvalidSourceSettings(IntakeError):
     """A source's settings (from `PUT /sources/{name}`) that cannot be used."""
+
+
+class MalformedDelivery(DeliveryRefused):
+    """A webhook body that passed authentication but is not the platform's documented shape."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(400, reason, message)
