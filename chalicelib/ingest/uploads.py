@@ -2,12 +2,15 @@
 
 The raw key carries the source, so the S3 event that follows knows it without guessing:
 `incoming/{source}/{yyyy}/{mm}/{dd}/{file_id}{ext}`. The file id is a hash of the content,
-so a platform that posts the same file twice gets the same id and key back.
+so a platform that posts the same file twice gets the same id and key back. The extension
+(from a multipart file name or the content type) must be one the source's format reads,
+so every stored key is one the splitter parses.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesParser
@@ -15,6 +18,8 @@ from email.policy import HTTP
 from typing import Any
 
 from chalicelib.ingest.exceptions import UnsupportedUpload, UploadTooLarge
+from chalicelib.normalize.sources import connector_for
+from chalicelib.raw_files.formats import key_layout
 
 # API Gateway takes 10 MB, a synchronous Lambda invocation 6 MB; bigger files go to S3 directly.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -52,12 +57,28 @@ def file_id_from_key(key: str) -> str:
     return key.rsplit("/", 1)[-1].split(".", 1)[0]
 
 
-def extension_for(content_type: str, filename: str | None, content: bytes) -> str:
+# a plain file name: no path, no control characters, an extension of letters and digits
+_FILE_NAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,255}$")
+_EXTENSION = re.compile(r"^[a-z0-9]{1,10}$")
+
+
+def extension_for(content_type: str, filename: str | None, content: bytes, readable: tuple[str, ...]) -> str:
+    """The raw key's extension: from the file name, else the content type; one of `readable`
+    (the source's extensions), optionally gzipped."""
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if filename and "." in filename:
-        return "." + filename.split(".", 1)[1].lower()
+    if filename is not None:
+        layout = key_layout(filename)
+        if not _FILE_NAME.match(filename) or filename.strip(". ") == "" or not _EXTENSION.match(layout.extension):
+            raise UnsupportedUpload(
+                "the file name must be a plain name with an extension, without path separators or control characters"
+            )
+        if layout.extension not in readable:
+            raise UnsupportedUpload(f"this source reads .{', .'.join(readable)} files (optionally .gz)")
+        return f".{layout.extension}" + (".gz" if layout.compressed else "")
     if media_type in EXTENSIONS:
-        return EXTENSIONS[media_type]
+        # the content type tells the encoding, the source its layout (JSON Lines posted as JSON)
+        extension = EXTENSIONS[media_type]
+        return extension if extension[1:] in readable else f".{readable[0]}"
     if media_type in GZIP_TYPES or content[:2] == b"\x1f\x8b":
         raise UnsupportedUpload(
             "a gzip upload needs a file name that says what is inside, e.g. a multipart file part named orders.txt.gz"
@@ -92,6 +113,7 @@ def store_upload(
     if not body:
         raise UnsupportedUpload("the upload is empty")
     file_id = file_id_for(body)
-    key = raw_key(source, file_id, extension_for(content_type, filename, body), now)
+    readable = connector_for(source).file_format.extensions
+    key = raw_key(source, file_id, extension_for(content_type, filename, body, readable), now)
     s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"source": source})
     return Upload(file_id=file_id, key=key, bytes=len(body))

@@ -22,6 +22,13 @@ class RecordingS3:
         self.objects[request["Key"]] = request
 
 
+def multipart(filename: str, content: bytes) -> bytes:
+    return (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="' + filename.encode() + b'"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n" + content + b"\r\n--XyZ--\r\n"
+    )
+
+
 def test_a_json_upload_lands_under_its_source_and_day() -> None:
     s3 = RecordingS3()
     upload = store_upload("eventbrite", "application/json", b'{"attendees": []}', "raw", s3, NOW)
@@ -65,3 +72,36 @@ def test_a_bare_gzip_upload_is_refused_because_its_format_is_unknown() -> None:
 def test_it_refuses_uploads_it_cannot_take(content_type: str, body: bytes, error: type) -> None:
     with pytest.raises(error):
         store_upload("canonical", content_type, body, "raw", RecordingS3(), NOW)
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["x.csv/0123456789abcdef0123", "../orders.txt", "orders", "orders.", "orders.t xt"],
+)
+def test_a_file_name_the_splitter_could_not_parse_is_refused(filename: str) -> None:
+    # GIVEN a multipart upload whose file name is not a plain name with an extension
+    body = multipart(filename, b"amazon-order-id\tsku\n1\tTKT-1\n")
+    # WHEN it is stored THEN it is refused before anything is written
+    s3 = RecordingS3()
+    with pytest.raises(UnsupportedUpload):
+        store_upload("amazon_orders", "multipart/form-data; boundary=XyZ", body, "raw", s3, NOW)
+    assert s3.objects == {}
+
+
+def test_a_file_name_of_another_format_than_the_source_reads_is_refused() -> None:
+    s3 = RecordingS3()
+    with pytest.raises(UnsupportedUpload, match=r"\.txt"):
+        store_upload("amazon_orders", "multipart/form-data; boundary=XyZ", multipart("o.csv", b"a,b\n"), "raw", s3, NOW)
+    assert s3.objects == {}
+
+
+def test_a_gzipped_file_name_keeps_its_gz() -> None:
+    upload = store_upload(
+        "amazon_orders",
+        "multipart/form-data; boundary=XyZ",
+        multipart("Orders.TXT.gz", b"x"),
+        "raw",
+        RecordingS3(),
+        NOW,
+    )
+    assert upload.key.endswith(".txt.gz")
