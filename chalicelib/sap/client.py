@@ -17,10 +17,10 @@ from urllib.parse import quote
 
 import requests
 
+from chalicelib.retries import parse_retry_after
 from chalicelib.sap import batch
 from chalicelib.sap.credentials import SapCredentials
 from chalicelib.sap.exceptions import SapAuthenticationFailed, SapProtocolError, SapUnavailable
-from chalicelib.retries import parse_retry_after
 
 log = logging.getLogger(__name__)
 

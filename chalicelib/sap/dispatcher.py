@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib.retries import backoff_seconds
 from chalicelib.sap import ledger as ledger_states
 from chalicelib.sap.batch import Changeset, Operation
 from chalicelib.sap.client import ChangesetOutcome, SapGateway
@@ -37,7 +38,6 @@ from chalicelib.sap.exceptions import SapError, SapProtocolError, SapUnavailable
 from chalicelib.sap.ledger import Claim, DispatchLedger, Settlement
 from chalicelib.sap.metadata import CONTACT_SERVICE, INTERACTION_SERVICE
 from chalicelib.sap.payloads import DispatchMessage, DispatchRecord, key_predicate
-from chalicelib.retries import backoff_seconds
 from chalicelib.sap.throttle import Throttle
 from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
 

@@ -23,13 +23,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from chalicelib.retries import backoff_seconds
 from chalicelib.sap.batch import Changeset, Operation
 from chalicelib.sap.client import ChangesetOutcome, SapGateway
 from chalicelib.sap.exceptions import SapProtocolError, SapUnavailable
 from chalicelib.sap.metadata import CONTACT_SERVICE
 from chalicelib.sap.outbox import CONTACT_ORIGIN
 from chalicelib.sap.payloads import SapContact, key_predicate, odata_datetime
-from chalicelib.retries import backoff_seconds
 from chalicelib.sap.throttle import Throttle
 
 log = logging.getLogger(__name__)
