@@ -18,7 +18,7 @@ from chalicelib.anonymization.run_records import run_recorded
 from chalicelib.erasure import api as erasure_api
 from chalicelib.erasure.workflow import start_erasure_job
 from chalicelib.resources import APP_NAME, current
-from chalicelib.routes import gdpr, ingest, sap, state_keeper
+from chalicelib.routes import gdpr, hooks, ingest, sap, sources, state_keeper
 from chalicelib.routes import operations as operations_routes
 from chalicelib.routes.access import authentication
 
@@ -37,6 +37,8 @@ app.register_blueprint(ingest.routes)  # /ingest/{source}, /ingest/replay
 app.register_blueprint(state_keeper.routes)  # /documents, /files, /subjects/{id}/documents, /stats
 app.register_blueprint(sap.routes)  # /sap/throttle, /sap/replay
 app.register_blueprint(gdpr.routes)  # erasure requests and jobs, retention policies, anonymization runs
+app.register_blueprint(sources.routes)  # /sources: the platforms' settings, cursors, counts and pulls
+app.register_blueprint(hooks.routes)  # /hooks/{google-ads,meta,eventbrite}: public, verified the platform's way
 
 
 # -- the pipeline ---------------------------------------------------------------------
@@ -60,6 +62,42 @@ def keep_state(event: SQSEvent) -> dict[str, Any]:
 @app.on_sqs_message(queue=resources.queue("sap-dispatch").name, batch_size=10, maximum_concurrency=2)
 def dispatch_to_sap(event: SQSEvent) -> dict[str, Any]:
     return wiring.dispatcher().handle([record.to_dict() for record in event])
+
+
+# -- intake: buffered webhook deliveries and the platforms' incremental pulls ---------------
+
+
+@app.on_sqs_message(
+    queue=resources.queue("webhooks").name,
+    batch_size=resources.queue("webhooks").batch_size,
+    maximum_batching_window_in_seconds=resources.queue("webhooks").batching_window,
+)
+def collect_webhooks(event: SQSEvent) -> dict[str, Any]:
+    return wiring.delivery_collector().handle([record.to_dict() for record in event])
+
+
+@app.schedule(
+    resources.schedule("pull-sources").expression,
+    name="pull_sources",
+    description=resources.schedule("pull-sources").description,
+)
+def pull_sources(event: Any) -> dict[str, Any]:
+    return wiring.source_pulls().run_due()
+
+
+@app.lambda_function(name="pull_source")
+def pull_source(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A pull run the API recorded (`{"source", "pull_id"}`), carried out and recorded."""
+    run = wiring.source_states().pull_run(event["source"], event["pull_id"])
+    return wiring.source_pulls().run(run).public()
+
+
+@app.lambda_function(name="replay_webhook_dead_letters")
+def replay_webhook_dead_letters(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"replayed": wiring.replay_webhook_dead_letters(int((event or {}).get("limit", 1000)))}
+
+
+# -- dead letters ------------------------------------------------------------------------
 
 
 @app.schedule(

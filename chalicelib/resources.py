@@ -42,6 +42,10 @@ class Queue:
     max_receive_count: int = 5
     fifo: bool = False
     retention_seconds: int = 4 * 24 * 3600
+    # the event source mapping's batch: up to `batch_size` messages, waiting up to
+    # `batching_window` seconds to fill it (Lambda allows > 10 only with a window)
+    batch_size: int = 10
+    batching_window: int = 0
 
     @property
     def all_queues(self) -> list[Queue | DeadLetterQueue]:
@@ -237,6 +241,19 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
                 max_receive_count=8,
                 fifo=True,
             ),
+            # verified webhook deliveries, buffered: one collector run writes one raw file
+            # per platform for up to a batch of them (intake/collect_deliveries.py); a
+            # delivery whose fetch fails three times is parked in the DLQ
+            Queue(
+                "webhooks",
+                f"{prefix}-webhooks",
+                "WEBHOOK_QUEUE",
+                visibility_timeout=6 * FUNCTION_TIMEOUT,
+                dead_letter=dlq("webhooks-dlq", "WEBHOOK_DLQ"),
+                max_receive_count=3,
+                batch_size=500,
+                batching_window=(2 if stage == "local" else 20),
+            ),
         ),
         tables=(
             # State Keeper (README: The State Keeper): one item per document, state
@@ -281,6 +298,11 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             Schedule(
                 "gdpr-anonymization", "cron(30 2 * * ? *)", "Anonymize personal data past its retention date (daily)"
             ),
+            Schedule(
+                "pull-sources",
+                "rate(15 minutes)",
+                "Pull the enabled platform sources that are due (each source sets its own interval)",
+            ),
         ),
         secrets=(
             Secret(
@@ -291,6 +313,29 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             ),
             Secret(
                 "sap", f"{app}/{stage}/sap", "SAP_SECRET", 'SAP communication user: {"base_url", "user", "password"}'
+            ),
+            # the platforms' credentials (README: Platforms); `*_url` keys only where a
+            # platform has regional or versioned endpoints, or for the local stand-ins
+            Secret(
+                "google-ads", f"{app}/{stage}/google-ads", "GOOGLE_ADS_SECRET", 'Lead form webhook key: {"google_key"}'
+            ),
+            Secret(
+                "meta",
+                f"{app}/{stage}/meta",
+                "META_SECRET",
+                'Meta app and page: {"app_secret", "verify_token", "page_access_token", "graph_url"}',
+            ),
+            Secret(
+                "eventbrite",
+                f"{app}/{stage}/eventbrite",
+                "EVENTBRITE_SECRET",
+                'Eventbrite OAuth token and webhook key: {"oauth_token", "webhook_key", "api_url"}',
+            ),
+            Secret(
+                "amazon-sp-api",
+                f"{app}/{stage}/amazon-sp-api",
+                "AMAZON_SP_API_SECRET",
+                'SP-API LWA app: {"client_id", "client_secret", "refresh_token", "endpoint", "token_url"}',
             ),
         ),
         mail_from=f"{prefix}@example.com",
@@ -321,6 +366,9 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             FunctionSettings("gdpr_erase_in_sap", timeout=900, memory_mb=256),
             FunctionSettings("gdpr_anonymization", timeout=900, memory_mb=3008),
             FunctionSettings("gdpr_anonymization_run", timeout=900, memory_mb=3008),  # started by the API
+            # a pull pages through a platform and polls a report; it saves its cursor per page
+            FunctionSettings("pull_sources", timeout=900, memory_mb=512),
+            FunctionSettings("pull_source", timeout=900, memory_mb=512),
         ),
     )
 

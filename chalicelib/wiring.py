@@ -44,6 +44,11 @@ if TYPE_CHECKING:
     from chalicelib.ingest.dead_letters import DeadChunks
     from chalicelib.ingest.normalize_chunk import ChunkNormalizer
     from chalicelib.ingest.split_file import FileSplitter
+    from chalicelib.intake.collect_deliveries import DeliveryCollector
+    from chalicelib.intake.deliveries import WebhookInbox
+    from chalicelib.intake.pulls import Pull
+    from chalicelib.intake.run_pulls import SourcePulls
+    from chalicelib.intake.source_states import DynamoSourceStates
     from chalicelib.lake_access.catalog import LakeTable
     from chalicelib.lake_access.query_engine import QueryEngine
     from chalicelib.lake_access.rewrite_object import SubjectOf
@@ -434,3 +439,120 @@ def anonymization_run() -> AnonymizationRun:
         state_reporter,
         marks=marks,
     )
+
+
+# -- intake: the platforms' webhooks and pulls ------------------------------------------
+
+
+@builder()
+def platform_secret(key: str) -> dict[str, Any]:
+    """A platform's credentials (a declared secret holding JSON); never logged."""
+    secret = client("secretsmanager").get_secret_value(SecretId=resources().secret(key).name)
+    value: dict[str, Any] = json.loads(secret["SecretString"])
+    return value
+
+
+@builder()
+def source_states() -> DynamoSourceStates:
+    from chalicelib.intake.source_states import DynamoSourceStates
+
+    return DynamoSourceStates(resources().table("config").name, client("dynamodb"))
+
+
+@builder()
+def webhook_inbox() -> WebhookInbox:
+    from chalicelib.intake.deliveries import WebhookInbox
+
+    return WebhookInbox(queue_url(resources().queue("webhooks").name), client("sqs"))
+
+
+def platform_http(platform: str) -> Any:
+    from chalicelib.intake.platform_http import PlatformHttp
+
+    return PlatformHttp(platform)
+
+
+@builder()
+def delivery_collector() -> DeliveryCollector:
+    """The `collect_webhooks` handler: Google leads as they came, Meta and Eventbrite fetched."""
+    from chalicelib.intake import eventbrite, meta
+    from chalicelib.intake.collect_deliveries import DeliveryCollector
+
+    def meta_leads(items: list[Any]) -> list[dict[str, Any]]:
+        api = meta.from_secret(platform_secret("meta"), platform_http("meta"))
+        found = api.leads([item.delivery_id for item in items])
+        return list(found.values())
+
+    def eventbrite_attendees(items: list[Any]) -> list[dict[str, Any]]:
+        secret = platform_secret("eventbrite")
+        api = eventbrite.from_secret(secret, platform_http("eventbrite"))
+        settings = source_states().settings("eventbrite")
+        if settings is None:
+            return []
+        attendees: list[dict[str, Any]] = []
+        for item in items:  # checked again: the queue is ours, but the guard is cheap
+            target = eventbrite.check_api_url(
+                item.data["api_url"], str(secret.get("api_url") or eventbrite.DEFAULT_API_BASE)
+            )
+            attendees += [
+                attendee
+                for attendee in api.fetch(target)
+                if eventbrite.allowed(attendee, settings.follow, settings.organization)
+            ]
+        return attendees
+
+    declared = resources()
+    local = declared.stage == "local"
+    return DeliveryCollector(
+        client("s3"),
+        declared.bucket("raw").name,
+        source_states(),
+        {
+            "google-ads": lambda items: [item.data for item in items],
+            "meta": meta_leads,
+            "eventbrite": eventbrite_attendees,
+        },
+        client("sqs"),
+        queue_url(declared.queue("webhooks").name),
+        retry_base_seconds=float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "1" if local else "30")),
+    )
+
+
+def platform_pulls() -> dict[str, Callable[[], Pull]]:
+    """Each pulled platform's pull, built from its secret when it runs."""
+    from chalicelib.intake import amazon, eventbrite, meta
+
+    return {
+        "meta": lambda: meta.MetaLeadsPull(meta.from_secret(platform_secret("meta"), platform_http("meta"))),
+        "eventbrite": lambda: eventbrite.EventbritePull(
+            eventbrite.from_secret(platform_secret("eventbrite"), platform_http("eventbrite"))
+        ),
+        "amazon": lambda: amazon.AmazonReportPull(
+            amazon.from_secret(platform_secret("amazon-sp-api"), platform_http("amazon"))
+        ),
+    }
+
+
+@builder()
+def source_pulls() -> SourcePulls:
+    from chalicelib.intake.run_pulls import SourcePulls
+
+    return SourcePulls(source_states(), client("s3"), resources().bucket("raw").name, platform_pulls())
+
+
+def start_source_pull(name: str, pull_id: str) -> None:
+    """Hand a recorded pull run to the `pull_source` function, asynchronously."""
+    declared = resources()
+    client("lambda").invoke(
+        FunctionName=f"{declared.app}-{declared.stage}-pull_source",
+        InvocationType="Event",
+        Payload=json.dumps({"source": name, "pull_id": pull_id}).encode(),
+    )
+
+
+def replay_webhook_dead_letters(limit: int = 1000) -> int:
+    from chalicelib.ingest.dead_letters import replay_dead_chunks
+
+    queue = resources().queue("webhooks")
+    assert queue.dead_letter is not None
+    return replay_dead_chunks(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)

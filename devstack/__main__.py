@@ -3,6 +3,7 @@
 python -m devstack up [--samples DIR]   start everything; Ctrl-C stops it
 python -m devstack fire NAME             run a scheduled function now
 python -m devstack token create NAME     create an API token (printed once)
+python -m devstack hook PLATFORM         play google-ads, meta or eventbrite's webhook at the API
 python -m devstack status                pollers, schedules and functions
 """
 
@@ -44,11 +45,12 @@ def up(args: argparse.Namespace) -> int:
         print(f"AWS emulator  {stack.emulator.endpoint}")
         print(f"REST API      {stack.api_url}")
         print(f"SAP stand-in  {stack.sap.url} (what SAP holds: {stack.sap.url}/_standin/records)")
+        token = stack_token(stack)
         if args.samples:
-            from devstack.progress import run_samples
+            from devstack.progress import run_platforms, run_samples
 
             run_samples(stack, Path(args.samples), stopped)
-        token = stack_token(stack)
+            run_platforms(stack, token, stopped)
         print(f"\nAPI token (operator 'local-admin'): {token}\n")
         print("Try:")
         print(f"  curl -s {stack.api_url}/health")
@@ -90,6 +92,15 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def hook(args: argparse.Namespace) -> int:
+    from devstack.play_hook import play
+
+    response = play(args.platform, args.api.rstrip("/"), args.endpoint, bad_signature=args.bad_signature)
+    print(response.text[:500])
+    print(response.status_code)
+    return 0 if response.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(
@@ -123,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     tokens.add_argument("--role", default="operator", choices=["operator", "admin"])
     tokens.add_argument("--endpoint", default=DEFAULT_EMULATOR)
     tokens.set_defaults(run=token)
+    hooks = commands.add_parser("hook", help="play a platform's webhook at the running local API")
+    hooks.add_argument("platform", choices=["google-ads", "meta", "eventbrite"])
+    hooks.add_argument("--bad-signature", action="store_true", help="sign or key it wrongly (expect 401/403)")
+    hooks.add_argument("--api", default="http://127.0.0.1:8000", help="the local REST API")
+    hooks.add_argument("--endpoint", default=DEFAULT_EMULATOR, help="the local AWS emulator (for the secrets)")
+    hooks.set_defaults(run=hook)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -20,6 +20,7 @@ import requests
 
 from chalicelib.resources import Resources, for_stage
 from devstack.emulator import Emulator, check_port_free
+from devstack.platforms import LocalPlatforms, put_source_settings
 from devstack.provision import provision
 from devstack.runtime import LocalRuntime
 from sapstandin import StandIn
@@ -43,6 +44,7 @@ class DevStack:
         self.api_port = api_port
         self.emulator = Emulator(host=host, port=emulator_port)
         self.sap = StandIn(host, sap_port, capacity=sap_capacity)
+        self.platforms = LocalPlatforms(host)
         self.resources: Resources = for_stage("local")
         self.runtime: LocalRuntime | None = None
         self.session: Any = None
@@ -69,14 +71,21 @@ class DevStack:
         os.environ.update(self.environment())
         self.session = boto3.Session(region_name=REGION)
         self.sap.start()
-        # the deployed path: SAP_SECRET names the secret, which points at the stand-in
+        self.platforms.start()
+        self.platforms.seed_demo_data()
+        # the deployed path: SAP_SECRET names the secret, which points at the stand-in; the
+        # platforms' secrets point at their stand-ins
         provision(
             self.resources,
             self.session,
             secret_values={
-                "sap": json.dumps({"base_url": self.sap.url, "user": self.sap.user, "password": self.sap.password})
+                "sap": json.dumps({"base_url": self.sap.url, "user": self.sap.user, "password": self.sap.password}),
+                **self.platforms.secret_values(),
             },
         )
+        from chalicelib import wiring
+
+        put_source_settings(wiring.source_states())
         self.runtime = LocalRuntime(load_app(), self.session, self.emulator)
         self.runtime.start()
         if self.api_port:
@@ -122,6 +131,7 @@ class DevStack:
         if self.runtime is not None:
             self.runtime.stop()
         self.sap.stop()
+        self.platforms.stop()
         self.emulator.stop()
 
     def __enter__(self) -> DevStack:

@@ -26,6 +26,7 @@ from chalicelib.erasure.exceptions import (
     UnknownErasureRequest,
 )
 from chalicelib.ingest.exceptions import UnsupportedUpload, UploadTooLarge
+from chalicelib.intake.exceptions import InvalidSourceSettings, UnknownIntakeSource
 from chalicelib.normalize.exceptions import UnknownSource
 from chalicelib.sap.exceptions import InvalidThrottleSettings
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
@@ -39,6 +40,9 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownSource: BAD_REQUEST,
     UnsupportedUpload: BAD_REQUEST,
     UploadTooLarge: PAYLOAD_TOO_LARGE,
+    # intake: /sources (webhook refusals are answered and counted by routes/hooks.py)
+    UnknownIntakeSource: NOT_FOUND,
+    InvalidSourceSettings: BAD_REQUEST,
     # the State Keeper: /documents, /files, /subjects, /stats
     InvalidQuery: BAD_REQUEST,
     UnknownDocument: NOT_FOUND,
