@@ -522,13 +522,18 @@ def platform_pulls() -> dict[str, Callable[[], Pull]]:
     """Each pulled platform's pull, built from its secret when it runs."""
     from chalicelib.intake import amazon, eventbrite, meta
 
+    local = resources().stage == "local"
     return {
         "meta": lambda: meta.MetaLeadsPull(meta.from_secret(platform_secret("meta"), platform_http("meta"))),
         "eventbrite": lambda: eventbrite.EventbritePull(
             eventbrite.from_secret(platform_secret("eventbrite"), platform_http("eventbrite"))
         ),
+        # a report is polled for up to 20 times 15 s; a pull that gives up leaves the report
+        # pending in its cursor and the next run finishes it (no second report)
         "amazon": lambda: amazon.AmazonReportPull(
-            amazon.from_secret(platform_secret("amazon-sp-api"), platform_http("amazon"))
+            amazon.from_secret(platform_secret("amazon-sp-api"), platform_http("amazon")),
+            poll_seconds=float(os.environ.get("AMAZON_REPORT_POLL_SECONDS", "1" if local else "15")),
+            max_polls=20,
         ),
     }
 

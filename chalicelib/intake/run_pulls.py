@@ -111,17 +111,10 @@ class SourcePulls:
         try:
             context = RawPullContext(source, settings, self.states, self.s3, self.raw_bucket, self.clock)
             result: PullResult = self.pulls[source.name]()(context)
-        except IntakeError as error:
-            log.warning("pull of %s failed: %s", source.name, error)
-            self.states.count(
-                source.name,
-                {"pulls": 1, "pull_failures": 1},
-                {
-                    "last_pull_at": started.isoformat(timespec="seconds"),
-                    "last_error": f"{type(error).__name__}: {error}",
-                },
-            )
-            return self.states.finish_pull(run, error=f"{type(error).__name__}: {error}")
+        except IntakeError as error:  # the platform's answer: its message holds codes and ids only
+            return self._failed(run, started, f"{type(error).__name__}: {error}")
+        except Exception as error:  # noqa: BLE001 - recorded by class only (a message may quote data); next run resumes
+            return self._failed(run, started, type(error).__name__)
         finally:
             self.states.release_lease(source.name)
         self.states.count(
@@ -130,3 +123,12 @@ class SourcePulls:
             {"last_pull_at": started.isoformat(timespec="seconds"), "last_pull_status": "DONE"},
         )
         return self.states.finish_pull(run, result=asdict(result))
+
+    def _failed(self, run: PullRun, started: datetime, error: str) -> PullRun:
+        log.warning("pull of %s failed: %s", run.source, error)
+        self.states.count(
+            run.source,
+            {"pulls": 1, "pull_failures": 1},
+            {"last_pull_at": started.isoformat(timespec="seconds"), "last_pull_status": "FAILED", "last_error": error},
+        )
+        return self.states.finish_pull(run, error=error)

@@ -8,126 +8,34 @@ Keeper are `app.py`'s handlers, handed what their queues hold, as Lambda would.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 import boto3
-import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.auth.tokens import TokenStore
-from chalicelib.ingest.uploads import file_id_from_key
 from chalicelib.intake.pulls import SourceSettings
 from chalicelib.mail import InMemoryMailer
-from chalicelib.resources import for_stage
 from devstack import platforms
-from devstack.emulator import Emulator, LambdaContext
+from devstack.emulator import LambdaContext
 from devstack.events import scheduled_event
-from devstack.platforms import LocalPlatforms, put_source_settings
-from devstack.runtime import function_name, resolve_handler
-from devstack.stack import load_app
+from devstack.platforms import LocalPlatforms
 from platformstandins import eventbrite as eventbrite_standin
 from platformstandins import google_ads as google_standin
 from platformstandins import graph as graph_standin
 from sapstandin.faults import Fault
-
-RESOURCES = for_stage("local")
-RAW = RESOURCES.bucket("raw").name
-
-
-@pytest.fixture(scope="module")
-def local_platforms() -> Iterator[LocalPlatforms]:
-    running = LocalPlatforms().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def app_module(stack: boto3.Session, emulator: Emulator, local_platforms: LocalPlatforms) -> ModuleType:
-    for app in (local_platforms.graph, local_platforms.eventbrite, local_platforms.spapi):
-        app.reset()
-    secrets = stack.client("secretsmanager")
-    for key, value in local_platforms.secret_values().items():
-        secrets.put_secret_value(SecretId=RESOURCES.secret(key).name, SecretString=value)
-    put_source_settings(wiring.source_states())
-    module = load_app()
-    for function in module.app.pure_lambda_functions:
-        emulator.register_function(
-            function_name(module.app, "local", function.name), resolve_handler(module, function.handler_string)
-        )
-    return module
-
-
-@pytest.fixture
-def client(app_module: ModuleType) -> Iterator[Client]:
-    with Client(app_module.app, stage_name="local") as test_client:
-        yield test_client
-
-
-def queue_url(session: boto3.Session, key: str) -> str:
-    name = {q.key: q.name for q in RESOURCES.all_queues()}[key]
-    return session.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
-
-
-def lambda_records(session: boto3.Session, key: str, wait: float = 0.0) -> list[dict[str, Any]]:
-    """What the queue holds now, as Lambda's SQS records (received, still on the queue)."""
-    sqs, url = session.client("sqs"), queue_url(session, key)
-    deadline = time.monotonic() + wait
-    records: list[dict[str, Any]] = []
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
-        ).get("Messages", [])
-        records += [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-            }
-            for m in messages
-        ]
-        if not messages and (records or time.monotonic() >= deadline):
-            return records
-        if not messages:
-            time.sleep(0.2)
-
-
-def run_handler(session: boto3.Session, key: str, handler: Any) -> dict[str, Any]:
-    """Hand the queue's messages to `handler`, delete those it did not report failed."""
-    records = lambda_records(session, key)
-    if not records:
-        return {"batchItemFailures": []}
-    result: dict[str, Any] = handler(records)
-    failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
-    sqs, url = session.client("sqs"), queue_url(session, key)
-    for record in records:
-        if record["messageId"] not in failed:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
-    return result
-
-
-def raw_keys(session: boto3.Session, prefix: str) -> list[str]:
-    listed = session.client("s3").list_objects_v2(Bucket=RAW, Prefix=prefix)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
-
-
-def settle(session: boto3.Session, key: str) -> dict[str, int]:
-    """Split, normalize and keep the state of one raw file; its records per state."""
-    wiring.ingest().split_file(RAW, key)
-    assert run_handler(session, "normalize", wiring.normalizer().handle) == {"batchItemFailures": []}
-    assert run_handler(session, "state-changes", wiring.state_keeper().handle) == {"batchItemFailures": []}
-    states: dict[str, int] = wiring.state_queries().file_outcome(file_id_from_key(key))["states"]
-    return states
-
-
-def source_status(name: str) -> dict[str, Any]:
-    return wiring.source_states().status(name)
-
+from tests.integration.intake.on_the_emulator import (
+    RAW,
+    RESOURCES,
+    lambda_records,
+    raw_keys,
+    run_handler,
+    settle,
+    source_status,
+)
 
 # -- Google Ads ------------------------------------------------------------------------
 
