@@ -10,6 +10,7 @@ remember for a week which deliveries were stored, so a platform's retry changes 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -84,14 +85,20 @@ class DynamoSourceStates:
         self.table = table_name
         self.client = client
         self.clock = clock
+        self._settings: dict[str, tuple[float, SourceSettings | None]] = {}
 
     # -- settings and cursor --------------------------------------------------------
 
-    def settings(self, name: str) -> SourceSettings | None:
-        item = self._get(name, "settings")
-        if item is None:
-            return None
-        return settings_from(name, json.loads(item["value"]["S"]))
+    def settings(self, name: str, max_age_seconds: float = 0.0) -> SourceSettings | None:
+        """The source's settings; with `max_age_seconds`, as read up to that long ago in this
+        process (the webhook routes: one read a minute, not one per delivery)."""
+        cached = self._settings.get(name)
+        if cached is not None and time.monotonic() - cached[0] < max_age_seconds:
+            return cached[1]
+        item = self._get(name, "settings", consistent=max_age_seconds == 0)
+        settings = None if item is None else settings_from(name, json.loads(item["value"]["S"]))
+        self._settings[name] = (time.monotonic(), settings)
+        return settings
 
     def put_settings(self, settings: SourceSettings, principal: str) -> None:
         value = {
@@ -102,6 +109,7 @@ class DynamoSourceStates:
             "options": settings.options,
         }
         self._put(settings.name, "settings", {"value": {"S": json.dumps(value)}, "updated_by": {"S": principal}})
+        self._settings.pop(settings.name, None)
 
     def cursor(self, name: str) -> dict[str, Any] | None:
         item = self._get(name, "cursor")
@@ -261,9 +269,9 @@ class DynamoSourceStates:
     def _marker_key(source: str, delivery_id: str) -> dict[str, Any]:
         return {"pk": {"S": f"intake-delivery#{source}#{delivery_id}"}, "sk": {"S": "stored"}}
 
-    def _get(self, name: str, sk: str) -> dict[str, Any] | None:
+    def _get(self, name: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self.client.get_item(
-            TableName=self.table, Key=self._key(name, sk), ConsistentRead=True
+            TableName=self.table, Key=self._key(name, sk), ConsistentRead=consistent
         ).get("Item")
         return item
 

@@ -19,12 +19,14 @@ from chalicelib import wiring
 from chalicelib.intake import webhooks
 from chalicelib.intake.deliveries import Delivery
 from chalicelib.intake.exceptions import DeliveryRefused
+from chalicelib.intake.pulls import SourceSettings
 from chalicelib.routes.errors import Routes
 from chalicelib.routes.params import query_params
 
 routes = Routes(__name__)
 log = logging.getLogger(__name__)
 
+SETTINGS_MAX_AGE = 60.0
 JSON_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain"]
 
 
@@ -51,6 +53,11 @@ def refusals_counted(source: str) -> Callable[[Callable[[], Response]], Callable
     return wrap
 
 
+def settings(name: str) -> SourceSettings | None:
+    """A source's settings, read at most once a minute per container (a change applies within it)."""
+    return wiring.source_states().settings(name, max_age_seconds=SETTINGS_MAX_AGE)
+
+
 def accepted(delivery: Delivery) -> Response:
     if delivery.items:
         wiring.webhook_inbox().put(delivery)
@@ -62,7 +69,7 @@ def accepted(delivery: Delivery) -> Response:
 def google_ads_webhook() -> Response:
     """A Google Ads lead form lead, keyed with the advertiser's `google_key`."""
     secret = wiring.platform_secret("google-ads")
-    return accepted(webhooks.google_ads_delivery(raw_body(), secret, wiring.source_states().settings("google-ads")))
+    return accepted(webhooks.google_ads_delivery(raw_body(), secret, settings("google-ads")))
 
 
 @routes.route("/hooks/meta", methods=["GET"])
@@ -82,7 +89,7 @@ def meta_webhook() -> Response:
         raw_body(),
         request.headers.get("x-hub-signature-256"),
         wiring.platform_secret("meta"),
-        wiring.source_states().settings("meta"),
+        settings("meta"),
     )
     return accepted(delivery)
 
@@ -95,6 +102,6 @@ def eventbrite_webhook() -> Response:
         raw_body(),
         query_params(routes.current_request).get("key"),
         wiring.platform_secret("eventbrite"),
-        wiring.source_states().settings("eventbrite"),
+        settings("eventbrite"),
     )
     return accepted(delivery)
