@@ -110,10 +110,13 @@ def iam_policy(resources: Resources) -> dict[str, Any]:
             },
             *_gdpr_statements(resources),
             {
-                "Sid": "AnonymizationRuns",
+                "Sid": "AsynchronousRuns",  # the API hands anonymization runs and source pulls to their functions
                 "Effect": "Allow",
                 "Action": "lambda:InvokeFunction",
-                "Resource": f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-gdpr_anonymization_run",
+                "Resource": [
+                    f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-{name}"
+                    for name in ("gdpr_anonymization_run", "pull_source")
+                ],
             },
         ],
     }
