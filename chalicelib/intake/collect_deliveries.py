@@ -7,11 +7,14 @@ their `leadgen_id`) as a Graph `data` page, Eventbrite attendees (fetched from t
 notification's checked `api_url`) as a list-attendees page. So a million single-lead
 webhooks become a few thousand raw files, chunks and lake objects, not a million.
 
-Deliveries whose id was stored before (a platform's retry) are dropped; the id is marked
-only after the file is written, so a crash in between stores the delivery again, never
-loses it. When a platform's fetch fails, that platform's messages are left on the queue
-with a backoff (their visibility) and come back; after the queue's maxReceiveCount they
-are parked in the DLQ, which `dlq_watch` reports and `POST /sources/replay` moves back.
+Meta and Eventbrite notifications name what to fetch; they are kept as they came under
+`deliveries/{platform}/` in the raw bucket before the fetch. Deliveries whose id was
+stored before (a platform's retry) are dropped; the id is marked only after the file is
+written, so a crash in between stores the delivery again, never loses it. When a
+platform's fetch fails, that platform's messages are left on the queue with a backoff
+(their visibility, at least the platform's Retry-After) and come back; after the
+queue's maxReceiveCount they are parked in the DLQ, which `dlq_watch` reports and
+`POST /sources/replay` moves back.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ from pydantic import ValidationError
 from chalicelib.ingest.uploads import file_id_for, raw_key
 from chalicelib.intake.catalogue import intake_source
 from chalicelib.intake.deliveries import Delivery, DeliveryItem
-from chalicelib.intake.exceptions import IntakeError
+from chalicelib.intake.exceptions import IntakeError, PlatformUnavailable
 from chalicelib.intake.source_states import DynamoSourceStates
 from chalicelib.retries import backoff_seconds
 
 log = logging.getLogger(__name__)
+
+DELIVERIES_PREFIX = "deliveries/"
+NOTIFYING = frozenset({"meta", "eventbrite"})  # platforms whose deliveries name what to fetch
 
 # the items of one platform in one batch -> the records to store (fetched where needed)
 Fetch = Callable[[list[DeliveryItem]], list[dict[str, Any]]]
@@ -108,8 +114,9 @@ class DeliveryCollector:
                 collected.failed[source] = type(error).__name__
                 log.warning("collecting %d %s deliveries failed: %s", len(batch), source, error)
                 self.states.count(source, {"fetch_failures": 1}, {"last_error": f"{type(error).__name__}: {error}"})
+                retry_after = error.retry_after if isinstance(error, PlatformUnavailable) else None
                 for record, _ in batch:
-                    self._back_off(record)
+                    self._back_off(record, retry_after)
                     failures.append({"itemIdentifier": record["messageId"]})
         self.last = collected
         return {"batchItemFailures": failures}
@@ -130,6 +137,8 @@ class DeliveryCollector:
                 fresh.append(item)
         collected.duplicates += len(items) - len(fresh)
         stored = 0
+        if fresh and declared.name in NOTIFYING:
+            self._keep_notifications(declared.name, fresh)
         if fresh:
             records = self.fetchers[source](fresh)
             if records:
@@ -150,10 +159,19 @@ class DeliveryCollector:
             {"last_webhook_at": self.clock().isoformat(timespec="seconds")},
         )
 
-    def _back_off(self, record: dict[str, Any]) -> None:
-        """Leave a failed message invisible for a jittered, growing while before it comes back."""
+    def _keep_notifications(self, source: str, items: list[DeliveryItem]) -> None:
+        """The notifications, as received, in the raw bucket before anything is fetched for
+        them: the lineage of the fetched files. Ids and URLs only, no personal data; outside
+        `incoming/`, so nothing splits them."""
+        body = json.dumps([item.data for item in items], sort_keys=True).encode()
+        key = f"{DELIVERIES_PREFIX}{source}/{self.clock():%Y/%m/%d}/{file_id_for(body)}.json"
+        self.s3.put_object(Bucket=self.raw_bucket, Key=key, Body=body, Metadata={"source": source})
+
+    def _back_off(self, record: dict[str, Any], retry_after: float | None) -> None:
+        """Leave a failed message invisible for a jittered, growing while (at least what the
+        platform asked for) before it comes back."""
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        delay = backoff_seconds(receives, base=self.retry_base_seconds, cap=900.0)
+        delay = backoff_seconds(receives, retry_after=retry_after, base=self.retry_base_seconds, cap=900.0)
         try:
             self.sqs.change_message_visibility(
                 QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=delay

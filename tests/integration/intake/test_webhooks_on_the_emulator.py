@@ -139,6 +139,10 @@ def test_a_signed_meta_notification_is_fetched_from_the_graph_api_and_normalized
     [key] = raw_keys(stack, "incoming/facebook_leads/")
     page = json.loads(stack.client("s3").get_object(Bucket=RAW, Key=key)["Body"].read())
     assert [item["id"] for item in page["data"]] == [lead["id"]]
+    # AND the notification itself was kept before the fetch: ids only
+    [kept] = raw_keys(stack, "deliveries/meta/")
+    notification = stack.client("s3").get_object(Bucket=RAW, Key=kept)["Body"].read().decode()
+    assert lead["id"] in notification and "@" not in notification
     assert settle(stack, key) == {"QUEUED_FOR_SAP": 1}
     # AND Meta re-sending the same notification changes nothing
     assert post_meta(client, lead).status_code == 200
