@@ -290,11 +290,11 @@ def park_normalize_dead_letters() -> DeadChunks:
 
 
 def replay_normalize_dead_letters(limit: int = 1000) -> int:
-    from chalicelib.ingest.dead_letters import replay_dead_chunks
+    from chalicelib.queues import move_messages
 
     queue = resources().queue("normalize")
     assert queue.dead_letter is not None
-    return replay_dead_chunks(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)
+    return move_messages(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)
 
 
 # -- GDPR -------------------------------------------------------------------------------
@@ -556,8 +556,8 @@ def start_source_pull(name: str, pull_id: str) -> None:
 
 
 def replay_webhook_dead_letters(limit: int = 1000) -> int:
-    from chalicelib.ingest.dead_letters import replay_dead_chunks
+    from chalicelib.queues import move_messages
 
     queue = resources().queue("webhooks")
     assert queue.dead_letter is not None
-    return replay_dead_chunks(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)
+    return move_messages(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)

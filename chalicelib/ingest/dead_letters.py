@@ -4,7 +4,7 @@ A chunk lands in the dead-letter queue after the normalize queue's maxReceiveCou
 failures (S3 down, a bug). `park_dead_chunks` reports each of its records PARKED, so the
 State Keeper shows where they are, and leaves the messages where they are. It runs with
 every `dlq_watch`; a second run reports the same changes (same time: the message's send
-time), which the State Keeper stores once. `replay_dead_chunks` moves the messages back to
+time), which the State Keeper stores once. `chalicelib.queues.move_messages` moves the messages back to
 the normalize queue once the cause is fixed; normalizing is idempotent.
 """
 
@@ -102,30 +102,3 @@ def park_dead_chunks(sqs: Any, dlq_url: str, reporter: Callable[[], Any], limit:
     if found.chunks:
         log.warning("normalize DLQ holds %d chunks (%d records) reported PARKED", found.chunks, found.records)
     return found
-
-
-def replay_dead_chunks(sqs: Any, dlq_url: str, queue_url: str, limit: int = 1000) -> int:
-    """Move up to `limit` messages from the DLQ back to the normalize queue; returns how many."""
-    moved = 0
-    while moved < limit:
-        batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
-        if not batch:
-            break
-        response = sqs.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(index), "MessageBody": message["Body"]} for index, message in enumerate(batch)],
-        )
-        sent = {int(entry["Id"]) for entry in response.get("Successful", [])}
-        done = [batch[index] for index in sorted(sent)]
-        if done:
-            sqs.delete_message_batch(
-                QueueUrl=dlq_url,
-                Entries=[
-                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(done)
-                ],
-            )
-        moved += len(done)
-        if len(done) < len(batch):
-            log.warning("%d messages could not be moved back; they stay in the DLQ", len(batch) - len(done))
-            break
-    return moved

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from chalicelib import wiring
-from chalicelib.ingest.dead_letters import park_dead_chunks, replay_dead_chunks
+from chalicelib.ingest.dead_letters import park_dead_chunks
 from chalicelib.ingest.uploads import file_id_for
+from chalicelib.queues import move_messages
 from tests.integration.ingest.conftest import RESOURCES, Pipeline
 
 RECORDS = [
@@ -54,7 +55,7 @@ def test_replayed_chunks_are_normalized_and_leave_parked(pipeline: Pipeline) -> 
     file_id = _dead_chunk(pipeline)
     sqs = pipeline.session.client("sqs")
     park_dead_chunks(sqs, pipeline.url("normalize-dlq"), wiring.state_reporter)
-    assert replay_dead_chunks(sqs, pipeline.url("normalize-dlq"), pipeline.url("normalize")) == 1
+    assert move_messages(sqs, pipeline.url("normalize-dlq"), pipeline.url("normalize")) == 1
     assert pipeline.normalizer.handle(pipeline.drain("normalize")) == {"batchItemFailures": []}
     assert pipeline.keeper.handle(pipeline.drain("state-changes")) == {"batchItemFailures": []}
     assert pipeline.queries.file_outcome(file_id)["states"] == {"QUEUED_FOR_SAP": 3}
