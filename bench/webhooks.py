@@ -11,7 +11,7 @@ write units and $0.1525/M read units (markers and counters are under 1 KB: one u
 item), Lambda $0.20/M invocations plus 128 MB x the measured handler time, API Gateway REST
 $3.50/M requests.
 
-    .venv/bin/python bench/webhooks.py --leads 3000
+    .venv/bin/python bench/webhooks.py --leads 1000
 
 The last line is one JSON object: {"deliveries", "raw_files", "deliveries_per_raw_file",
 "duplicates_stored", "route_ms_p50", "route_ms_p95", "aws_requests_per_delivery",
@@ -90,7 +90,7 @@ class RequestCounter:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--leads", type=int, default=3000, help="Google leads (Meta notifications: a tenth of it)")
+    parser.add_argument("--leads", type=int, default=1000, help="Google leads (Meta notifications: a tenth of it)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
