@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from chalicelib.erasure.requests import DynamoErasureRequests
     from chalicelib.erasure.workflow import ErasureWorkflow
     from chalicelib.ingest.dead_letters import DeadChunks
+    from chalicelib.ingest.mapping_store import DynamoMappings
     from chalicelib.ingest.normalize_chunk import ChunkNormalizer
     from chalicelib.ingest.split_file import FileSplitter
     from chalicelib.intake.collect_deliveries import DeliveryCollector
@@ -82,6 +83,9 @@ def override(**pieces: Any) -> None:
 
 def reset() -> None:
     """Forget every client and adapter built so far, and every override (tests, stage switches)."""
+    from chalicelib.normalize.sources import use_declared_sources
+
+    use_declared_sources(None)
     _OVERRIDES.clear()
     for cached in _BUILT:
         cached.cache_clear()
@@ -172,9 +176,21 @@ def file_outcomes() -> FileOutcomeStore:
 
 
 @builder()
+def mappings() -> DynamoMappings:
+    """The declared source mappings; building them lets `connector_for` find them too."""
+    from chalicelib.ingest.mapping_store import DynamoMappings
+    from chalicelib.normalize.sources import use_declared_sources
+
+    store = DynamoMappings(resources().table("config").name, client("dynamodb"))
+    use_declared_sources(store.connector)
+    return store
+
+
+@builder()
 def ingest() -> FileSplitter:
     from chalicelib.ingest.split_file import FileSplitter
 
+    mappings()
     return FileSplitter(client("s3"), client("sqs"), queue_url(resources().queue("normalize").name), file_outcomes())
 
 
@@ -182,6 +198,7 @@ def ingest() -> FileSplitter:
 def normalizer() -> ChunkNormalizer:
     from chalicelib.ingest.normalize_chunk import ChunkNormalizer
 
+    mappings()
     declared = resources()
     return ChunkNormalizer(
         client("s3"),
@@ -352,6 +369,7 @@ def retention_policies() -> DynamoRetentionPolicies:
 def subject_of_for() -> Callable[[str, str], SubjectOf]:
     from chalicelib.lake_access.raw_subjects import subject_of_for as build
 
+    mappings()
     return build(subject_key())
 
 
@@ -427,6 +445,7 @@ def anonymization_run() -> AnonymizationRun:
     from chalicelib.anonymization.run import AnonymizationRun
     from chalicelib.lake_access.object_store import S3ObjectStore
 
+    mappings()
     declared = resources()
     pseudonym_key = hmac.new(subject_key(), b"gdpr pseudonyms", hashlib.sha256).digest()
     marks = DynamoAnonymizationMarks(declared.table("config").name, client("dynamodb"))

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from chalicelib.ingest.uploads import file_id_from_key
-from devstack.samples import upload_samples
+from devstack.samples import declare_sample_mappings, upload_samples
 from devstack.stack import DevStack
 
 SETTLE_TIMEOUT = 300.0
@@ -19,6 +19,9 @@ def run_samples(stack: DevStack, samples_dir: Path, stopped: threading.Event) ->
     from chalicelib import wiring
 
     assert stack.runtime is not None and stack.session is not None
+    declared = declare_sample_mappings(samples_dir)
+    if declared:
+        print(f"\nsources declared as mappings: {', '.join(declared)}", flush=True)
     keys = upload_samples(samples_dir, stack.resources.bucket("raw").name, stack.session.client("s3"))
     print(f"\nuploaded {len(keys)} sample files from {samples_dir}; processing…", flush=True)
     started = time.monotonic()

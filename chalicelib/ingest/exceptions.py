@@ -11,3 +11,7 @@ class UnsupportedUpload(IngestError):
 
 class UploadTooLarge(IngestError):
     """An upload over the size limit."""
+
+
+class UnknownFile(IngestError):
+    """No file of that id was split (nothing to reprocess)."""

@@ -23,6 +23,7 @@ class ChunkMessage(BaseModel):
     chunk: int
     ingested_at: datetime
     records: list[ChunkRecord]
+    mapping_version: int | None = None  # a declared source: the mapping version the file is read with
 
     @property
     def chunk_id(self) -> str:
@@ -47,3 +48,4 @@ class FileOutcome(BaseModel):
     problems_total: int = 0
     started_at: datetime
     finished_at: datetime | None = None
+    mapping_version: int | None = None  # a declared source: the mapping version it was split with

@@ -168,7 +168,9 @@ class ChunkNormalizer:
         rejected: list[tuple[Rejected, dict[str, Any]]] = []
         for item in message.records:
             raw = RawRecord(item.position, item.source_record_id, item.data)
-            outcome = normalize(message.source, raw, message.raw_key, message.ingested_at, self.subject_key)
+            outcome = normalize(
+                message.source, raw, message.raw_key, message.ingested_at, self.subject_key, message.mapping_version
+            )
             if isinstance(outcome, NormalizedRecord):
                 valid.append(outcome)
             else:

@@ -21,11 +21,13 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.ingest.exceptions import UnknownFile
 from chalicelib.ingest.file_outcomes import FileOutcomeStore
 from chalicelib.ingest.messages import ChunkMessage, ChunkRecord, FileOutcome, Problem
 from chalicelib.ingest.uploads import file_id_from_key
 from chalicelib.normalize.chunking import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, chunks
 from chalicelib.normalize.exceptions import MalformedRawKey, UnknownSource
+from chalicelib.normalize.mappings import MappedConnector
 from chalicelib.normalize.sources import connector_for, source_from_key
 from chalicelib.raw_files.reader import read_file
 from chalicelib.raw_files.records import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits
@@ -61,9 +63,22 @@ class FileSplitter:
         self.max_bytes = max_bytes
         self.clock = clock
 
-    def split_file(self, bucket: str, key: str) -> FileOutcome:
-        file_id = file_id_from_key(key)
+    def reprocess(self, bucket: str, file_id: str) -> FileOutcome:
+        """Split a file again from the raw bucket, e.g. after its source's mapping was fixed:
+        its documents get a new attempt (same document ids, same lake keys, SAP exactly once).
+        A file already read with its source's current mapping is left as it is."""
         done = self.outcomes.get(file_id)
+        if done is None:
+            raise UnknownFile(f"no file {file_id!r} was split")
+        if done.source is not None and done.mapping_version is not None and done.finished_at is not None:
+            current = connector_for(done.source)
+            if isinstance(current, MappedConnector) and current.mapping.version == done.mapping_version:
+                return done
+        return self.split_file(bucket, done.raw_key, again=True)
+
+    def split_file(self, bucket: str, key: str, again: bool = False) -> FileOutcome:
+        file_id = file_id_from_key(key)
+        done = None if again else self.outcomes.get(file_id)
         if done is not None and done.finished_at is not None:
             # Split before: a re-delivered S3 event, the same content posted again, or the
             # raw object rewritten in place by GDPR erasure or anonymization (which must
@@ -80,6 +95,8 @@ class FileSplitter:
         raw_object = self.s3.get_object(Bucket=bucket, Key=key)
         ingested_at = raw_object["LastModified"].astimezone(UTC)
         connector = connector_for(outcome.source)
+        if isinstance(connector, MappedConnector):
+            outcome.mapping_version = connector.mapping.version
         items = read_file(raw_object["Body"], key, connector.file_format, self.limits, connector.record_id)
         pending: list[ChunkMessage] = []
         for number, records in enumerate(chunks(self._records(items, outcome), self.max_records, self.max_bytes)):
@@ -91,6 +108,7 @@ class FileSplitter:
                     chunk=number,
                     ingested_at=ingested_at,
                     records=records,
+                    mapping_version=outcome.mapping_version,
                 )
             )
             outcome.chunks += 1

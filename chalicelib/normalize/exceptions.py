@@ -21,3 +21,7 @@ class ChunkItemTooLarge(NormalizeError):
 
 class InvalidLakePartition(NormalizeError):
     """A lake key part that would break the partition layout (e.g. a `/` in a chunk id)."""
+
+
+class InvalidMapping(NormalizeError):
+    """A source mapping that cannot be used; the message names each problem (field paths, no values)."""

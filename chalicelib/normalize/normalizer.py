@@ -149,14 +149,22 @@ def raw_document_id(source: str, raw: RawRecord, lineage_key: str) -> str:
 
 
 def normalize(
-    source: str, raw: RawRecord, lineage_key: str, ingested_at: datetime, subject_key: bytes
+    source: str,
+    raw: RawRecord,
+    lineage_key: str,
+    ingested_at: datetime,
+    subject_key: bytes,
+    mapping_version: int | None = None,
+    connector: Connector | None = None,
 ) -> NormalizedRecord | Rejected:
-    """The normalized record, or why not. Raises only for configuration (`WeakSubjectKey`)."""
+    """The normalized record, or why not (a declared source read with `mapping_version`, the
+    one its file was split with; or with `connector`, a mapping on trial). Raises only for
+    configuration (`WeakSubjectKey`)."""
     if not isinstance(subject_key, (bytes, bytearray)) or len(subject_key) < MIN_SUBJECT_KEY_BYTES:
         raise WeakSubjectKey(f"the subject id key must be at least {MIN_SUBJECT_KEY_BYTES} bytes")
     position = raw.position if isinstance(raw.position, int) else 0
     try:
-        connector = connector_for(source)
+        connector = connector or connector_for(source, mapping_version)
     except UnknownSource:
         return Rejected(
             document_id=_fallback_id(lineage_key, position),

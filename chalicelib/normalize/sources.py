@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from chalicelib.normalize import connectors as _connectors_package
@@ -41,7 +41,27 @@ def _discover() -> dict[str, Connector]:
 SOURCES: Mapping[str, Connector] = MappingProxyType(_discover())
 
 
-def connector_for(source: str) -> Connector:
+# Sources operators declared as mappings (`normalize/mappings.py`), kept in the configuration
+# table: `wiring` installs the lookup (source, mapping version or None for the current one)
+# -> connector, or None for a source with no declared mapping. It answers from a cache.
+DeclaredSources = Callable[[str, int | None], Connector | None]
+_declared: list[DeclaredSources] = []
+
+
+def use_declared_sources(lookup: DeclaredSources | None) -> None:
+    """Let `connector_for` find the declared mappings too (None: the shipped sources only)."""
+    _declared.clear()
+    if lookup is not None:
+        _declared.append(lookup)
+
+
+def connector_for(source: str, mapping_version: int | None = None) -> Connector:
+    """The connector of `source`: its declared mapping (at `mapping_version`, or the current
+    one) if it has one, else the shipped connector."""
+    if _declared and isinstance(source, str):
+        declared = _declared[0](source, mapping_version)
+        if declared is not None:
+            return declared
     try:
         return SOURCES[source]
     except (KeyError, TypeError):

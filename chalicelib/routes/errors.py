@@ -25,9 +25,9 @@ from chalicelib.erasure.exceptions import (
     InvalidErasureRequest,
     UnknownErasureRequest,
 )
-from chalicelib.ingest.exceptions import UnsupportedUpload, UploadTooLarge
+from chalicelib.ingest.exceptions import UnknownFile, UnsupportedUpload, UploadTooLarge
 from chalicelib.intake.exceptions import InvalidSourceSettings, UnknownIntakeSource
-from chalicelib.normalize.exceptions import UnknownSource
+from chalicelib.normalize.exceptions import InvalidMapping, UnknownSource
 from chalicelib.sap.exceptions import InvalidThrottleSettings
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 
@@ -40,6 +40,9 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownSource: BAD_REQUEST,
     UnsupportedUpload: BAD_REQUEST,
     UploadTooLarge: PAYLOAD_TOO_LARGE,
+    UnknownFile: NOT_FOUND,
+    # mappings: /sources/{name}/mapping
+    InvalidMapping: BAD_REQUEST,
     # intake: /sources (webhook refusals are answered and counted by routes/hooks.py)
     UnknownIntakeSource: NOT_FOUND,
     InvalidSourceSettings: BAD_REQUEST,
