@@ -21,7 +21,7 @@ from devstack.emulator import LambdaContext
 from devstack.events import scheduled_event
 from devstack.platforms import LocalPlatforms
 from platformstandins import eventbrite as eventbrite_standin
-from tests.integration.intake.on_the_emulator import RAW, RESOURCES, raw_keys, settle
+from tests.integration.on_the_emulator import RAW, RESOURCES, raw_keys, settle
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from platformstandins import eventbrite as eventbrite_standin
 from platformstandins import google_ads as google_standin
 from platformstandins import graph as graph_standin
 from sapstandin.faults import Fault
-from tests.integration.intake.on_the_emulator import (
+from tests.integration.on_the_emulator import (
     RAW,
     RESOURCES,
     lambda_records,
