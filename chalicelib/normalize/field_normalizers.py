@@ -28,6 +28,7 @@ import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 
+from chalicelib.normalize import locale_names
 from chalicelib.normalize.codes import ReasonCode
 
 MAX_TEXT = 500
@@ -173,12 +174,13 @@ def _country(raw: str) -> str | None:
         try:
             candidate = pycountry.countries.lookup(raw)  # English names, official names
         except LookupError:
-            return None
+            return locale_names.country_code(raw)  # "Deutschland", "Suisse", "Niemcy"
     return candidate.alpha_2
 
 
 def country(value: Any) -> str | None:
-    """ISO 3166-1 alpha-2 from an alpha-2 or alpha-3 code or an English country name."""
+    """ISO 3166-1 alpha-2 from an alpha-2 or alpha-3 code, or a country name in English or
+    another common European language (`locale_names`)."""
     raw = text(value, max_length=100)
     if raw is None:
         return None
@@ -196,11 +198,13 @@ def _language(raw: str) -> str | None:
         found = pycountry.languages.get(alpha_2=primary)
     elif len(primary) == 3:
         found = pycountry.languages.get(alpha_3=primary)
-    return getattr(found, "alpha_2", None)
+    code: str | None = getattr(found, "alpha_2", None)
+    return code if code is not None else locale_names.language_code(raw)  # "Deutsch", "français"
 
 
 def language(value: Any) -> str | None:
-    """ISO 639-1 (two letters) from a code or a BCP 47 tag such as `de-AT`."""
+    """ISO 639-1 (two letters) from a code, a BCP 47 tag such as `de-AT`, or a language name
+    in English or another common European language (`locale_names`)."""
     raw = text(value, max_length=35)
     if raw is None:
         return None
