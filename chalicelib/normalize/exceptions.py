@@ -25,3 +25,7 @@ class InvalidLakePartition(NormalizeError):
 
 class InvalidMapping(NormalizeError):
     """A source mapping that cannot be used; the message names each problem (field paths, no values)."""
+
+
+class UnknownMapping(NormalizeError):
+    """A source with no mapping (read by code, or never declared)."""

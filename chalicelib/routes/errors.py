@@ -27,7 +27,7 @@ from chalicelib.erasure.exceptions import (
 )
 from chalicelib.ingest.exceptions import UnknownFile, UnsupportedUpload, UploadTooLarge
 from chalicelib.intake.exceptions import InvalidSourceSettings, UnknownIntakeSource
-from chalicelib.normalize.exceptions import InvalidMapping, UnknownSource
+from chalicelib.normalize.exceptions import InvalidMapping, UnknownMapping, UnknownSource
 from chalicelib.sap.exceptions import InvalidThrottleSettings
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 
@@ -43,6 +43,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownFile: NOT_FOUND,
     # mappings: /sources/{name}/mapping
     InvalidMapping: BAD_REQUEST,
+    UnknownMapping: NOT_FOUND,
     # intake: /sources (webhook refusals are answered and counted by routes/hooks.py)
     UnknownIntakeSource: NOT_FOUND,
     InvalidSourceSettings: BAD_REQUEST,

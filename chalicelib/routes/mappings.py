@@ -10,7 +10,7 @@ from chalice import Response
 from chalicelib import wiring
 from chalicelib.ingest.mapping_trial import try_mapping
 from chalicelib.ingest.uploads import MAX_UPLOAD_BYTES
-from chalicelib.normalize.exceptions import InvalidMapping, UnknownSource
+from chalicelib.normalize.exceptions import InvalidMapping, UnknownMapping
 from chalicelib.normalize.mappings import parse_mapping
 from chalicelib.resources import current
 from chalicelib.routes.access import require_admin, token_auth
@@ -34,7 +34,7 @@ def get_mapping(name: str) -> dict[str, Any]:
     store = wiring.mappings()
     mapping = store.current(name)
     if mapping is None:
-        raise UnknownSource(f"source {name!r} has no mapping (it is read by code, or not declared)")
+        raise UnknownMapping(f"source {name!r} has no mapping (it is read by code, or not declared)")
     return {"mapping": mapping.model_dump(mode="json"), "versions": [0, *store.versions(name)]}
 
 
@@ -69,7 +69,7 @@ def try_source_mapping(name: str) -> dict[str, Any]:
     else:
         found = wiring.mappings().current(name)
         if found is None:
-            raise UnknownSource(f"source {name!r} has no mapping to try")
+            raise UnknownMapping(f"source {name!r} has no mapping to try")
         mapping = found
     return try_mapping(mapping, sample)
 
