@@ -17,6 +17,7 @@ import csv
 import gzip
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,28 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.lake_access.rewrite_object import raw_format_for
-from chalicelib.normalize.sources import connector_for
+from chalicelib.normalize.mappings import mapped_connector, parse_mapping
+from chalicelib.normalize.sources import connector_for, use_declared_sources
 from chalicelib.raw_files.reader import read_file
 from chalicelib.raw_files.records import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits
 from chalicelib.raw_files.rewriter import DROP, KEEP, CannotRewrite, rewrite_records, visit_records
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 SAMPLE_FILES = sorted(path for path in SAMPLES.glob("*/*") if path.is_file() and path.name != "mapping.json")
+
+
+@pytest.fixture(autouse=True)
+def declared_sample_sources() -> Iterator[None]:
+    """The sample sources declared as mappings (`samples/*/mapping.json`), as the config table would hold them."""
+    declared = {
+        mapping.source: mapped_connector(mapping)
+        for mapping in (
+            parse_mapping(json.loads(path.read_text(encoding="utf-8"))) for path in SAMPLES.glob("*/mapping.json")
+        )
+    }
+    use_declared_sources(lambda source, version: declared.get(source))
+    yield
+    use_declared_sources(None)
 
 
 @dataclass(frozen=True)
