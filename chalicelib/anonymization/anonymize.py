@@ -6,6 +6,12 @@ date to its year or month, a postal code to a prefix) or replaced with a keyed p
 Every action is idempotent: an anonymized value maps to itself, so a second run finds
 nothing to change and writes nothing.
 
+`answers` (the custom questions of lead forms and registrations, a list in the lake) is a
+personal field like the contact's: a rule on it nulls the whole list, whether it says
+`null` or `pseudonymize` (free-text answers have no useful pseudonym, and a pseudonym
+would not fit the column's type); `generalize` is refused for it. In raw records the
+values the connector picked as answers are replaced by the same rule as other leaves.
+
 Rewrites follow the erasure's write-then-verify rules (`rewrite_object.replace_object`):
 lake Parquet by column, raw files record by record with untouched records' bytes kept.
 """
@@ -41,6 +47,8 @@ _YEAR = re.compile(r"^\d{4}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 _YEAR_IN = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _ISO_MONTH_IN = re.compile(r"(\d{4})-(\d{2})")
+# personal fields holding a list: a rule nulls them whole
+LIST_FIELDS = frozenset({"answers"})
 
 
 class FieldRule(BaseModel):
@@ -64,6 +72,13 @@ class RetentionPolicy(BaseModel):
     event_id: str | None = Field(default=None, min_length=1, max_length=128)
     days_after_event: int = Field(ge=0, le=3650)
     fields: dict[str, FieldRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _lists_are_not_generalized(self) -> RetentionPolicy:
+        for name in LIST_FIELDS & set(self.fields):
+            if self.fields[name].action == "generalize":
+                raise ValueError(f"{name} can be nulled or pseudonymized (which nulls it), not generalized")
+        return self
 
     @property
     def policy_id(self) -> str:
@@ -113,8 +128,8 @@ def is_pseudonym(value: Any) -> bool:
 
 def anonymize_value(value: Any, rule: FieldRule, pseudonymize: Pseudonymize) -> Any:
     """The anonymized value; an already anonymized value comes back unchanged."""
-    if value is None or rule.action == "null":
-        return None
+    if value is None or rule.action == "null" or isinstance(value, (list, dict)):
+        return None  # a list (answers) is nulled whole, whatever the rule
     if rule.action == "pseudonymize":
         return value if is_pseudonym(value) else pseudonymize(str(value))
     if isinstance(value, datetime):

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib.anonymization.anonymize import (
+    LIST_FIELDS,
     FieldRule,
     Pseudonymize,
     RetentionPolicy,
@@ -68,7 +69,24 @@ DRAFT_FIELDS: dict[str, tuple[str, ...]] = {
     "phone": ("phone",),
     "country": ("country",),
     "language": ("language",),
+    "answers": ("answers",),
 }
+_NULL = FieldRule(action="null")
+
+
+def _draft_texts(value: Any) -> list[str]:
+    """The non-empty texts of a draft value: itself, or an answer list's values."""
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list):  # answers: (key, label, values)
+        return [
+            text
+            for answer in value
+            if isinstance(answer, tuple) and len(answer) == 3 and isinstance(answer[2], list)
+            for text in answer[2]
+            if isinstance(text, str) and text.strip()
+        ]
+    return []
 
 
 @dataclass
@@ -131,9 +149,9 @@ def raw_transform(
         replacements: dict[str, FieldRule] = {}
         for name, rule in policy.fields.items():
             for attribute in DRAFT_FIELDS.get(name, (name,)):
-                value = getattr(draft, attribute, None)
-                if isinstance(value, str) and value.strip():
-                    replacements.setdefault(value, rule)
+                for value in _draft_texts(getattr(draft, attribute, None)):
+                    # answers are nulled in the lake whatever the rule: their raw values too
+                    replacements.setdefault(value, _NULL if name in LIST_FIELDS else rule)
         if not replacements:
             return KEEP
         changed = _replace_leaves(record, replacements, pseudonymize)

@@ -31,6 +31,12 @@ chunk id is a function of the raw file's content hash and the chunk's number; wr
 same chunk again overwrites the same objects. The same record arriving in another file is
 the same `document_id`: queries deduplicate by `document_id`, keeping the latest
 `ingested_at`. The event date range projects two years ahead: tickets sell that early.
+
+Schema versions (`schema_version`, per row): columns are only ever added, so every object
+is read with the current schema and a column an older object lacks reads as null (Parquet
+and Athena match columns by name). Version 2 added `answers`, the custom questions of lead
+forms and registrations (`list<struct<key, label, values: list<string>>>`, null for none):
+personal data, nulled by a retention policy naming `answers`, gone with the row on erasure.
 """
 
 from __future__ import annotations
@@ -52,6 +58,9 @@ PARTITION_KEYS = ("source", "event_date")
 AMOUNT_TYPE = pa.decimal128(18, 4)
 _TIMESTAMP = pa.timestamp("ms", tz="UTC")
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_\-]+$")
+ANSWERS_TYPE = pa.list_(
+    pa.struct([pa.field("key", pa.string()), pa.field("label", pa.string()), pa.field("values", pa.list_(pa.string()))])
+)
 
 # (name, Arrow type, Athena type); the partition keys are not in the files
 LAKE_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
@@ -80,6 +89,7 @@ LAKE_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("event_start", _TIMESTAMP, "timestamp"),
     ("event_venue", pa.string(), "string"),
     ("event_country", pa.string(), "string"),
+    ("answers", ANSWERS_TYPE, "array<struct<key:string,label:string,values:array<string>>>"),
     ("raw_key", pa.string(), "string"),
     ("raw_position", pa.int64(), "bigint"),
     ("ingested_at", _TIMESTAMP, "timestamp"),
@@ -179,6 +189,7 @@ def lake_row(record: NormalizedRecord, include_partition_columns: bool = False) 
         "event_start": event.start if event else None,
         "event_venue": event.venue if event else None,
         "event_country": event.country if event else None,
+        "answers": [answer.model_dump() for answer in record.answers] or None,
         "raw_key": lineage.raw_key,
         "raw_position": lineage.position,
         "ingested_at": lineage.ingested_at,

@@ -26,6 +26,7 @@ from chalicelib.normalize.codes import ReasonCode
 from chalicelib.normalize.connectors.base import Connector, Draft
 from chalicelib.normalize.exceptions import UnknownSource
 from chalicelib.normalize.schema import (
+    Answer,
     Consent,
     Contact,
     Event,
@@ -134,6 +135,54 @@ def _phone(value: Any, country: str | None, default_region: str | None) -> str:
         if country and default_region and default_region != country:
             return fields.phone(value, default_region)
         raise
+
+
+MAX_ANSWER_KEY = 200
+MAX_ANSWER_LABEL = 500
+MAX_ANSWER_VALUE = 2000
+MAX_ANSWER_VALUES = 50
+
+
+def _answer_text(value: Any, max_length: int) -> str | None:
+    """An answer value as text: numbers and flags as written, other shapes not an answer."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    if not isinstance(value, (str, int, float)):
+        return None
+    return fields.text(value, max_length)
+
+
+def _answers(checker: _Checker, answers: list[tuple[Any, Any, list[Any]]] | None) -> list[dict[str, Any]]:
+    """The answered custom questions, cleaned like other texts; a question left with no value
+    is dropped. The platform's question key and label are cut to their lengths (form setup,
+    not the person's input); a value longer than 2000 characters or holding control
+    characters rejects the record (`answers`, once per code); beyond 50 values the rest are dropped."""
+    kept: list[dict[str, Any]] = []
+    codes: set[ReasonCode] = set()
+    for key, label, values in answers or ():
+        try:
+            key_text = _answer_text(key, 10 * MAX_ANSWER_KEY)
+            label_text = _answer_text(label, 10 * MAX_ANSWER_LABEL)
+        except fields.FieldInvalid as exc:
+            codes.add(exc.code)
+            continue
+        if key_text is None:
+            continue
+        texts: list[str] = []
+        for value in values if isinstance(values, list) else [values]:
+            try:
+                text = _answer_text(value, MAX_ANSWER_VALUE)
+            except fields.FieldInvalid as exc:
+                codes.add(exc.code)
+                continue
+            if text is not None and len(texts) < MAX_ANSWER_VALUES:
+                texts.append(text)
+        if texts:
+            label_cut = label_text[:MAX_ANSWER_LABEL] if label_text else None
+            kept.append({"key": key_text[:MAX_ANSWER_KEY], "label": label_cut, "values": texts})
+    for code in sorted(codes):
+        checker.reasons.append(reason("answers", code))
+    return kept
 
 
 def _fallback_id(lineage_key: str, position: int) -> str:
@@ -261,6 +310,7 @@ def _build(
     event_start = check("event.start", fields.instant, draft.event_start, *when)
     event_venue = check("event.venue", fields.text, draft.event_venue)
     event_country = check("event.country", fields.country, draft.event_country)
+    answers = _answers(checker, draft.answers) if draft.answers else []
 
     if checker.reasons or occurred_at is None or draft.interaction_type is None:
         return rejected(checker.reasons)
@@ -308,6 +358,7 @@ def _build(
             "position": position,
             "ingested_at": ingested_at,
         },
+        "answers": answers,
     }
     try:
         # one validation of the whole tree, cheaper than building each part
@@ -328,4 +379,5 @@ def record_by_parts(data: dict[str, Any]) -> NormalizedRecord:
         interaction=Interaction(**data["interaction"]),
         event=Event(**event) if event is not None else None,
         lineage=Lineage(**data["lineage"]),
+        answers=[Answer(**answer) for answer in data.get("answers", [])],
     )

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `answers`
 
 
 class InteractionType(StrEnum):
@@ -87,6 +87,25 @@ class Event(_Model):
     _start_utc = field_validator("start")(_utc)
 
 
+class Answer(_Model):
+    """A custom question of a lead form or registration and the person's answer(s).
+
+    `key` is the platform's question id or name, `label` the question as shown where the
+    platform gives it. Answers are free text the person typed or chose: personal data.
+    """
+
+    key: str = Field(min_length=1, max_length=200)
+    label: str | None = Field(default=None, max_length=500)
+    values: list[str] = Field(min_length=1, max_length=50)
+
+    @field_validator("values")
+    @classmethod
+    def _values_fit(cls, values: list[str]) -> list[str]:
+        if any(not value or len(value) > 2000 for value in values):
+            raise ValueError("an answer value is 1 to 2000 characters")
+        return values
+
+
 class Lineage(_Model):
     source: str
     source_record_id: str
@@ -104,6 +123,7 @@ class NormalizedRecord(_Model):
     interaction: Interaction
     event: Event | None = None
     lineage: Lineage
+    answers: list[Answer] = Field(default_factory=list)  # custom questions answered, in form order
     schema_version: int = SCHEMA_VERSION
 
 

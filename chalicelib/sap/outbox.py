@@ -6,7 +6,9 @@
   an additional ID so SAP can merge it with contacts from elsewhere;
 - a stated marketing consent becomes a `MarketingPermissions` entry for the email;
 - the interaction is keyed by (source platform, DOCUMENT, document id): deterministic, so
-  an in-doubt send can be looked up in SAP and is never created twice.
+  an in-doubt send can be looked up in SAP and is never created twice;
+- the custom answers of a lead form or registration travel as the interaction's
+  `InteractionContent` (`answers_content`).
 The mapping reads no clock: the same record always maps to the same payload.
 
 Records without a subject id (Amazon's general order report carries no buyer email, name
@@ -33,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.normalize.schema import InteractionType, NormalizedRecord
+from chalicelib.normalize.schema import Answer, InteractionType, NormalizedRecord
 from chalicelib.sap import metadata
 from chalicelib.sap.exceptions import OutboxUnavailable
 from chalicelib.sap.metadata import CONTACT_SERVICE, INTERACTION_SERVICE
@@ -67,6 +69,9 @@ MAX_MESSAGE_BYTES = 240 * 1024  # below SQS's 256 KB
 MAX_BATCH_BYTES = 250 * 1024  # SendMessageBatch: the sum of the bodies
 MAX_BATCH_ENTRIES = 10
 SEND_ATTEMPTS = 5
+# InteractionContent has no MaxLength in the EDMX (an unbounded string); bounded here so
+# one record stays a small part of a dispatch message
+ANSWERS_CONTENT_MAX = 4000
 
 
 class Unsendable(Exception):
@@ -83,6 +88,25 @@ def _cut(value: str | None, service: str, entity_set: str, name: str) -> str | N
         return None
     limit = metadata.load(service).entity_set(entity_set).properties[name].max_length
     return value[:limit] if limit else value
+
+
+def answers_content(answers: list[Answer]) -> str | None:
+    """The answers as one text, `question: value, value; question: value`, for SAP.
+
+    Interaction's `InteractionContent` is the one property meant for free text of any
+    length (`Edm.String` without MaxLength, neither sortable nor filterable): the other
+    texts are short codes and ids, and `InteractionContentSubject` (255) holds the event
+    name. Interests, tags and additional objects need values maintained in SAP's
+    customizing, which free answers are not. The question is its label where the platform
+    gives one, else its key; the text is cut to the limit (the metadata's MaxLength where it
+    declares one, else ANSWERS_CONTENT_MAX), ending in "…" when cut.
+    """
+    if not answers:
+        return None
+    text = "; ".join(f"{answer.label or answer.key}: {', '.join(answer.values)}" for answer in answers)
+    declared = metadata.load(INTERACTION_SERVICE).entity_set("Interactions").properties["InteractionContent"]
+    limit = min(declared.max_length or ANSWERS_CONTENT_MAX, ANSWERS_CONTENT_MAX)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def to_dispatch_record(record: NormalizedRecord) -> DispatchRecord:
@@ -137,6 +161,7 @@ def to_dispatch_record(record: NormalizedRecord) -> DispatchRecord:
         content_subject=_cut(
             event.name if event else None, INTERACTION_SERVICE, "Interactions", "InteractionContentSubject"
         ),
+        content=answers_content(record.answers),
     )
     dispatch_record = DispatchRecord(
         record_id=record.document_id,

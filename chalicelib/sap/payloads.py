@@ -156,6 +156,7 @@ class SapInteraction(_SapModel):
     amount: Decimal | None = Field(default=None, alias="InteractionAmount")
     currency: str | None = Field(default=None, alias="InteractionCurrency")
     content_subject: str | None = Field(default=None, alias="InteractionContentSubject")
+    content: str | None = Field(default=None, alias="InteractionContent")  # custom answers, see outbox
     status: str | None = Field(default=None, alias="InteractionStatus")
     reason: str | None = Field(default=None, alias="InteractionReason")
     device_type: str | None = Field(default=None, alias="DeviceType")
@@ -244,6 +245,7 @@ class DispatchRecord(_SapModel):
                 if v
             ]
         values += [permission.permission_id for permission in self.permissions]
+        values += [interaction.content for interaction in self.interactions if interaction.content]
         return values
 
 

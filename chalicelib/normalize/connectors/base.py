@@ -42,6 +42,8 @@ class Draft:
     event_start: Any = None
     event_venue: Any = None
     event_country: Any = None
+    # custom questions answered: (question key, question label or None, the answer values)
+    answers: list[tuple[Any, Any, list[Any]]] | None = None
     is_test: bool = False
 
 

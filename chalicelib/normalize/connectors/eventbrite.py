@@ -10,6 +10,9 @@ Fields used (Eventbrite's documented attendee object): `id`, `created`, `changed
 units, `major_value`), `profile` (`email`, `first_name`, `last_name`, `name`,
 `cell_phone`, `addresses.home.country`...). With `expand=event,event.venue` the attendee
 also carries `event` (`name.text`, `start.utc`, `venue.name`, `venue.address.country`).
+`answers` (the attendee's answers to the event's custom questions: `question_id`,
+`question`, `type`, `answer`) become the draft's answers keyed by question id, labelled by
+the question; a question without an `answer` was not answered and is left out.
 
 One attendee object is the attendee's current state, so the interaction it stands for is
 derived from its flags, most final first: refunded, cancelled, checked in, paid ticket,
@@ -36,6 +39,21 @@ def _gross_is_paid(data: dict[str, Any]) -> bool:
         return Decimal(str(major)) > 0
     except Exception:  # noqa: BLE001 - any unreadable value means "not shown as paid"
         return False
+
+
+def _answers(data: dict[str, Any]) -> list[tuple[Any, Any, list[Any]]]:
+    found: list[tuple[Any, Any, list[Any]]] = []
+    answers = data.get("answers")
+    if not isinstance(answers, list):
+        return found
+    for entry in answers:
+        if not isinstance(entry, dict) or entry.get("answer") in (None, ""):
+            continue
+        key = scalar(entry.get("question_id")) or scalar(entry.get("question"))
+        if key is not None:
+            value = entry["answer"]
+            found.append((key, entry.get("question"), value if isinstance(value, list) else [value]))
+    return found
 
 
 def interaction_type(data: dict[str, Any]) -> InteractionType:
@@ -90,6 +108,7 @@ class EventbriteAttendees(Connector):
             event_start=dig(data, "event", "start", "utc"),
             event_venue=dig(data, "event", "venue", "name"),
             event_country=dig(data, "event", "venue", "address", "country"),
+            answers=_answers(data) or None,
         )
 
 

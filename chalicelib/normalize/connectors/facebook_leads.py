@@ -16,6 +16,11 @@ numbers carry `p:`, stripped too.
 Standard question names: `email`, `full_name`, `first_name`, `last_name`, `phone_number`,
 `country`, `city`, `zip_code`... A checked consent checkbox in `custom_disclaimer_responses`
 becomes granted marketing consent at `created_time`.
+
+Every other question is a custom one: its name and all its values (a multiple-choice
+question gives several) become the draft's answers, in form order; the Graph API gives no
+label, so the name is the key and the label is None. An unanswered question (no values,
+an empty download cell) is no answer.
 """
 
 from __future__ import annotations
@@ -27,6 +32,33 @@ from chalicelib.normalize.schema import InteractionType
 from chalicelib.raw_files.formats import FileFormat
 
 NAMESPACE = "facebook_leads"
+# Meta's standard (prefill) questions: mapped onto the contact or not kept, never answers
+STANDARD_QUESTIONS = frozenset(
+    {
+        "email",
+        "work_email",
+        "full_name",
+        "first_name",
+        "last_name",
+        "phone_number",
+        "work_phone_number",
+        "country",
+        "city",
+        "state",
+        "province",
+        "street_address",
+        "post_code",
+        "zip_code",
+        "zip",
+        "date_of_birth",
+        "gender",
+        "marital_status",
+        "relationship_status",
+        "military_status",
+        "job_title",
+        "company_name",
+    }
+)
 _ID_PREFIX = "l:"
 _PHONE_PREFIX = "p:"  # the download prefixes phone numbers so spreadsheets keep them as text
 
@@ -44,6 +76,20 @@ def _answers_from_field_data(field_data: Any) -> dict[str, Any]:
     return answers
 
 
+def _custom_answers(field_data: Any) -> list[tuple[Any, Any, list[Any]]]:
+    """The non-standard questions of `field_data` with all their values, in form order."""
+    custom: list[tuple[Any, Any, list[Any]]] = []
+    if not isinstance(field_data, list):
+        return custom
+    for entry in field_data:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        name, values = entry["name"].strip(), entry.get("values")
+        if name and name.lower() not in STANDARD_QUESTIONS and isinstance(values, list) and values:
+            custom.append((name, None, values))
+    return custom
+
+
 def _consent(data: dict[str, Any]) -> bool | None:
     responses = data.get("custom_disclaimer_responses")
     if not isinstance(responses, list) or not responses:
@@ -56,7 +102,12 @@ def _consent(data: dict[str, Any]) -> bool | None:
 
 
 def _lead_draft(
-    answers: dict[str, Any], created_time: Any, form_id: str | None, consent: bool | None, is_test: bool = False
+    answers: dict[str, Any],
+    created_time: Any,
+    form_id: str | None,
+    consent: bool | None,
+    custom: list[tuple[Any, Any, list[Any]]],
+    is_test: bool = False,
 ) -> Draft:
     return Draft(
         interaction_type=InteractionType.LEAD_FORM,
@@ -71,6 +122,7 @@ def _lead_draft(
         consent_at=created_time if consent is not None else None,
         consent_source=f"facebook_lead_form:{form_id}" if form_id else "facebook_lead_form",
         item=f"form:{form_id}" if form_id else None,
+        answers=custom or None,
         is_test=is_test,
     )
 
@@ -89,6 +141,7 @@ class FacebookLeadsGraph(Connector):
             data.get("created_time"),
             scalar(data.get("form_id")),
             _consent(data),
+            _custom_answers(data.get("field_data")),
         )
 
 
@@ -132,7 +185,12 @@ class FacebookLeadsDownload(Connector):
         phone = answers.get("phone_number")
         if isinstance(phone, str) and phone.startswith(_PHONE_PREFIX):
             answers["phone_number"] = phone[len(_PHONE_PREFIX) :]
-        return _lead_draft(answers, data.get("created_time"), form, None)
+        custom: list[tuple[Any, Any, list[Any]]] = [
+            (str(k).strip(), None, [v])
+            for k, v in data.items()
+            if str(k).strip().lower() in answers and str(k).strip().lower() not in STANDARD_QUESTIONS
+        ]
+        return _lead_draft(answers, data.get("created_time"), form, None, custom)
 
 
 CONNECTORS = [FacebookLeadsGraph(), FacebookLeadsDownload()]
