@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 import requests
 
 from chalicelib.lake_access.raw_subjects import source_of_key, subject_of_for
-from chalicelib.normalize.sources import connector_for
+from chalicelib.normalize.mappings import mapped_connector, parse_mapping
+from chalicelib.normalize.sources import connector_for, use_declared_sources
 from chalicelib.raw_files.reader import read_file
 from chalicelib.raw_files.records import RawRecord
 from devstack.samples import upload_samples
@@ -103,7 +104,19 @@ def test_two_subjects_are_erased_from_raw_lake_quarantine_state_keeper_and_sap(
     secret: Any = devstack.client("secretsmanager")
     key = secret.get_secret_value(SecretId="data-engine/local/subject-key")["SecretString"].encode()
     subject_of = subject_of_for(key)
-    # GIVEN the samples ingested
+    # GIVEN the samples ingested, the sources declared as mappings declared first (here too)
+    declared = {}
+    for path in SAMPLES.glob("*/mapping.json"):
+        mapping = parse_mapping(json.loads(path.read_text(encoding="utf-8")))
+        put = requests.put(
+            f"{devstack.api_url}/sources/{mapping.source}/mapping",
+            data=path.read_bytes(),
+            headers={**auth, "Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert put.status_code == 200, put.text
+        declared[mapping.source] = mapped_connector(mapping)
+    use_declared_sources(lambda source, version: declared.get(source))
     upload_samples(SAMPLES, BUCKETS["raw"], devstack.client("s3"))
     devstack.wait_until_idle()
     before = _objects(devstack)
