@@ -38,6 +38,7 @@ class TicketShopExport(Connector):
     local_timezone = "Europe/Berlin"
     decimal_comma = True
     default_phone_region = "DE"
+    required_columns = (("Ticketnummer",), ("E-Mail",))
 
     def record_id(self, data: dict[str, Any]) -> str | None:
         ticket = scalar(data.get("Ticketnummer"))
