@@ -2,7 +2,7 @@
 
 One item per file in the State Keeper table, next to the file's document pages:
 `pk = outcome#{file_id}`, `sk = outcome`. It holds counts and problem codes, never
-record content. `GET /files/{id}` joins it with the documents' current states.
+record content. `GET /files/{id}` joins it with the documents' current states (`file_view`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.ingest.messages import FileOutcome
+from chalicelib.ingest.messages import MISSING_COLUMNS, FileOutcome
 
 
 def _key(file_id: str) -> dict[str, dict[str, str]]:
@@ -42,3 +42,15 @@ class InMemoryFileOutcomeStore:
 
     def get(self, file_id: str) -> FileOutcome | None:
         return self.outcomes.get(file_id)
+
+
+def file_view(states: dict[str, Any], outcome: FileOutcome | None) -> dict[str, Any]:
+    """`GET /files/{id}`: the documents' states and rejections, the split's outcome, and a
+    summary that names the missing columns when the header lacks some."""
+    split = outcome.model_dump(mode="json", exclude={"file_id"}) if outcome else None
+    missing = [c for p in (outcome.problems if outcome else []) if p.code == MISSING_COLUMNS for c in p.columns or []]
+    summary = states.get("summary")
+    if missing:
+        lacks = f"the header lacks {', '.join(missing)}"
+        summary = f"{summary}; {lacks}" if summary else lacks
+    return {**states, "summary": summary, "split": split}

@@ -30,10 +30,14 @@ class ChunkMessage(BaseModel):
         return f"{self.file_id}-{self.chunk:05d}"
 
 
+MISSING_COLUMNS = "MISSING_COLUMNS"  # a delimited file's header lacks columns its connector needs
+
+
 class Problem(BaseModel):
     code: str
     message: str
     position: int | None = None
+    columns: list[str] | None = None  # MISSING_COLUMNS: the connector's column names the header lacks
 
 
 class FileOutcome(BaseModel):

@@ -9,8 +9,9 @@ For each chunk message:
   (under `reasons/`, so erasure only reads `quarantine/`);
 - valid records are handed to the SAP outbox (the dispatch FIFO queue);
 - the State Keeper hears, for every record in one message, RECEIVED (at the file's arrival),
-  NORMALIZED or INVALID (with the first reason code), and QUEUED_FOR_SAP (or NOT_FOR_SAP
-  with the outbox's reason, e.g. an order without a contact): one document write for all.
+  NORMALIZED or INVALID (with the first reason code and up to 10 (field, code) pairs,
+  never a value), and QUEUED_FOR_SAP (or NOT_FOR_SAP with the outbox's reason, e.g. an
+  order without a contact): one document write for all.
 
 Before anything is written, the chunk's distinct subjects are looked up in the erasure
 tombstones (`chalicelib/subjects/tombstones.py`, one BatchGetItem per 100 subjects).
@@ -48,7 +49,7 @@ from chalicelib.normalize.schema import NormalizedRecord, Rejected
 from chalicelib.normalize.sources import connector_for
 from chalicelib.normalize.subject_ids import normalized_email
 from chalicelib.raw_files.records import RawRecord
-from chalicelib.state_keeper.lifecycle import State, StateChange
+from chalicelib.state_keeper.lifecycle import State, StateChange, field_reasons
 from chalicelib.subjects.pseudonyms import subject_id
 from chalicelib.subjects.tombstones import SUBJECT_ERASED, Tombstones, covered
 
@@ -215,6 +216,7 @@ class ChunkNormalizer:
                         State.INVALID,
                         normalized_at,
                         reason_code=outcome.reasons[0].code.upper() if outcome.reasons else None,
+                        reasons=field_reasons((r.field, r.code) for r in outcome.reasons) or None,
                     )
                 )
             for document_id in erased:  # no subject: the erasure removed the link, nothing puts it back
@@ -311,6 +313,7 @@ class ChunkNormalizer:
         *,
         subject_id: str | None = None,
         reason_code: str | None = None,
+        reasons: tuple[tuple[str, str], ...] | None = None,
     ) -> StateChange:
         return StateChange(
             document_id=document_id,
@@ -318,6 +321,7 @@ class ChunkNormalizer:
             at=at,
             component=COMPONENT,
             reason_code=reason_code,
+            reasons=reasons,
             file_id=message.file_id,
             chunk_id=message.chunk_id,
             source=message.source,

@@ -6,7 +6,9 @@ and the file's outcome (records, chunks, file problems) is recorded. The normali
 reports the records RECEIVED (at the file's arrival time) together with their next state,
 so the State Keeper writes each document once per step, not once more here. A file problem
 (not UTF-8, truncated, a record over the size limit ...) is counted and kept in the
-outcome; the file's valid records carry on.
+outcome; the file's valid records carry on. A delimited file whose header lacks columns its
+connector needs (`required_columns`) is a mapping problem of the file, `MISSING_COLUMNS`,
+kept first and naming the columns; its records are still normalized and rejected one by one.
 
 A file is split once: its id is a hash of its content, and a file whose outcome is
 recorded is not split again. Splitting is also deterministic (the ingest time is the raw
@@ -23,14 +25,16 @@ from typing import Any
 
 from chalicelib.ingest.exceptions import UnknownFile
 from chalicelib.ingest.file_outcomes import FileOutcomeStore
-from chalicelib.ingest.messages import ChunkMessage, ChunkRecord, FileOutcome, Problem
+from chalicelib.ingest.messages import MISSING_COLUMNS, ChunkMessage, ChunkRecord, FileOutcome, Problem
 from chalicelib.ingest.uploads import file_id_from_key
 from chalicelib.normalize.chunking import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, chunks
+from chalicelib.normalize.connectors.base import Connector
 from chalicelib.normalize.exceptions import MalformedRawKey, UnknownSource
 from chalicelib.normalize.mappings import MappedConnector
 from chalicelib.normalize.sources import connector_for, source_from_key
 from chalicelib.raw_files.reader import read_file
 from chalicelib.raw_files.records import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits
+from chalicelib.raw_files.splitter import Facts
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,8 @@ class FileSplitter:
         connector = connector_for(outcome.source)
         if isinstance(connector, MappedConnector):
             outcome.mapping_version = connector.mapping.version
-        items = read_file(raw_object["Body"], key, connector.file_format, self.limits, connector.record_id)
+        facts = Facts()
+        items = read_file(raw_object["Body"], key, connector.file_format, self.limits, connector.record_id, facts)
         pending: list[ChunkMessage] = []
         for number, records in enumerate(chunks(self._records(items, outcome), self.max_records, self.max_bytes)):
             pending.append(
@@ -117,6 +122,7 @@ class FileSplitter:
                 pending = []
         if pending:
             self._send(pending)
+        self._check_header(outcome, connector, facts)
         log.info(
             "file %s split: %d records in %d chunks, %d problems",
             outcome.file_id,
@@ -133,6 +139,22 @@ class FileSplitter:
                 continue
             outcome.records += 1
             yield ChunkRecord(position=item.position, source_record_id=item.source_record_id, data=item.data)
+
+    def _check_header(self, outcome: FileOutcome, connector: Connector, facts: Facts) -> None:
+        """The columns the connector needs that the header lacks, as the file's first problem."""
+        if facts.layout != "delimited" or not facts.header:
+            return
+        missing = connector.missing_columns(facts.header)
+        if not missing:
+            return
+        problem = Problem(
+            code=MISSING_COLUMNS,
+            message=f"the header lacks columns {connector.name} needs: {', '.join(missing)}",
+            position=1,
+            columns=missing,
+        )
+        outcome.problems_total += 1
+        outcome.problems = [problem, *outcome.problems][:MAX_PROBLEMS_KEPT]
 
     def _send(self, messages: list[ChunkMessage]) -> None:
         entries = [

@@ -233,10 +233,23 @@ def mapped_connector(mapping: Mapping) -> Connector:
         "decimal_comma": mapping.decimal_comma,
         "default_phone_region": mapping.default_phone_region,
         "requires_email": mapping.requires_email,
+        "required_columns": _required_columns(mapping),
     }
     cls = type(f"Mapped_{mapping.source}_v{mapping.version}", (MappedConnector,), attributes)
     connector: Connector = cls()
     return connector
+
+
+def _required_columns(mapping: Mapping) -> tuple[tuple[str, ...], ...]:
+    """A delimited source's columns no record can do without: the record id's, and the email's
+    (any of its aliases) where an email is required."""
+    if mapping.format != "delimited":
+        return ()
+    required = [(column,) for column in mapping.required_columns()]
+    email = mapping.fields.get("email")
+    if mapping.requires_email and email is not None and email.column is not None:
+        required.append((email.column, *email.aliases))
+    return tuple(required)
 
 
 def shipped_mapping(path: Path) -> Mapping:

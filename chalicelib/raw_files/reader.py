@@ -18,11 +18,17 @@ RecordId = Callable[[dict[str, Any]], "str | None"]
 
 
 def read_file(
-    stream: BinaryIO, key: str, fmt: FileFormat, limits: ReadLimits = DEFAULT_LIMITS, record_id: RecordId | None = None
+    stream: BinaryIO,
+    key: str,
+    fmt: FileFormat,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    record_id: RecordId | None = None,
+    facts: Facts | None = None,
 ) -> Iterator[RawRecord | FileProblem]:
     """Records and file problems of one raw object of the given format. Never raises on
-    content; `record_id` (the source's own id of a record) may fail on an odd record."""
-    for piece in split(stream, key, fmt, limits, Facts()):
+    content; `record_id` (the source's own id of a record) may fail on an odd record.
+    `facts`, when given, is filled in with what reading found (a delimited file's header)."""
+    for piece in split(stream, key, fmt, limits, facts if facts is not None else Facts()):
         if piece.data is None:
             if piece.problem is not None:
                 yield piece.problem

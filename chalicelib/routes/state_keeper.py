@@ -7,6 +7,7 @@ from typing import Any
 from chalice import BadRequestError, NotFoundError
 
 from chalicelib import wiring
+from chalicelib.ingest.file_outcomes import file_view
 from chalicelib.routes.access import token_auth
 from chalicelib.routes.errors import Routes
 from chalicelib.routes.params import query_params
@@ -43,8 +44,7 @@ def get_file(file_id: str) -> dict[str, Any]:
     outcome = wiring.file_outcomes().get(file_id)
     if outcome is None and not states["documents"]:
         raise NotFoundError("no file with this id was ingested")
-    split = outcome.model_dump(mode="json", exclude={"file_id"}) if outcome else None
-    return {**states, "split": split}
+    return file_view(states, outcome)
 
 
 @routes.route("/subjects/{subject_id}/documents", methods=["GET"], authorizer=token_auth)

@@ -36,6 +36,7 @@ class HistoryEntry:
     sap_batch_id: str | None = None
     # the message (content hash) that carried this entry; the least one when several did
     origin: str = ""
+    reasons: tuple[tuple[str, str], ...] = ()  # INVALID: (field, code) pairs
 
     @property
     def entry_id(self) -> str:
@@ -64,6 +65,7 @@ def entry_from_change(change: StateChange, origin: str) -> HistoryEntry:
         chunk_id=change.chunk_id,
         sap_batch_id=change.sap_batch_id,
         origin=origin,
+        reasons=change.reasons or (),
     )
 
 
@@ -97,6 +99,11 @@ class DocumentRecord:
         return self.current.state
 
     @property
+    def reasons(self) -> tuple[tuple[str, str], ...]:
+        """Why the document is in its current state, as (field, code) pairs (INVALID)."""
+        return self.current.reasons
+
+    @property
     def state_at(self) -> datetime:
         return self.current.at
 
@@ -109,6 +116,11 @@ class DocumentRecord:
 def _least(*values: str | None) -> str | None:
     present = [value for value in values if value is not None]
     return min(present) if present else None
+
+
+def _least_reasons(*values: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    present = [value for value in values if value]
+    return min(present) if present else ()
 
 
 def merge(
@@ -177,6 +189,7 @@ def _add(entries: dict[str, HistoryEntry], entry: HistoryEntry) -> None:
             chunk_id=_least(known.chunk_id, entry.chunk_id),
             sap_batch_id=_least(known.sap_batch_id, entry.sap_batch_id),
             origin=min(known.origin, entry.origin),
+            reasons=_least_reasons(known.reasons, entry.reasons),
         )
 
 

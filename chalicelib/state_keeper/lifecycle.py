@@ -3,12 +3,16 @@
 A `StateChange` carries ids, a state, a time and correlation ids — never personal data:
 every free-text-like field is restricted to an id alphabet (no `@`, no spaces), and the
 model forbids unknown fields. `subject_id` is the pseudonymous subject (keyed HMAC).
+An INVALID change carries its reasons as (field, code) pairs: schema field names and the
+normalizer's codes, never the values.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import string
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -90,6 +94,32 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._
 ReasonCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_]{0,63}$")]
 UtcMillis = Annotated[datetime, AfterValidator(_utc_millis)]
 
+MAX_REASONS = 10  # kept per INVALID change: a document item stays one write unit
+REASON_FIELD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")  # a schema field name: `contact.email`
+FIELD_CODE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")  # the normalizer's code: `invalid_email`
+FIELD_FALLBACK = "record"
+FieldReason = tuple[
+    Annotated[str, StringConstraints(pattern=REASON_FIELD.pattern)],
+    Annotated[str, StringConstraints(pattern=FIELD_CODE.pattern)],
+]
+Reasons = Annotated[tuple[FieldReason, ...], Field(min_length=1, max_length=MAX_REASONS)]
+
+
+def field_reasons(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The distinct (field, code) pairs a change may carry, in order, at most `MAX_REASONS`.
+
+    A field name outside the id alphabet (a schema path pydantic made up) reads `record`;
+    a code outside it is left out."""
+    kept: dict[tuple[str, str], None] = {}
+    for field_name, code in pairs:
+        code = code.lower()
+        if not FIELD_CODE.match(code):
+            continue
+        kept.setdefault((field_name if REASON_FIELD.match(field_name) else FIELD_FALLBACK, code), None)
+        if len(kept) == MAX_REASONS:
+            break
+    return tuple(kept)
+
 
 class StateChange(BaseModel):
     """One document entering one state, as reported by one component."""
@@ -102,6 +132,7 @@ class StateChange(BaseModel):
     component: Identifier
     attempt: int = Field(default=1, ge=1, le=1000)
     reason_code: ReasonCode | None = None
+    reasons: Reasons | None = None  # INVALID: (field, code) pairs, never a value
     file_id: Identifier | None = None
     chunk_id: Identifier | None = None
     sap_batch_id: Identifier | None = None

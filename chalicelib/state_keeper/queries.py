@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -92,10 +92,15 @@ def document_summary(record: DocumentRecord) -> dict[str, Any]:
     }
 
 
+def _reasons(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    return [{"field": field, "code": code} for field, code in pairs]
+
+
 def document_view(record: DocumentRecord) -> dict[str, Any]:
     return {
         **document_summary(record),
         "subject_id": record.subject_id,
+        "reasons": _reasons(record.reasons),
         "history": [
             {
                 "state": e.state.value,
@@ -105,11 +110,28 @@ def document_view(record: DocumentRecord) -> dict[str, Any]:
                 "reason_code": e.reason_code,
                 "chunk_id": e.chunk_id,
                 "sap_batch_id": e.sap_batch_id,
+                "reasons": _reasons(e.reasons),
             }
             for e in record.history
         ],
         "irregular_transitions": [{"from": a.value, "to": b.value} for a, b in record.irregular_steps()],
     }
+
+
+def rejections(records: Iterable[DocumentRecord]) -> list[dict[str, Any]]:
+    """The reasons of the documents now INVALID, grouped by (field, code): how many
+    records each, most first."""
+    counts = Counter(pair for record in records if record.state is State.INVALID for pair in set(record.reasons))
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [{"field": field, "code": code, "records": n} for (field, code), n in ranked]
+
+
+def rejection_summary(documents: int, grouped: list[dict[str, Any]]) -> str | None:
+    """`all 14 records: source_record_id missing_record_id` when every document of a file
+    is INVALID for the same (field, code); None otherwise."""
+    if documents and grouped and grouped[0]["records"] == documents:
+        return f"all {documents} records: {grouped[0]['field']} {grouped[0]['code']}"
+    return None
 
 
 class StateQueries:
@@ -165,11 +187,14 @@ class StateQueries:
         documents = self.store.file_document_ids(_identifier("file id", file_id))
         records = self.store.get_many(documents)
         states = Counter(record.state.value for record in records.values())
+        grouped = rejections(records.values())
         return {
             "file_id": file_id,
             "documents": len(documents),
             "states": dict(sorted(states.items())),
             "unknown": len(documents) - len(records),
+            "rejections": grouped,
+            "summary": rejection_summary(len(documents), grouped),
         }
 
     def subject_documents(self, subject_id: str) -> dict[str, Any]:

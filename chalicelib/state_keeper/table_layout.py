@@ -42,24 +42,31 @@ def document_id_of(item: dict[str, Any]) -> str:
 
 
 def encode_entry(entry: HistoryEntry) -> str:
-    """`entry` as stored: its fields joined by `|` (ids never hold one)."""
-    return "|".join(
-        (
-            STATE_CODES[entry.state],
-            str(entry.at_ms),
-            entry.component,
-            str(entry.attempt),
-            entry.reason_code or "",
-            entry.chunk_id or "",
-            entry.sap_batch_id or "",
-            entry.origin,
-        )
-    )
+    """`entry` as stored: its fields joined by `|` (ids never hold one); an entry with
+    reasons adds them as a ninth field, `field:code` pairs joined by `,`."""
+    fields = [
+        STATE_CODES[entry.state],
+        str(entry.at_ms),
+        entry.component,
+        str(entry.attempt),
+        entry.reason_code or "",
+        entry.chunk_id or "",
+        entry.sap_batch_id or "",
+        entry.origin,
+    ]
+    if entry.reasons:
+        fields.append(",".join(f"{field}:{code}" for field, code in entry.reasons))
+    return "|".join(fields)
+
+
+def _decode_reasons(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = (pair.rpartition(":") for pair in text.split(",")) if text else ()
+    return tuple((field, code) for field, _, code in pairs)
 
 
 def decode_entry(text: str) -> HistoryEntry:
     """The entry `encode_entry` stored as `text`."""
-    code, at_ms, component, attempt, reason, chunk, batch, origin = text.split("|")
+    code, at_ms, component, attempt, reason, chunk, batch, origin, *reasons = text.split("|")
     return HistoryEntry(
         state=STATES_BY_CODE[code],
         at_ms=int(at_ms),
@@ -69,6 +76,7 @@ def decode_entry(text: str) -> HistoryEntry:
         chunk_id=chunk or None,
         sap_batch_id=batch or None,
         origin=origin,
+        reasons=_decode_reasons(reasons[0]) if reasons else (),
     )
 
 

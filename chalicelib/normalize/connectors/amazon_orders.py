@@ -44,6 +44,8 @@ class AmazonOrderReport(Connector):
     name = "amazon_orders"
     file_format = FileFormat(kind="delimited", extensions=("txt", "tsv", "tab"), delimiter="\t")
     requires_email = False
+    # the record id: an order id and a line item, named differently by the two report families
+    required_columns = (("amazon-order-id", "order-id"), ("sku", "order-item-id"))
 
     def record_id(self, data: dict[str, Any]) -> str | None:
         order = _order_id(data)

@@ -9,6 +9,7 @@ conventions (date formats, local time zone, decimal comma, phone region).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -61,10 +62,18 @@ class Connector(ABC):
     ingest_time_stands_in: ClassVar[bool] = False
     # region for phone numbers written without country code when the record has no country
     default_phone_region: ClassVar[str | None] = None
+    # delimited files: the columns no record can do without (its record id, its email); each
+    # entry is one column, or alternatives of which one will do (report families differ)
+    required_columns: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     @property
     def namespace(self) -> str:
         return self.id_namespace or self.name
+
+    def missing_columns(self, header: Sequence[str]) -> list[str]:
+        """The required columns a delimited file's header lacks, alternatives as `a or b`."""
+        present = set(header)
+        return [" or ".join(options) for options in self.required_columns if present.isdisjoint(options)]
 
     @abstractmethod
     def record_id(self, data: dict[str, Any]) -> str | None:

@@ -25,6 +25,7 @@ an empty download cell) is no answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from chalicelib.normalize.connectors.base import Connector, Draft, scalar
@@ -149,6 +150,7 @@ class FacebookLeadsDownload(Connector):
     name = "facebook_leads_csv"
     id_namespace = NAMESPACE
     file_format = FileFormat(kind="delimited", extensions=("csv", "tsv", "txt"), delimiter=None)
+    required_columns = (("id",), ("email", "work_email"))
     _meta_columns: ClassVar[frozenset[str]] = frozenset(
         {
             "id",
@@ -166,6 +168,11 @@ class FacebookLeadsDownload(Connector):
             "lead_status",
         }
     )
+
+    def missing_columns(self, header: Sequence[str]) -> list[str]:
+        """As read: the meta columns by their exact names, the questions in any case."""
+        named = (c.strip().lower() for c in header)
+        return super().missing_columns([c if n in self._meta_columns else n for c, n in zip(header, named)])
 
     def record_id(self, data: dict[str, Any]) -> str | None:
         lead = scalar(data.get("id"))

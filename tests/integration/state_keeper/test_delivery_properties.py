@@ -45,6 +45,14 @@ MESSAGES = [
             change("doc-0", State.DELIVERED, 60, component="sap-dispatch", sap_batch_id="b-1"),
         ]
     ),
+    encode_changes(
+        [
+            change("doc-3", State.RECEIVED, 3),
+            change(
+                "doc-3", State.INVALID, 3.5, reason_code="MISSING", reasons=(("interaction.occurred_at", "missing"),)
+            ),
+        ]
+    ),
 ]
 
 
@@ -97,4 +105,6 @@ def test_every_delivery_of_the_same_messages_stores_the_same_records_and_counter
         State.DELIVERED: ["doc-0"],
         State.QUEUED_FOR_SAP: ["doc-1"],
         State.PARKED: ["doc-2"],
+        State.INVALID: ["doc-3"],
     }
+    assert queries.get_document("doc-3")["reasons"] == [{"field": "interaction.occurred_at", "code": "missing"}]

@@ -186,6 +186,8 @@ def test_a_files_outcome_counts_its_records_per_state(store: DynamoStateStore, q
         "documents": 6,
         "unknown": 0,
         "states": {"DELIVERED": 4, "QUEUED_FOR_SAP": 1, "REJECTED_BY_SAP": 1},
+        "rejections": [],
+        "summary": None,
     }
 
 

@@ -26,6 +26,9 @@ changes_strategy = st.builds(
     component=st.sampled_from(["normalize", "sap-dispatch"]),
     attempt=st.integers(min_value=1, max_value=2),
     reason_code=st.sampled_from([None, "SAP_400", "SCHEMA"]),
+    reasons=st.sampled_from(
+        [None, (("contact.email", "invalid_email"),), (("record", "missing"), ("a.b", "too_long"))]
+    ),
 )
 
 
