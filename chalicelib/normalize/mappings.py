@@ -245,7 +245,7 @@ def _required_columns(mapping: Mapping) -> tuple[tuple[str, ...], ...]:
     (any of its aliases) where an email is required."""
     if mapping.format != "delimited":
         return ()
-    required = [(column,) for column in mapping.required_columns()]
+    required: list[tuple[str, ...]] = [(column,) for column in mapping.required_columns()]
     email = mapping.fields.get("email")
     if mapping.requires_email and email is not None and email.column is not None:
         required.append((email.column, *email.aliases))
