@@ -358,6 +358,12 @@ def _depth(value: Any, limit: int) -> int:
 # -- delimited text ---------------------------------------------------------------------
 
 
+class _SkippedMidRow(Exception):
+    """A bad line (over the limit, not UTF-8) came while a row was half read: the row is
+    skipped too, or its data would lack bytes its span holds (and a rewrite of that span
+    would then write something else than what was read)."""
+
+
 class _RowLines:
     """Feeds csv.reader decoded lines; keeps the problems of bad lines and the span and
     first line of the row being read."""
@@ -379,6 +385,8 @@ class _RowLines:
             if line.text is None:
                 if line.problem is not None:
                     self.problems.append(line.problem)
+                if self.row_start is not None:
+                    raise _SkippedMidRow()
                 continue
             if self.row_start is None:
                 self.row_start, self.row_line = line.start, line.number
@@ -418,7 +426,7 @@ def _delimited(
     rows = csv.reader(_chain(header_line, feed), delimiter=facts.delimiter)
     try:
         header = [column.strip() for column in next(rows)]
-    except (csv.Error, StopIteration):
+    except (csv.Error, StopIteration, _SkippedMidRow):
         yield _problem(FileProblemCode.MISSING_HEADER, "the header line cannot be read", 1)
         return
     if len(set(header)) != len(header) or not all(header):
@@ -437,6 +445,13 @@ def _delimited(
             line, span, _ = feed.take_row()
             yield from feed.drain()
             yield _problem(FileProblemCode.MALFORMED_CSV, "row cannot be parsed as CSV; skipped", line, span)
+            continue
+        except _SkippedMidRow:
+            line, span, _ = feed.take_row()
+            problems = list(feed.drain())
+            yield _problem(FileProblemCode.MALFORMED_CSV, "row runs into a line that was skipped; skipped", line, span)
+            yield from problems
+            rows = csv.reader(feed, delimiter=facts.delimiter)  # the half-read row's quote is dropped with it
             continue
         line, span, ending = feed.take_row()
         yield from feed.drain()

@@ -441,3 +441,18 @@ def test_odd_json_documents_read_as_the_standard_parser_reads_them(raw: RawFile,
     else:
         expected = [(1, document)] if isinstance(document, dict) else []
     assert records == expected
+
+
+def test_a_row_that_runs_into_a_skipped_line_is_skipped_with_it() -> None:
+    # GIVEN a quoted field over two lines whose second line is over the record limit
+    # (found by the property test above)
+    content = b'E-Mail;Name;Id;Note\n\n;;;\n;"\n00000";;000000000000\n\n;;";0";\n'
+    raw = RawFile("ticketshop", "f.csv", content)
+    limits = ReadLimits(max_record_bytes=19, max_depth=0, block_bytes=65536)
+    # THEN the half-read row is a file problem, not a record lacking the skipped bytes
+    items = ingest_reads(raw, limits)
+    assert [item.data for item in items if isinstance(item, RawRecord)] == [
+        {"E-Mail": "", "Name": "", "Id": ";0", "Note": ""}
+    ]
+    assert {item.code for item in items if isinstance(item, FileProblem)} == {"malformed_csv", "record_too_large"}
+    check_read_alike(raw, limits)
