@@ -50,6 +50,13 @@ def ingest_raw_object(event: S3Event) -> None:
     wiring.ingest().split_file(event.bucket, event.key)
 
 
+@app.lambda_function(name="reprocess_file")
+def reprocess_file(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A file split again from the raw bucket (`{"file_id"}`), as `POST /files/{id}/reprocess` asked."""
+    outcome = wiring.ingest().reprocess(resources.bucket("raw").name, event["file_id"])
+    return outcome.model_dump(mode="json", exclude={"problems"})
+
+
 @app.on_sqs_message(queue=resources.queue("normalize").name, batch_size=10)
 def normalize_chunks(event: SQSEvent) -> dict[str, Any]:
     return wiring.normalizer().handle([record.to_dict() for record in event])

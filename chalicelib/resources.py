@@ -369,6 +369,8 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             # a pull pages through a platform and polls a report; it saves its cursor per page
             FunctionSettings("pull_sources", timeout=900, memory_mb=512),
             FunctionSettings("pull_source", timeout=900, memory_mb=512),
+            # splits a whole raw file again (streamed, constant memory), started by the API
+            FunctionSettings("reprocess_file", timeout=900, memory_mb=512),
         ),
     )
 

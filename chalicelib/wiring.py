@@ -427,6 +427,16 @@ def anonymization_runs() -> DynamoAnonymizationRuns:
     return DynamoAnonymizationRuns(resources().table("config").name, client("dynamodb"))
 
 
+def start_reprocess(file_id: str) -> None:
+    """Hand a file's reprocessing to the `reprocess_file` function, asynchronously."""
+    declared = resources()
+    client("lambda").invoke(
+        FunctionName=f"{declared.app}-{declared.stage}-reprocess_file",
+        InvocationType="Event",
+        Payload=json.dumps({"file_id": file_id}).encode(),
+    )
+
+
 def start_anonymization_run(run_id: str) -> None:
     """Hand a recorded run to its function, asynchronously (the API answers at once)."""
     declared = resources()

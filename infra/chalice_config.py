@@ -110,12 +110,12 @@ def iam_policy(resources: Resources) -> dict[str, Any]:
             },
             *_gdpr_statements(resources),
             {
-                "Sid": "AsynchronousRuns",  # the API hands anonymization runs and source pulls to their functions
+                "Sid": "AsynchronousRuns",  # the API hands anonymization runs, pulls and reprocessing to functions
                 "Effect": "Allow",
                 "Action": "lambda:InvokeFunction",
                 "Resource": [
                     f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-{name}"
-                    for name in ("gdpr_anonymization_run", "pull_source")
+                    for name in ("gdpr_anonymization_run", "pull_source", "reprocess_file")
                 ],
             },
         ],

@@ -67,17 +67,28 @@ class FileSplitter:
         self.max_bytes = max_bytes
         self.clock = clock
 
+    def split_before(self, file_id: str) -> FileOutcome:
+        """The outcome of a file split before; `UnknownFile` if there is none."""
+        done = self.outcomes.get(file_id)
+        if done is None:
+            raise UnknownFile(f"no file {file_id!r} was split")
+        return done
+
+    @staticmethod
+    def read_with_current_mapping(done: FileOutcome) -> bool:
+        """Whether a file was split with its source's mapping as it is now (nothing to reprocess)."""
+        if done.source is None or done.mapping_version is None or done.finished_at is None:
+            return False
+        current = connector_for(done.source)
+        return isinstance(current, MappedConnector) and current.mapping.version == done.mapping_version
+
     def reprocess(self, bucket: str, file_id: str) -> FileOutcome:
         """Split a file again from the raw bucket, e.g. after its source's mapping was fixed:
         its documents get a new attempt (same document ids, same lake keys, SAP exactly once).
         A file already read with its source's current mapping is left as it is."""
-        done = self.outcomes.get(file_id)
-        if done is None:
-            raise UnknownFile(f"no file {file_id!r} was split")
-        if done.source is not None and done.mapping_version is not None and done.finished_at is not None:
-            current = connector_for(done.source)
-            if isinstance(current, MappedConnector) and current.mapping.version == done.mapping_version:
-                return done
+        done = self.split_before(file_id)
+        if self.read_with_current_mapping(done):
+            return done
         return self.split_file(bucket, done.raw_key, again=True)
 
     def split_file(self, bucket: str, key: str, again: bool = False) -> FileOutcome:

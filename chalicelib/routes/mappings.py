@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from chalice import Response
@@ -12,12 +11,10 @@ from chalicelib.ingest.mapping_trial import try_mapping
 from chalicelib.ingest.uploads import MAX_UPLOAD_BYTES
 from chalicelib.normalize.exceptions import InvalidMapping, UnknownMapping
 from chalicelib.normalize.mappings import parse_mapping
-from chalicelib.resources import current
 from chalicelib.routes.access import require_admin, token_auth
 from chalicelib.routes.errors import Routes
 
 routes = Routes(__name__)
-resources = current()
 
 
 def _body(name: str) -> dict[str, Any]:
@@ -76,7 +73,16 @@ def try_source_mapping(name: str) -> dict[str, Any]:
 
 @routes.route("/files/{file_id}/reprocess", methods=["POST"], authorizer=token_auth)
 def reprocess_file(file_id: str) -> Response:
-    """Split a file again from the raw bucket (after a mapping fix); its documents get a new attempt."""
-    outcome = wiring.ingest().reprocess(resources.bucket("raw").name, file_id)
-    body = json.loads(outcome.model_dump_json(exclude={"problems"}))
-    return Response(status_code=202, body={**body, "status": f"/files/{file_id}"})
+    """Split a file again from the raw bucket (after a mapping fix), in the `reprocess_file`
+    function: 202 and the file's status link. A file already read with its source's current
+    mapping is left as it is: 200."""
+    splitter = wiring.ingest()
+    done = splitter.split_before(file_id)
+    status = f"/files/{file_id}"
+    if splitter.read_with_current_mapping(done):
+        return Response(
+            status_code=200,
+            body={"file_id": file_id, "mapping_version": done.mapping_version, "reprocessed": False, "status": status},
+        )
+    wiring.start_reprocess(file_id)
+    return Response(status_code=202, body={"file_id": file_id, "reprocessed": True, "status": status})
