@@ -11,8 +11,12 @@ from chalicelib.auth.tokens import bearer_token
 
 authentication = Blueprint(__name__)
 
+# API Gateway caches an authorizer's answer per token; a revoked token keeps working until
+# its cached answer expires (API Gateway's default is 300 s), so the cache is kept short.
+AUTHORIZER_CACHE_SECONDS = 30
 
-@authentication.authorizer()
+
+@authentication.authorizer(ttl_seconds=AUTHORIZER_CACHE_SECONDS)
 def token_auth(auth_request: AuthRequest) -> AuthResponse:
     try:
         principal = wiring.token_store().principal(bearer_token(auth_request.token))

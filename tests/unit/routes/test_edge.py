@@ -90,3 +90,12 @@ def test_every_route_but_health_and_the_platform_webhooks_names_the_token_author
         expected = None if path in public else token_auth
         assert entry.authorizer is expected, f"{method} {path}"
     assert [auth.name for auth in app.builtin_auth_handlers] == ["token_auth"]
+
+
+def test_a_revoked_token_stops_working_within_the_authorizer_cache_of_30_seconds() -> None:
+    from app import app
+    from chalicelib.routes.access import AUTHORIZER_CACHE_SECONDS
+
+    [handler] = app.builtin_auth_handlers
+    assert AUTHORIZER_CACHE_SECONDS == 30
+    assert handler.ttl_seconds == AUTHORIZER_CACHE_SECONDS  # API Gateway: authorizerResultTtlInSeconds
