@@ -162,6 +162,7 @@ class MappedConnector(Connector):
 
     mapping: ClassVar[Mapping]
     vocabularies: ClassVar[dict[int, dict[str, str]]]  # per rule: folded platform value -> ours
+    id_rules: ClassVar[tuple[FieldRule | None, ...]]  # the record id's parts; None: the interaction type
 
     def _value(self, data: dict[str, Any], rule: FieldRule, interaction: InteractionType | None) -> Any:
         if rule.value is not None:
@@ -189,13 +190,12 @@ class MappedConnector(Connector):
 
     def record_id(self, data: dict[str, Any]) -> str | None:
         parts: list[str] = []
-        for part in self.mapping.record_id:
-            if part == INTERACTION_PART:
+        for rule in self.id_rules:
+            if rule is None:
                 interaction = self._interaction(data)
                 if interaction is not None:
                     parts.append(interaction.value)
                 continue
-            rule = FieldRule(column=part) if self.mapping.format == "delimited" else FieldRule(path=part)
             value = scalar(self._value(data, rule, None))
             if value is None:
                 return None
@@ -234,6 +234,12 @@ def mapped_connector(mapping: Mapping) -> Connector:
         "default_phone_region": mapping.default_phone_region,
         "requires_email": mapping.requires_email,
         "required_columns": _required_columns(mapping),
+        "id_rules": tuple(
+            None
+            if part == INTERACTION_PART
+            else (FieldRule(column=part) if mapping.format == "delimited" else FieldRule(path=part))
+            for part in mapping.record_id
+        ),
     }
     cls = type(f"Mapped_{mapping.source}_v{mapping.version}", (MappedConnector,), attributes)
     connector: Connector = cls()
