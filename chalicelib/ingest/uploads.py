@@ -52,6 +52,14 @@ def raw_key(source: str, file_id: str, extension: str, now: datetime | None = No
     return f"incoming/{source}/{now:%Y/%m/%d}/{file_id}{extension}"
 
 
+def put_raw_file(s3: Any, bucket: str, source: str, body: bytes, extension: str, now: datetime | None = None) -> str:
+    """Write a file of `source` to the raw bucket under its content's id; returns the key
+    (the S3 event that follows splits it)."""
+    key = raw_key(source, file_id_for(body), extension, now)
+    s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"source": source})
+    return key
+
+
 def file_id_from_key(key: str) -> str:
     """The file id of a raw key (its last path segment without extensions)."""
     return key.rsplit("/", 1)[-1].split(".", 1)[0]
@@ -112,8 +120,6 @@ def store_upload(
         filename, body = file_part(content_type, body)
     if not body:
         raise UnsupportedUpload("the upload is empty")
-    file_id = file_id_for(body)
     readable = connector_for(source).file_format.extensions
-    key = raw_key(source, file_id, extension_for(content_type, filename, body, readable), now)
-    s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"source": source})
-    return Upload(file_id=file_id, key=key, bytes=len(body))
+    key = put_raw_file(s3, bucket, source, body, extension_for(content_type, filename, body, readable), now)
+    return Upload(file_id=file_id_from_key(key), key=key, bytes=len(body))

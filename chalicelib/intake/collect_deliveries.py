@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.ingest.uploads import file_id_for, raw_key
+from chalicelib.ingest.uploads import file_id_for, put_raw_file
 from chalicelib.intake.catalogue import intake_source
 from chalicelib.intake.deliveries import Delivery, DeliveryItem
 from chalicelib.intake.exceptions import IntakeError, PlatformUnavailable
@@ -143,8 +143,7 @@ class DeliveryCollector:
             records = self.fetchers[source](fresh)
             if records:
                 body = raw_page(declared.raw_source, records)
-                key = raw_key(declared.raw_source, file_id_for(body), ".json", self.clock())
-                self.s3.put_object(Bucket=self.raw_bucket, Key=key, Body=body, Metadata={"source": declared.raw_source})
+                key = put_raw_file(self.s3, self.raw_bucket, declared.raw_source, body, ".json", self.clock())
                 collected.files[source] = key
                 stored = len(records)
             self.states.mark_stored(source, unique)

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.ingest.uploads import file_id_for, raw_key
+from chalicelib.ingest.uploads import file_id_from_key, put_raw_file
 from chalicelib.intake.catalogue import INTAKE_SOURCES, IntakeSource, intake_source
 from chalicelib.intake.exceptions import IntakeError, InvalidSourceSettings
 from chalicelib.intake.pulls import Pull, PullResult, SourceSettings
@@ -47,10 +47,8 @@ class RawPullContext:
         self.cursor: dict[str, Any] | None = states.cursor(source.name)
 
     def store(self, body: bytes, extension: str) -> str:
-        file_id = file_id_for(body)
-        key = raw_key(self.source.raw_source, file_id, extension, self.clock())
-        self.s3.put_object(Bucket=self.raw_bucket, Key=key, Body=body, Metadata={"source": self.source.raw_source})
-        return file_id
+        key = put_raw_file(self.s3, self.raw_bucket, self.source.raw_source, body, extension, self.clock())
+        return file_id_from_key(key)
 
     def save_cursor(self, cursor: dict[str, Any]) -> None:
         self.states.save_cursor(self.source.name, cursor)
