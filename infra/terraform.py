@@ -94,7 +94,12 @@ def _escape(text: str) -> str:
 
 def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
     """Glue database and table (partition projection: no crawler), Athena workgroup, results expiry."""
-    from chalicelib.lake_access.catalog import athena_workgroup_declaration, glue_table_declaration, lake_table
+    from chalicelib.lake_access.catalog import (
+        athena_workgroup_declaration,
+        glue_table_declaration,
+        glue_view_declaration,
+        lake_table,
+    )
     from chalicelib.normalize.sources import SOURCES
 
     catalog = resources.lake_catalog
@@ -102,6 +107,7 @@ def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
     results = resources.bucket(catalog.results_bucket)
     table = lake_table(resources.app, resources.stage, resources.bucket("lake").name)
     glue = glue_table_declaration(table, sorted(SOURCES))
+    view = glue_view_declaration(table)
     workgroup = athena_workgroup_declaration(catalog.workgroup, results.name, catalog.bytes_scanned_cutoff)
     results_label = tf_name(results.key)
     return {
@@ -122,7 +128,16 @@ def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
                         "columns": glue["columns"],
                     }
                 ],
-            }
+            },
+            "lake_current": {
+                "name": view["table"],
+                "database_name": "${aws_glue_catalog_database.lake.name}",
+                "table_type": view["table_type"],
+                "view_original_text": view["view_original_text"],
+                "view_expanded_text": view["view_expanded_text"],
+                "parameters": view["parameters"],
+                "storage_descriptor": [{"columns": view["columns"]}],
+            },
         },
         "aws_athena_workgroup": {
             "gdpr": {

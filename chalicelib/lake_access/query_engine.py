@@ -26,9 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chalicelib.lake_access.catalog import LakeTable
+from chalicelib.lake_access.catalog import LakeTable, current_view_sql
 from chalicelib.lake_access.exceptions import QueryFailed
 from chalicelib.lake_access.object_store import ObjectStore, s3_uri
+
+# what the current view orders versions by (`catalog.current_view_sql`)
+VERSION_COLUMNS = frozenset({"document_id", "version_at", "version_id", "ingested_at", "raw_key", "raw_position"})
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,10 @@ class DuckDbQueryEngine:
                 connection.register(f"__lake_{number}", dataset)
                 connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.database}"')
                 connection.execute(f'CREATE VIEW "{table.database}"."{table.name}" AS SELECT * FROM __lake_{number}')
+                names = [name for name in dataset.schema.names if name not in (*table.partition_keys, "$path")]
+                if VERSION_COLUMNS <= set(names):  # a lake table, not a test's own table
+                    view = current_view_sql(table, [(name, "") for name in names])
+                    connection.execute(f'CREATE VIEW "{table.database}"."{table.current_view}" AS {view}')
             try:
                 cursor = connection.execute(sql)
                 rows = [tuple(row) for row in cursor.fetchall()]

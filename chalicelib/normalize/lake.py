@@ -29,14 +29,18 @@ inside the files (Glue forbids a column that is also a partition key).
 Idempotency: the object key is a function of (source, event date, chunk id) only, and the
 chunk id is a function of the raw file's content hash and the chunk's number; writing the
 same chunk again overwrites the same objects. The same record arriving in another file is
-the same `document_id`: queries deduplicate by `document_id`, keeping the latest
-`ingested_at`. The event date range projects two years ahead: tickets sell that early.
+the same `document_id`: every version of it is a row (`version_at`, `version_id`, see
+`versions.py`), and the catalog's current view (`lake_access/catalog.py`) keeps one row per
+document, the latest version, for the queries and sums operations run. The event date range
+projects two years ahead: tickets sell that early.
 
 Schema versions (`schema_version`, per row): columns are only ever added, so every object
 is read with the current schema and a column an older object lacks reads as null (Parquet
 and Athena match columns by name). Version 2 added `answers`, the custom questions of lead
 forms and registrations (`list<struct<key, label, values: list<string>>>`, null for none):
 personal data, nulled by a retention policy naming `answers`, gone with the row on erasure.
+Version 3 added `version_at` and `version_id` (older rows read null; the current view
+takes their `ingested_at` for the time).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ import pyarrow as pa
 
 from chalicelib.normalize.exceptions import InvalidLakePartition
 from chalicelib.normalize.schema import NormalizedRecord
+from chalicelib.normalize.versions import version_at, version_id
 
 LAKE_PREFIX = "lake/"
 PARTITION_KEYS = ("source", "event_date")
@@ -95,6 +100,8 @@ LAKE_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("ingested_at", _TIMESTAMP, "timestamp"),
     ("ingest_date", pa.string(), "string"),
     ("schema_version", pa.int32(), "int"),
+    ("version_at", _TIMESTAMP, "timestamp"),
+    ("version_id", pa.string(), "string"),
 )
 _PARTITION_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("source", pa.string(), "string"),
@@ -195,6 +202,8 @@ def lake_row(record: NormalizedRecord, include_partition_columns: bool = False) 
         "ingested_at": lineage.ingested_at,
         "ingest_date": lineage.ingested_at.date().isoformat(),
         "schema_version": record.schema_version,
+        "version_at": version_at(record),
+        "version_id": version_id(record),
     }
     if include_partition_columns:
         row["source"] = lineage.source

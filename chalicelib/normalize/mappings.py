@@ -6,7 +6,9 @@ A `Mapping` names, per normalized field (a `Draft` field), where its value is: a
 or a constant; optionally a vocabulary from the platform's values to ours (consent "Ja" →
 true, a status column → interaction types). The file's conventions come with it: format
 and delimiter, date formats and time zone, decimal comma, the phone region, and how the
-record id is composed (`["Ticketnummer", "{interaction_type}"]` → `T-1:check_in`).
+record id is composed (`["Bestellnummer", "Ticketnummer"]` → `B-7:T-1`). The record id names
+the platform's record, never its status: a status column read into the interaction type
+makes a later export of the same ticket a new version of one document (`version_at`).
 `mapped_connector(mapping)` turns it into a `Connector` the normalizer runs like any other.
 
 Mappings are validated when declared: an unknown target field, a date format without a
@@ -35,7 +37,6 @@ from chalicelib.raw_files.formats import FileFormat
 
 # the Draft fields a mapping may fill (the flag of a platform's test records is code's business)
 TARGETS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Draft)) - {"is_test"}
-INTERACTION_PART = "{interaction_type}"
 _CONSENT_VALUES = {"true", "false"}
 _SAMPLE_MOMENT = datetime(2031, 12, 24, 17, 45, 59)
 
@@ -87,7 +88,7 @@ class Mapping(BaseModel):
     decimal_comma: bool = False
     default_phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     requires_email: bool = True
-    record_id: tuple[str, ...] = Field(min_length=1)  # columns/paths, and `{interaction_type}`
+    record_id: tuple[str, ...] = Field(min_length=1)  # columns or paths, joined with `:`
     fields: dict[str, FieldRule]
 
     @field_validator("fields")
@@ -104,6 +105,16 @@ class Mapping(BaseModel):
             if target == "consent_granted" and set(rule.vocabulary.values()) - _CONSENT_VALUES:
                 raise ValueError("consent_granted's vocabulary maps to true or false")
         return rules
+
+    @field_validator("record_id")
+    @classmethod
+    def _names_the_record(cls, parts: tuple[str, ...]) -> tuple[str, ...]:
+        if any("{" in part for part in parts):
+            raise ValueError(
+                "the record id names the platform's record, not its status: a status change is a new"
+                " version of the same document (map the change time to version_at)"
+            )
+        return parts
 
     @field_validator("datetime_formats")
     @classmethod
@@ -142,7 +153,7 @@ class Mapping(BaseModel):
 
     def required_columns(self) -> tuple[str, ...]:
         """The columns of the record id (what a file must have for its records to be found)."""
-        return tuple(part for part in self.record_id if part != INTERACTION_PART)
+        return self.record_id
 
 
 def parse_mapping(body: Any) -> Mapping:
@@ -162,7 +173,7 @@ class MappedConnector(Connector):
 
     mapping: ClassVar[Mapping]
     vocabularies: ClassVar[dict[int, dict[str, str]]]  # per rule: folded platform value -> ours
-    id_rules: ClassVar[tuple[FieldRule | None, ...]]  # the record id's parts; None: the interaction type
+    id_rules: ClassVar[tuple[FieldRule, ...]]  # the record id's parts
 
     def _value(self, data: dict[str, Any], rule: FieldRule, interaction: InteractionType | None) -> Any:
         if rule.value is not None:
@@ -191,11 +202,6 @@ class MappedConnector(Connector):
     def record_id(self, data: dict[str, Any]) -> str | None:
         parts: list[str] = []
         for rule in self.id_rules:
-            if rule is None:
-                interaction = self._interaction(data)
-                if interaction is not None:
-                    parts.append(interaction.value)
-                continue
             value = scalar(self._value(data, rule, None))
             if value is None:
                 return None
@@ -235,9 +241,7 @@ def mapped_connector(mapping: Mapping) -> Connector:
         "requires_email": mapping.requires_email,
         "required_columns": _required_columns(mapping),
         "id_rules": tuple(
-            None
-            if part == INTERACTION_PART
-            else (FieldRule(column=part) if mapping.format == "delimited" else FieldRule(path=part))
+            FieldRule(column=part) if mapping.format == "delimited" else FieldRule(path=part)
             for part in mapping.record_id
         ),
     }

@@ -289,6 +289,7 @@ def _build(
         consent_at = check("contact.marketing_consent.at", fields.instant, draft.consent_at, *when)
         consent = Consent(granted=granted, at=consent_at, source=draft.consent_source or connector.name)
 
+    version_at = check("lineage.version_at", fields.instant, draft.version_at, *when)
     occurred_at = check("interaction.occurred_at", fields.instant, draft.occurred_at, *when)
     if occurred_at is None and not any(r.field == "interaction.occurred_at" for r in checker.reasons):
         if connector.ingest_time_stands_in:
@@ -357,6 +358,7 @@ def _build(
             "raw_key": lineage_key,
             "position": position,
             "ingested_at": ingested_at,
+            "version_at": version_at or ingested_at,
         },
         "answers": answers,
     }

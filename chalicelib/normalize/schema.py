@@ -3,7 +3,8 @@
 A `NormalizedRecord` is one interaction of one person with the company: who (`Contact`),
 what and when (`Interaction`), at which event (`Event`, when there is one), and where it
 came from (`Lineage`). Its `document_id` is derived from the source and the platform's own
-record id, so a re-delivered record maps onto the same document. Its `subject_id` is a keyed
+record id, so a re-delivered record maps onto the same document: each delivery is a version
+of it, ordered by `Lineage.version_at` (the platform's change time; see `versions.py`). Its `subject_id` is a keyed
 HMAC of the normalized email: it joins all records of one person without exposing the email.
 
 `Rejected` and `Reason` describe a record that failed validation. A reason names the field
@@ -18,7 +19,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 2  # 2: `answers`
+SCHEMA_VERSION = 3  # 2: `answers`; 3: `version_at`
 
 
 class InteractionType(StrEnum):
@@ -112,8 +113,10 @@ class Lineage(_Model):
     raw_key: str
     position: int
     ingested_at: datetime
+    # the platform's change time of this version, else the ingest time (None: read as that)
+    version_at: datetime | None = None
 
-    _ingested_utc = field_validator("ingested_at")(_utc)
+    _ingested_utc = field_validator("ingested_at", "version_at")(_utc)
 
 
 class NormalizedRecord(_Model):

@@ -12,8 +12,9 @@ Two documented report families are read, told apart by their header:
   `buyer-phone-number`, `recipient-name`, `sku`, `product-name`, `quantity-purchased`,
   `ship-country`... (no prices).
 
-The record id is `{order id}:{sku}:{interaction}`, the same line item in both reports; a
-cancelled order line (`order-status` or `item-status` `Cancelled`) is a cancellation.
+The record id is `{order id}:{sku}`, the same line item in both reports; a cancelled order
+line (`order-status` or `item-status` `Cancelled`) is a cancellation, a new version of the
+line's document dated by `last-updated-date`.
 Ticket and merchandise orders are told apart by our own SKU convention (`TICKET_SKU_PREFIXES`).
 """
 
@@ -52,12 +53,13 @@ class AmazonOrderReport(Connector):
         sku = scalar(data.get("sku")) or scalar(data.get("order-item-id"))
         if not order or not sku:
             return None
-        return f"{order}:{sku}:{interaction_type(data).value}"
+        return f"{order}:{sku}"
 
     def draft(self, data: dict[str, Any]) -> Draft:
         return Draft(
             interaction_type=interaction_type(data),
             occurred_at=data.get("purchase-date"),
+            version_at=data.get("last-updated-date") or None,
             email=data.get("buyer-email") or None,
             full_name=data.get("recipient-name") or data.get("buyer-name") or None,
             phone=data.get("buyer-phone-number") or None,

@@ -23,6 +23,9 @@ class Draft:
 
     interaction_type: InteractionType | None = None
     occurred_at: Any = None
+    # when the platform last changed the record (Eventbrite `changed`): orders its versions;
+    # None where the platform gives no change time (the ingest time stands in)
+    version_at: Any = None
     email: Any = None
     first_name: Any = None
     last_name: Any = None

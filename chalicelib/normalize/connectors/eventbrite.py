@@ -16,8 +16,9 @@ the question; a question without an `answer` was not answered and is left out.
 
 One attendee object is the attendee's current state, so the interaction it stands for is
 derived from its flags, most final first: refunded, cancelled, checked in, paid ticket,
-free registration. The record id is `{attendee id}:{interaction type}`: re-delivering the
-same state is the same document; a later check-in is a new interaction (a new document).
+free registration. The record id is the attendee id: one attendee is one document, and an
+attendee re-sent with a later `changed` (checked in, cancelled, refunded) is a new version
+of it (`version_at`), whose interaction SAP receives once.
 """
 
 from __future__ import annotations
@@ -71,8 +72,7 @@ class EventbriteAttendees(Connector):
     file_format = FileFormat(kind="json", extensions=("json",), page_keys=("attendees",))
 
     def record_id(self, data: dict[str, Any]) -> str | None:
-        attendee = scalar(data.get("id"))
-        return f"{attendee}:{interaction_type(data).value}" if attendee else None
+        return scalar(data.get("id"))
 
     def draft(self, data: dict[str, Any]) -> Draft:
         kind = interaction_type(data)
@@ -92,6 +92,7 @@ class EventbriteAttendees(Connector):
         return Draft(
             interaction_type=kind,
             occurred_at=data.get("created") if at_creation else (data.get("changed") or data.get("created")),
+            version_at=data.get("changed") or data.get("created"),
             email=profile.get("email"),
             first_name=profile.get("first_name"),
             last_name=profile.get("last_name"),

@@ -69,7 +69,7 @@ def test_it_fetches_the_attendee_an_attendee_url_names(standin: tuple[Eventbrite
     assert found[0]["event"]["organization_id"] == ORGANIZATION  # expanded, so the organization can be checked
     assert allowed(found[0], events=(), organization=ORGANIZATION)
     [record] = records_of(json.dumps(found[0]).encode())
-    assert record.source_record_id == "3100000001:check_in"
+    assert record.source_record_id == "3100000001"
 
 
 def test_it_fetches_the_attendees_of_an_order(standin: tuple[EventbriteStandIn, str]) -> None:
