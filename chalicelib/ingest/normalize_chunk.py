@@ -4,6 +4,8 @@ For each chunk message:
 - every record is normalized (`chalicelib.normalize.normalize`);
 - valid records are written to the lake as one Parquet object per (source, event date)
   partition, keyed by the chunk id, so a chunk processed twice overwrites its own objects;
+  the same version twice in a chunk (the same record id repeated in a file) is one row,
+  and distinct versions of one record are rows of one document (`normalize/versions.py`);
 - rejected records go, in their raw form, to the quarantine bucket (one JSON Lines object
   per chunk, keyed by the chunk id), with a sidecar of reason codes that holds no values
   (under `reasons/`, so erasure only reads `quarantine/`);
@@ -48,6 +50,7 @@ from chalicelib.normalize.normalizer import normalize, raw_document_id
 from chalicelib.normalize.schema import NormalizedRecord, Rejected
 from chalicelib.normalize.sources import connector_for
 from chalicelib.normalize.subject_ids import normalized_email
+from chalicelib.normalize.versions import distinct_versions, version_at, version_id
 from chalicelib.raw_files.records import RawRecord
 from chalicelib.state_keeper.lifecycle import State, StateChange, field_reasons
 from chalicelib.subjects.pseudonyms import subject_id
@@ -176,7 +179,7 @@ class ChunkNormalizer:
                 valid.append(outcome)
             else:
                 rejected.append((outcome, item.data))
-        valid, rejected, erased = self._drop_erased(message, valid, rejected)
+        valid, rejected, erased = self._drop_erased(message, distinct_versions(valid), rejected)
         result.valid, result.invalid, result.erased = len(valid), len(rejected), len(erased)
 
         for lake_object in lake_objects(valid, message.chunk_id):
@@ -205,7 +208,12 @@ class ChunkNormalizer:
             for record in valid:
                 reporter.report(
                     self._change(
-                        message, record.document_id, State.NORMALIZED, normalized_at, subject_id=record.subject_id
+                        message,
+                        record.document_id,
+                        State.NORMALIZED,
+                        normalized_at,
+                        subject_id=record.subject_id,
+                        version=record,
                     )
                 )
             for outcome, _ in rejected:
@@ -314,6 +322,7 @@ class ChunkNormalizer:
         subject_id: str | None = None,
         reason_code: str | None = None,
         reasons: tuple[tuple[str, str], ...] | None = None,
+        version: NormalizedRecord | None = None,
     ) -> StateChange:
         return StateChange(
             document_id=document_id,
@@ -326,4 +335,7 @@ class ChunkNormalizer:
             chunk_id=message.chunk_id,
             source=message.source,
             subject_id=subject_id,
+            version_id=version_id(version) if version is not None else None,
+            version_at=version_at(version) if version is not None else None,
+            interaction=version.interaction.type.value if version is not None else None,
         )

@@ -50,7 +50,9 @@ class SapGateway(Protocol):
 
     def send_batch(self, service: str, changesets: list[batch.Changeset]) -> list[ChangesetOutcome]: ...
 
-    def find_interactions(self, service: str, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]: ...
+    def find_interactions(
+        self, service: str, keys: list[tuple[str, str, str, str]]
+    ) -> set[tuple[str, str, str, str]]: ...
 
 
 def is_retryable_status(status: int) -> bool:
@@ -144,10 +146,11 @@ class SapClient:
 
     # -- lookups (in-doubt reconciliation) ----------------------------------------------
 
-    def find_interactions(self, service: str, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
-        """Which of these (SourceSystem, InteractionSourceObjectType, InteractionSourceObject) SAP holds."""
-        found: set[tuple[str, str, str]] = set()
-        fields = ("SourceSystem", "InteractionSourceObjectType", "InteractionSourceObject")
+    def find_interactions(self, service: str, keys: list[tuple[str, str, str, str]]) -> set[tuple[str, str, str, str]]:
+        """Which of these (SourceSystem, InteractionSourceObjectType, InteractionSourceObject,
+        InteractionType) SAP holds."""
+        found: set[tuple[str, str, str, str]] = set()
+        fields = ("SourceSystem", "InteractionSourceObjectType", "InteractionSourceObject", "InteractionType")
         for start in range(0, len(keys), LOOKUP_CHUNK):
             chunk = keys[start : start + LOOKUP_CHUNK]
             clauses = [

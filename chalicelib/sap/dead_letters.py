@@ -96,9 +96,12 @@ def _peek(sqs: Any, queue_url: str, limit: int) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def _records(message: dict[str, Any]) -> list[str] | None:
+def _records(message: dict[str, Any]) -> dict[str, str] | None:
+    """record id -> its document, of a dispatch message; None when the body is not one."""
     try:
-        return [record.record_id for record in DispatchMessage.model_validate_json(message["Body"]).records]
+        return {
+            record.record_id: record.document for record in DispatchMessage.model_validate_json(message["Body"]).records
+        }
     except ValidationError:
         return None
 
@@ -116,12 +119,12 @@ def park_dead_letters(
                 if record_ids is None:
                     found.unreadable += 1
                     continue
-                parked = ledger.park_many(record_ids)
+                parked = ledger.park_many(list(record_ids))
                 found.final += len(set(record_ids) - set(parked))
                 for record_id, parked_at in parked.items():
                     report.report(
                         StateChange(
-                            document_id=record_id,
+                            document_id=record_ids[record_id],
                             state=State.PARKED,
                             component=PARK_COMPONENT,
                             reason_code=REASON,
@@ -193,11 +196,14 @@ def replay_dead_letters(
                     ],
                 )
             for message in done:
-                record_ids = _records(message) or []
-                for record_id in sorted(ledger.unpark_many(record_ids)):
+                record_ids = _records(message) or {}
+                for record_id in sorted(ledger.unpark_many(list(record_ids))):
                     report.report(
                         StateChange(
-                            document_id=record_id, state=State.QUEUED_FOR_SAP, at=queued_at, component=REPLAY_COMPONENT
+                            document_id=record_ids[record_id],
+                            state=State.QUEUED_FOR_SAP,
+                            at=queued_at,
+                            component=REPLAY_COMPONENT,
                         )
                     )
                     replayed.records += 1

@@ -82,6 +82,11 @@ class RecordOutcome:
     message_id: str
     status: str
     reason: str | None = None  # SAP's code and message (redacted), or our validation problems
+    document_id: str | None = None  # the State Keeper's document (the record id where None)
+
+    @property
+    def document(self) -> str:
+        return self.document_id or self.record_id
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,7 @@ class _Work:
     message_id: str
     claim: Claim
     contact_done: bool = False
-    present: set[tuple[str, str, str]] = field(default_factory=set)  # interactions SAP already has
+    present: set[tuple[str, str, str, str]] = field(default_factory=set)  # interactions SAP already has
     outcome: str | None = None
     reason: str | None = None
     retry_after: float | None = None
@@ -210,7 +215,12 @@ class _Run:
             else:
                 self.result.outcomes.append(
                     RecordOutcome(
-                        record.record_id, record.subject_id, message_id, RETRYING, "held by another dispatcher"
+                        record.record_id,
+                        record.subject_id,
+                        message_id,
+                        RETRYING,
+                        "held by another dispatcher",
+                        document_id=record.document,
                     )
                 )
                 self.busy_delay = max(self.busy_delay, withdrawal.busy_until - time.time())
@@ -231,6 +241,7 @@ class _Run:
                     item.message_id,
                     item.outcome or RETRYING,
                     item.reason,
+                    document_id=item.record.document,
                 )
             )
         return work
@@ -253,7 +264,12 @@ class _Run:
             elif claim.status == "busy":
                 self.result.outcomes.append(
                     RecordOutcome(
-                        record.record_id, record.subject_id, message_id, RETRYING, "held by another dispatcher"
+                        record.record_id,
+                        record.subject_id,
+                        message_id,
+                        RETRYING,
+                        "held by another dispatcher",
+                        document_id=record.document,
                     )
                 )
                 self.busy_delay = max(self.busy_delay, claim.busy_until - time.time())
@@ -417,7 +433,9 @@ class _Run:
 
     def _final(self, record: DispatchRecord, message_id: str, status: str, reason: str | None) -> None:
         self.result.outcomes.append(
-            RecordOutcome(record.record_id, record.subject_id, message_id, status, reason or None)
+            RecordOutcome(
+                record.record_id, record.subject_id, message_id, status, reason or None, document_id=record.document
+            )
         )
 
     def _settle(self, work: list[_Work]) -> dict[str, bool]:

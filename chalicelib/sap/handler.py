@@ -129,7 +129,7 @@ class SapDispatchHandler:
                     continue  # still QUEUED_FOR_SAP (it comes back), or sent before its erasure
                 reporter.report(
                     StateChange(
-                        document_id=outcome.record_id,
+                        document_id=outcome.document,
                         state=state,
                         at=at,
                         component=COMPONENT,

@@ -5,8 +5,11 @@
   person's records from every platform land on one SAP contact; the email also travels as
   an additional ID so SAP can merge it with contacts from elsewhere;
 - a stated marketing consent becomes a `MarketingPermissions` entry for the email;
-- the interaction is keyed by (source platform, DOCUMENT, document id): deterministic, so
-  an in-doubt send can be looked up in SAP and is never created twice;
+- the interaction is keyed by (source platform, DOCUMENT, document id, interaction type):
+  deterministic, so an in-doubt send can be looked up in SAP and is never created twice;
+  each version of a document sends its own interaction (a check-in, a refund), and the
+  dispatch ledger keys on (document, interaction type), so SAP receives each once
+  (`normalize/versions.py`);
 - the custom answers of a lead form or registration travel as the interaction's
   `InteractionContent` (`answers_content`).
 The mapping reads no clock: the same record always maps to the same payload.
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.normalize.schema import Answer, InteractionType, NormalizedRecord
+from chalicelib.normalize.versions import first_of_each_interaction, interaction_key
 from chalicelib.sap import metadata
 from chalicelib.sap.exceptions import OutboxUnavailable
 from chalicelib.sap.metadata import CONTACT_SERVICE, INTERACTION_SERVICE
@@ -164,7 +168,8 @@ def to_dispatch_record(record: NormalizedRecord) -> DispatchRecord:
         content=answers_content(record.answers),
     )
     dispatch_record = DispatchRecord(
-        record_id=record.document_id,
+        record_id=interaction_key(record.document_id, interaction.type),
+        document_id=record.document_id,
         subject_id=record.subject_id,
         contact=sap_contact,
         permissions=permissions,
@@ -188,7 +193,7 @@ class OutboxMessage:
     body: str
     group_id: str
     deduplication_id: str
-    document_ids: tuple[str, ...]
+    document_ids: tuple[str, ...]  # of its records, in order (a document once per interaction type)
 
 
 def pack(
@@ -213,7 +218,7 @@ def pack(
                     body=body,
                     group_id=f"subjects-{shard}",
                     deduplication_id=hashlib.sha256(body.encode()).hexdigest(),
-                    document_ids=tuple(r.record_id for r in group),
+                    document_ids=tuple(r.document for r in group),
                 )
             )
     return messages
@@ -238,7 +243,8 @@ class SapOutbox:
         """
         result = OutboxResult()
         sendable: list[DispatchRecord] = []
-        for record in records:
+        # versions of one document in one call: the earliest of each interaction type, as in order
+        for record in first_of_each_interaction(records):
             try:
                 sendable.append(to_dispatch_record(record))
             except Unsendable as unsendable:
@@ -246,7 +252,8 @@ class SapOutbox:
         messages = pack(sendable, self.shards, self.per_message)
         for batch in _batches(messages):
             self._send_batch(batch)
-            result.queued.extend(document_id for message in batch for document_id in message.document_ids)
+            result.queued.extend(d for message in batch for d in message.document_ids)
+        result.queued = list(dict.fromkeys(result.queued))
         if result.unsendable:
             log.info("%d of %d records not queued for SAP", len(result.unsendable), len(records))
         return result

@@ -135,8 +135,9 @@ class SapPermission(_SapModel):
 class SapInteraction(_SapModel):
     """An interaction (API_MKT_INTERACTION_SRV Interactions), created by POST.
 
-    POST is not idempotent, so (source_system, source_object_type, source_object) must
-    identify the interaction uniquely: it is how an in-doubt send is looked up in SAP.
+    POST is not idempotent, so (source_system, source_object_type, source_object,
+    interaction_type) must identify the interaction uniquely: it is how an in-doubt send is
+    looked up in SAP. One document has one interaction per type (its versions').
     """
 
     contact_origin: str = Field(alias="InteractionContactOrigin")
@@ -162,8 +163,8 @@ class SapInteraction(_SapModel):
     device_type: str | None = Field(default=None, alias="DeviceType")
 
     @property
-    def natural_key(self) -> tuple[str, str, str]:
-        return (self.source_system, self.source_object_type, self.source_object)
+    def natural_key(self) -> tuple[str, str, str, str]:
+        return (self.source_system, self.source_object_type, self.source_object, self.interaction_type)
 
     def body(self) -> dict[str, Any]:
         return self._body()
@@ -173,12 +174,15 @@ class DispatchRecord(_SapModel):
     """One normalized record as SAP sees it: the contact, its consents, its interactions.
 
     `record_id` must be deterministic (the same input record always gets the same id):
-    the dispatch ledger keys on it, so an upstream duplicate is never sent twice.
+    the dispatch ledger keys on it, so an upstream duplicate is never sent twice. It is one
+    interaction of a document (`normalize/versions.interaction_key`); `document_id` is the
+    document the State Keeper hears about (the record id itself where it is not given).
     `subject_id` is the pseudonymous subject (HMAC of the email), safe for logs and state.
     """
 
     record_id: str = Field(min_length=1, max_length=200)
     subject_id: str = Field(min_length=1, max_length=200)
+    document_id: str | None = Field(default=None, min_length=1, max_length=200)
     contact: SapContact | None = None
     permissions: list[SapPermission] = Field(default_factory=list)
     interactions: list[SapInteraction] = Field(default_factory=list)
@@ -190,6 +194,11 @@ class DispatchRecord(_SapModel):
         if len(keys) != len(set(keys)):
             raise ValueError("interactions of one record must have distinct source objects")
         return value
+
+    @property
+    def document(self) -> str:
+        """The State Keeper's document of this record."""
+        return self.document_id or self.record_id
 
     def problems(self) -> list[str]:
         """Everything SAP's metadata would reject, without values; empty when sendable."""

@@ -5,6 +5,11 @@ union of sets plus minima over scalar fields, so it is commutative, associative 
 idempotent: any interleaving and duplication of the same changes gives the same record.
 The current state is the greatest entry under one total order (`current_order`), so it
 does not depend on arrival order either.
+
+A document is one platform record; its versions (each delivery that said something new,
+`normalize/versions.py`) are a set too, keyed by version id, and the current version is
+the greatest by (version time, id). The newest `MAX_VERSIONS` are kept on the record; the
+lake keeps them all.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from chalicelib.state_keeper.lifecycle import (
     TIER,
     State,
     StateChange,
+    epoch_millis,
     from_epoch_millis,
     is_allowed,
 )
@@ -48,6 +54,43 @@ class HistoryEntry:
 
     def payload(self) -> tuple[str, str, str, str]:
         return (self.reason_code or "", self.chunk_id or "", self.sap_batch_id or "", self.origin)
+
+
+MAX_VERSIONS = 12  # kept on a document record, newest first: its item stays one write unit
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of the platform record: its id, the platform's change time, its interaction."""
+
+    version_id: str
+    at_ms: int
+    interaction: str | None = None
+
+    @property
+    def at(self) -> datetime:
+        return from_epoch_millis(self.at_ms)
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return (self.at_ms, self.version_id)
+
+
+def version_from_change(change: StateChange) -> Version | None:
+    if change.version_id is None or change.version_at is None:
+        return None
+    return Version(change.version_id, epoch_millis(change.version_at), change.interaction)
+
+
+def union_of_versions(versions: Iterable[Version], more: Iterable[Version]) -> tuple[Version, ...]:
+    """Both sets as one, newest first, at most `MAX_VERSIONS`; a version seen twice keeps its
+    earliest time (the same content delivered again)."""
+    union: dict[str, Version] = {v.version_id: v for v in versions}
+    for version in more:
+        known = union.get(version.version_id)
+        if known is None or (version.at_ms, version.interaction or "") < (known.at_ms, known.interaction or ""):
+            union[version.version_id] = version
+    return tuple(sorted(union.values(), key=lambda v: v.order, reverse=True)[:MAX_VERSIONS])
 
 
 def entry_id(state: State, at_ms: int, component: str, attempt: int) -> str:
@@ -85,6 +128,7 @@ class DocumentRecord:
     source: str | None = None
     file_id: str | None = None
     subject_id: str | None = None
+    versions: tuple[Version, ...] = ()  # newest first
     # bookkeeping, not part of what the record says: the version its item was read with
     # (optimistic locking), and the outcome page that may hold SAP outcomes of it
     version: int = field(default=0, compare=False)
@@ -97,6 +141,10 @@ class DocumentRecord:
     @property
     def state(self) -> State:
         return self.current.state
+
+    @property
+    def current_version(self) -> Version | None:
+        return self.versions[0] if self.versions else None
 
     @property
     def reasons(self) -> tuple[tuple[str, str], ...]:
@@ -139,6 +187,7 @@ def merge(
     file_id = record.file_id if record else None
     subject_id = record.subject_id if record else None
     document_id = record.document_id if record else None
+    versions: list[Version] = []
     for change, origin in changes:
         if document_id is None:
             document_id = change.document_id
@@ -148,6 +197,9 @@ def merge(
         source = _least(source, change.source)
         file_id = _least(file_id, change.file_id)
         subject_id = _least(subject_id, change.subject_id)
+        version = version_from_change(change)
+        if version is not None:
+            versions.append(version)
     if document_id is None or not entries:
         raise ValueError("a record needs at least one state change")
     current = max(entries.values(), key=current_order)
@@ -158,6 +210,7 @@ def merge(
         source=source,
         file_id=file_id,
         subject_id=subject_id,
+        versions=union_of_versions(record.versions if record else (), versions),
         version=record.version if record else 0,
         outcome_page=record.outcome_page if record else None,
     )

@@ -138,6 +138,10 @@ class StateChange(BaseModel):
     sap_batch_id: Identifier | None = None
     source: Identifier | None = None
     subject_id: Identifier | None = None  # pseudonymous (keyed HMAC), never an email or name
+    # NORMALIZED: the version of the platform record this is (`normalize/versions.py`)
+    version_id: Identifier | None = None
+    version_at: UtcMillis | None = None
+    interaction: Identifier | None = None  # the version's interaction type
 
     @property
     def at_ms(self) -> int:

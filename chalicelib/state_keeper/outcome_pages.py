@@ -48,7 +48,12 @@ def goes_to_outcome_page(outcome: Outcome) -> bool:
     old, new = outcome.old, outcome.new
     if old is None or old.outcome_page is None or not outcome.written:
         return False
-    if (old.source, old.file_id, old.subject_id) != (new.source, new.file_id, new.subject_id):
+    if (old.source, old.file_id, old.subject_id, old.versions) != (
+        new.source,
+        new.file_id,
+        new.subject_id,
+        new.versions,
+    ):
         return False
     added = added_entries(old, new)
     return bool(added) and all(entry.state in SAP_OUTCOMES for entry in added)

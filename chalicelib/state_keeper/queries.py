@@ -115,6 +115,16 @@ def document_view(record: DocumentRecord) -> dict[str, Any]:
             for e in record.history
         ],
         "irregular_transitions": [{"from": a.value, "to": b.value} for a, b in record.irregular_steps()],
+        # the platform record's versions, newest (the current one) first
+        "versions": [
+            {
+                "version_id": v.version_id,
+                "version_at": _iso(v.at),
+                "interaction_type": v.interaction,
+                "current": position == 0,
+            }
+            for position, v in enumerate(record.versions)
+        ],
     }
 
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, chronological_order
+from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, Version, chronological_order
 from chalicelib.state_keeper.lifecycle import STATE_CODES, STATES_BY_CODE, State, from_epoch_millis
 
 DOCUMENT_SK = "doc"
 SUBJECT_INDEX = "by_subject"
 SUBJECT_ATTRIBUTE = "subject"
 OUTCOME_PAGE_ATTRIBUTE = "op"
+VERSIONS_ATTRIBUTE = "vs"  # version id -> `{version time ms}|{interaction type}`
 TTL_ATTRIBUTE = "expires_at"
 NO_SOURCE = "-"
 
@@ -98,7 +99,19 @@ def document_item(record: DocumentRecord) -> dict[str, Any]:
         item[SUBJECT_ATTRIBUTE] = {"S": record.subject_id}
     if record.outcome_page:
         item[OUTCOME_PAGE_ATTRIBUTE] = {"S": record.outcome_page}
+    if record.versions:
+        item[VERSIONS_ATTRIBUTE] = {
+            "M": {v.version_id: {"S": f"{v.at_ms}|{v.interaction or ''}"} for v in record.versions}
+        }
     return item
+
+
+def _versions(item: dict[str, Any]) -> tuple[Version, ...]:
+    versions = []
+    for version_id, value in item.get(VERSIONS_ATTRIBUTE, {}).get("M", {}).items():
+        at_ms, _, interaction = value["S"].partition("|")
+        versions.append(Version(version_id, int(at_ms), interaction or None))
+    return tuple(sorted(versions, key=lambda v: v.order, reverse=True))
 
 
 def record_from_item(item: dict[str, Any]) -> DocumentRecord:
@@ -109,6 +122,7 @@ def record_from_item(item: dict[str, Any]) -> DocumentRecord:
         source=item.get("src", {}).get("S"),
         file_id=item.get("fid", {}).get("S"),
         subject_id=item.get(SUBJECT_ATTRIBUTE, {}).get("S"),
+        versions=_versions(item),
         version=int(item["v"]["N"]),
         outcome_page=item.get(OUTCOME_PAGE_ATTRIBUTE, {}).get("S"),
     )

@@ -45,7 +45,12 @@ class FakeSap:
                     body = operation.body
                     assert body["InteractionContactId"] in self.contacts, "interaction before its contact"
                     self.interactions[
-                        (body["SourceSystem"], body["InteractionSourceObjectType"], body["InteractionSourceObject"])
+                        (
+                            body["SourceSystem"],
+                            body["InteractionSourceObjectType"],
+                            body["InteractionSourceObject"],
+                            body["InteractionType"],
+                        )
                     ] += 1
             outcomes.append(ChangesetOutcome(changeset.ref, "accepted", 204))
         if self.lose_answer_of_next:
@@ -53,7 +58,7 @@ class FakeSap:
             raise SapUnavailable("reset after SAP applied it", in_doubt=True)
         return outcomes
 
-    def find_interactions(self, service: str, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    def find_interactions(self, service: str, keys: list[tuple[str, str, str, str]]) -> set[tuple[str, str, str, str]]:
         self.lookups += 1
         return {key for key in keys if self.interactions[key]}
 

@@ -83,7 +83,7 @@ class RecordingSqs:
 
     def records(self) -> list[tuple[str, str]]:
         return [
-            (entry["MessageGroupId"], record.record_id)
+            (entry["MessageGroupId"], record.document)
             for entry in self.entries
             for record in DispatchMessage.model_validate_json(entry["MessageBody"]).records
         ]
@@ -92,7 +92,7 @@ class RecordingSqs:
 def test_a_record_maps_to_a_contact_keyed_by_its_subject_with_consent_and_one_interaction() -> None:
     record = to_dispatch_record(a_normalized(1))
 
-    assert (record.record_id, record.subject_id) == ("doc-1", "subject-1")
+    assert (record.record_id, record.document, record.subject_id) == ("doc-1:ticket_purchase", "doc-1", "subject-1")
     assert record.contact is not None and record.contact.keys == {
         "ContactOrigin": "DATA_ENGINE",
         "ContactID": "subject-1",
@@ -102,7 +102,7 @@ def test_a_record_maps_to_a_contact_keyed_by_its_subject_with_consent_and_one_in
     (permission,) = record.permissions
     assert permission.body()["ContactPermission"] == "Y"
     (interaction,) = record.interactions
-    assert interaction.natural_key == ("eventbrite", "DOCUMENT", "doc-1")
+    assert interaction.natural_key == ("eventbrite", "DOCUMENT", "doc-1", "TICKET_PURCHASE")
     assert interaction.body()["InteractionType"] == "TICKET_PURCHASE"
     assert interaction.body()["InteractionAmount"] == "49.90"
     assert record.problems() == []
