@@ -109,7 +109,15 @@ def athena_workgroup_declaration(
 
 
 # the newest version first; rows written before versions (schema 2) are dated by arrival
-_LATEST_FIRST = "coalesce(version_at, ingested_at) DESC, version_id DESC NULLS LAST, ingested_at DESC, raw_key DESC, raw_position DESC"
+_LATEST_FIRST = ", ".join(
+    (
+        "coalesce(version_at, ingested_at) DESC",
+        "version_id DESC NULLS LAST",
+        "ingested_at DESC",
+        "raw_key DESC",
+        "raw_position DESC",
+    )
+)
 
 
 def current_view_sql(table: LakeTable, columns: list[tuple[str, str]] | None = None) -> str:
