@@ -23,6 +23,7 @@ class FakeSap:
     # apply the request, then fail as if the answer got lost
     lose_answer_of_next: int = 0
     lookups: int = 0
+    bodies: dict[tuple[str, str, str, str], dict] = field(default_factory=dict)  # interaction key -> last body
 
     def send_batch(self, service: str, changesets: list[Changeset]) -> list[ChangesetOutcome]:
         self.calls.append((service, [c.ref for c in changesets]))
@@ -44,14 +45,14 @@ class FakeSap:
                 if operation.path == "Interactions":
                     body = operation.body
                     assert body["InteractionContactId"] in self.contacts, "interaction before its contact"
-                    self.interactions[
-                        (
-                            body["SourceSystem"],
-                            body["InteractionSourceObjectType"],
-                            body["InteractionSourceObject"],
-                            body["InteractionType"],
-                        )
-                    ] += 1
+                    key = (
+                        body["SourceSystem"],
+                        body["InteractionSourceObjectType"],
+                        body["InteractionSourceObject"],
+                        body["InteractionType"],
+                    )
+                    self.interactions[key] += 1
+                    self.bodies[key] = body
             outcomes.append(ChangesetOutcome(changeset.ref, "accepted", 204))
         if self.lose_answer_of_next:
             self.lose_answer_of_next -= 1
