@@ -251,8 +251,8 @@ def _dlq_watch(sap: Sap) -> dict[str, Any]:
 
 def test_dead_letters_are_parked_with_one_summary_mail_and_stay_replayable(sap: Sap) -> None:
     # GIVEN a message whose first record SAP holds already, and the message in the DLQ
-    wiring.sap_ledger().claim("doc-0000", "earlier-dispatcher", 60)
-    wiring.sap_ledger().settle(Settlement("doc-0000", "DELIVERED"), "earlier-dispatcher")
+    wiring.sap_ledger().claim("doc-0000:registration", "earlier-dispatcher", 60)
+    wiring.sap_ledger().settle(Settlement("doc-0000:registration", "DELIVERED"), "earlier-dispatcher")
     sap.queue([a_normalized(0), a_normalized(7)])  # one subject: one message
     _dead_letter(sap)
     mailer = RecordingMailer()
@@ -386,6 +386,6 @@ def test_a_queued_record_of_an_erased_subject_is_not_sent_to_sap_nor_after_a_dlq
     states = sap.states()
     assert states["doc-0002"] == "DELIVERED"
     assert states["doc-0008"] == "ERASED" and states["record-50"] == "ERASED"
-    assert wiring.sap_ledger().state("doc-0008") == "WITHDRAWN"
+    assert wiring.sap_ledger().state("doc-0008:registration") == "WITHDRAWN"
     erased = [e for e in sap.document("doc-0008")["history"] if e["state"] == "ERASED"]
     assert [e["reason_code"] for e in erased] == ["SUBJECT_ERASED"]
