@@ -33,9 +33,11 @@ def run_samples(stack: DevStack, samples_dir: Path, stopped: threading.Event) ->
     elapsed = time.monotonic() - started
 
     totals: Counter[str] = Counter()
+    documents: set[str] = set()
     print(f"\n{'file':<52} {'records':>7}  states")
     for key in keys:
         file_id = file_id_from_key(key)
+        documents |= wiring.state_store().file_document_ids(file_id)
         outcome = wiring.file_outcomes().get(file_id)
         states = wiring.state_queries().file_outcome(file_id)["states"]
         totals.update(states)
@@ -45,6 +47,16 @@ def run_samples(stack: DevStack, samples_dir: Path, stopped: threading.Event) ->
     print(
         f"\nall records: {sum(totals.values())} in {elapsed:.1f} s — "
         + ", ".join(f"{state} {count}" for state, count in sorted(totals.items())),
+        flush=True,
+    )
+    records = wiring.state_store().get_many(documents).values()
+    versioned = [r for r in records if len(r.versions) > 1]
+    print(
+        f"documents: {len(documents)}; {len(versioned)} of them re-sent with news, as versions of one document"
+        + "".join(
+            f"\n  {r.document_id} ({r.source}): " + " → ".join(v.interaction or "?" for v in reversed(r.versions))
+            for r in versioned
+        ),
         flush=True,
     )
     return dict(totals)
