@@ -15,6 +15,11 @@ interaction happened at or before the erasure is withdrawn — never sent, its l
 final (`WITHDRAWN`), so no redelivery or DLQ replay sends it — and the State Keeper hears
 ERASED. One SAP already held before the erasure keeps its state and is not reported again
 (the erasure job emptied the contact; the State Keeper says ERASED already).
+
+A record another message holds under a live lease (the same lead in a Graph page and a
+CSV download, dispatched at once) is `HELD_ELSEWHERE`: that message settles it, and comes
+back if its dispatcher dies, so this copy neither waits out the lease nor reports anything.
+Only a record held for the same message (an attempt that died) waits for its lease.
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ INVALID_FOR_SAP = "INVALID_FOR_SAP"  # failed the metadata check; never sent
 WITHDRAWN = "WITHDRAWN"  # its subject was erased (a tombstone covers it); never sent
 SENT_BEFORE_ERASURE = "SENT_BEFORE_ERASURE"  # tombstoned, but SAP had answered first: nothing to do
 RETRYING = "RETRYING"
+# another dispatcher holds the record under a live lease: its own message settles it (and
+# comes back if that dispatcher dies), so this copy is done without waiting out the lease
+HELD_ELSEWHERE = "HELD_ELSEWHERE"
 FINAL_OUTCOMES = frozenset({DELIVERED, REJECTED_BY_SAP, INVALID_FOR_SAP, WITHDRAWN, SENT_BEFORE_ERASURE})
 OVERLOAD_STATUSES = frozenset({429, 503})
 
@@ -248,7 +256,10 @@ class _Run:
 
     def _claim(self, sendable: list[tuple[DispatchRecord, str]]) -> dict[str, Claim]:
         return self.ledger.claim_many(
-            [record.record_id for record, _ in sendable], self.owner, self.options.lease_seconds
+            [record.record_id for record, _ in sendable],
+            self.owner,
+            self.options.lease_seconds,
+            {record.record_id: message_id for record, message_id in sendable},
         )
 
     def _classify(self, sendable: list[tuple[DispatchRecord, str]], claims: dict[str, Claim]) -> list[_Work]:
@@ -261,14 +272,16 @@ class _Run:
                     claim.final_state or "", REJECTED_BY_SAP
                 )
                 self._final(record, message_id, status, claim.reason)
-            elif claim.status == "busy":
+            elif claim.status == "busy" and claim.holder not in (None, message_id):
+                self._final(record, message_id, HELD_ELSEWHERE, "held by another dispatcher")
+            elif claim.status == "busy":  # held for this very message: an attempt that died
                 self.result.outcomes.append(
                     RecordOutcome(
                         record.record_id,
                         record.subject_id,
                         message_id,
                         RETRYING,
-                        "held by another dispatcher",
+                        "held by an earlier attempt",
                         document_id=record.document,
                     )
                 )

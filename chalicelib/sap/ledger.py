@@ -16,7 +16,8 @@ so nothing is created twice. Final states are never claimed again.
 
 A record of an erased subject (an erasure tombstone covers it) is *withdrawn*: never sent,
 and final, so no redelivery or replay sends it either. A record another dispatcher holds
-(a live lease) comes back busy; one SAP already holds keeps its final state.
+(a live lease) comes back busy, naming the message it was claimed for (`holder`); one SAP
+already holds keeps its final state.
 
 A record whose message ended in the dead-letter queue is *parked*: `parked_at` is set
 once (the time the State Keeper hears PARKED, the same on every watch) and removed on
@@ -57,6 +58,7 @@ class Claim:
     final_state: str | None = None
     reason: str | None = None
     busy_until: float = 0.0
+    holder: str | None = None  # busy: the SQS message the record was claimed for
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,11 @@ def _withdrawal_from(record_id: str, withdrawn: bool, old: dict[str, Any], now: 
 
 
 class DispatchLedger(Protocol):
-    def claim_many(self, record_ids: Iterable[str], owner: str, lease_seconds: float) -> dict[str, Claim]:
-        """Claim each record; a record another live dispatcher holds comes back `busy`."""
+    def claim_many(
+        self, record_ids: Iterable[str], owner: str, lease_seconds: float, messages: dict[str, str] | None = None
+    ) -> dict[str, Claim]:
+        """Claim each record (for its SQS message in `messages`); a record another live
+        dispatcher holds comes back `busy`, with the message it holds it for."""
 
     def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
         """Record SAP's answers; False where the lease was lost (another dispatcher took over)."""
@@ -107,7 +112,7 @@ def _claim_from(record_id: str, claimed: bool, old: dict[str, Any], now: float) 
         return Claim(record_id, "claimed", in_doubt=state == SENDING, contact_done=bool(old.get("contact_done")))
     if state in FINAL_STATES:
         return Claim(record_id, "final", final_state=state, reason=old.get("reason"))
-    return Claim(record_id, "busy", busy_until=float(old.get("lease_until", now)))
+    return Claim(record_id, "busy", busy_until=float(old.get("lease_until", now)), holder=old.get("message") or None)
 
 
 class InMemoryLedger:
@@ -116,7 +121,9 @@ class InMemoryLedger:
         self.clock = clock
         self._lock = threading.Lock()
 
-    def claim_many(self, record_ids: Iterable[str], owner: str, lease_seconds: float) -> dict[str, Claim]:
+    def claim_many(
+        self, record_ids: Iterable[str], owner: str, lease_seconds: float, messages: dict[str, str] | None = None
+    ) -> dict[str, Claim]:
         now = self.clock()
         claims = {}
         with self._lock:
@@ -129,6 +136,7 @@ class InMemoryLedger:
                         **old,
                         "state": SENDING,
                         "owner": owner,
+                        "message": (messages or {}).get(record_id),
                         "lease_until": now + lease_seconds,
                         "attempts": old.get("attempts", 0) + 1,
                     }
@@ -201,16 +209,21 @@ class DynamoDbLedger:
         self.clock = clock
         self.workers = workers
 
-    def claim_many(self, record_ids: Iterable[str], owner: str, lease_seconds: float) -> dict[str, Claim]:
+    def claim_many(
+        self, record_ids: Iterable[str], owner: str, lease_seconds: float, messages: dict[str, str] | None = None
+    ) -> dict[str, Claim]:
         ids = list(record_ids)
-        return dict(zip(ids, self._parallel(lambda rid: self.claim(rid, owner, lease_seconds), ids)))
+        held_for = messages or {}
+        return dict(
+            zip(ids, self._parallel(lambda rid: self.claim(rid, owner, lease_seconds, held_for.get(rid)), ids))
+        )
 
     def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
         items = list(settlements)
         results = self._parallel(lambda s: self.settle(s, owner), items)
         return {s.record_id: ok for s, ok in zip(items, results)}
 
-    def claim(self, record_id: str, owner: str, lease_seconds: float) -> Claim:
+    def claim(self, record_id: str, owner: str, lease_seconds: float, message: str | None = None) -> Claim:
         now = self.clock()
         claimable = "attribute_not_exists(pk) OR #state = :pending OR (#state = :sending AND #lease_until < :now)"
         try:
@@ -218,18 +231,19 @@ class DynamoDbLedger:
                 TableName=self.table_name,
                 Key=_key(record_id),
                 UpdateExpression=(
-                    "SET #state = :sending, #owner = :owner, #lease_until = :lease, "
+                    "SET #state = :sending, #owner = :owner, #message = :message, #lease_until = :lease, "
                     "#updated_at = :now, #expires_at = :expires "
                     "ADD #attempts :one"
                 ),
                 ConditionExpression=claimable,
                 ExpressionAttributeNames=_names(
-                    "state", "owner", "lease_until", "updated_at", "expires_at", "attempts"
+                    "state", "owner", "message", "lease_until", "updated_at", "expires_at", "attempts"
                 ),
                 ExpressionAttributeValues={
                     ":sending": {"S": SENDING},
                     ":pending": {"S": PENDING},
                     ":owner": {"S": owner},
+                    ":message": {"S": message or ""},
                     ":now": {"N": _number(now)},
                     ":lease": {"N": _number(now + lease_seconds)},
                     ":one": {"N": "1"},

@@ -6,6 +6,7 @@ import contextlib
 
 from chalicelib.sap import ledger as ledger_states
 from chalicelib.sap.dispatcher import (
+    HELD_ELSEWHERE,
     DELIVERED,
     INVALID_FOR_SAP,
     REJECTED_BY_SAP,
@@ -170,6 +171,20 @@ def test_a_dispatcher_that_died_before_settling_leaves_records_in_doubt_for_the_
     # THEN it is delivered exactly once
     assert statuses(late) == {"record-1": DELIVERED}
     assert sap.duplicates == 0 and sum(sap.interactions.values()) == 1
+
+
+def test_a_copy_of_a_record_another_message_holds_is_done_at_once_and_the_holder_delivers_it() -> None:
+    # GIVEN a dispatcher that claimed the record for message m1 and is still sending it
+    ledger, sap = InMemoryLedger(), FakeSap()
+    ledger.claim_many(["record-1"], "first-dispatcher", 180, {"record-1": "m1"})
+
+    # WHEN the same record arrives in another message (a lead in a Graph page and a CSV download)
+    copy = dispatch([message("m2", a_record(1), a_record(2))], sap, InMemoryThrottle(FAST), ledger)
+
+    # THEN the copy neither waits out the lease nor comes back; the other record is delivered
+    assert statuses(copy) == {"record-1": HELD_ELSEWHERE, "record-2": DELIVERED}
+    assert copy.retries == []
+    assert sum(sap.interactions.values()) == 1
 
 
 def test_a_record_already_delivered_is_reported_delivered_without_asking_sap() -> None:
