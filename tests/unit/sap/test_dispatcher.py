@@ -6,8 +6,8 @@ import contextlib
 
 from chalicelib.sap import ledger as ledger_states
 from chalicelib.sap.dispatcher import (
-    HELD_ELSEWHERE,
     DELIVERED,
+    HELD_ELSEWHERE,
     INVALID_FOR_SAP,
     REJECTED_BY_SAP,
     RETRYING,
