@@ -2,7 +2,8 @@
 file is its mapping (columns `Bestellnummer`, `Ticketnummer`, `Bestelldatum`, `Status`,
 `Vorname`, `Nachname`, `E-Mail`, `Telefon`, `Land`, `Sprache`, `Newsletter`, `Veranstaltung`,
 `Veranstaltungsnummer`, `Beginn`, `Spielstätte`, `Kategorie`, `Preis`, `Währung`,
-`Geändert am`). The record id is `{Ticketnummer}:{interaction}`.
+`Geändert am`). The record id is the `Ticketnummer`; a later export of a ticket is a new
+version of its document, dated by `Geändert am`.
 
 Other shops (and other versions of this one) are mappings operators declare
 (`PUT /sources/{name}/mapping`), with no code.
