@@ -176,6 +176,15 @@ def gdpr_anonymization(event: Any) -> dict[str, Any]:
     ).public()
 
 
+@app.schedule(
+    resources.schedule("lake-compaction").expression,
+    name="compact_lake",
+    description=resources.schedule("lake-compaction").description,
+)
+def compact_lake(event: Any) -> dict[str, Any]:
+    return wiring.lake_compaction().run().as_dict()
+
+
 # the erasure workflow's task states (chalicelib/erasure/state_machine.py names them)
 
 

@@ -299,6 +299,11 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
                 "gdpr-anonymization", "cron(30 2 * * ? *)", "Anonymize personal data past its retention date (daily)"
             ),
             Schedule(
+                "lake-compaction",
+                "rate(1 hour)",
+                "Merge each lake partition's small objects into one (never beside an erasure job)",
+            ),
+            Schedule(
                 "pull-sources",
                 "rate(15 minutes)",
                 "Pull the enabled platform sources that are due (each source sets its own interval)",

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from chalicelib.intake.run_pulls import SourcePulls
     from chalicelib.intake.source_states import DynamoSourceStates
     from chalicelib.lake_access.catalog import LakeTable
+    from chalicelib.lake_access.compaction import LakeCompaction
     from chalicelib.lake_access.query_engine import QueryEngine
     from chalicelib.lake_access.rewrite_object import SubjectOf
     from chalicelib.sap.client import SapClient
@@ -418,6 +419,28 @@ def state_machine_arn(key: str) -> str:
     account = client("sts").get_caller_identity()["Account"]
     region = client("stepfunctions").meta.region_name
     return f"arn:aws:states:{region}:{account}:stateMachine:{resources().state_machine(key).name}"
+
+
+@builder()
+def lake_compaction() -> LakeCompaction:
+    """Compaction of the lake's small objects; it never runs beside an erasure job."""
+    from chalicelib.lake_access.compaction import LakeCompaction
+    from chalicelib.lake_access.object_store import S3ObjectStore
+
+    erasure = state_machine_arn("gdpr-erasure")
+
+    def erasure_running() -> bool:
+        running = client("stepfunctions").list_executions(stateMachineArn=erasure, statusFilter="RUNNING", maxResults=1)
+        return bool(running.get("executions"))
+
+    # new work starts only in the first half of the function's time: a run ends well
+    # before an erasure started meanwhile scans (`erasure_settle_seconds`)
+    return LakeCompaction(
+        S3ObjectStore(client("s3")),
+        resources().bucket("lake").name,
+        erasure_running,
+        budget_seconds=FUNCTION_TIMEOUT / 2,
+    )
 
 
 @builder(cached=False)

@@ -98,6 +98,9 @@ class ObjectStore(Protocol):
 
     def delete_version(self, bucket: str, key: str, version_id: str) -> None: ...
 
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove the object (its current version)."""
+
 
 class S3ObjectStore:
     def __init__(self, client: Any) -> None:
@@ -172,6 +175,10 @@ class S3ObjectStore:
 
     def delete_version(self, bucket: str, key: str, version_id: str) -> None:
         self.client.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+        self.counts.delete += 1
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.client.delete_object(Bucket=bucket, Key=key)
         self.counts.delete += 1
 
 
@@ -257,6 +264,10 @@ class InMemoryObjectStore:
         self.counts.delete += 1
         versions = self.old_versions.get((bucket, key), [])
         self.old_versions[(bucket, key)] = [v for v in versions if v.version_id != version_id]
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.counts.delete += 1
+        self.objects.pop((bucket, key), None)
 
 
 def _now() -> str:

@@ -214,9 +214,7 @@ class DynamoDbLedger:
     ) -> dict[str, Claim]:
         ids = list(record_ids)
         held_for = messages or {}
-        return dict(
-            zip(ids, self._parallel(lambda rid: self.claim(rid, owner, lease_seconds, held_for.get(rid)), ids))
-        )
+        return dict(zip(ids, self._parallel(lambda rid: self.claim(rid, owner, lease_seconds, held_for.get(rid)), ids)))
 
     def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
         items = list(settlements)
