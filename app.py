@@ -8,6 +8,7 @@ so their Lambda handler strings stay `app.<function>`.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Chalice
@@ -120,6 +121,9 @@ def dlq_watch(event: Any) -> dict[str, Any]:
         resources,
         wiring.client("sqs"),
         wiring.mailer(),
+        wiring.incidents(),
+        wiring.state_store(),
+        now=datetime.now(UTC),
         notes=[chunks_parked.mail_section(), sap_parked.mail_section()],
     )
     return {**watched, "normalize": chunks_parked.as_dict(), "sap": sap_parked.as_dict()}

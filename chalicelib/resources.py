@@ -129,6 +129,21 @@ class FunctionSettings:
 
 
 @dataclass(frozen=True)
+class Alerting:
+    """Who hears what, and how often, per stage: incident mails and the daily summary.
+
+    An incident (a dead-letter queue holding messages, documents stuck in an in-flight
+    state) mails `Resources.mail_to` when it opens, at most every `reminder_hours` while
+    it stays open, and once when it is resolved.
+    """
+
+    summary_to: tuple[str, ...] = ("business-operations@example.com",)
+    reminder_hours: float = 4.0
+    # a document in an in-flight state (RECEIVED, NORMALIZED, QUEUED_FOR_SAP) longer than this is stuck
+    stuck_after_minutes: int = 120
+
+
+@dataclass(frozen=True)
 class Resources:
     app: str
     stage: str
@@ -143,6 +158,7 @@ class Resources:
     lake_catalog: LakeCatalog | None = None
     state_machines: tuple[StateMachine, ...] = ()
     functions: tuple[FunctionSettings, ...] = ()
+    alerting: Alerting = Alerting()
 
     def bucket(self, key: str) -> Bucket:
         return _by_key(self.buckets, key)
@@ -289,7 +305,7 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             ),
         ),
         schedules=(
-            Schedule("dlq-watch", "rate(15 minutes)", "Alert on records parked in a DLQ"),
+            Schedule("dlq-watch", "rate(15 minutes)", "Park dead letters; open, remind and resolve their incidents"),
             Schedule(
                 "gdpr-erasure-batch",
                 "rate(1 hour)",
@@ -302,6 +318,11 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
                 "lake-compaction",
                 "rate(1 hour)",
                 "Merge each lake partition's small objects into one (never beside an erasure job)",
+            ),
+            Schedule(
+                "daily-summary",
+                "cron(0 6 * * ? *)",
+                "Mail business operations the last 24 hours: states, rejects, stuck documents, DLQs, SAP, GDPR",
             ),
             Schedule(
                 "pull-sources",
@@ -345,6 +366,12 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
         ),
         mail_from=f"{prefix}@example.com",
         mail_to=("business-operations@example.com",),
+        alerting=Alerting(
+            summary_to=("business-operations@example.com",),
+            # production is watched closely; a quiet dev stage reminds once a day
+            reminder_hours={"prod": 4.0, "staging": 8.0, "dev": 24.0}.get(stage, 1.0),
+            stuck_after_minutes=120,
+        ),
         lake_catalog=LakeCatalog(
             # Athena wants lower case and underscores in database names
             database=f"{app}_{stage}".replace("-", "_").lower(),

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from chalicelib.lake_access.compaction import LakeCompaction
     from chalicelib.lake_access.query_engine import QueryEngine
     from chalicelib.lake_access.rewrite_object import SubjectOf
+    from chalicelib.operations.incidents import DynamoIncidents
     from chalicelib.sap.client import SapClient
     from chalicelib.sap.dead_letters import ParkedLetters, Replayed
     from chalicelib.sap.erasure import SapErasure
@@ -138,6 +139,14 @@ def token_store() -> TokenStore:
 def mailer() -> SesMailer:
     declared = resources()
     return SesMailer(declared.mail_from, list(declared.mail_to), client("ses"))
+
+
+@builder()
+def incidents() -> DynamoIncidents:
+    """The alert incidents (config table partition `incidents`) the dead-letter watch keeps."""
+    from chalicelib.operations.incidents import DynamoIncidents
+
+    return DynamoIncidents(resources().table("config").name, client("dynamodb"))
 
 
 @builder()

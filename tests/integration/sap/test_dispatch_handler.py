@@ -249,7 +249,7 @@ def _dlq_watch(sap: Sap) -> dict[str, Any]:
     return sap.app_module.dlq_watch(scheduled_event("dlq-watch"), LambdaContext("dlq_watch"))
 
 
-def test_dead_letters_are_parked_with_one_summary_mail_and_stay_replayable(sap: Sap) -> None:
+def test_dead_letters_are_parked_with_one_incident_mail_and_stay_replayable(sap: Sap) -> None:
     # GIVEN a message whose first record SAP holds already, and the message in the DLQ
     wiring.sap_ledger().claim("doc-0000:registration", "earlier-dispatcher", 60)
     wiring.sap_ledger().settle(Settlement("doc-0000:registration", "DELIVERED"), "earlier-dispatcher")
@@ -262,14 +262,16 @@ def test_dead_letters_are_parked_with_one_summary_mail_and_stay_replayable(sap: 
     # WHEN the watch runs twice
     first, second = _dlq_watch(sap), _dlq_watch(sap)
 
-    # THEN the record SAP lacks is PARKED (once), the delivered one is left alone, one mail per run
+    # THEN the record SAP lacks is PARKED (once), the delivered one is left alone, and the
+    # incident the first run opened is mailed once (the second run finds it open)
     assert first["sap"] == {"messages": 1, "parked_records": 1, "final_records": 1, "unreadable_messages": 0}
     assert second["sap"] == first["sap"]
     document = sap.document("doc-0007")
     assert document["state"] == "PARKED"
     assert [entry["state"] for entry in document["history"]] == ["QUEUED_FOR_SAP", "PARKED"]
     assert sap.document("doc-0000")["state"] == "QUEUED_FOR_SAP"  # the test never reported its delivery
-    assert len(mailer.sent) == 2 and sap.mails_sent() - sent_before == 2
+    assert first["mailed"] == {"dlq:sap-dispatch-dlq": "OPENED"} and second["mailed"] == {}
+    assert len(mailer.sent) == 1 and sap.mails_sent() - sent_before == 1
     _subject, body = mailer.sent[0]
     assert "doc-0007" in body and "doc-0000" not in body
     assert "@" not in body.replace(RESOURCES.mail_from, "") and "Ann" not in body
