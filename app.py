@@ -18,6 +18,7 @@ from chalicelib import operations, wiring
 from chalicelib.anonymization.run_records import run_recorded
 from chalicelib.erasure import api as erasure_api
 from chalicelib.erasure.workflow import start_erasure_job
+from chalicelib.operations.daily_summary import send_daily_summary
 from chalicelib.resources import APP_NAME, current
 from chalicelib.routes import gdpr, hooks, ingest, mappings, sap, sources, state_keeper
 from chalicelib.routes import operations as operations_routes
@@ -127,6 +128,15 @@ def dlq_watch(event: Any) -> dict[str, Any]:
         notes=[chunks_parked.mail_section(), sap_parked.mail_section()],
     )
     return {**watched, "normalize": chunks_parked.as_dict(), "sap": sap_parked.as_dict()}
+
+
+@app.schedule(
+    resources.schedule("daily-summary").expression,
+    name="daily_summary",
+    description=resources.schedule("daily-summary").description,
+)
+def daily_summary(event: Any) -> dict[str, Any]:
+    return send_daily_summary(wiring.summary_sources(), wiring.summary_mailer(), now=datetime.now(UTC))
 
 
 @app.lambda_function(name="replay_normalize_dead_letters")

@@ -403,6 +403,8 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             FunctionSettings("pull_source", timeout=900, memory_mb=512),
             # splits a whole raw file again (streamed, constant memory), started by the API
             FunctionSettings("reprocess_file", timeout=900, memory_mb=512),
+            # reads up to 10,000 documents per rejected and in-flight state for its figures
+            FunctionSettings("daily_summary", timeout=300, memory_mb=512),
         ),
     )
 

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from chalicelib.lake_access.compaction import LakeCompaction
     from chalicelib.lake_access.query_engine import QueryEngine
     from chalicelib.lake_access.rewrite_object import SubjectOf
+    from chalicelib.operations.daily_summary import SummarySources
     from chalicelib.operations.incidents import DynamoIncidents
     from chalicelib.sap.client import SapClient
     from chalicelib.sap.dead_letters import ParkedLetters, Replayed
@@ -147,6 +148,30 @@ def incidents() -> DynamoIncidents:
     from chalicelib.operations.incidents import DynamoIncidents
 
     return DynamoIncidents(resources().table("config").name, client("dynamodb"))
+
+
+@builder()
+def summary_mailer() -> SesMailer:
+    """SES to the stage's daily-summary recipients (`resources.Alerting.summary_to`)."""
+    declared = resources()
+    return SesMailer(declared.mail_from, list(declared.alerting.summary_to), client("ses"))
+
+
+@builder(cached=False)
+def summary_sources() -> SummarySources:
+    """What the daily summary reads: State Keeper, queues, SAP throttle, erasure jobs, incidents."""
+    from chalicelib.lake_access.object_store import S3ObjectStore
+    from chalicelib.operations.daily_summary import SummarySources
+
+    return SummarySources(
+        resources=resources(),
+        store=state_store(),
+        sqs=client("sqs"),
+        throttle=sap_throttle(),
+        erasure_requests=erasure_requests(),
+        objects=S3ObjectStore(client("s3")),
+        incidents=incidents(),
+    )
 
 
 @builder()

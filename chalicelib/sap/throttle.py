@@ -9,19 +9,29 @@ concurrently running dispatchers share one budget.
 Adaptive (AIMD): an overload signal from SAP (429/503) halves the effective rate and
 blocks everyone until Retry-After has passed; the rate then climbs back linearly
 (`recovery_per_second` of the configured rate per second) while SAP stays quiet.
+
+Overload signals and operators' changes are also counted per UTC hour (`pk=throttle-events`,
+`sk={YYYY-MM-DDTHH}`, kept 35 days), so the daily summary can say what happened.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+log = logging.getLogger(__name__)
+
 THROTTLE_KEY = {"pk": {"S": "throttle"}, "sk": {"S": "sap"}}
+EVENTS_PK = "throttle-events"
+EVENTS_TTL_SECONDS = 35 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,18 @@ def overloaded(state: BucketState, settings: ThrottleSettings, now: float, retry
         requests=0.0,
         records=0.0,
     )
+
+
+@dataclass(frozen=True)
+class ThrottleEvents:
+    """What happened to the throttle in a span of hours."""
+
+    overloads: int = 0  # 429/503 answers from SAP reported to the throttle
+    changes: list[dict[str, Any]] = field(default_factory=list)  # {"at", "settings"}, oldest first
+
+
+def _hour(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H")
 
 
 class Throttle(Protocol):
@@ -190,6 +212,43 @@ class DynamoDbThrottle:
             ExpressionAttributeValues=values,
         )
         self._item = None
+        change = {"at": datetime.fromtimestamp(self.clock(), UTC).isoformat(), "settings": settings}
+        self._note(
+            "SET #log = list_append(if_not_exists(#log, :none), :change)",
+            {"#log": "changes"},
+            {":none": {"L": []}, ":change": {"L": [{"S": json.dumps(change, sort_keys=True)}]}},
+        )
+
+    def events(self, since: float, until: float) -> ThrottleEvents:
+        """Overload signals and operators' changes in the UTC hours from `since` to `until`."""
+        items = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": EVENTS_PK},
+                ":low": {"S": _hour(since)},
+                ":high": {"S": _hour(until)},
+            },
+            ConsistentRead=True,
+        ).get("Items", [])
+        return ThrottleEvents(
+            overloads=sum(int(item.get("overloads", {}).get("N", 0)) for item in items),
+            changes=[json.loads(entry["S"]) for item in items for entry in item.get("changes", {}).get("L", [])],
+        )
+
+    def _note(self, update: str, names: dict[str, str], values: dict[str, Any]) -> None:
+        """Count an event in this hour's item; a failure is logged, never stops a dispatcher."""
+        now = self.clock()
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": EVENTS_PK}, "sk": {"S": _hour(now)}},
+                UpdateExpression=update + ", #expires = :expires",
+                ExpressionAttributeNames={**names, "#expires": "expires_at"},
+                ExpressionAttributeValues={**values, ":expires": {"N": str(int(now) + EVENTS_TTL_SECONDS)}},
+            )
+        except ClientError as error:
+            log.warning("throttle event not counted: %s", error.response["Error"]["Code"])
 
     def settings(self) -> ThrottleSettings:
         return self._settings(self._read())
@@ -203,6 +262,9 @@ class DynamoDbThrottle:
 
     def overloaded(self, retry_after: float | None) -> None:
         self._transact(lambda state, settings, now: (overloaded(state, settings, now, retry_after), 0.0))
+        self._note(
+            "SET #n = if_not_exists(#n, :zero) + :one", {"#n": "overloads"}, {":zero": {"N": "0"}, ":one": {"N": "1"}}
+        )
 
     def effective_rate(self) -> tuple[float, float]:
         item = self._read()
