@@ -153,8 +153,9 @@ class DynamoStateStore(StateStore):
         except ClientError:
             log.exception("state pages could not be written")
             return {origin for origin, _ in batches}
-        deltas_by_origin = stats_deltas(settled)
-        for origin in {origin for origin, _ in healthy}:
+        counting = {origin for origin, _ in healthy}
+        deltas_by_origin = stats_deltas(settled, self._counted_before(counting))
+        for origin in counting:
             try:
                 self._count(origin, deltas_by_origin.get(origin, {}))
             except ClientError:
@@ -293,6 +294,12 @@ class DynamoStateStore(StateStore):
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    def _counted_before(self, origins: set[str]) -> set[str]:
+        """The origins whose counter deltas were added before (their first marker exists):
+        transitions are counted against what they counted."""
+        markers = self._batch_get([layout.stats_marker_key(origin, 0) for origin in origins])
+        return {item["pk"]["S"].removeprefix("msg#").rpartition("#")[0] for item in markers}
 
     def _count(self, origin: str, deltas: dict[tuple[str, str | None], HourlyCounters]) -> None:
         """Add one message's counter deltas exactly once: a marker item in the same transaction."""

@@ -41,7 +41,7 @@ class InMemoryStateStore(StateStore):
             self.records[document_id] = outcome.new
         for (file_id, _origin), documents in file_members(batches).items():
             self.files[file_id] |= documents
-        for origin, deltas in stats_deltas(outcomes.values()).items():
+        for origin, deltas in stats_deltas(outcomes.values(), self._counted_origins).items():
             if origin not in self._counted_origins:
                 self._counted_origins.add(origin)
                 merge_deltas(self.hourly, deltas)

@@ -7,8 +7,11 @@ the average; both are mergeable by addition, so hours and shards add up.
 
 Which message counts an entry: the one that first stored it (the least of them when
 several store it in one batch; on re-delivery after a crash, the one that stored it
-before). Each message's deltas are added once, guarded by a marker item. A transition (a → b) between adjacent history
-entries is counted when either end is counted by the message.
+before). Each message's deltas are added once, guarded by a marker item. Transitions are
+those of adjacent history entries, and a message counts the change its entries make to
+them: an entry arriving between two counted ones adds two transitions and takes back the
+one they made (negative deltas), so the counts are the histories' transitions whatever
+the arrival order (a document that came in two files, whose runs interleave).
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class HourlyCounters:
             values[f"t{a}{b}s"] = self.transition_sum_ms[(a, b)]
             for bucket, count in self.transition_buckets[(a, b)].items():
                 values[f"t{a}{b}b{bucket}"] = count
-        return values
+        # a transition taken back as another is added can leave a zero: nothing to add
+        return {name: value for name, value in values.items() if value}
 
 
 def counted_entries(old: DocumentRecord | None, new: DocumentRecord, change_ids: set[str], origin: str) -> set[str]:
@@ -68,27 +72,45 @@ def counted_entries(old: DocumentRecord | None, new: DocumentRecord, change_ids:
     }
 
 
-def counter_deltas(new: DocumentRecord, counted: set[str]) -> dict[tuple[str, str | None], HourlyCounters]:
-    """(hour, source) -> deltas for the entries `counted` of the merged record `new`."""
-    deltas: dict[tuple[str, str | None], HourlyCounters] = defaultdict(HourlyCounters)
-    if not counted:
-        return deltas
-    history = new.history
-    for entry in history:
-        if entry.entry_id in counted:
-            deltas[(utc_hour(entry.at_ms), new.source)].states[STATE_CODES[entry.state]] += 1
-    for before, after in itertools.pairwise(history):
-        if before.entry_id in counted or after.entry_id in counted:
-            _add_transition(deltas[(utc_hour(after.at_ms), new.source)], before, after)
-    return deltas
+Deltas = dict[tuple[str, str | None], HourlyCounters]  # (hour, source) -> counter deltas
 
 
-def _add_transition(counters: HourlyCounters, before: HistoryEntry, after: HistoryEntry) -> None:
+def counter_deltas(new: DocumentRecord, counted_by: dict[str, set[str]]) -> dict[str, Deltas]:
+    """origin -> its deltas, for the entries each origin counts (`counted_by`) of the merged
+    record `new` (its item and outcome page entries together).
+
+    Every entry of `new` that no origin here counts was counted before. Origins are taken
+    in order; each adds its entries' states and the difference its entries make to the
+    transitions of the history counted so far, so the sum over any delivery is the
+    transitions of the final history.
+    """
+    pending = set().union(*counted_by.values())
+    counted_so_far = [e for e in new.history if e.entry_id not in pending]
+    per_origin: dict[str, Deltas] = {}
+    for origin in sorted(counted_by):
+        deltas: Deltas = defaultdict(HourlyCounters)
+        mine = counted_by[origin]
+        for entry in new.history:
+            if entry.entry_id in mine:
+                deltas[(utc_hour(entry.at_ms), new.source)].states[STATE_CODES[entry.state]] += 1
+        pending -= mine
+        after = [e for e in new.history if e.entry_id not in pending]
+        change = Counter(itertools.pairwise(after))
+        change.subtract(itertools.pairwise(counted_so_far))
+        for (first, second), n in change.items():
+            if n:
+                _add_transition(deltas[(utc_hour(second.at_ms), new.source)], first, second, n)
+        counted_so_far = after
+        per_origin[origin] = deltas
+    return per_origin
+
+
+def _add_transition(counters: HourlyCounters, before: HistoryEntry, after: HistoryEntry, n: int = 1) -> None:
     key = (STATE_CODES[before.state], STATE_CODES[after.state])
     elapsed = max(after.at_ms - before.at_ms, 0)
-    counters.transition_count[key] += 1
-    counters.transition_sum_ms[key] += elapsed
-    counters.transition_buckets[key][histogram_bucket(elapsed)] += 1
+    counters.transition_count[key] += n
+    counters.transition_sum_ms[key] += n * elapsed
+    counters.transition_buckets[key][histogram_bucket(elapsed)] += n
 
 
 def merge_deltas(into: dict[Any, HourlyCounters], more: dict[Any, HourlyCounters]) -> None:
@@ -121,7 +143,9 @@ def summarize(rows: Iterable[tuple[str, str | None, dict[str, int]]]) -> dict[st
                 elif kind == "b":
                     buckets[pair][int(rest)] += value
     transitions = []
-    for pair in sorted(count, key=lambda p: (RANK[STATES_BY_CODE[p[0]]], RANK[STATES_BY_CODE[p[1]]])):
+    # a pair whose transitions were all taken back again (an entry arrived between) adds up to 0
+    shown = [pair for pair in count if count[pair]]
+    for pair in sorted(shown, key=lambda p: (RANK[STATES_BY_CODE[p[0]]], RANK[STATES_BY_CODE[p[1]]])):
         transitions.append(
             {
                 "from": STATES_BY_CODE[pair[0]].value,

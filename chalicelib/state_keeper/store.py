@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -130,11 +130,20 @@ def file_members(batches: Sequence[Batch]) -> dict[tuple[str, str], set[str]]:
     return members
 
 
-def stats_deltas(outcomes: Iterable[Outcome]) -> dict[str, dict[tuple[str, str | None], HourlyCounters]]:
-    """origin -> (hour, source) -> counter deltas that message is responsible for."""
+def stats_deltas(
+    outcomes: Iterable[Outcome], already_counted: Collection[str] = ()
+) -> dict[str, dict[tuple[str, str | None], HourlyCounters]]:
+    """origin -> (hour, source) -> counter deltas that message is responsible for.
+
+    `already_counted`: origins whose deltas were added before (their marker exists); their
+    entries are part of what was counted, and they count nothing again."""
     per_origin: dict[str, dict[tuple[str, str | None], HourlyCounters]] = defaultdict(dict)
     for outcome in outcomes:
-        for origin, ids in outcome.origins.items():
-            counted = counted_entries(outcome.old, outcome.new, ids, origin)
-            merge_deltas(per_origin[origin], counter_deltas(outcome.new, counted))
+        counted_by = {
+            origin: counted_entries(outcome.old, outcome.new, ids, origin)
+            for origin, ids in outcome.origins.items()
+            if origin not in already_counted
+        }
+        for origin, deltas in counter_deltas(outcome.new, counted_by).items():
+            merge_deltas(per_origin[origin], deltas)
     return per_origin

@@ -90,6 +90,7 @@ def test_every_delivery_of_the_same_messages_stores_the_same_records_and_counter
     handle_state_change_messages(MESSAGES, store)
     expected = _records(stack, store)
     expected_counts = queries.stats()["counts"]
+    expected_transitions = queries.stats()["transitions"]
 
     _fresh_table(stack)
     for batch in [*batches, list(range(len(MESSAGES)))]:  # every message at least once
@@ -98,6 +99,7 @@ def test_every_delivery_of_the_same_messages_stores_the_same_records_and_counter
     # are hints whose stale entries the listing drops, so they are compared by listing
     assert _records(stack, store) == expected
     assert queries.stats()["counts"] == expected_counts
+    assert queries.stats()["transitions"] == expected_transitions
     listed = {
         state: [d.document_id for d in store.list_in_state(state, None, SINCE, UNTIL, 100, None)[0]] for state in State
     }
