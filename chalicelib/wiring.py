@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import boto3
 from botocore.config import Config
 
+from chalicelib.auth.audit import AuditLog
 from chalicelib.auth.tokens import TokenStore
 from chalicelib.ingest.file_outcomes import FileOutcomeStore
 from chalicelib.mail import SesMailer
@@ -131,6 +132,12 @@ def queue_url(name: str) -> str:
 @builder()
 def token_store() -> TokenStore:
     return TokenStore(resources().table("config").name, client("dynamodb"))
+
+
+@builder()
+def audit_log() -> AuditLog:
+    """Who changed what through the API (the config table's `audit` partition)."""
+    return AuditLog(resources().table("config").name, client("dynamodb"))
 
 
 @builder()

@@ -86,7 +86,7 @@ def api(app_module: ModuleType, stack: boto3.Session) -> Any:
     tokens = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
     headers = {
         role: {
-            "Authorization": f"Bearer {tokens.create(f'gdpr-{role}', role=role)}",
+            "Authorization": f"Bearer {tokens.create(f'gdpr-{role}', role, 1).token}",
             "Content-Type": "application/json",
         }
         for role in ("operator", "admin")

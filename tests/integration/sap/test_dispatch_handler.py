@@ -280,7 +280,10 @@ def test_dead_letters_are_parked_with_one_summary_mail_and_stay_replayable(sap: 
 def api(sap: Sap, stack: boto3.Session) -> Any:
     tokens = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
     headers = {
-        role: {"Authorization": f"Bearer {tokens.create(f'sap-{role}', role=role)}", "Content-Type": "application/json"}
+        role: {
+            "Authorization": f"Bearer {tokens.create(f'sap-{role}', role, 1).token}",
+            "Content-Type": "application/json",
+        }
         for role in ("operator", "admin")
     }
     with Client(sap.app_module.app, stage_name="local") as client:
