@@ -305,6 +305,22 @@ def replay_sap_dead_letters(limit: int = 1000) -> Replayed:
     )
 
 
+def retry_parked_document(document_id: str) -> bool:
+    """One PARKED document sent again from the SAP DLQ (`POST /documents/{id}/retry`)."""
+    from chalicelib.sap.dead_letters import retry_parked_record
+
+    queue = resources().queue("sap-dispatch")
+    assert queue.dead_letter is not None
+    return retry_parked_record(
+        client("sqs"),
+        queue_url(queue.dead_letter.name),
+        queue_url(queue.name),
+        sap_ledger(),
+        state_reporter,
+        document_id,
+    )
+
+
 def park_normalize_dead_letters() -> DeadChunks:
     from chalicelib.ingest.dead_letters import park_dead_chunks
 

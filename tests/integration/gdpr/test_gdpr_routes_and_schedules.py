@@ -89,11 +89,11 @@ def api(app_module: ModuleType, stack: boto3.Session) -> Any:
             "Authorization": f"Bearer {tokens.create(f'gdpr-{role}', role, 1).token}",
             "Content-Type": "application/json",
         }
-        for role in ("operator", "admin")
+        for role in ("viewer", "operator", "privacy", "admin")
     }
     with Client(app_module.app, stage_name="local") as client:
 
-        def call(method: str, path: str, body: Any = None, role: str = "operator") -> Any:
+        def call(method: str, path: str, body: Any = None, role: str = "privacy") -> Any:
             return getattr(client.http, method)(
                 path, headers=headers[role], body=json.dumps(body) if body is not None else None
             )
@@ -249,11 +249,11 @@ def test_a_job_started_through_the_api_erases_two_subjects_everywhere(
 # -- retention policies -----------------------------------------------------------------
 
 
-def test_only_an_admin_changes_retention_policies(api: Any) -> None:
-    assert api("put", "/gdpr/retention-policies/events", POLICY).status_code == 403
-    stored = api("put", "/gdpr/retention-policies/events", POLICY, role="admin")
+def test_only_the_privacy_role_changes_retention_policies(api: Any) -> None:
+    assert api("put", "/gdpr/retention-policies/events", POLICY, role="operator").status_code == 403
+    stored = api("put", "/gdpr/retention-policies/events", POLICY)
     assert stored.status_code == 200 and stored.json_body["policy_id"] == "source=*/event=*"
-    assert api("get", "/gdpr/retention-policies").json_body["policies"][0]["name"] == "events"
+    assert api("get", "/gdpr/retention-policies", role="viewer").json_body["policies"][0]["name"] == "events"
     assert api("get", "/gdpr/retention-policies/events").json_body["days_after_event"] == 30
     assert api("get", "/gdpr/retention-policies/none").status_code == 404
     assert (
@@ -320,7 +320,7 @@ def test_the_anonymization_schedule_and_the_dry_run_route(
     assert started.status_code == 202 and started.json_body["dry_run"] and started.json_body["trigger"] == "api"
     dry = wait_for(api, started.json_body["run_id"], collection="anonymization-runs")
     assert dry["status"] == "DONE" and dry["report"]["lake_rows_anonymized"] == len(samples["eventbrite"].valid)
-    assert api("post", "/gdpr/anonymization-runs").status_code == 403  # a real run: admin only
+    assert api("post", "/gdpr/anonymization-runs", role="operator").status_code == 403  # runs: privacy
     fired = fire(app_module, "gdpr_anonymization")
     assert fired["trigger"] == "schedule" and fired["status"] == "DONE"
     assert fired["report"]["lake_rows_anonymized"] == len(samples["eventbrite"].valid)
