@@ -33,11 +33,12 @@ REQUEST_TRANSITIONS: dict[str, frozenset[str]] = {
     FAILED: frozenset({PENDING}),  # an operator's retry
     DONE: frozenset(),
 }
-JOB_RUNNING, JOB_DONE, JOB_FAILED = "RUNNING", "DONE", "FAILED"
+JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_CANCELLED = "RUNNING", "DONE", "FAILED", "CANCELLED"
 JOB_TRANSITIONS: dict[str, frozenset[str]] = {
-    JOB_RUNNING: frozenset({JOB_DONE, JOB_FAILED}),
+    JOB_RUNNING: frozenset({JOB_DONE, JOB_FAILED, JOB_CANCELLED}),  # CANCELLED: an operator stopped it
     JOB_DONE: frozenset(),
     JOB_FAILED: frozenset(),
+    JOB_CANCELLED: frozenset(),
 }
 
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9_-]{16,128}$")

@@ -24,6 +24,7 @@ from chalicelib.auth.exceptions import InvalidAuditQuery, InvalidTokenRequest, N
 from chalicelib.erasure.exceptions import (
     BatchTooLarge,
     InvalidErasureRequest,
+    JobNotRunning,
     UnknownErasureRequest,
 )
 from chalicelib.ingest.exceptions import UnknownFile, UnsupportedUpload, UploadTooLarge
@@ -36,6 +37,7 @@ from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 
 BAD_REQUEST = (400, "BadRequestError")  # the codes Chalice's BadRequestError and NotFoundError give
 NOT_FOUND = (404, "NotFoundError")
+CONFLICT = (409, "ConflictError")
 PAYLOAD_TOO_LARGE = (413, "PayloadTooLarge")
 
 ERRORS: dict[type[Exception], tuple[int, str]] = {
@@ -59,6 +61,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     InvalidErasureRequest: BAD_REQUEST,
     BatchTooLarge: PAYLOAD_TOO_LARGE,
     UnknownErasureRequest: NOT_FOUND,
+    JobNotRunning: CONFLICT,
     # anonymization: /gdpr/retention-policies, /gdpr/anonymization-runs
     InvalidRetentionPolicy: BAD_REQUEST,
     UnknownRetentionPolicy: NOT_FOUND,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Response
+from chalice import ConflictError, Response
 
 from chalicelib import wiring
 from chalicelib.anonymization import api as policy_api
@@ -43,7 +43,17 @@ def start_erasure_job_now() -> Response:
         wiring.state_machine_arn("gdpr-erasure"),
         max_requests,
     )
+    if started.get("running_job"):
+        raise ConflictError(f"erasure job {started['running_job']} is running; one job runs at a time")
     return Response(status_code=202 if started["started"] else 200, body=started)
+
+
+@routes.route("/gdpr/erasure-jobs/{job_id}/cancel", methods=["POST"], authorizer=token_auth)
+def cancel_erasure_job(job_id: str) -> dict[str, Any]:
+    """Stop a running job between objects; its requests wait for the next job; what was done."""
+    return wiring.erasure_workflow().cancel(
+        job_id, wiring.client("stepfunctions"), wiring.state_machine_arn("gdpr-erasure")
+    )
 
 
 @routes.route("/gdpr/retention-policies", methods=["GET"], authorizer=token_auth)

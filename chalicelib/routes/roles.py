@@ -55,6 +55,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/gdpr/erasure-requests"): _change(PRIVACY),
     ("GET", "/gdpr/erasure-requests/{request_id}"): _read(PRIVACY),
     ("POST", "/gdpr/erasure-jobs"): _change(PRIVACY),
+    ("POST", "/gdpr/erasure-jobs/{job_id}/cancel"): _change(PRIVACY),
     ("GET", "/gdpr/retention-policies"): _read(),
     ("GET", "/gdpr/retention-policies/{name}"): _read(),
     ("PUT", "/gdpr/retention-policies/{name}"): _change(PRIVACY),

@@ -281,3 +281,79 @@ def test_a_later_round_erases_again_in_sap_what_the_previous_round_read_back_not
     )()
     workflow.erase_in_sap(second)
     assert calls == []
+
+
+# -- one job at a time, and cancelling one ---------------------------------------------------
+
+
+class StepFunctions:
+    """What the workflow asks of Step Functions: running executions, start, stop."""
+
+    class exceptions:  # as boto3 names it: `client.exceptions.ExecutionDoesNotExist`
+        class ExecutionDoesNotExist(Exception):
+            pass
+
+    def __init__(self, running: list[str] | None = None) -> None:
+        self.running = list(running or [])
+        self.stopped: list[str] = []
+
+    def list_executions(self, stateMachineArn: str, statusFilter: str, maxResults: int) -> dict[str, Any]:
+        return {"executions": [{"name": name} for name in self.running[:maxResults]]}
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
+        self.running.append(name)
+        return {"executionArn": f"{stateMachineArn.replace(':stateMachine:', ':execution:')}:{name}"}
+
+    def stop_execution(self, executionArn: str, error: str, cause: str) -> None:
+        self.stopped.append(executionArn)
+
+
+ARN = "arn:aws:states:eu-central-1:123456789012:stateMachine:data-engine-local-gdpr-erasure"
+
+
+def test_no_second_job_starts_while_one_runs(world: dict[str, Any]) -> None:
+    from chalicelib.erasure.requests import PENDING
+    from chalicelib.erasure.workflow import start_erasure_job
+
+    requests, people = world["requests"], world["people"]
+    sfn = StepFunctions()
+    requests.create(people[1]["subject_id"])
+    first = start_erasure_job(requests, sfn, ARN)
+    waiting = requests.create(people[2]["subject_id"])
+    second = start_erasure_job(requests, sfn, ARN)
+    assert first["started"] and second == {"started": False, "requests": 0, "running_job": first["job_id"]}
+    assert requests.get(waiting.request_id).status == PENDING  # left for the next job
+
+
+def test_a_cancelled_job_stops_between_objects_and_its_requests_wait_for_the_next(world: dict[str, Any]) -> None:
+    from chalicelib.erasure.exceptions import JobNotRunning
+    from chalicelib.erasure.requests import JOB_CANCELLED, PENDING
+
+    store, people, requests, workflow = world["store"], world["people"], world["requests"], world["workflow"]
+    request, other = requests.create(people[1]["subject_id"]), requests.create(people[4]["subject_id"])
+    job = batch_pending_requests(requests)
+    assert job is not None
+    before = {key: stored.body for key, stored in store.objects.items()}
+    sfn = StepFunctions([job.job_id])
+    # GIVEN a job that found 3 objects (2 chunks) and rewrote its first chunk
+    found = workflow.find({"job_id": job.job_id})
+    assert found["chunks"] == [0, 1]
+    first = workflow.rewrite({"job_id": job.job_id, "round": 1, "chunk": 0})
+    # WHEN it is cancelled, and the second chunk's task runs anyway (it was in flight)
+    report = workflow.cancel(job.job_id, sfn, ARN)
+    late = workflow.rewrite({"job_id": job.job_id, "round": 1, "chunk": 1})
+    # THEN the execution is stopped, the late task rewrote nothing, the request waits again
+    assert sfn.stopped == [ARN.replace(":stateMachine:", ":execution:") + f":{job.job_id}"]
+    assert late["objects"] == 0
+    assert requests.get(request.request_id).status == requests.get(other.request_id).status == PENDING
+    assert requests.get_job(job.job_id).status == JOB_CANCELLED
+    assert report["objects_rewritten"] == first["objects"] == 2
+    assert report["requests_pending_again"] == [request.request_id, other.request_id]
+    assert report["found"] and not report["erased_in_sap"]
+    # and every object is either as it was or fully rewritten (without the subject)
+    manifest = json.loads(store.objects[("work", f"gdpr/jobs/{job.job_id}/round-1/manifest.json")].body)
+    untouched = [(item["bucket"], item["key"]) for item in manifest["chunks"][1]]
+    assert all(store.objects[key].body == before[key] for key in untouched)
+    assert "@" not in json.dumps(report)
+    with pytest.raises(JobNotRunning):
+        workflow.cancel(job.job_id, sfn, ARN)

@@ -85,7 +85,7 @@ def test_every_route_but_health_and_the_platform_webhooks_names_the_token_author
     from chalicelib.routes.access import token_auth
 
     entries = [(path, method, entry) for path, methods in app.routes.items() for method, entry in methods.items()]
-    assert len(entries) == 42
+    assert len(entries) == 43
     public = {"/health", "/hooks/google-ads", "/hooks/meta", "/hooks/eventbrite"}
     assert {path for path, _, entry in entries if entry.authorizer is None} == public
     for path, method, entry in entries:
