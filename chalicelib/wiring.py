@@ -321,6 +321,34 @@ def retry_parked_document(document_id: str) -> bool:
     )
 
 
+def retry_rejected_document(document_id: str, file_id: str) -> str | None:
+    """One REJECTED_BY_SAP document read again from its raw file and queued for SAP alone.
+
+    None when queued; else why not (a code): `FILE_UNKNOWN`, `RECORD_GONE` (erased or the
+    file rewritten), `NOW_INVALID`, `NOT_FOR_SAP`, or `NOT_REJECTED` (the ledger disagrees).
+    """
+    from chalicelib.ingest.read_again import normalized_again
+    from chalicelib.normalize.schema import NormalizedRecord
+    from chalicelib.sap.outbox import Unsendable
+    from chalicelib.sap.retry import resend_rejected
+
+    mappings()
+    outcome = file_outcomes().get(file_id)
+    if outcome is None:
+        return "FILE_UNKNOWN"
+    record = normalized_again(client("s3"), resources().bucket("raw").name, outcome, document_id, subject_key())
+    if record is None:
+        return "RECORD_GONE"
+    if not isinstance(record, NormalizedRecord):
+        return "NOW_INVALID"
+    queue = queue_url(resources().queue("sap-dispatch").name)
+    try:
+        sent = resend_rejected(record, sap_ledger(), client("sqs"), queue, state_reporter)
+    except Unsendable:
+        return "NOT_FOR_SAP"
+    return None if sent else "NOT_REJECTED"
+
+
 def park_normalize_dead_letters() -> DeadChunks:
     from chalicelib.ingest.dead_letters import park_dead_chunks
 

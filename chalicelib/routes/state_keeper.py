@@ -1,5 +1,5 @@
 """The State Keeper's queries: documents, files, a subject's documents (by id or email), stats;
-and sending one parked document to SAP again."""
+and sending one parked or rejected document to SAP again."""
 
 from __future__ import annotations
 
@@ -69,18 +69,25 @@ def find_subject() -> dict[str, Any]:
     return wiring.state_queries().subject_documents(subject_id)
 
 
-RETRIABLE = {"PARKED"}
+RETRIABLE = ("PARKED", "REJECTED_BY_SAP")
 
 
 @routes.route("/documents/{document_id}/retry", methods=["POST"], authorizer=token_auth)
 def retry_document(document_id: str) -> Response:
-    """Send a PARKED document to SAP again, alone, the way a replay of its dead letter would
-    (202; the ledger keeps SAP from getting it twice). 409 in any other state."""
-    state = wiring.state_queries().get_document(document_id)["state"]
+    """Send a PARKED or REJECTED_BY_SAP document to SAP again, alone (202; the dispatch ledger
+    keeps SAP from getting it twice). A parked one goes from the SAP dead letter that holds it,
+    as a replay would; a rejected one is read again from its raw file. 409 in any other state."""
+    document = wiring.state_queries().get_document(document_id)
+    state = document["state"]
     if state not in RETRIABLE:
-        raise ConflictError(f"a {state} document is not retried; only {', '.join(sorted(RETRIABLE))}")
-    if not wiring.retry_parked_document(document_id):
-        raise ConflictError("no dead letter holds this document any more (replayed or final meanwhile)")
+        raise ConflictError(f"a {state} document is not retried; only {' and '.join(RETRIABLE)}")
+    if state == "PARKED":
+        if not wiring.retry_parked_document(document_id):
+            raise ConflictError("no dead letter holds this document any more (replayed or final meanwhile)")
+    else:
+        refused = wiring.retry_rejected_document(document_id, str(document["file_id"]))
+        if refused is not None:
+            raise ConflictError(f"the document cannot be sent again: {refused}")
     return Response(
         status_code=202,
         body={"document_id": document_id, "requeued": True, "status": f"/documents/{document_id}"},
