@@ -22,7 +22,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from chalicelib.erasure.cost import JobUsage, erasure_transitions
@@ -39,7 +39,9 @@ from chalicelib.erasure.requests import (
     JOB_RUNNING,
     PENDING,
     ErasureRequests,
+    JobLock,
     batch_pending_requests,
+    new_job_id,
 )
 from chalicelib.erasure.verify_erasure import verify_erasure
 from chalicelib.lake_access.catalog import LakeTable
@@ -342,9 +344,12 @@ class ErasureWorkflow:
             self.requests.finish_job(job_id, JOB_CANCELLED, {"status": JOB_CANCELLED, "cancelled_at": cancelled_at})
         except InvalidTransition as error:
             raise JobNotRunning(f"erasure job {job_id} finished meanwhile") from error
-        execution_arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
         with contextlib.suppress(sfn.exceptions.ExecutionDoesNotExist):  # it never started
-            sfn.stop_execution(executionArn=execution_arn, error="Cancelled", cause="cancelled through the API")
+            sfn.stop_execution(
+                executionArn=execution_arn(state_machine_arn, job_id),
+                error="Cancelled",
+                cause="cancelled through the API",
+            )
         requeued = []
         for request_id in job.request_ids:
             try:
@@ -430,18 +435,31 @@ def _error_summary(error: dict[str, Any]) -> str:
 
 
 def start_erasure_job(
-    requests: ErasureRequests, sfn: Any, state_machine_arn: str, max_requests: int = 100
+    requests: ErasureRequests,
+    sfn: Any,
+    state_machine_arn: str,
+    max_requests: int = 100,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     """Batch the pending requests into one job and start its execution (named after the job).
 
-    One job runs at a time: while an execution of the state machine runs, nothing is
-    batched and the answer names the running job (`running_job`; the API answers 409).
+    One job runs at a time: the job lock (config table) is taken before anything is
+    batched and released when the job ends (`finish_job`). While another job holds it and
+    its execution runs, nothing is batched and the answer names that job (`running_job`;
+    the API answers 409). A hold whose execution ended without reporting (aborted, timed
+    out) is taken over; one whose execution is not there yet is left alone for
+    `LOCK_GRACE` (it is being started).
     """
-    running = running_job(sfn, state_machine_arn)
-    if running is not None:
-        return {"started": False, "requests": 0, "running_job": running}
-    job = batch_pending_requests(requests, max_requests)
+    job_id = new_job_id()
+    held = requests.job_lock()
+    if held is not None and _holds(sfn, state_machine_arn, held, now()):
+        return {"started": False, "requests": 0, "running_job": held.job_id}
+    if not requests.take_job_lock(job_id, replacing=held.job_id if held else None):
+        current = requests.job_lock()
+        return {"started": False, "requests": 0, "running_job": current.job_id if current else job_id}
+    job = batch_pending_requests(requests, max_requests, job_id=job_id)
     if job is None:
+        requests.release_job_lock(job_id)
         return {"started": False, "requests": 0}
     try:
         execution = sfn.start_execution(
@@ -460,8 +478,18 @@ def start_erasure_job(
     }
 
 
-def running_job(sfn: Any, state_machine_arn: str) -> str | None:
-    """The id of the erasure job whose execution runs now (executions are named after jobs)."""
-    running = sfn.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING", maxResults=1)
-    executions = running.get("executions", [])
-    return str(executions[0]["name"]) if executions else None
+LOCK_GRACE = timedelta(minutes=2)
+
+
+def execution_arn(state_machine_arn: str, job_id: str) -> str:
+    """The ARN of a job's execution (executions are named after their jobs)."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+
+
+def _holds(sfn: Any, state_machine_arn: str, held: JobLock, now: datetime) -> bool:
+    """Whether the lock's job still runs (or is being started)."""
+    try:
+        status = sfn.describe_execution(executionArn=execution_arn(state_machine_arn, held.job_id))["status"]
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return now - held.since < LOCK_GRACE
+    return bool(status == "RUNNING")

@@ -244,6 +244,23 @@ def test_a_job_started_through_the_api_erases_two_subjects_everywhere(
     assert lake_rows(s3, functools.reduce(operator.iadd, (i.lake_keys for i in samples.values()), [])) == others_before
     # and operations got one mail for the job
     assert stack.client("ses").get_send_quota()["SentLast24Hours"] == 1
+    # and the job, done, released the lock and cannot be cancelled any more
+    assert wiring.erasure_requests().job_lock() is None
+    cancelled = api("post", f"/gdpr/erasure-jobs/{started.json_body['job_id']}/cancel")
+    assert cancelled.status_code == 409 and "DONE" in cancelled.json_body["Message"]
+    assert api("post", "/gdpr/erasure-jobs/ej-20260101T000000-00000000/cancel").status_code == 404
+
+
+def test_a_second_job_start_is_a_409_while_one_runs(api: Any) -> None:
+    # GIVEN a job holding the lock, its execution being started
+    assert wiring.erasure_requests().take_job_lock("ej-20261201T000000-0000abcd")
+    api("post", "/gdpr/erasure-requests", {"subject_id": "u" * 64})
+    # WHEN another start comes (from a privacy token; an operator may not start one)
+    assert api("post", "/gdpr/erasure-jobs", role="operator").status_code == 403
+    refused = api("post", "/gdpr/erasure-jobs")
+    # THEN it is refused, naming the running job, and the request still waits
+    assert refused.status_code == 409 and "ej-20261201T000000-0000abcd" in refused.json_body["Message"]
+    assert wiring.erasure_requests().pending(10)
 
 
 # -- retention policies -----------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.erasure.forget_subjects import InMemorySubjectTraces
-from chalicelib.erasure.requests import DONE, FAILED, InMemoryErasureRequests, batch_pending_requests
+from chalicelib.erasure.requests import DONE, FAILED, InMemoryErasureRequests, JobLock, batch_pending_requests
 from chalicelib.erasure.workflow import ErasureWorkflow
 from chalicelib.lake_access.catalog import LakeTable
 from chalicelib.lake_access.exceptions import NothingRemoved
@@ -295,14 +295,24 @@ class StepFunctions:
 
     def __init__(self, running: list[str] | None = None) -> None:
         self.running = list(running or [])
+        self.ended: dict[str, str] = {}
         self.stopped: list[str] = []
 
-    def list_executions(self, stateMachineArn: str, statusFilter: str, maxResults: int) -> dict[str, Any]:
-        return {"executions": [{"name": name} for name in self.running[:maxResults]]}
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        name = executionArn.rsplit(":", 1)[-1]
+        if name in self.running:
+            return {"status": "RUNNING"}
+        if name in self.ended:
+            return {"status": self.ended[name]}
+        raise self.exceptions.ExecutionDoesNotExist(executionArn)
 
     def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
         self.running.append(name)
         return {"executionArn": f"{stateMachineArn.replace(':stateMachine:', ':execution:')}:{name}"}
+
+    def end(self, name: str, status: str) -> None:
+        self.running.remove(name)
+        self.ended[name] = status
 
     def stop_execution(self, executionArn: str, error: str, cause: str) -> None:
         self.stopped.append(executionArn)
@@ -311,8 +321,8 @@ class StepFunctions:
 ARN = "arn:aws:states:eu-central-1:123456789012:stateMachine:data-engine-local-gdpr-erasure"
 
 
-def test_no_second_job_starts_while_one_runs(world: dict[str, Any]) -> None:
-    from chalicelib.erasure.requests import PENDING
+def test_no_second_job_starts_while_one_runs_and_the_next_starts_once_it_ended(world: dict[str, Any]) -> None:
+    from chalicelib.erasure.requests import JOB_DONE, PENDING
     from chalicelib.erasure.workflow import start_erasure_job
 
     requests, people = world["requests"], world["people"]
@@ -320,9 +330,37 @@ def test_no_second_job_starts_while_one_runs(world: dict[str, Any]) -> None:
     requests.create(people[1]["subject_id"])
     first = start_erasure_job(requests, sfn, ARN)
     waiting = requests.create(people[2]["subject_id"])
+    # WHEN a second start comes while the first job runs
     second = start_erasure_job(requests, sfn, ARN)
+    # THEN nothing is batched, and the answer names the running job
     assert first["started"] and second == {"started": False, "requests": 0, "running_job": first["job_id"]}
-    assert requests.get(waiting.request_id).status == PENDING  # left for the next job
+    assert requests.get(waiting.request_id).status == PENDING
+    # WHEN the first job ends (its report releases the lock), THEN the next one starts
+    sfn.end(first["job_id"], "SUCCEEDED")
+    requests.finish_job(first["job_id"], JOB_DONE, {})
+    assert requests.job_lock() is None
+    third = start_erasure_job(requests, sfn, ARN)
+    assert third["started"] and third["requests"] == 1
+
+
+def test_a_lock_left_by_an_execution_that_ended_without_its_report_is_taken_over(world: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.erasure.workflow import start_erasure_job
+
+    requests, people = world["requests"], world["people"]
+    sfn = StepFunctions()
+    requests.create(people[1]["subject_id"])
+    first = start_erasure_job(requests, sfn, ARN)
+    sfn.end(first["job_id"], "TIMED_OUT")  # no report ran: the lock stays
+    requests.create(people[2]["subject_id"])
+    assert start_erasure_job(requests, sfn, ARN)["started"]
+    # a lock whose execution is not there yet is being started: left alone for a while
+    requests.lock = JobLock("ej-being-started", datetime.now(UTC))
+    assert start_erasure_job(requests, sfn, ARN)["running_job"] == "ej-being-started"
+    later = lambda: datetime.now(UTC) + timedelta(minutes=3)  # noqa: E731
+    requests.create(people[3]["subject_id"])
+    assert start_erasure_job(requests, sfn, ARN, now=later)["started"]
 
 
 def test_a_cancelled_job_stops_between_objects_and_its_requests_wait_for_the_next(world: dict[str, Any]) -> None:
@@ -335,6 +373,7 @@ def test_a_cancelled_job_stops_between_objects_and_its_requests_wait_for_the_nex
     assert job is not None
     before = {key: stored.body for key, stored in store.objects.items()}
     sfn = StepFunctions([job.job_id])
+    assert requests.take_job_lock(job.job_id)
     # GIVEN a job that found 3 objects (2 chunks) and rewrote its first chunk
     found = workflow.find({"job_id": job.job_id})
     assert found["chunks"] == [0, 1]
@@ -355,5 +394,6 @@ def test_a_cancelled_job_stops_between_objects_and_its_requests_wait_for_the_nex
     untouched = [(item["bucket"], item["key"]) for item in manifest["chunks"][1]]
     assert all(store.objects[key].body == before[key] for key in untouched)
     assert "@" not in json.dumps(report)
+    assert requests.job_lock() is None  # the next job may start
     with pytest.raises(JobNotRunning):
         workflow.cancel(job.job_id, sfn, ARN)
