@@ -11,7 +11,7 @@ from chalicelib.anonymization import api as policy_api
 from chalicelib.erasure import api as erasure_api
 from chalicelib.erasure.workflow import start_erasure_job
 from chalicelib.normalize.subject_ids import subject_id_of_email
-from chalicelib.routes.access import caller_name, token_auth
+from chalicelib.routes.access import caller_name, note_targets, token_auth
 from chalicelib.routes.errors import Routes
 from chalicelib.routes.params import query_params
 
@@ -20,12 +20,19 @@ routes = Routes(__name__)
 
 @routes.route("/gdpr/erasure-requests", methods=["POST"], authorizer=token_auth)
 def create_erasure_requests() -> Response:
-    """The email becomes the pseudonymous subject id at once; it is never stored or logged."""
-    answer = erasure_api.submit_erasure_requests(
-        routes.current_request.json_body,
-        lambda email: subject_id_of_email(email, wiring.subject_key()),
-        wiring.erasure_requests(),
-    )
+    """The email becomes the pseudonymous subject id at once; it is never stored or logged
+    (the audit entry names the subject ids)."""
+    body = routes.current_request.json_body
+    subjects: list[str] = []
+
+    def subject_of(email: str) -> str:
+        subjects.append(subject_id_of_email(email, wiring.subject_key()))
+        return subjects[-1]
+
+    answer = erasure_api.submit_erasure_requests(body, subject_of, wiring.erasure_requests())
+    items = body.get("requests", [body]) if isinstance(body, dict) else []
+    given = [item["subject_id"] for item in items if isinstance(item, dict) and isinstance(item.get("subject_id"), str)]
+    note_targets(subject_ids=[*subjects, *given])
     return Response(status_code=202, body=answer)
 
 

@@ -181,3 +181,21 @@ def test_a_call_without_a_known_token_never_reaches_a_route(client: Client, audi
 
 def test_the_readme_shows_the_route_table() -> None:
     assert markdown_table() in README.read_text(), "README: paste chalicelib.routes.roles.markdown_table()"
+
+
+def test_an_erasure_request_by_email_is_audited_as_its_request_and_subject_ids(client: Client, audit: Audit) -> None:
+    from chalicelib.erasure.requests import InMemoryErasureRequests
+
+    wiring.override(subject_key=b"k" * 32, erasure_requests=InMemoryErasureRequests())
+    response = client.http.post(
+        "/gdpr/erasure-requests",
+        headers={"Authorization": "Bearer de_privacy", "Content-Type": "application/json"},
+        body=json.dumps({"requests": [{"email": "Marco.Rossi@example.com"}, {"subject_id": "s" * 64}]}),
+    )
+    assert response.status_code == 202
+    [entry] = audit.entries
+    request_ids = [r["request_id"] for r in json.loads(response.body)["requests"]]
+    assert entry.targets["request_ids"] == request_ids
+    subject_ids = entry.targets["subject_ids"]
+    assert len(subject_ids) == 2 and subject_ids[1] == "s" * 64
+    assert "rossi" not in repr(entry).lower()
