@@ -50,9 +50,9 @@ package: install
 validate: install
 	$(BIN)/python -m infra validate $(STAGE)
 
-## Create an API token on the running local stack: make token NAME=alice
+## Create an API token on the running local stack: make token NAME=alice [ROLE=privacy]
 token: install
-	$(BIN)/python -m devstack token create $(or $(NAME),operator)
+	$(BIN)/python -m devstack token create $(or $(NAME),operator) --role $(or $(ROLE),operator)
 
 ## Run a schedule on the running local stack now: make fire NAME=dlq_watch
 fire: install

@@ -20,7 +20,7 @@ from chalicelib.erasure import api as erasure_api
 from chalicelib.erasure.workflow import start_erasure_job
 from chalicelib.operations.daily_summary import send_daily_summary
 from chalicelib.resources import APP_NAME, current
-from chalicelib.routes import gdpr, hooks, ingest, mappings, sap, sources, state_keeper
+from chalicelib.routes import gdpr, hooks, ingest, mappings, sap, sources, state_keeper, tokens
 from chalicelib.routes import operations as operations_routes
 from chalicelib.routes.access import authentication
 
@@ -32,15 +32,17 @@ resources = current()
 
 
 # -- the HTTP API: the authorizer, then one blueprint per area ----------------------------
+# Each route's least role, and whether it is audited, is one line in chalicelib/routes/roles.py.
 
 app.register_blueprint(authentication)  # token_auth: every route but /health names it
 app.register_blueprint(operations_routes.routes)  # /health, /queues
 app.register_blueprint(ingest.routes)  # /ingest/{source}, /ingest/replay
-app.register_blueprint(state_keeper.routes)  # /documents, /files, /subjects/{id}/documents, /stats
+app.register_blueprint(state_keeper.routes)  # /documents (and retry), /files, /subjects, /stats
 app.register_blueprint(sap.routes)  # /sap/throttle, /sap/replay
 app.register_blueprint(gdpr.routes)  # erasure requests and jobs, retention policies, anonymization runs
 app.register_blueprint(sources.routes)  # /sources: the platforms' settings, cursors, counts and pulls
 app.register_blueprint(mappings.routes)  # /sources/{name}/mapping (declared sources), /files/{id}/reprocess
+app.register_blueprint(tokens.routes)  # /tokens (create, list, revoke), /audit
 app.register_blueprint(hooks.routes)  # /hooks/{google-ads,meta,eventbrite}: public, verified the platform's way
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import boto3
 from botocore.config import Config
 
+from chalicelib.auth.audit import AuditLog
 from chalicelib.auth.tokens import TokenStore
 from chalicelib.ingest.file_outcomes import FileOutcomeStore
 from chalicelib.mail import SesMailer
@@ -134,6 +135,12 @@ def queue_url(name: str) -> str:
 @builder()
 def token_store() -> TokenStore:
     return TokenStore(resources().table("config").name, client("dynamodb"))
+
+
+@builder()
+def audit_log() -> AuditLog:
+    """Who changed what through the API (the config table's `audit` partition)."""
+    return AuditLog(resources().table("config").name, client("dynamodb"))
 
 
 @builder()
@@ -331,6 +338,50 @@ def replay_sap_dead_letters(limit: int = 1000) -> Replayed:
     return replay_dead_letters(
         client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), sap_ledger(), state_reporter, limit
     )
+
+
+def retry_parked_document(document_id: str) -> bool:
+    """One PARKED document sent again from the SAP DLQ (`POST /documents/{id}/retry`)."""
+    from chalicelib.sap.dead_letters import retry_parked_record
+
+    queue = resources().queue("sap-dispatch")
+    assert queue.dead_letter is not None
+    return retry_parked_record(
+        client("sqs"),
+        queue_url(queue.dead_letter.name),
+        queue_url(queue.name),
+        sap_ledger(),
+        state_reporter,
+        document_id,
+    )
+
+
+def retry_rejected_document(document_id: str, file_id: str) -> str | None:
+    """One REJECTED_BY_SAP document read again from its raw file and queued for SAP alone.
+
+    None when queued; else why not (a code): `FILE_UNKNOWN`, `RECORD_GONE` (erased or the
+    file rewritten), `NOW_INVALID`, `NOT_FOR_SAP`, or `NOT_REJECTED` (the ledger disagrees).
+    """
+    from chalicelib.ingest.read_again import normalized_again
+    from chalicelib.normalize.schema import NormalizedRecord
+    from chalicelib.sap.outbox import Unsendable
+    from chalicelib.sap.retry import resend_rejected
+
+    mappings()
+    outcome = file_outcomes().get(file_id)
+    if outcome is None:
+        return "FILE_UNKNOWN"
+    record = normalized_again(client("s3"), resources().bucket("raw").name, outcome, document_id, subject_key())
+    if record is None:
+        return "RECORD_GONE"
+    if not isinstance(record, NormalizedRecord):
+        return "NOW_INVALID"
+    queue = queue_url(resources().queue("sap-dispatch").name)
+    try:
+        sent = resend_rejected(record, sap_ledger(), client("sqs"), queue, state_reporter)
+    except Unsendable:
+        return "NOT_FOR_SAP"
+    return None if sent else "NOT_REJECTED"
 
 
 def park_normalize_dead_letters() -> DeadChunks:

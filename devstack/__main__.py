@@ -2,7 +2,8 @@
 
 python -m devstack up [--samples DIR]   start everything; Ctrl-C stops it
 python -m devstack fire NAME             run a scheduled function now
-python -m devstack token create NAME     create an API token (printed once)
+python -m devstack token create NAME [--role ROLE] [--expires-in-days N]
+                                         create an API token on the local stack (printed once)
 python -m devstack hook PLATFORM         play google-ads, meta or eventbrite's webhook at the API
 python -m devstack status                pollers, schedules and functions
 """
@@ -20,10 +21,12 @@ from pathlib import Path
 
 import requests
 
+from chalicelib.auth.roles import ROLES
 from devstack.emulator import PortInUse
 from devstack.stack import FAKE_CREDENTIALS, REGION, DevStack
 
 DEFAULT_EMULATOR = "http://127.0.0.1:4566"
+LOCAL_TOKEN_DAYS = 30
 
 
 def up(args: argparse.Namespace) -> int:
@@ -51,7 +54,7 @@ def up(args: argparse.Namespace) -> int:
 
             run_samples(stack, Path(args.samples), stopped)
             run_platforms(stack, token, stopped)
-        print(f"\nAPI token (operator 'local-admin'): {token}\n")
+        print(f"\nAPI token (admin 'local-admin', {LOCAL_TOKEN_DAYS} days): {token}\n")
         print("Try:")
         print(f"  curl -s {stack.api_url}/health")
         print(f"  curl -s -H 'Authorization: Bearer {token}' {stack.api_url}/queues")
@@ -67,7 +70,7 @@ def up(args: argparse.Namespace) -> int:
 def stack_token(stack: DevStack) -> str:
     from chalicelib import wiring
 
-    return wiring.token_store().create("local-admin", role="admin")
+    return wiring.token_store().create("local-admin", "admin", LOCAL_TOKEN_DAYS).token
 
 
 def fire(args: argparse.Namespace) -> int:
@@ -88,7 +91,7 @@ def token(args: argparse.Namespace) -> int:
     )
     from chalicelib import wiring
 
-    print(wiring.token_store().create(args.name, role=args.role))
+    print(wiring.token_store().create(args.name, args.role, args.expires_in_days).token)
     return 0
 
 
@@ -131,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     tokens = commands.add_parser("token", help="manage API tokens")
     tokens.add_argument("action", choices=["create"])
     tokens.add_argument("name")
-    tokens.add_argument("--role", default="operator", choices=["operator", "admin"])
+    tokens.add_argument("--role", default="operator", choices=list(ROLES))
+    tokens.add_argument("--expires-in-days", type=int, default=LOCAL_TOKEN_DAYS)
     tokens.add_argument("--endpoint", default=DEFAULT_EMULATOR)
     tokens.set_defaults(run=token)
     hooks = commands.add_parser("hook", help="play a platform's webhook at the running local API")

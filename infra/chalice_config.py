@@ -123,14 +123,14 @@ def iam_policy(resources: Resources) -> dict[str, Any]:
 
 
 def _gdpr_statements(resources: Resources) -> list[dict[str, Any]]:
-    """Start and watch the erasure workflow; query the lake through the stage's workgroup."""
+    """Start, watch and stop (cancel) the erasure workflow; query the lake through the stage's workgroup."""
     statements: list[dict[str, Any]] = []
     if resources.state_machines:
         statements.append(
             {
                 "Sid": "StateMachines",
                 "Effect": "Allow",
-                "Action": ["states:StartExecution", "states:DescribeExecution"],
+                "Action": ["states:StartExecution", "states:DescribeExecution", "states:StopExecution"],
                 "Resource": [f"arn:aws:states:*:*:stateMachine:{m.name}" for m in resources.state_machines]
                 + [f"arn:aws:states:*:*:execution:{m.name}:*" for m in resources.state_machines],
             }

@@ -21,3 +21,7 @@ class InvalidTransition(ErasureError):
 
 class BatchTooLarge(ErasureError):
     """More erasure requests in one API call than one job takes."""
+
+
+class JobNotRunning(ErasureError):
+    """A cancel of an erasure job that is no longer running (HTTP 409)."""

@@ -8,10 +8,13 @@ Items (config table, `pk`/`sk`):
 - `gdpr-request#{id}` / `request`: subject_id, status, job_id, created_at, updated_at, report
 - `gdpr-pending` / `{created_at}#{id}`: a request waiting for a job
 - `gdpr-job#{id}` / `job`: request_ids, subject_ids, status, created_at, updated_at, report
+- `gdpr-job-lock` / `lock`: the job that runs now (one at a time), since when; a job's
+  end (`finish_job`) releases it
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -33,11 +36,12 @@ REQUEST_TRANSITIONS: dict[str, frozenset[str]] = {
     FAILED: frozenset({PENDING}),  # an operator's retry
     DONE: frozenset(),
 }
-JOB_RUNNING, JOB_DONE, JOB_FAILED = "RUNNING", "DONE", "FAILED"
+JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_CANCELLED = "RUNNING", "DONE", "FAILED", "CANCELLED"
 JOB_TRANSITIONS: dict[str, frozenset[str]] = {
-    JOB_RUNNING: frozenset({JOB_DONE, JOB_FAILED}),
+    JOB_RUNNING: frozenset({JOB_DONE, JOB_FAILED, JOB_CANCELLED}),  # CANCELLED: an operator stopped it
     JOB_DONE: frozenset(),
     JOB_FAILED: frozenset(),
+    JOB_CANCELLED: frozenset(),
 }
 
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
@@ -153,6 +157,14 @@ class ErasureJob:
     report: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class JobLock:
+    """The one running job's hold: taken before its requests are batched, released at its end."""
+
+    job_id: str
+    since: datetime
+
+
 class ErasureRequests(Protocol):
     def create(self, subject_id: str) -> ErasureRequest: ...
 
@@ -169,7 +181,20 @@ class ErasureRequests(Protocol):
 
     def get_job(self, job_id: str) -> ErasureJob: ...
 
-    def finish_job(self, job_id: str, status: str, report: dict[str, Any]) -> None: ...
+    def finish_job(self, job_id: str, status: str, report: dict[str, Any]) -> None:
+        """End a job as `JOB_TRANSITIONS` allow, and release the job lock if it holds it."""
+
+    def job_lock(self) -> JobLock | None:
+        """Which job holds the one-job-at-a-time lock, if any."""
+
+    def take_job_lock(self, job_id: str, replacing: str | None = None) -> bool:
+        """Take the lock for `job_id` (over `replacing`'s stale hold); False if another holds it."""
+
+    def release_job_lock(self, job_id: str) -> None:
+        """Release the lock if `job_id` holds it."""
+
+
+_LOCK_KEY = {"pk": {"S": "gdpr-job-lock"}, "sk": {"S": "lock"}}
 
 
 def _allowed(transitions: dict[str, frozenset[str]], to: str) -> list[str]:
@@ -180,6 +205,7 @@ class InMemoryErasureRequests:
     def __init__(self) -> None:
         self.requests: dict[str, ErasureRequest] = {}
         self.jobs: dict[str, ErasureJob] = {}
+        self.lock: JobLock | None = None
 
     def create(self, subject_id: str) -> ErasureRequest:
         request = ErasureRequest(new_request_id(), subject_id)
@@ -220,6 +246,20 @@ class InMemoryErasureRequests:
         if job.status not in _allowed(JOB_TRANSITIONS, status):
             raise InvalidTransition(f"job {job_id}: {job.status} -> {status} is not allowed")
         job.status, job.report, job.updated_at = status, report, _now()
+        self.release_job_lock(job_id)
+
+    def job_lock(self) -> JobLock | None:
+        return self.lock
+
+    def take_job_lock(self, job_id: str, replacing: str | None = None) -> bool:
+        if (self.lock.job_id if self.lock else None) != replacing:
+            return False
+        self.lock = JobLock(job_id, datetime.now(UTC))
+        return True
+
+    def release_job_lock(self, job_id: str) -> None:
+        if self.lock is not None and self.lock.job_id == job_id:
+            self.lock = None
 
 
 class DynamoErasureRequests:
@@ -391,6 +431,39 @@ class DynamoErasureRequests:
             )
         except self.client.exceptions.ConditionalCheckFailedException as error:
             raise InvalidTransition(f"job {job_id} cannot move to {status}") from error
+        self.release_job_lock(job_id)
+
+    def job_lock(self) -> JobLock | None:
+        item = self.client.get_item(TableName=self.table_name, Key=_LOCK_KEY, ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        return JobLock(item["job_id"]["S"], datetime.fromisoformat(item["since"]["S"]))
+
+    def take_job_lock(self, job_id: str, replacing: str | None = None) -> bool:
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if replacing is None
+            else {"ConditionExpression": "job_id = :old", "ExpressionAttributeValues": {":old": {"S": replacing}}}
+        )
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={**_LOCK_KEY, "job_id": {"S": job_id}, "since": {"S": _now()}},
+                **condition,
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_job_lock(self, job_id: str) -> None:
+        # another job's lock, or none, stays as it is
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=_LOCK_KEY,
+                ConditionExpression="job_id = :job",
+                ExpressionAttributeValues={":job": {"S": job_id}},
+            )
 
 
 def batch_pending_requests(

@@ -17,25 +17,31 @@ tombstones would reach the lake unseen by the job and by its verification.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from chalicelib.erasure.cost import JobUsage, erasure_transitions
+from chalicelib.erasure.exceptions import InvalidTransition, JobNotRunning
 from chalicelib.erasure.find_objects import find_objects
 from chalicelib.erasure.forget_subjects import SubjectTraces, erase_from_quarantine
 from chalicelib.erasure.report_job import job_report, mail_text, request_reports
 from chalicelib.erasure.requests import (
     DONE,
     FAILED,
+    JOB_CANCELLED,
     JOB_DONE,
     JOB_FAILED,
+    JOB_RUNNING,
     PENDING,
     ErasureRequests,
+    JobLock,
     batch_pending_requests,
+    new_job_id,
 )
 from chalicelib.erasure.verify_erasure import verify_erasure
 from chalicelib.lake_access.catalog import LakeTable
@@ -115,6 +121,8 @@ class ErasureWorkflow:
         manifest = self._get_json(store, job.job_id, f"round-{round_}/manifest.json")
         results = []
         for item in manifest["chunks"][chunk]:
+            if self.requests.get_job(job.job_id).status == JOB_CANCELLED:
+                break  # cancelled: stop between objects, each one original or fully rewritten
             raw = item["kind"] != "lake"
             rewrite = rewrite_without_subjects(
                 store,
@@ -319,6 +327,72 @@ class ErasureWorkflow:
             "cost_usd_per_request": summary["cost_usd_per_request"],
         }
 
+    def cancel(self, job_id: str, sfn: Any, state_machine_arn: str) -> dict[str, Any]:
+        """Stop a running job between objects; its requests wait for the next job.
+
+        The job is marked CANCELLED first: a rewrite task checks that before each object,
+        so it stops between objects (an object is rewritten with one PUT: either original
+        or fully rewritten). Then the execution is stopped, the requests go back to
+        PENDING, and the answer says what was done so far (kept as `cancel.json`). The
+        tombstones stay: the subjects still asked to be erased, and the next job erases them.
+        """
+        job = self.requests.get_job(job_id)
+        if job.status != JOB_RUNNING:
+            raise JobNotRunning(f"erasure job {job_id} is {job.status}, not running")
+        cancelled_at = datetime.now(UTC).isoformat()
+        try:
+            self.requests.finish_job(job_id, JOB_CANCELLED, {"status": JOB_CANCELLED, "cancelled_at": cancelled_at})
+        except InvalidTransition as error:
+            raise JobNotRunning(f"erasure job {job_id} finished meanwhile") from error
+        with contextlib.suppress(sfn.exceptions.ExecutionDoesNotExist):  # it never started
+            sfn.stop_execution(
+                executionArn=execution_arn(state_machine_arn, job_id),
+                error="Cancelled",
+                cause="cancelled through the API",
+            )
+        requeued = []
+        for request_id in job.request_ids:
+            try:
+                self.requests.move(request_id, PENDING)
+            except InvalidTransition:
+                continue  # already final or moved by someone else
+            requeued.append(request_id)
+        done = self._done_so_far(job_id)
+        report = {
+            "job_id": job_id,
+            "status": JOB_CANCELLED,
+            "cancelled_at": cancelled_at,
+            "requests_pending_again": requeued,
+            **done,
+        }
+        self._put_json(self.object_store(), job_id, "cancel.json", report)
+        return report
+
+    def _done_so_far(self, job_id: str) -> dict[str, Any]:
+        """Objects rewritten and the steps done, from the job's files in the work bucket."""
+        store = self.object_store()
+        rewritten = rows = chunks_done = 0
+        steps: set[str] = set()
+        for info in list(store.list(self.work_bucket, f"{JOBS_PREFIX}{job_id}/")):
+            name = info.key.rsplit("/", 1)[-1]
+            if name.startswith("chunk-"):
+                chunks_done += 1
+                results = json.loads(store.get(self.work_bucket, info.key).body)
+                rewritten += sum(1 for r in results if r.get("rewritten"))
+                rows += sum(int(r.get("rows_removed", 0)) for r in results)
+            elif name in ("manifest.json", "forget.json", "sap.json"):
+                steps.add(name.removesuffix(".json"))
+        return {
+            "objects_rewritten": rewritten,
+            "rows_removed": rows,
+            "chunks_done": chunks_done,
+            "found": "manifest" in steps,
+            "state_keeper_and_quarantine_forgotten": "forget" in steps,
+            "erased_in_sap": "sap" in steps,
+            "note": "a rewrite running at the cancel finishes the object at hand and stops; every object is "
+            "either original or fully rewritten",
+        }
+
     # -- helpers ------------------------------------------------------------------------
 
     @staticmethod
@@ -361,11 +435,31 @@ def _error_summary(error: dict[str, Any]) -> str:
 
 
 def start_erasure_job(
-    requests: ErasureRequests, sfn: Any, state_machine_arn: str, max_requests: int = 100
+    requests: ErasureRequests,
+    sfn: Any,
+    state_machine_arn: str,
+    max_requests: int = 100,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
-    """Batch the pending requests into one job and start its execution (named after the job)."""
-    job = batch_pending_requests(requests, max_requests)
+    """Batch the pending requests into one job and start its execution (named after the job).
+
+    One job runs at a time: the job lock (config table) is taken before anything is
+    batched and released when the job ends (`finish_job`). While another job holds it and
+    its execution runs, nothing is batched and the answer names that job (`running_job`;
+    the API answers 409). A hold whose execution ended without reporting (aborted, timed
+    out) is taken over; one whose execution is not there yet is left alone for
+    `LOCK_GRACE` (it is being started).
+    """
+    job_id = new_job_id()
+    held = requests.job_lock()
+    if held is not None and _holds(sfn, state_machine_arn, held, now()):
+        return {"started": False, "requests": 0, "running_job": held.job_id}
+    if not requests.take_job_lock(job_id, replacing=held.job_id if held else None):
+        current = requests.job_lock()
+        return {"started": False, "requests": 0, "running_job": current.job_id if current else job_id}
+    job = batch_pending_requests(requests, max_requests, job_id=job_id)
     if job is None:
+        requests.release_job_lock(job_id)
         return {"started": False, "requests": 0}
     try:
         execution = sfn.start_execution(
@@ -382,3 +476,20 @@ def start_erasure_job(
         "requests": len(job.request_ids),
         "execution_arn": execution["executionArn"],
     }
+
+
+LOCK_GRACE = timedelta(minutes=2)
+
+
+def execution_arn(state_machine_arn: str, job_id: str) -> str:
+    """The ARN of a job's execution (executions are named after their jobs)."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+
+
+def _holds(sfn: Any, state_machine_arn: str, held: JobLock, now: datetime) -> bool:
+    """Whether the lock's job still runs (or is being started)."""
+    try:
+        status = sfn.describe_execution(executionArn=execution_arn(state_machine_arn, held.job_id))["status"]
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return now - held.since < LOCK_GRACE
+    return bool(status == "RUNNING")

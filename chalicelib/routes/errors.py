@@ -10,7 +10,7 @@ The body is Chalice's error shape, `{"Code": ..., "Message": ...}`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -20,19 +20,24 @@ from chalicelib.anonymization.exceptions import (
     UnknownAnonymizationRun,
     UnknownRetentionPolicy,
 )
+from chalicelib.auth.exceptions import InvalidAuditQuery, InvalidTokenRequest, NoSuchToken
 from chalicelib.erasure.exceptions import (
     BatchTooLarge,
     InvalidErasureRequest,
+    JobNotRunning,
     UnknownErasureRequest,
 )
 from chalicelib.ingest.exceptions import UnknownFile, UnsupportedUpload, UploadTooLarge
 from chalicelib.intake.exceptions import InvalidSourceSettings, UnknownIntakeSource
 from chalicelib.normalize.exceptions import InvalidMapping, UnknownMapping, UnknownSource
+from chalicelib.routes.access import guarded
+from chalicelib.routes.roles import ROUTE_RULES, Rule, rule_of
 from chalicelib.sap.exceptions import InvalidThrottleSettings
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 
 BAD_REQUEST = (400, "BadRequestError")  # the codes Chalice's BadRequestError and NotFoundError give
 NOT_FOUND = (404, "NotFoundError")
+CONFLICT = (409, "ConflictError")
 PAYLOAD_TOO_LARGE = (413, "PayloadTooLarge")
 
 ERRORS: dict[type[Exception], tuple[int, str]] = {
@@ -56,10 +61,15 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     InvalidErasureRequest: BAD_REQUEST,
     BatchTooLarge: PAYLOAD_TOO_LARGE,
     UnknownErasureRequest: NOT_FOUND,
+    JobNotRunning: CONFLICT,
     # anonymization: /gdpr/retention-policies, /gdpr/anonymization-runs
     InvalidRetentionPolicy: BAD_REQUEST,
     UnknownRetentionPolicy: NOT_FOUND,
     UnknownAnonymizationRun: NOT_FOUND,
+    # tokens and the audit log: /tokens, /audit
+    InvalidTokenRequest: BAD_REQUEST,
+    NoSuchToken: NOT_FOUND,
+    InvalidAuditQuery: BAD_REQUEST,
 }
 
 View = Callable[..., Any]
@@ -89,17 +99,25 @@ def answering_domain_errors(view: View) -> View:
 
 
 class Routes(Blueprint):
-    """A Blueprint whose every route answers domain errors from `ERRORS` (and nowhere else).
+    """A Blueprint whose every route answers domain errors from `ERRORS` (and nowhere else),
+    checks the caller's role and audits what its rule says.
 
     A Chalice HTTP middleware cannot do this: Chalice turns any exception a view raises
     into its 500 before middleware sees the response.
     """
 
+    def __init__(self, import_name: str, rules: Mapping[tuple[str, str], Rule] = ROUTE_RULES) -> None:
+        super().__init__(import_name)
+        self.rules = rules
+
     def route(self, path: str, **kwargs: Any) -> Callable[[View], View]:
+        """Also checks the route's role and audits it (`access.guarded`); a route missing
+        from the rules (`roles.ROUTE_RULES`) is refused here, at import."""
         register = super().route(path, **kwargs)
+        rules = {method.upper(): rule_of(method.upper(), path, self.rules) for method in kwargs.get("methods", ["GET"])}
 
         def decorator(view: View) -> View:
-            register(answering_domain_errors(view))
+            register(guarded(self, path, rules, answering_domain_errors(view)))
             return view
 
         return decorator

@@ -1,14 +1,16 @@
-"""The State Keeper's queries: documents, files, a subject's documents, stats."""
+"""The State Keeper's queries: documents, files, a subject's documents (by id or email), stats;
+and sending one parked or rejected document to SAP again."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalice import BadRequestError, NotFoundError
+from chalice import BadRequestError, ConflictError, NotFoundError, Response
 
 from chalicelib import wiring
 from chalicelib.ingest.file_outcomes import file_view
-from chalicelib.routes.access import token_auth
+from chalicelib.normalize.subject_ids import subject_id_of_email
+from chalicelib.routes.access import note_targets, token_auth
 from chalicelib.routes.errors import Routes
 from chalicelib.routes.params import query_params
 
@@ -50,6 +52,46 @@ def get_file(file_id: str) -> dict[str, Any]:
 @routes.route("/subjects/{subject_id}/documents", methods=["GET"], authorizer=token_auth)
 def subject_documents(subject_id: str) -> dict[str, Any]:
     return wiring.state_queries().subject_documents(subject_id)
+
+
+@routes.route("/subjects", methods=["GET"], authorizer=token_auth)
+def find_subject() -> dict[str, Any]:
+    """`?email=`: the subject's documents. The email becomes the subject id here, in memory;
+    it is never stored, logged or echoed (the audit entry holds the subject id)."""
+    params = query_params(routes.current_request)
+    if set(params) != {"email"}:
+        raise BadRequestError("give exactly one query parameter: email")
+    try:
+        subject_id = subject_id_of_email(params["email"], wiring.subject_key())
+    except ValueError:
+        raise BadRequestError("email: not a valid email address") from None
+    note_targets(subject_id=subject_id)
+    return wiring.state_queries().subject_documents(subject_id)
+
+
+RETRIABLE = ("PARKED", "REJECTED_BY_SAP")
+
+
+@routes.route("/documents/{document_id}/retry", methods=["POST"], authorizer=token_auth)
+def retry_document(document_id: str) -> Response:
+    """Send a PARKED or REJECTED_BY_SAP document to SAP again, alone (202; the dispatch ledger
+    keeps SAP from getting it twice). A parked one goes from the SAP dead letter that holds it,
+    as a replay would; a rejected one is read again from its raw file. 409 in any other state."""
+    document = wiring.state_queries().get_document(document_id)
+    state = document["state"]
+    if state not in RETRIABLE:
+        raise ConflictError(f"a {state} document is not retried; only {' and '.join(RETRIABLE)}")
+    if state == "PARKED":
+        if not wiring.retry_parked_document(document_id):
+            raise ConflictError("no dead letter holds this document any more (replayed or final meanwhile)")
+    else:
+        refused = wiring.retry_rejected_document(document_id, str(document["file_id"]))
+        if refused is not None:
+            raise ConflictError(f"the document cannot be sent again: {refused}")
+    return Response(
+        status_code=202,
+        body={"document_id": document_id, "requeued": True, "status": f"/documents/{document_id}"},
+    )
 
 
 @routes.route("/stats", methods=["GET"], authorizer=token_auth)

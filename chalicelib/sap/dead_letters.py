@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PARK_COMPONENT = "sap-dlq"
 REPLAY_COMPONENT = "sap-replay"
+RETRY_COMPONENT = "sap-retry"
 REASON = "SAP_RETRIES_EXHAUSTED"
 MAIL_ID_LIMIT = 200
 
@@ -212,3 +213,58 @@ def replay_dead_letters(
                 log.warning("%d messages could not be moved back; they stay in the DLQ", len(batch) - len(done))
                 break
     return replayed
+
+
+def retry_parked_record(
+    sqs: Any,
+    dlq_url: str,
+    queue_url: str,
+    ledger: DispatchLedger,
+    reporter: Callable[[], Any],
+    record_id: str,
+    limit: int = 1000,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> bool:
+    """Send one parked record again, alone, from the dead-letter message that holds it.
+
+    The replay path for one document (`POST /documents/{id}/retry`): the message stays in
+    the DLQ for its other records; a later replay of it finds this record final in the
+    ledger and sends it no second time. False when no DLQ message holds the record, or it
+    is final already.
+    """
+    messages = _peek(sqs, dlq_url, limit)
+    try:
+        for message in messages:
+            try:
+                parsed = DispatchMessage.model_validate_json(message["Body"])
+            except ValidationError:
+                continue
+            records = [record for record in parsed.records if record.record_id == record_id]
+            if not records:
+                continue
+            if record_id not in ledger.unpark_many([record_id]):
+                return False
+            queued_at = clock()  # before the send, as in a replay
+            sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=parsed.model_copy(update={"records": records}).model_dump_json(),
+                MessageGroupId=message.get("Attributes", {}).get("MessageGroupId") or "replayed",
+                MessageDeduplicationId=hashlib.sha256(f"retry:{uuid.uuid4().hex}:{record_id}".encode()).hexdigest(),
+            )
+            with reporter() as report:
+                report.report(
+                    StateChange(
+                        document_id=record_id, state=State.QUEUED_FOR_SAP, at=queued_at, component=RETRY_COMPONENT
+                    )
+                )
+            return True
+        return False
+    finally:
+        for start in range(0, len(messages), 10):  # the messages stay, visible, as parking leaves them
+            sqs.change_message_visibility_batch(
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for index, message in enumerate(messages[start : start + 10])
+                ],
+            )

@@ -19,6 +19,9 @@ and final, so no redelivery or replay sends it either. A record another dispatch
 (a live lease) comes back busy, naming the message it was claimed for (`holder`); one SAP
 already holds keeps its final state.
 
+A record SAP rejected may be *reopened* by an operator's retry (REJECTED_BY_SAP → PENDING,
+`POST /documents/{id}/retry`), after whatever made SAP refuse it was fixed on SAP's side.
+
 A record whose message ended in the dead-letter queue is *parked*: `parked_at` is set
 once (the time the State Keeper hears PARKED, the same on every watch) and removed on
 replay. Parking never touches a final record, and never leaves an item that cannot be
@@ -104,6 +107,9 @@ class DispatchLedger(Protocol):
 
     def unpark_many(self, record_ids: Iterable[str]) -> set[str]:
         """Forget the parked mark (a replay); returns the records that are not final."""
+
+    def reopen(self, record_id: str) -> bool:
+        """A REJECTED_BY_SAP record made claimable again (PENDING); False in any other state."""
 
 
 def _claim_from(record_id: str, claimed: bool, old: dict[str, Any], now: float) -> Claim:
@@ -198,6 +204,14 @@ class InMemoryLedger:
                     item.pop("parked_at", None)
                     unparked.add(record_id)
         return unparked
+
+    def reopen(self, record_id: str) -> bool:
+        with self._lock:
+            item = self.items.get(record_id, {})
+            if item.get("state") != REJECTED_BY_SAP:
+                return False
+            item.update(state=PENDING, reason=None)
+        return True
 
 
 class DynamoDbLedger:
@@ -381,6 +395,26 @@ class DynamoDbLedger:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             return _plain(error.response.get("Item") or {}).get("state") not in FINAL_STATES
+
+    def reopen(self, record_id: str) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(record_id),
+                UpdateExpression="SET #state = :pending, #updated_at = :now REMOVE #reason",
+                ConditionExpression="#state = :rejected",
+                ExpressionAttributeNames=_names("state", "updated_at", "reason"),
+                ExpressionAttributeValues={
+                    ":pending": {"S": PENDING},
+                    ":rejected": {"S": REJECTED_BY_SAP},
+                    ":now": {"N": _number(self.clock())},
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def _get(self, record_id: str) -> dict[str, Any]:
         return (

@@ -83,7 +83,7 @@ def devstack() -> Iterator[RunningStack]:
 def token(devstack: RunningStack) -> str:
     from chalicelib.auth.tokens import TokenStore
 
-    return TokenStore("data-engine-local-config", devstack.client("dynamodb")).create("e2e", role="admin")
+    return TokenStore("data-engine-local-config", devstack.client("dynamodb")).create("e2e", "admin", 1).token
 
 
 @pytest.fixture

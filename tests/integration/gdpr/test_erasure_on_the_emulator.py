@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.erasure.find_objects import find_objects
 from chalicelib.erasure.forget_subjects import InMemorySubjectTraces
-from chalicelib.erasure.requests import DONE, DynamoErasureRequests, batch_pending_requests
+from chalicelib.erasure.requests import DONE, JOB_DONE, DynamoErasureRequests, batch_pending_requests
 from chalicelib.erasure.state_machine import TASK_FUNCTIONS, erasure_definition, lambda_arn, state_machine_name
 from chalicelib.erasure.workflow import ErasureWorkflow, start_erasure_job
 from chalicelib.lake_access.catalog import lake_table
@@ -102,6 +102,22 @@ def test_requests_and_jobs_live_in_the_config_table(stack: boto3.Session) -> Non
     assert requests.pending(10) == [] and requests.get_job(job.job_id).subject_ids == ["s" * 64, "t" * 64]
     requests.move(first.request_id, DONE, report={"rows_removed": 2})
     assert requests.get(first.request_id).public()["report"] == {"rows_removed": 2}
+
+
+def test_one_job_holds_the_lock_until_it_ends(stack: boto3.Session) -> None:
+    requests = DynamoErasureRequests(RESOURCES.table("config").name, stack.client("dynamodb"))
+    requests.create("s" * 64)
+    job = batch_pending_requests(requests, max_requests=10)
+    assert job is not None and requests.job_lock() is None
+    assert requests.take_job_lock(job.job_id) and not requests.take_job_lock("ej-other")
+    held = requests.job_lock()
+    assert held is not None and held.job_id == job.job_id
+    requests.release_job_lock("ej-other")  # not its lock: nothing changes
+    assert requests.job_lock() == held
+    assert requests.take_job_lock("ej-next", replacing=job.job_id)  # a stale hold taken over
+    assert requests.take_job_lock(job.job_id, replacing="ej-next")
+    requests.finish_job(job.job_id, JOB_DONE, {"status": "DONE"})
+    assert requests.job_lock() is None
 
 
 def wait_for_execution(sfn: Any, arn: str, timeout: float = 60) -> dict[str, Any]:

@@ -86,14 +86,14 @@ def api(app_module: ModuleType, stack: boto3.Session) -> Any:
     tokens = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
     headers = {
         role: {
-            "Authorization": f"Bearer {tokens.create(f'gdpr-{role}', role=role)}",
+            "Authorization": f"Bearer {tokens.create(f'gdpr-{role}', role, 1).token}",
             "Content-Type": "application/json",
         }
-        for role in ("operator", "admin")
+        for role in ("viewer", "operator", "privacy", "admin")
     }
     with Client(app_module.app, stage_name="local") as client:
 
-        def call(method: str, path: str, body: Any = None, role: str = "operator") -> Any:
+        def call(method: str, path: str, body: Any = None, role: str = "privacy") -> Any:
             return getattr(client.http, method)(
                 path, headers=headers[role], body=json.dumps(body) if body is not None else None
             )
@@ -244,16 +244,33 @@ def test_a_job_started_through_the_api_erases_two_subjects_everywhere(
     assert lake_rows(s3, functools.reduce(operator.iadd, (i.lake_keys for i in samples.values()), [])) == others_before
     # and operations got one mail for the job
     assert stack.client("ses").get_send_quota()["SentLast24Hours"] == 1
+    # and the job, done, released the lock and cannot be cancelled any more
+    assert wiring.erasure_requests().job_lock() is None
+    cancelled = api("post", f"/gdpr/erasure-jobs/{started.json_body['job_id']}/cancel")
+    assert cancelled.status_code == 409 and "DONE" in cancelled.json_body["Message"]
+    assert api("post", "/gdpr/erasure-jobs/ej-20260101T000000-00000000/cancel").status_code == 404
+
+
+def test_a_second_job_start_is_a_409_while_one_runs(api: Any) -> None:
+    # GIVEN a job holding the lock, its execution being started
+    assert wiring.erasure_requests().take_job_lock("ej-20261201T000000-0000abcd")
+    api("post", "/gdpr/erasure-requests", {"subject_id": "u" * 64})
+    # WHEN another start comes (from a privacy token; an operator may not start one)
+    assert api("post", "/gdpr/erasure-jobs", role="operator").status_code == 403
+    refused = api("post", "/gdpr/erasure-jobs")
+    # THEN it is refused, naming the running job, and the request still waits
+    assert refused.status_code == 409 and "ej-20261201T000000-0000abcd" in refused.json_body["Message"]
+    assert wiring.erasure_requests().pending(10)
 
 
 # -- retention policies -----------------------------------------------------------------
 
 
-def test_only_an_admin_changes_retention_policies(api: Any) -> None:
-    assert api("put", "/gdpr/retention-policies/events", POLICY).status_code == 403
-    stored = api("put", "/gdpr/retention-policies/events", POLICY, role="admin")
+def test_only_the_privacy_role_changes_retention_policies(api: Any) -> None:
+    assert api("put", "/gdpr/retention-policies/events", POLICY, role="operator").status_code == 403
+    stored = api("put", "/gdpr/retention-policies/events", POLICY)
     assert stored.status_code == 200 and stored.json_body["policy_id"] == "source=*/event=*"
-    assert api("get", "/gdpr/retention-policies").json_body["policies"][0]["name"] == "events"
+    assert api("get", "/gdpr/retention-policies", role="viewer").json_body["policies"][0]["name"] == "events"
     assert api("get", "/gdpr/retention-policies/events").json_body["days_after_event"] == 30
     assert api("get", "/gdpr/retention-policies/none").status_code == 404
     assert (
@@ -320,7 +337,7 @@ def test_the_anonymization_schedule_and_the_dry_run_route(
     assert started.status_code == 202 and started.json_body["dry_run"] and started.json_body["trigger"] == "api"
     dry = wait_for(api, started.json_body["run_id"], collection="anonymization-runs")
     assert dry["status"] == "DONE" and dry["report"]["lake_rows_anonymized"] == len(samples["eventbrite"].valid)
-    assert api("post", "/gdpr/anonymization-runs").status_code == 403  # a real run: admin only
+    assert api("post", "/gdpr/anonymization-runs", role="operator").status_code == 403  # runs: privacy
     fired = fire(app_module, "gdpr_anonymization")
     assert fired["trigger"] == "schedule" and fired["status"] == "DONE"
     assert fired["report"]["lake_rows_anonymized"] == len(samples["eventbrite"].valid)

@@ -49,7 +49,7 @@ def client(app_module: ModuleType) -> Iterator[Client]:
 @pytest.fixture
 def admin(stack: boto3.Session) -> dict[str, str]:
     tokens = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
-    return {"Authorization": f"Bearer {tokens.create('mapper', role='admin')}", "Content-Type": "application/json"}
+    return {"Authorization": f"Bearer {tokens.create('mapper', 'admin', 1).token}", "Content-Type": "application/json"}
 
 
 def call(client: Client, method: str, path: str, headers: dict[str, str], body: Any = None) -> tuple[int, Any]:
@@ -114,7 +114,10 @@ def test_a_bad_mapping_is_refused_and_only_an_admin_declares_one(
     status, error = call(client, "PUT", "/sources/pretix/mapping", admin, {**PRETIX, "timezone": "Mars/Olympus"})
     assert status == 400 and "time zone" in error["Message"]
     tokens = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
-    operator = {"Authorization": f"Bearer {tokens.create('op', role='operator')}", "Content-Type": "application/json"}
+    operator = {
+        "Authorization": f"Bearer {tokens.create('op', 'operator', 1).token}",
+        "Content-Type": "application/json",
+    }
     assert call(client, "PUT", "/sources/pretix/mapping", operator, PRETIX)[0] == 403
     assert call(client, "PUT", "/sources/eventbrite/mapping", admin, {**PRETIX, "source": "eventbrite"})[0] == 400
 

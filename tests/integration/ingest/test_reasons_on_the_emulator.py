@@ -26,7 +26,11 @@ BAD_EMAIL = "lukas.muller@@example.de"  # looks like an email, is not one
 
 @pytest.fixture
 def api(stack: boto3.Session) -> Iterator[Any]:
-    token = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb")).create("reasons-operator")
+    token = (
+        TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
+        .create("reasons-operator", "operator", 1)
+        .token
+    )
     with Client(load_app().app, stage_name="local") as client:
 
         def get(path: str) -> Any:

@@ -27,7 +27,9 @@ from tests.integration.on_the_emulator import RAW, RESOURCES, raw_keys, settle
 @pytest.fixture
 def tokens(stack: boto3.Session) -> dict[str, dict[str, str]]:
     store = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
-    return {role: {"Authorization": f"Bearer {store.create(f'{role}-1', role=role)}"} for role in ("operator", "admin")}
+    return {
+        role: {"Authorization": f"Bearer {store.create(f'{role}-1', role, 1).token}"} for role in ("operator", "admin")
+    }
 
 
 def call(client: Client, method: str, path: str, headers: dict[str, str], body: Any = None) -> tuple[int, Any]:

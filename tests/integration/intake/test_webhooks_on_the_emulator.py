@@ -185,7 +185,7 @@ def test_a_fetch_that_fails_three_times_is_parked_alerted_and_replayed(
     # AND once Graph is back, a replay brings the lead home
     local_platforms.graph.faults.clear()
     tokens = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
-    admin = {"Authorization": f"Bearer {tokens.create('ops', role='admin')}"}
+    admin = {"Authorization": f"Bearer {tokens.create('ops', 'admin', 1).token}"}
     assert json.loads(client.http.post("/sources/replay", headers=admin).body) == {"replayed": 1}
     assert run_handler(stack, "webhooks", collector.handle) == {"batchItemFailures": []}
     [key] = raw_keys(stack, "incoming/facebook_leads/")

@@ -282,8 +282,11 @@ def test_dead_letters_are_parked_with_one_incident_mail_and_stay_replayable(sap:
 def api(sap: Sap, stack: boto3.Session) -> Any:
     tokens = TokenStore(RESOURCES.table("config").name, stack.client("dynamodb"))
     headers = {
-        role: {"Authorization": f"Bearer {tokens.create(f'sap-{role}', role=role)}", "Content-Type": "application/json"}
-        for role in ("operator", "admin")
+        role: {
+            "Authorization": f"Bearer {tokens.create(f'sap-{role}', role, 1).token}",
+            "Content-Type": "application/json",
+        }
+        for role in ("viewer", "operator", "admin")
     }
     with Client(sap.app_module.app, stage_name="local") as client:
 
@@ -302,9 +305,9 @@ def test_replay_moves_dead_letters_back_and_they_are_delivered(sap: Sap, api: An
     _dlq_watch(sap)
     assert set(sap.states().values()) == {"PARKED"}
 
-    # WHEN an operator without the admin role tries, then an admin replays
-    assert api("post", "/sap/replay").status_code == 403
-    response = api("post", "/sap/replay", role="admin")
+    # WHEN a viewer tries, then an operator replays
+    assert api("post", "/sap/replay", role="viewer").status_code == 403
+    response = api("post", "/sap/replay")
 
     # THEN the messages are back on the queue, QUEUED_FOR_SAP, and get delivered
     assert response.status_code == 200
@@ -318,6 +321,34 @@ def test_replay_moves_dead_letters_back_and_they_are_delivered(sap: Sap, api: An
     assert sap.standin.records()["counts"]["duplicates"] == 0
 
 
+def test_one_parked_document_is_retried_alone_and_a_later_replay_sends_it_no_second_time(sap: Sap, api: Any) -> None:
+    # GIVEN three records parked in one dead letter
+    sap.queue([a_normalized(n) for n in range(3)])
+    _dead_letter(sap)
+    _dlq_watch(sap)
+    assert set(sap.states().values()) == {"PARKED"}
+    # WHEN an operator retries one of them (a viewer may not)
+    assert api("post", "/documents/doc-0001/retry", role="viewer").status_code == 403
+    response = api("post", "/documents/doc-0001/retry")
+    # THEN only that one is queued and delivered; the dead letters stay for the others
+    assert response.status_code == 202 and response.json_body["requeued"]
+    sap.run_until_empty()
+    states = sap.states()
+    assert states == {"doc-0000": "PARKED", "doc-0001": "DELIVERED", "doc-0002": "PARKED"}
+    assert sap.depth(sap.dlq_url) == 3  # one message per record here
+    # a document in another state is not retried
+    assert api("post", "/documents/doc-0001/retry").status_code == 409
+    assert api("post", "/documents/doc-9999/retry").status_code == 404
+    # AND the replay of the whole dead letter delivers the others, and doc-0001 not again
+    assert api("post", "/sap/replay").status_code == 200
+    sap.run_until_empty()
+    assert set(sap.states().values()) == {"DELIVERED"}
+    assert sap.standin.records()["counts"]["duplicates"] == 0
+    history = [entry["state"] for entry in sap.document("doc-0001")["history"]]
+    assert history[:4] == ["QUEUED_FOR_SAP", "PARKED", "QUEUED_FOR_SAP", "DELIVERED"]
+    assert set(history[4:]) <= {"DELIVERED"}  # the replay's answer from the ledger: SAP got it once
+
+
 def test_the_replay_function_moves_dead_letters_back(sap: Sap) -> None:
     sap.queue([a_normalized(1)])
     _dead_letter(sap)
@@ -329,6 +360,7 @@ def test_the_replay_function_moves_dead_letters_back(sap: Sap) -> None:
 
 
 def test_throttle_rates_are_read_and_changed_at_runtime_by_an_admin(sap: Sap, api: Any) -> None:
+    assert api("get", "/sap/throttle", role="viewer").status_code == 403  # throttle reads: operator
     shown = api("get", "/sap/throttle").json_body
     assert shown["settings"]["requests_per_second"] == 200
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.erasure.forget_subjects import InMemorySubjectTraces
-from chalicelib.erasure.requests import DONE, FAILED, InMemoryErasureRequests, batch_pending_requests
+from chalicelib.erasure.requests import DONE, FAILED, InMemoryErasureRequests, JobLock, batch_pending_requests
 from chalicelib.erasure.workflow import ErasureWorkflow
 from chalicelib.lake_access.catalog import LakeTable
 from chalicelib.lake_access.exceptions import NothingRemoved
@@ -281,3 +281,119 @@ def test_a_later_round_erases_again_in_sap_what_the_previous_round_read_back_not
     )()
     workflow.erase_in_sap(second)
     assert calls == []
+
+
+# -- one job at a time, and cancelling one ---------------------------------------------------
+
+
+class StepFunctions:
+    """What the workflow asks of Step Functions: running executions, start, stop."""
+
+    class exceptions:  # as boto3 names it: `client.exceptions.ExecutionDoesNotExist`
+        class ExecutionDoesNotExist(Exception):
+            pass
+
+    def __init__(self, running: list[str] | None = None) -> None:
+        self.running = list(running or [])
+        self.ended: dict[str, str] = {}
+        self.stopped: list[str] = []
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        name = executionArn.rsplit(":", 1)[-1]
+        if name in self.running:
+            return {"status": "RUNNING"}
+        if name in self.ended:
+            return {"status": self.ended[name]}
+        raise self.exceptions.ExecutionDoesNotExist(executionArn)
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
+        self.running.append(name)
+        return {"executionArn": f"{stateMachineArn.replace(':stateMachine:', ':execution:')}:{name}"}
+
+    def end(self, name: str, status: str) -> None:
+        self.running.remove(name)
+        self.ended[name] = status
+
+    def stop_execution(self, executionArn: str, error: str, cause: str) -> None:
+        self.stopped.append(executionArn)
+
+
+ARN = "arn:aws:states:eu-central-1:123456789012:stateMachine:data-engine-local-gdpr-erasure"
+
+
+def test_no_second_job_starts_while_one_runs_and_the_next_starts_once_it_ended(world: dict[str, Any]) -> None:
+    from chalicelib.erasure.requests import JOB_DONE, PENDING
+    from chalicelib.erasure.workflow import start_erasure_job
+
+    requests, people = world["requests"], world["people"]
+    sfn = StepFunctions()
+    requests.create(people[1]["subject_id"])
+    first = start_erasure_job(requests, sfn, ARN)
+    waiting = requests.create(people[2]["subject_id"])
+    # WHEN a second start comes while the first job runs
+    second = start_erasure_job(requests, sfn, ARN)
+    # THEN nothing is batched, and the answer names the running job
+    assert first["started"] and second == {"started": False, "requests": 0, "running_job": first["job_id"]}
+    assert requests.get(waiting.request_id).status == PENDING
+    # WHEN the first job ends (its report releases the lock), THEN the next one starts
+    sfn.end(first["job_id"], "SUCCEEDED")
+    requests.finish_job(first["job_id"], JOB_DONE, {})
+    assert requests.job_lock() is None
+    third = start_erasure_job(requests, sfn, ARN)
+    assert third["started"] and third["requests"] == 1
+
+
+def test_a_lock_left_by_an_execution_that_ended_without_its_report_is_taken_over(world: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.erasure.workflow import start_erasure_job
+
+    requests, people = world["requests"], world["people"]
+    sfn = StepFunctions()
+    requests.create(people[1]["subject_id"])
+    first = start_erasure_job(requests, sfn, ARN)
+    sfn.end(first["job_id"], "TIMED_OUT")  # no report ran: the lock stays
+    requests.create(people[2]["subject_id"])
+    assert start_erasure_job(requests, sfn, ARN)["started"]
+    # a lock whose execution is not there yet is being started: left alone for a while
+    requests.lock = JobLock("ej-being-started", datetime.now(UTC))
+    assert start_erasure_job(requests, sfn, ARN)["running_job"] == "ej-being-started"
+    later = lambda: datetime.now(UTC) + timedelta(minutes=3)  # noqa: E731
+    requests.create(people[3]["subject_id"])
+    assert start_erasure_job(requests, sfn, ARN, now=later)["started"]
+
+
+def test_a_cancelled_job_stops_between_objects_and_its_requests_wait_for_the_next(world: dict[str, Any]) -> None:
+    from chalicelib.erasure.exceptions import JobNotRunning
+    from chalicelib.erasure.requests import JOB_CANCELLED, PENDING
+
+    store, people, requests, workflow = world["store"], world["people"], world["requests"], world["workflow"]
+    request, other = requests.create(people[1]["subject_id"]), requests.create(people[4]["subject_id"])
+    job = batch_pending_requests(requests)
+    assert job is not None
+    before = {key: stored.body for key, stored in store.objects.items()}
+    sfn = StepFunctions([job.job_id])
+    assert requests.take_job_lock(job.job_id)
+    # GIVEN a job that found 3 objects (2 chunks) and rewrote its first chunk
+    found = workflow.find({"job_id": job.job_id})
+    assert found["chunks"] == [0, 1]
+    first = workflow.rewrite({"job_id": job.job_id, "round": 1, "chunk": 0})
+    # WHEN it is cancelled, and the second chunk's task runs anyway (it was in flight)
+    report = workflow.cancel(job.job_id, sfn, ARN)
+    late = workflow.rewrite({"job_id": job.job_id, "round": 1, "chunk": 1})
+    # THEN the execution is stopped, the late task rewrote nothing, the request waits again
+    assert sfn.stopped == [ARN.replace(":stateMachine:", ":execution:") + f":{job.job_id}"]
+    assert late["objects"] == 0
+    assert requests.get(request.request_id).status == requests.get(other.request_id).status == PENDING
+    assert requests.get_job(job.job_id).status == JOB_CANCELLED
+    assert report["objects_rewritten"] == first["objects"] == 2
+    assert report["requests_pending_again"] == [request.request_id, other.request_id]
+    assert report["found"] and not report["erased_in_sap"]
+    # and every object is either as it was or fully rewritten (without the subject)
+    manifest = json.loads(store.objects[("work", f"gdpr/jobs/{job.job_id}/round-1/manifest.json")].body)
+    untouched = [(item["bucket"], item["key"]) for item in manifest["chunks"][1]]
+    assert all(store.objects[key].body == before[key] for key in untouched)
+    assert "@" not in json.dumps(report)
+    assert requests.job_lock() is None  # the next job may start
+    with pytest.raises(JobNotRunning):
+        workflow.cancel(job.job_id, sfn, ARN)

@@ -12,6 +12,7 @@ from chalice.test import Client
 from chalicelib.erasure.exceptions import BatchTooLarge, InvalidTransition
 from chalicelib.ingest.exceptions import IngestError, UnsupportedUpload, UploadTooLarge
 from chalicelib.routes.errors import ERRORS, Routes, error_response
+from chalicelib.routes.roles import PUBLIC, Rule, UndeclaredRoute
 from chalicelib.state_keeper.exceptions import InvalidQuery, UnknownDocument
 
 
@@ -38,7 +39,8 @@ def test_an_unlisted_error_is_not_answered() -> None:
 
 
 def an_app() -> Chalice:
-    routes = Routes(__name__)
+    public = Rule(PUBLIC)
+    routes = Routes(__name__, rules={("GET", path): public for path in ("/known", "/unknown", "/forbidden", "/fine")})
 
     @routes.route("/known", methods=["GET"])
     def known() -> dict[str, Any]:
@@ -83,7 +85,7 @@ def test_every_route_but_health_and_the_platform_webhooks_names_the_token_author
     from chalicelib.routes.access import token_auth
 
     entries = [(path, method, entry) for path, methods in app.routes.items() for method, entry in methods.items()]
-    assert len(entries) == 36
+    assert len(entries) == 43
     public = {"/health", "/hooks/google-ads", "/hooks/meta", "/hooks/eventbrite"}
     assert {path for path, _, entry in entries if entry.authorizer is None} == public
     for path, method, entry in entries:
@@ -99,3 +101,12 @@ def test_a_revoked_token_stops_working_within_the_authorizer_cache_of_30_seconds
     [handler] = app.builtin_auth_handlers
     assert AUTHORIZER_CACHE_SECONDS == 30
     assert handler.ttl_seconds == AUTHORIZER_CACHE_SECONDS  # API Gateway: authorizerResultTtlInSeconds
+
+
+def test_a_route_without_a_declared_role_is_refused_when_it_is_registered() -> None:
+    routes = Routes(__name__, rules={})
+    with pytest.raises(UndeclaredRoute, match="GET /new has no role"):
+
+        @routes.route("/new", methods=["GET"])
+        def new() -> dict[str, Any]:
+            return {}
