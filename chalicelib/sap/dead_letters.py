@@ -221,16 +221,16 @@ def retry_parked_record(
     queue_url: str,
     ledger: DispatchLedger,
     reporter: Callable[[], Any],
-    record_id: str,
+    document_id: str,
     limit: int = 1000,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> bool:
-    """Send one parked record again, alone, from the dead-letter message that holds it.
+    """Send one parked document's records again, alone, from the dead-letter message that holds them.
 
     The replay path for one document (`POST /documents/{id}/retry`): the message stays in
-    the DLQ for its other records; a later replay of it finds this record final in the
-    ledger and sends it no second time. False when no DLQ message holds the record, or it
-    is final already.
+    the DLQ for its other records; a later replay of it finds these records final in the
+    ledger and sends them no second time. False when no DLQ message holds the document, or
+    its records are final already.
     """
     messages = _peek(sqs, dlq_url, limit)
     try:
@@ -239,22 +239,24 @@ def retry_parked_record(
                 parsed = DispatchMessage.model_validate_json(message["Body"])
             except ValidationError:
                 continue
-            records = [record for record in parsed.records if record.record_id == record_id]
+            records = [record for record in parsed.records if record.document == document_id]
             if not records:
                 continue
-            if record_id not in ledger.unpark_many([record_id]):
+            unparked = ledger.unpark_many([record.record_id for record in records])
+            records = [record for record in records if record.record_id in unparked]
+            if not records:
                 return False
             queued_at = clock()  # before the send, as in a replay
             sqs.send_message(
                 QueueUrl=queue_url,
                 MessageBody=parsed.model_copy(update={"records": records}).model_dump_json(),
                 MessageGroupId=message.get("Attributes", {}).get("MessageGroupId") or "replayed",
-                MessageDeduplicationId=hashlib.sha256(f"retry:{uuid.uuid4().hex}:{record_id}".encode()).hexdigest(),
+                MessageDeduplicationId=hashlib.sha256(f"retry:{uuid.uuid4().hex}:{document_id}".encode()).hexdigest(),
             )
             with reporter() as report:
                 report.report(
                     StateChange(
-                        document_id=record_id, state=State.QUEUED_FOR_SAP, at=queued_at, component=RETRY_COMPONENT
+                        document_id=document_id, state=State.QUEUED_FOR_SAP, at=queued_at, component=RETRY_COMPONENT
                     )
                 )
             return True

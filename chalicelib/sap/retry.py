@@ -36,8 +36,9 @@ def resend_rejected(
 
     Raises `outbox.Unsendable` when the record is nothing SAP can take.
     """
-    [message] = pack([to_dispatch_record(record)])
-    if not ledger.reopen(record.document_id):
+    dispatch_record = to_dispatch_record(record)
+    [message] = pack([dispatch_record])
+    if not ledger.reopen(dispatch_record.record_id):
         return False
     queued_at = clock()  # before the send: a fast dispatcher's answer must come later
     sqs.send_message(
