@@ -18,7 +18,7 @@ from chalicelib.anonymization.run_records import run_recorded
 from chalicelib.erasure import api as erasure_api
 from chalicelib.erasure.workflow import start_erasure_job
 from chalicelib.resources import APP_NAME, current
-from chalicelib.routes import gdpr, hooks, ingest, mappings, sap, sources, state_keeper
+from chalicelib.routes import console, gdpr, hooks, ingest, mappings, sap, sources, state_keeper
 from chalicelib.routes import operations as operations_routes
 from chalicelib.routes.access import authentication
 
@@ -40,6 +40,7 @@ app.register_blueprint(gdpr.routes)  # erasure requests and jobs, retention poli
 app.register_blueprint(sources.routes)  # /sources: the platforms' settings, cursors, counts and pulls
 app.register_blueprint(mappings.routes)  # /sources/{name}/mapping (declared sources), /files/{id}/reprocess
 app.register_blueprint(hooks.routes)  # /hooks/{google-ads,meta,eventbrite}: public, verified the platform's way
+app.register_blueprint(console.routes)  # /console: the operations console's page and files (public; data via the API)
 
 
 # -- the pipeline ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from chalicelib.anonymization.exceptions import (
     UnknownAnonymizationRun,
     UnknownRetentionPolicy,
 )
+from chalicelib.console.exceptions import UnknownAsset
 from chalicelib.erasure.exceptions import (
     BatchTooLarge,
     InvalidErasureRequest,
@@ -60,6 +61,8 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     InvalidRetentionPolicy: BAD_REQUEST,
     UnknownRetentionPolicy: NOT_FOUND,
     UnknownAnonymizationRun: NOT_FOUND,
+    # the console's files: /console/{name}
+    UnknownAsset: NOT_FOUND,
 }
 
 View = Callable[..., Any]
