@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAGE  ?= dev
 
-.PHONY: run test lint test-unit test-integration test-e2e install config package validate token fire clean
+.PHONY: run test lint browser test-unit test-integration test-e2e install config package validate token fire clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: install
 	$(BIN)/python -m devstack up --samples samples
 
 ## The linters, then the whole test suite (unit, integration on the emulator, end to end).
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
 
 ## The floors (import-linter), lint and format (ruff), types of chalicelib (mypy).
@@ -29,13 +29,28 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## Chromium and its driver for the console's browser test: Debian's packages, installed with
+## apt-get when missing and root or sudo is at hand; otherwise that test is skipped, saying so.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then echo "no apt-get: install Chromium and chromedriver to run the browser test"; \
+	elif [ "$$(id -u)" = 0 ]; then SUDO=; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO=sudo; \
+	else echo "Chromium missing and no root or sudo: the browser test will be skipped"; exit 0; fi; \
+	if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  command -v apt-get >/dev/null 2>&1 || exit 0; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver \
+	  || { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; } \
+	  || echo "apt-get could not install chromium: the browser test will be skipped"; \
+	fi
+
 test-unit: install
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: install
 	$(BIN)/python -m pytest tests/integration
 
-test-e2e: install
+test-e2e: install browser
 	$(BIN)/python -m pytest tests/e2e
 
 ## Regenerate .chalice/config.json and the IAM policies from chalicelib/resources.py.

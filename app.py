@@ -20,7 +20,7 @@ from chalicelib.erasure import api as erasure_api
 from chalicelib.erasure.workflow import start_erasure_job
 from chalicelib.operations.daily_summary import send_daily_summary
 from chalicelib.resources import APP_NAME, current
-from chalicelib.routes import gdpr, hooks, ingest, mappings, sap, sources, state_keeper, tokens
+from chalicelib.routes import console, gdpr, hooks, ingest, mappings, sap, sources, state_keeper, tokens
 from chalicelib.routes import operations as operations_routes
 from chalicelib.routes.access import authentication
 
@@ -44,6 +44,7 @@ app.register_blueprint(sources.routes)  # /sources: the platforms' settings, cur
 app.register_blueprint(mappings.routes)  # /sources/{name}/mapping (declared sources), /files/{id}/reprocess
 app.register_blueprint(tokens.routes)  # /tokens (create, list, revoke), /audit
 app.register_blueprint(hooks.routes)  # /hooks/{google-ads,meta,eventbrite}: public, verified the platform's way
+app.register_blueprint(console.routes)  # /console: the operations console's page and files (public; data via the API)
 
 
 # -- the pipeline ---------------------------------------------------------------------

@@ -47,6 +47,7 @@ def up(args: argparse.Namespace) -> int:
     try:
         print(f"AWS emulator  {stack.emulator.endpoint}")
         print(f"REST API      {stack.api_url}")
+        print(f"Console       {stack.api_url}/console (sign in with the API token below)")
         print(f"SAP stand-in  {stack.sap.url} (what SAP holds: {stack.sap.url}/_standin/records)")
         token = stack_token(stack)
         if args.samples:
@@ -59,6 +60,7 @@ def up(args: argparse.Namespace) -> int:
         print(f"  curl -s {stack.api_url}/health")
         print(f"  curl -s -H 'Authorization: Bearer {token}' {stack.api_url}/queues")
         print(f"  curl -s -H 'Authorization: Bearer {token}' {stack.api_url}/stats")
+        print(f"\nOperations console: {stack.api_url}/console (paste the token above to sign in)")
         print("\nServing until Ctrl-C.")
         stopped.wait()
     finally:

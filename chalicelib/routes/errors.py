@@ -21,6 +21,7 @@ from chalicelib.anonymization.exceptions import (
     UnknownRetentionPolicy,
 )
 from chalicelib.auth.exceptions import InvalidAuditQuery, InvalidTokenRequest, NoSuchToken
+from chalicelib.console.exceptions import UnknownAsset
 from chalicelib.erasure.exceptions import (
     BatchTooLarge,
     InvalidErasureRequest,
@@ -70,6 +71,8 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     InvalidTokenRequest: BAD_REQUEST,
     NoSuchToken: NOT_FOUND,
     InvalidAuditQuery: BAD_REQUEST,
+    # the console's files: /console/{name}
+    UnknownAsset: NOT_FOUND,
 }
 
 View = Callable[..., Any]

@@ -83,6 +83,9 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/hooks/meta"): Rule(PUBLIC),
     ("POST", "/hooks/meta"): Rule(PUBLIC),
     ("POST", "/hooks/eventbrite"): Rule(PUBLIC),
+    # the console's page and files (the data they show comes from the routes above)
+    ("GET", "/console"): Rule(PUBLIC),
+    ("GET", "/console/{name}"): Rule(PUBLIC),
 }
 
 
