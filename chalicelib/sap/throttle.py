@@ -9,6 +9,8 @@ concurrently running dispatchers share one budget.
 Adaptive (AIMD): an overload signal from SAP (429/503) halves the effective rate and
 blocks everyone until Retry-After has passed; the rate then climbs back linearly
 (`recovery_per_second` of the configured rate per second) while SAP stays quiet.
+Each decrease and each operator change is a metric: `SapThrottleDecreases` and the rates
+then in force, `SapThrottleRequestsPerSecond` and `SapThrottleRecordsPerSecond`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
+
+from chalicelib import observability
 
 THROTTLE_KEY = {"pk": {"S": "throttle"}, "sk": {"S": "sap"}}
 
@@ -190,6 +194,10 @@ class DynamoDbThrottle:
             ExpressionAttributeValues=values,
         )
         self._item = None
+        if "requests_per_second" in settings:
+            observability.gauge("SapThrottleRequestsPerSecond", settings["requests_per_second"], "Count/Second")
+        if "records_per_second" in settings:
+            observability.gauge("SapThrottleRecordsPerSecond", settings["records_per_second"], "Count/Second")
 
     def settings(self) -> ThrottleSettings:
         return self._settings(self._read())
@@ -202,7 +210,21 @@ class DynamoDbThrottle:
         )
 
     def overloaded(self, retry_after: float | None) -> None:
-        self._transact(lambda state, settings, now: (overloaded(state, settings, now, retry_after), 0.0))
+        decreased: list[tuple[float, float]] = []  # the rates after a decrease, when this call made one
+
+        def change(state: BucketState, settings: ThrottleSettings, now: float) -> tuple[BucketState, float]:
+            new_state = overloaded(state, settings, now, retry_after)
+            decreased.clear()  # a conflict runs the change again: only the last run counts
+            if new_state.decreased_at != state.decreased_at:
+                factor = new_state.factor(settings, now)
+                decreased.append((settings.requests_per_second * factor, settings.records_per_second * factor))
+            return new_state, 0.0
+
+        self._transact(change)
+        for requests, records in decreased:
+            observability.count("SapThrottleDecreases")
+            observability.gauge("SapThrottleRequestsPerSecond", requests, "Count/Second")
+            observability.gauge("SapThrottleRecordsPerSecond", records, "Count/Second")
 
     def effective_rate(self) -> tuple[float, float]:
         item = self._read()
