@@ -14,10 +14,11 @@ from typing import Any
 from chalice import Chalice
 from chalice.app import S3Event, SQSEvent
 
-from chalicelib import operations, wiring
+from chalicelib import observability, operations, wiring
 from chalicelib.anonymization.run_records import run_recorded
 from chalicelib.erasure import api as erasure_api
 from chalicelib.erasure.workflow import start_erasure_job
+from chalicelib.ingest.uploads import file_id_from_key
 from chalicelib.operations.daily_summary import send_daily_summary
 from chalicelib.resources import APP_NAME, current
 from chalicelib.routes import console, gdpr, hooks, ingest, mappings, sap, sources, state_keeper, tokens
@@ -29,6 +30,13 @@ app.api.binary_types.extend(["application/gzip", "application/x-gzip", "multipar
 log = logging.getLogger("data_engine")
 log.setLevel(logging.INFO)
 resources = current()
+observer = observability.Observer(namespace=f"{APP_NAME}/{resources.stage}", file_id_of=file_id_from_key)
+
+
+@app.middleware("all")
+def logs_and_metrics(event: Any, get_response: Any) -> Any:
+    """Every function: JSON logs with its correlation ids, its metrics flushed once, at the end."""
+    return observer(event, get_response)
 
 
 # -- the HTTP API: the authorizer, then one blueprint per area ----------------------------

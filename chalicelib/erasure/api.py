@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from chalicelib import observability
 from chalicelib.erasure.exceptions import BatchTooLarge, InvalidErasureRequest, UnknownErasureRequest
 from chalicelib.erasure.requests import REQUEST_ID, ErasureRequests, parse_erasure_request
 
@@ -38,6 +39,7 @@ def submit_erasure_requests(
             prefix = f"requests[{index}]: " if len(items) > 1 or body is not item else ""
             raise InvalidErasureRequest(f"{prefix}{error}") from None
     created = [requests.create(subject) for subject in subjects]
+    observability.count("ErasureRequests", len(created))
     answers = [
         {"request_id": r.request_id, "status": r.status, "links": {"self": f"/gdpr/erasure-requests/{r.request_id}"}}
         for r in created

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from chalicelib import observability
 from chalicelib.erasure.cost import JobUsage, erasure_transitions
 from chalicelib.erasure.exceptions import InvalidTransition, JobNotRunning
 from chalicelib.erasure.find_objects import find_objects
@@ -319,6 +320,9 @@ class ErasureWorkflow:
         self.requests.finish_job(job.job_id, JOB_FAILED if failed else JOB_DONE, summary)
         subject, body = mail_text(summary, self.app, self.stage)
         self.mailer.send(subject, body)
+        observability.count("ErasureRequestsFinished", len(job.request_ids), status=summary["status"])
+        observability.gauge("ErasureJobCostUsd", summary["cost_usd"]["total"])
+        observability.gauge("ErasureCostPerRequestUsd", summary["cost_usd_per_request"])
         return {
             "job_id": job.job_id,
             "status": summary["status"],

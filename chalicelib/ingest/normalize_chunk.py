@@ -43,6 +43,7 @@ from typing import Any, Protocol
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from chalicelib import observability
 from chalicelib.ingest.messages import ChunkMessage
 from chalicelib.normalize import field_normalizers
 from chalicelib.normalize.lake import lake_objects
@@ -153,17 +154,31 @@ class ChunkNormalizer:
                 log.error("message %s is not a chunk message (%d errors)", record["messageId"], error.error_count())
                 failures.append({"itemIdentifier": record["messageId"]})
                 continue
-            try:
-                self.normalize_chunk(message)
-            except Exception as error:  # noqa: BLE001 - one message fails alone, the batch carries on
-                # where it failed, not the message: an exception may quote a personal value
-                log.error(
-                    "chunk %s failed with %s; SQS will bring it back\n%s",
+            with observability.correlated(
+                correlation_id=message.chunk_id, chunk_id=message.chunk_id, file_id=message.file_id
+            ):
+                try:
+                    result = self.normalize_chunk(message)
+                except Exception as error:  # noqa: BLE001 - one message fails alone, the batch carries on
+                    # where it failed, not the message: an exception may quote a personal value
+                    log.error(
+                        "chunk %s failed with %s; SQS will bring it back\n%s",
+                        message.chunk_id,
+                        type(error).__name__,
+                        "".join(traceback.format_tb(error.__traceback__)),
+                    )
+                    observability.count("ChunksFailed", source=message.source)
+                    failures.append({"itemIdentifier": record["messageId"]})
+                    continue
+                observability.count("ChunksNormalized", source=message.source)
+                log.info(
+                    "chunk %s: %d valid, %d invalid, %d queued for SAP, %d of erased subjects",
                     message.chunk_id,
-                    type(error).__name__,
-                    "".join(traceback.format_tb(error.__traceback__)),
+                    result.valid,
+                    result.invalid,
+                    result.queued,
+                    result.erased,
                 )
-                failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}
 
     def normalize_chunk(self, message: ChunkMessage) -> ChunkResult:

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib import observability
 from chalicelib.intake.exceptions import InvalidSourceSettings, UnknownIntakeSource
 from chalicelib.intake.pulls import SourceSettings
 
@@ -166,7 +167,8 @@ class DynamoSourceStates:
         )
 
     def refused(self, name: str, reason: str) -> None:
-        """Count a refused webhook delivery by its reason code."""
+        """Count a refused webhook delivery by its reason code (and as the `WebhooksRefused` metric)."""
+        observability.count("WebhooksRefused", source=name, reason=reason)
         self.count(name, {"webhooks_refused": 1, f"refused_{reason}": 1}, {"last_refused_at": self._stamp()})
 
     def take_lease(self, name: str, seconds: int) -> bool:

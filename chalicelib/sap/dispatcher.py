@@ -35,6 +35,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib import observability
 from chalicelib.retries import backoff_seconds
 from chalicelib.sap import ledger as ledger_states
 from chalicelib.sap.batch import Changeset, Operation
@@ -421,6 +422,7 @@ class _Run:
                     item.reason = f"SAP answered {outcome.status} for this part"
                     if outcome.status in OVERLOAD_STATUSES:
                         overloaded_retry_after.append(outcome.retry_after)
+                        observability.count("SapOverloads", status=str(outcome.status))
             if overloaded_retry_after:
                 self.throttle.overloaded(max((r or 0.0) for r in overloaded_retry_after) or None)
 
@@ -440,6 +442,7 @@ class _Run:
 
     def _overload(self, error: SapUnavailable) -> None:
         if error.status in OVERLOAD_STATUSES:
+            observability.count("SapOverloads", status=str(error.status))
             self.throttle.overloaded(error.retry_after)
 
     # -- bookkeeping -----------------------------------------------------------------------

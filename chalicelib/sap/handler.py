@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib import observability
 from chalicelib.sap import dispatcher
 from chalicelib.sap.client import SapGateway
 from chalicelib.sap.dispatcher import DispatchOptions, DispatchResult, QueueMessage, RecordOutcome, dispatch
@@ -96,6 +97,8 @@ class SapDispatchHandler:
         self._delay_retries(result)
         self._report(result, {message.message_id: message.receive_count for message in messages})
         log.info("SAP dispatch: %s", dispatcher.dumps(result))
+        observability.count("SapRequests", result.sap_requests)
+        observability.count("SapMessagesRetried", len(result.retries))
         return result.batch_item_failures()
 
     def _delay_retries(self, result: DispatchResult) -> None:

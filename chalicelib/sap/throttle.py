@@ -11,7 +11,9 @@ blocks everyone until Retry-After has passed; the rate then climbs back linearly
 (`recovery_per_second` of the configured rate per second) while SAP stays quiet.
 
 Overload signals and operators' changes are also counted per UTC hour (`pk=throttle-events`,
-`sk={YYYY-MM-DDTHH}`, kept 35 days), so the daily summary can say what happened.
+`sk={YYYY-MM-DDTHH}`, kept 35 days), so the daily summary can say what happened. Each
+decrease and each operator change is a metric too: `SapThrottleDecreases` and the rates
+then in force, `SapThrottleRequestsPerSecond` and `SapThrottleRecordsPerSecond`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
+
+from chalicelib import observability
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +222,10 @@ class DynamoDbThrottle:
             {"#log": "changes"},
             {":none": {"L": []}, ":change": {"L": [{"S": json.dumps(change, sort_keys=True)}]}},
         )
+        if "requests_per_second" in settings:
+            observability.gauge("SapThrottleRequestsPerSecond", settings["requests_per_second"], "Count/Second")
+        if "records_per_second" in settings:
+            observability.gauge("SapThrottleRecordsPerSecond", settings["records_per_second"], "Count/Second")
 
     def events(self, since: float, until: float) -> ThrottleEvents:
         """Overload signals and operators' changes in the UTC hours from `since` to `until`."""
@@ -261,10 +269,24 @@ class DynamoDbThrottle:
         )
 
     def overloaded(self, retry_after: float | None) -> None:
-        self._transact(lambda state, settings, now: (overloaded(state, settings, now, retry_after), 0.0))
+        decreased: list[tuple[float, float]] = []  # the rates after a decrease, when this call made one
+
+        def change(state: BucketState, settings: ThrottleSettings, now: float) -> tuple[BucketState, float]:
+            new_state = overloaded(state, settings, now, retry_after)
+            decreased.clear()  # a conflict runs the change again: only the last run counts
+            if new_state.decreased_at != state.decreased_at:
+                factor = new_state.factor(settings, now)
+                decreased.append((settings.requests_per_second * factor, settings.records_per_second * factor))
+            return new_state, 0.0
+
+        self._transact(change)
         self._note(
             "SET #n = if_not_exists(#n, :zero) + :one", {"#n": "overloads"}, {":zero": {"N": "0"}, ":one": {"N": "1"}}
         )
+        for requests, records in decreased:
+            observability.count("SapThrottleDecreases")
+            observability.gauge("SapThrottleRequestsPerSecond", requests, "Count/Second")
+            observability.gauge("SapThrottleRecordsPerSecond", records, "Count/Second")
 
     def effective_rate(self) -> tuple[float, float]:
         item = self._read()

@@ -4,6 +4,8 @@
 into gzip-compressed messages and sends them with SendMessageBatch, up to 10 messages
 and 256 KB per call. Changes of one chunk travel together, so one SQS request carries
 hundreds of documents' changes. The body format is `encode_changes`/`decode_changes`.
+What was sent is counted for the invocation's metrics: records per state and source, and
+rejects per reason code (`count_changes`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import gzip
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib import observability
 from chalicelib.state_keeper.exceptions import InvalidStateMessage
-from chalicelib.state_keeper.lifecycle import StateChange
+from chalicelib.state_keeper.lifecycle import State, StateChange
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,26 @@ MAX_BATCH_BYTES = 250 * 1024  # SendMessageBatch: the sum of the bodies
 MAX_BATCH_ENTRIES = 10
 DEFAULT_CHANGES_PER_MESSAGE = 2000
 SEND_ATTEMPTS = 5
+REJECTED = frozenset({State.INVALID, State.REJECTED_BY_SAP})  # counted as `Rejects` by reason code
+
+
+def state_metric(state: State) -> str:
+    """The metric counting records reported in `state`: `RecordsQueuedForSap` for QUEUED_FOR_SAP."""
+    return "Records" + "".join(part.capitalize() for part in state.value.split("_"))
+
+
+def count_changes(changes: Iterable[StateChange]) -> None:
+    """Records per state and source, and rejects per reason code, for the invocation's metrics."""
+    states: Counter[tuple[State, str | None]] = Counter()
+    rejects: Counter[tuple[str | None, str]] = Counter()
+    for change in changes:
+        states[(change.state, change.source)] += 1
+        if change.state in REJECTED and change.reason_code:
+            rejects[(change.source, change.reason_code)] += 1
+    for (state, source), number in states.items():
+        observability.count(state_metric(state), number, source=source)
+    for (source, reason), number in rejects.items():
+        observability.count("Rejects", number, source=source, reason=reason)
 
 
 def encode_changes(changes: Iterable[StateChange]) -> str:
@@ -85,6 +109,7 @@ class _BufferingReporter:
             return
         bodies = pack_messages(self._buffer, self.per_message)
         self._send(bodies)
+        count_changes(self._buffer)
         self._buffer = []
 
     def _send(self, bodies: list[str]) -> None:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,35 +49,41 @@ class RunningStack:
 def devstack() -> Iterator[RunningStack]:
     api_port, emulator_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "up", "--api-port", str(api_port), "--emulator-port", str(emulator_port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    stack = RunningStack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}")
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError("devstack exited:\n" + (process.stdout.read() if process.stdout else ""))
+    ports = ["--api-port", str(api_port), "--emulator-port", str(emulator_port)]
+    command = [sys.executable, "-m", "devstack", "up", *ports]
+    # a file, not a pipe: the stack prints a JSON line per log and per invocation's metrics,
+    # and a pipe nobody reads would fill and block it
+    with tempfile.TemporaryFile(mode="w+") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        stack = RunningStack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}")
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                output.seek(0)
+                raise RuntimeError("devstack exited:\n" + output.read()[-20000:])
+            try:
+                if requests.get(f"{stack.api_url}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("devstack did not start within 60 s")
+            time.sleep(0.3)
+        yield stack
+        process.send_signal(signal.SIGINT)  # what Ctrl-C does
         try:
-            if requests.get(f"{stack.api_url}/health", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             process.kill()
-            raise RuntimeError("devstack did not start within 60 s")
-        time.sleep(0.3)
-    yield stack
-    process.send_signal(signal.SIGINT)  # what Ctrl-C does
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+            raise
 
 
 @pytest.fixture(scope="session")

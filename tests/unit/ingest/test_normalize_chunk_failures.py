@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from chalicelib import observability
 from chalicelib.ingest.messages import ChunkMessage, ChunkRecord
 from chalicelib.ingest.normalize_chunk import ChunkNormalizer
 from chalicelib.subjects.tombstones import InMemoryTombstones
@@ -20,7 +21,7 @@ class _FailingS3:
         raise RuntimeError(f"cannot store the record of {EMAIL}")  # an exception quoting a value
 
 
-def test_a_failed_chunk_is_retried_and_logged_without_its_personal_values(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failed_chunk_is_retried_and_logged_without_its_personal_values(capsys: pytest.CaptureFixture[str]) -> None:
     message = ChunkMessage(
         file_id="f1",
         raw_key="incoming/canonical/f1.jsonl",
@@ -50,9 +51,11 @@ def test_a_failed_chunk_is_retried_and_logged_without_its_personal_values(caplog
         tombstones=InMemoryTombstones(),
     )  # type: ignore[arg-type]
 
-    with caplog.at_level(logging.DEBUG):
+    with observability.log_level("DEBUG"):  # the JSON lines every chalicelib logger writes
         result = normalizer.handle([{"messageId": "m1", "body": message.model_dump_json()}])
 
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-    assert "RuntimeError" in caplog.text and "f1-00001" in caplog.text
-    assert EMAIL not in caplog.text
+    logged = capsys.readouterr().out
+    assert [json.loads(line)["level"] for line in logged.splitlines()] == ["ERROR"]
+    assert "RuntimeError" in logged and "f1-00001" in logged
+    assert EMAIL not in logged
