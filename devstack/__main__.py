@@ -30,6 +30,10 @@ LOCAL_TOKEN_DAYS = 30
 
 
 def up(args: argparse.Namespace) -> int:
+    # the functions' JSON lines are for CloudWatch; on the console they would bury the
+    # progress: warnings and errors only, no metric lines, unless asked for
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     stack = DevStack(
         emulator_port=args.emulator_port,
         api_port=args.api_port,
