@@ -18,9 +18,10 @@ from chalicelib.anonymization.run_records import run_recorded
 from chalicelib.erasure import api as erasure_api
 from chalicelib.erasure.workflow import start_erasure_job
 from chalicelib.resources import APP_NAME, current
-from chalicelib.routes import gdpr, hooks, ingest, mappings, sap, sources, state_keeper
+from chalicelib.routes import docs, gdpr, hooks, ingest, mappings, sap, sources, state_keeper
 from chalicelib.routes import operations as operations_routes
 from chalicelib.routes.access import authentication
+from chalicelib.routes.edge_validation import validate_at_the_edge
 
 app = Chalice(app_name=APP_NAME)
 app.api.binary_types.extend(["application/gzip", "application/x-gzip", "multipart/form-data"])
@@ -40,6 +41,8 @@ app.register_blueprint(gdpr.routes)  # erasure requests and jobs, retention poli
 app.register_blueprint(sources.routes)  # /sources: the platforms' settings, cursors, counts and pulls
 app.register_blueprint(mappings.routes)  # /sources/{name}/mapping (declared sources), /files/{id}/reprocess
 app.register_blueprint(hooks.routes)  # /hooks/{google-ads,meta,eventbrite}: public, verified the platform's way
+app.register_blueprint(docs.routes)  # /openapi.json, /docs: public, generated from the registry in routes/openapi.py
+app.register_middleware(validate_at_the_edge, "http")  # queries and JSON bodies checked against the registry
 
 
 # -- the pipeline ---------------------------------------------------------------------
