@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import boto3
 import pytest
@@ -44,15 +46,18 @@ class RunningStack:
         assert response.ok and response.json()["idle"], "the pipeline did not settle in time"
 
 
-@pytest.fixture(scope="session")
-def devstack() -> Iterator[RunningStack]:
+@contextlib.contextmanager
+def running_stack(output: IO[str] | None = None) -> Iterator[RunningStack]:
+    """`python -m devstack up` on free ports, until the block ends (then Ctrl-C, as a user stops it).
+
+    `output`: a file for the stack's log; a busy stack can fill an unread pipe and stall."""
     api_port, emulator_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack", "up", "--api-port", str(api_port), "--emulator-port", str(emulator_port)],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=output or subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -60,7 +65,7 @@ def devstack() -> Iterator[RunningStack]:
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
-            raise RuntimeError("devstack exited:\n" + (process.stdout.read() if process.stdout else ""))
+            raise RuntimeError("devstack exited:\n" + (process.stdout.read() if process.stdout else "see its log"))
         try:
             if requests.get(f"{stack.api_url}/health", timeout=1).ok:
                 break
@@ -80,10 +85,20 @@ def devstack() -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
-def token(devstack: RunningStack) -> str:
+def devstack() -> Iterator[RunningStack]:
+    with running_stack() as stack:
+        yield stack
+
+
+def admin_token(stack: RunningStack, name: str = "e2e") -> str:
     from chalicelib.auth.tokens import TokenStore
 
-    return TokenStore("data-engine-local-config", devstack.client("dynamodb")).create("e2e", role="admin")
+    return TokenStore("data-engine-local-config", stack.client("dynamodb")).create(name, role="admin")
+
+
+@pytest.fixture(scope="session")
+def token(devstack: RunningStack) -> str:
+    return admin_token(devstack)
 
 
 @pytest.fixture
