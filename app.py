@@ -21,9 +21,10 @@ from chalicelib.erasure.workflow import start_erasure_job
 from chalicelib.ingest.uploads import file_id_from_key
 from chalicelib.operations.daily_summary import send_daily_summary
 from chalicelib.resources import APP_NAME, current
-from chalicelib.routes import console, gdpr, hooks, ingest, mappings, sap, sources, state_keeper, tokens
+from chalicelib.routes import console, docs, gdpr, hooks, ingest, mappings, sap, sources, state_keeper, tokens
 from chalicelib.routes import operations as operations_routes
 from chalicelib.routes.access import authentication
+from chalicelib.routes.edge_validation import validate_at_the_edge
 
 app = Chalice(app_name=APP_NAME)
 app.api.binary_types.extend(["application/gzip", "application/x-gzip", "multipart/form-data"])
@@ -53,6 +54,8 @@ app.register_blueprint(mappings.routes)  # /sources/{name}/mapping (declared sou
 app.register_blueprint(tokens.routes)  # /tokens (create, list, revoke), /audit
 app.register_blueprint(hooks.routes)  # /hooks/{google-ads,meta,eventbrite}: public, verified the platform's way
 app.register_blueprint(console.routes)  # /console: the operations console's page and files (public; data via the API)
+app.register_blueprint(docs.routes)  # /openapi.json, /docs: public, generated from the registry in routes/openapi.py
+app.register_middleware(validate_at_the_edge, "http")  # queries and JSON bodies checked against the registry
 
 
 # -- the pipeline ---------------------------------------------------------------------

@@ -149,6 +149,20 @@ def guarded(blueprint: Blueprint, path: str, rules: dict[str, Rule], view: View)
     return checked
 
 
+def audit_refused(request: Request, route: str, status: int) -> None:
+    """An audited route's call refused before it ran (the edge's 400): its entry, targets from the path."""
+    _audit(
+        AuditEntry(
+            datetime.now(UTC),
+            _request_id(request),
+            **caller(request),
+            route=route,
+            status=status,
+            targets=dict(request.uri_params or {}),
+        )
+    )
+
+
 def _audit(entry: AuditEntry) -> None:
     try:
         wiring.audit_log().append(entry)

@@ -86,6 +86,10 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     # the console's page and files (the data they show comes from the routes above)
     ("GET", "/console"): Rule(PUBLIC),
     ("GET", "/console/{name}"): Rule(PUBLIC),
+    # the API's own description: the OpenAPI document and its docs page
+    ("GET", "/openapi.json"): Rule(PUBLIC),
+    ("GET", "/docs"): Rule(PUBLIC),
+    ("GET", "/docs/{asset}"): Rule(PUBLIC),
 }
 
 

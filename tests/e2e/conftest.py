@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import boto3
 import pytest
@@ -45,29 +47,26 @@ class RunningStack:
         assert response.ok and response.json()["idle"], "the pipeline did not settle in time"
 
 
-@pytest.fixture(scope="session")
-def devstack() -> Iterator[RunningStack]:
+@contextlib.contextmanager
+def running_stack(output: IO[str] | None = None) -> Iterator[RunningStack]:
+    """`python -m devstack up` on free ports, until the block ends (then Ctrl-C, as a user stops it).
+
+    `output`: a file for the stack's log; a busy stack can fill an unread pipe and stall."""
     api_port, emulator_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     ports = ["--api-port", str(api_port), "--emulator-port", str(emulator_port)]
     command = [sys.executable, "-m", "devstack", "up", *ports]
     # a file, not a pipe: the stack prints a JSON line per log and per invocation's metrics,
     # and a pipe nobody reads would fill and block it
-    with tempfile.TemporaryFile(mode="w+") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    with contextlib.ExitStack() as files:
+        log = output if output is not None else files.enter_context(tempfile.TemporaryFile(mode="w+"))
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         stack = RunningStack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}")
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                output.seek(0)
-                raise RuntimeError("devstack exited:\n" + output.read()[-20000:])
+                log.seek(0)
+                raise RuntimeError("devstack exited:\n" + log.read()[-20000:])
             try:
                 if requests.get(f"{stack.api_url}/health", timeout=1).ok:
                     break
@@ -87,10 +86,20 @@ def devstack() -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
-def token(devstack: RunningStack) -> str:
+def devstack() -> Iterator[RunningStack]:
+    with running_stack() as stack:
+        yield stack
+
+
+def admin_token(stack: RunningStack, name: str = "e2e") -> str:
     from chalicelib.auth.tokens import TokenStore
 
-    return TokenStore("data-engine-local-config", devstack.client("dynamodb")).create("e2e", "admin", 1).token
+    return TokenStore("data-engine-local-config", stack.client("dynamodb")).create(name, "admin", 1).token
+
+
+@pytest.fixture(scope="session")
+def token(devstack: RunningStack) -> str:
+    return admin_token(devstack)
 
 
 @pytest.fixture

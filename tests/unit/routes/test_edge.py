@@ -80,13 +80,23 @@ def test_routes_answer_domain_errors_from_the_table_and_leave_the_rest_to_chalic
     assert (response.status_code, json.loads(response.body)) == (status, body)
 
 
-def test_every_route_but_health_the_console_and_the_platform_webhooks_names_the_token_authorizer() -> None:
+def test_every_route_but_health_the_webhooks_the_console_and_the_api_docs_names_the_token_authorizer() -> None:
     from app import app
     from chalicelib.routes.access import token_auth
 
     entries = [(path, method, entry) for path, methods in app.routes.items() for method, entry in methods.items()]
-    assert len(entries) == 45
-    public = {"/health", "/hooks/google-ads", "/hooks/meta", "/hooks/eventbrite", "/console", "/console/{name}"}
+    assert len(entries) == 48
+    public = {
+        "/health",
+        "/hooks/google-ads",
+        "/hooks/meta",
+        "/hooks/eventbrite",
+        "/console",
+        "/console/{name}",
+        "/openapi.json",
+        "/docs",
+        "/docs/{asset}",
+    }
     assert {path for path, _, entry in entries if entry.authorizer is None} == public
     for path, method, entry in entries:
         expected = None if path in public else token_auth
