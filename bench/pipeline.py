@@ -135,10 +135,22 @@ def build_phases(args: argparse.Namespace) -> list[Phase]:
         for n, line in enumerate(leads)
     ]
     return [
-        Phase("batch", batch),
-        Phase("webhooks", webhooks),
-        Phase("low", paced[: args.low_pages]),
-        Phase("high", paced[args.low_pages :]),
+        Phase("batch", keyed(batch)),
+        Phase("webhooks", keyed(webhooks)),
+        Phase("low", keyed(paced[: args.low_pages])),
+        Phase("high", keyed(paced[args.low_pages :])),
+    ]
+
+
+def keyed(files: list[Any]) -> list[Any]:
+    """The files under the keys uploads get (the content's id): every file its own file id."""
+    from bench.fake_people import RawFile
+    from chalicelib.ingest.uploads import file_id_for, raw_key
+
+    day = datetime(2026, 11, 28, tzinfo=UTC)
+    return [
+        RawFile(f.source, raw_key(f.source, file_id_for(f.content), "." + f.key.rsplit(".", 1)[1], day), f.content)
+        for f in files
     ]
 
 
@@ -155,9 +167,10 @@ def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, clock: HandlerCloc
         s3.put_object(Bucket=bucket, Key=raw.key, Body=raw.content, Metadata={"source": raw.source})
 
     if phase.interval:
-        for raw in phase.files:
+        for number, raw in enumerate(phase.files):
+            if number:
+                time.sleep(phase.interval)
             upload(raw)
-            time.sleep(phase.interval)
     else:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(upload, phase.files))

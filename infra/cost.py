@@ -11,6 +11,7 @@ declare or measure yet is a named assumption (`Assumptions`), printed with the f
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from chalicelib.resources import Resources, for_stage
+from chalicelib.resources import STAGES, Resources, for_stage
 from infra.prices import TAKEN, price
 
 FEATURES = ("ingest", "normalize", "state_keeper", "sap_dispatch", "api", "gdpr", "monitoring")
@@ -281,6 +282,13 @@ def estimate(
     result.add("state_keeper", "dynamodb storage", price("dynamodb_storage").of(state_gb), True)
     result.add("monitoring", "log storage (a month)", price("cloudwatch_log_storage").of(logs), True)
 
+    # anonymization rewrites each raw and lake object once in its life: a GET and a PUT
+    objects = sum(
+        r["requests"] for r in counted["requests"] if r["operation"] == "PutObject" and r["resource"] in ("raw", "lake")
+    )
+    usd = price("s3_get").of(objects * n) + price("s3_put_copy_post_list").of(objects * n)
+    result.add("gdpr", "anonymization rewrites (s3)", usd, True)
+
     # fixed: schedules, idle polling, alarms, dashboards, metrics, secrets, the API's own use
     schedule_owner = {"dlq-watch": "monitoring", "pull-sources": "ingest"}
     for schedule in resources.schedules:
@@ -330,7 +338,9 @@ def estimate(
         jobs = min(m, HOURS_PER_MONTH)
         lake_tb = n * assume.months_kept * stored.get("lake", 0) / 1024**4
         scanned = jobs * 2 * max(10 * 1024**2 / 1024**4, lake_tb * assume.erasure_scan_share)
-        result.add("gdpr", f"athena ({jobs:,} jobs)", price("athena_scanned").of(scanned), False)
+        result.add(
+            "gdpr", f"athena ({jobs:,} jobs, the lake grows with records)", price("athena_scanned").of(scanned), True
+        )
         result.add("gdpr", "step functions", price("stepfunctions_transitions").of(jobs * 20), False)
         result.add(
             "gdpr",
@@ -373,3 +383,27 @@ def summary(result: Estimate) -> dict[str, Any]:
 
 def assumptions_text(assume: Assumptions) -> str:
     return ", ".join(f"{f.name}={getattr(assume, f.name)}" for f in fields(assume))
+
+
+def add_command(commands: Any) -> None:
+    """The `cost` subcommand of `python -m infra`."""
+    sub = commands.add_parser("cost", help="the stage's monthly AWS cost per feature")
+    sub.add_argument("stage", choices=[s for s in STAGES if s != "local"])
+    sub.add_argument("--records-per-month", type=int, default=10_000_000)
+    sub.add_argument("--erasure-requests-per-month", type=int, default=100)
+    sub.add_argument("--mix", choices=("all", "batch", "webhooks"), default="all", help="which measured mix")
+    sub.add_argument("--requests", type=Path, default=REQUESTS_FILE, help="the pipeline bench's per-record counts")
+
+
+def run(args: argparse.Namespace) -> None:
+    measured = load_requests(args.requests)
+    assume = Assumptions()
+    result = estimate(args.stage, args.records_per_month, args.erasure_requests_per_month, measured, args.mix, assume)
+    print(
+        f"{args.stage}: {args.records_per_month:,} records and {args.erasure_requests_per_month:,} erasure requests "
+        f"a month; prices {TAKEN} (eu-central-1); requests per record measured {measured.get('taken', '?')} "
+        f"({args.mix} mix)"
+    )
+    print(table(result))
+    print(f"assumed: {assumptions_text(assume)}")
+    print(json.dumps(summary(result)))
