@@ -12,13 +12,16 @@ of its own (`bench/fake_people.py`):
 3. low load and 4. high load: Eventbrite pages offered one at a time at `--low-share` and
    `--high-share` of the batch phase's measured rate.
 
-Each phase ends when every queue is empty and no handler runs. Records per hour are the
-documents in a final state over the time from the first upload to the last final state.
+Each phase ends when every queue is empty and no handler runs (the drain). Records per hour
+are the documents in a final state over the time from the first upload to the drain, when
+the State Keeper holds every final state (also printed: to the last final state's own time).
 Transition times come from the State Keeper's histories (upload → RECEIVED → NORMALIZED →
 QUEUED_FOR_SAP → DELIVERED); the p95 ratio is high load's over low load's, upload to final.
 AWS requests per record are the door's counts (local-only calls left out: the runtime's idle
 checks, empty polls, its S3-notification queues), priced with `infra/prices.py`, plus
-Lambda's invocations and GB-seconds from the measured handler time and declared memory.
+Lambda's invocations and GB-seconds from the measured handler time and declared memory
+(the handler thread's CPU time plus a round trip per AWS request: on the emulator the wall
+time is mostly moto's, which is printed too).
 The per-record counts go to `--out` (read by `python -m infra cost`).
 
     .venv/bin/python bench/pipeline.py
@@ -77,6 +80,7 @@ class Phase:
     interval: float = 0.0  # seconds between uploads; 0: all at once
     uploaded_at: dict[str, float] = field(default_factory=dict)  # file id -> epoch seconds
     began: float = 0.0
+    drained_at: float = 0.0  # when every queue was empty and no handler ran: all state recorded
     counts: list[dict[str, Any]] = field(default_factory=list)
     handler_time: dict[str, list[float]] = field(default_factory=dict)  # function -> [invocations, seconds]
     records: list[Any] = field(default_factory=list)  # the State Keeper's DocumentRecords
@@ -84,15 +88,16 @@ class Phase:
 
 
 class HandlerClock:
-    """Wraps each poller's handler: invocations and seconds per function, per phase."""
+    """Wraps each poller's handler: invocations, wall seconds and the handler thread's CPU
+    seconds per function, per phase (wall time here is mostly waiting on the emulator)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.used: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        self.used: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
 
     def wrap(self, name: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def timed(event: Any, context: Any) -> Any:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.thread_time()
             try:
                 return handler(event, context)
             finally:
@@ -100,12 +105,13 @@ class HandlerClock:
                     used = self.used[name]
                     used[0] += 1
                     used[1] += time.perf_counter() - began
+                    used[2] += time.thread_time() - cpu
 
         return timed
 
     def take(self) -> dict[str, list[float]]:
         with self.lock:
-            used, self.used = dict(self.used), defaultdict(lambda: [0.0, 0.0])
+            used, self.used = dict(self.used), defaultdict(lambda: [0.0, 0.0, 0.0])
         return used
 
 
@@ -175,6 +181,7 @@ def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, clock: HandlerCloc
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(upload, phase.files))
     phase.drained = stack.runtime.wait_until_idle(timeout=timeout)
+    phase.drained_at = time.time()
     phase.counts = stack.emulator.request_counts()
     phase.handler_time = clock.take()
     store = wiring.state_store()
@@ -219,9 +226,12 @@ def finals(phase: Phase) -> tuple[int, float]:
     return len(done), last
 
 
-def records_per_hour(phase: Phase) -> float:
+def records_per_hour(phase: Phase, until_recorded: bool = True) -> float:
+    """Final documents per hour from the first upload: until the State Keeper held every final
+    state (the drain), or, with `until_recorded` False, until the last final state happened."""
     count, last = finals(phase)
-    return count / (last - phase.began) * 3600 if last > phase.began else 0.0
+    end = phase.drained_at if until_recorded else last
+    return count / (end - phase.began) * 3600 if end > phase.began else 0.0
 
 
 def per_record(phases: list[Phase], app: str, stage: str) -> dict[str, Any]:
@@ -242,11 +252,11 @@ def per_record(phases: list[Phase], app: str, stage: str) -> dict[str, Any]:
         {"service": s, "operation": o, "resource": r, **{k: v / records for k, v in values.items()}}
         for (s, o, r), values in sorted(rows.items())
     ]
-    used: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    used: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for phase in phases:
-        for name, (invocations, seconds) in phase.handler_time.items():
-            used[name][0] += invocations
-            used[name][1] += seconds
+        for name, times in phase.handler_time.items():
+            for n, value in enumerate(times):
+                used[name][n] += value
     stored = {
         row["resource"]: row["bytes_in"]
         for row in requests
@@ -255,22 +265,26 @@ def per_record(phases: list[Phase], app: str, stage: str) -> dict[str, Any]:
     return {
         "records": records,
         "requests": requests,
-        "lambda": {name: {"invocations": i / records, "seconds": s / records} for name, (i, s) in sorted(used.items())},
+        "lambda": {
+            name: {"invocations": i / records, "seconds": s / records, "cpu_seconds": c / records}
+            for name, (i, s, c) in sorted(used.items())
+        },
         "bytes_stored": {**stored, "state": STATE_BYTES_PER_DOCUMENT},
     }
 
 
-def priced(counted: dict[str, Any], stage: str) -> dict[str, float]:
-    """US dollars per million records, per service, from the per-record counts."""
-    from infra.cost import FUNCTION_OWNER, function_memory, lambda_usd, request_usd
+def priced(counted: dict[str, Any], stage: str, wall: bool = False) -> dict[str, float]:
+    """US dollars per million records, per service, from the per-record counts; Lambda's
+    duration modelled as `infra.cost` does (CPU time plus AWS round trips), or `wall` as measured."""
+    from infra.cost import Assumptions, function_memory, lambda_seconds, lambda_usd, request_usd
 
     usd: dict[str, float] = defaultdict(float)
     for row in counted["requests"]:
         usd[row["service"]] += request_usd(row) * 1e6
     default_mb, memory = function_memory(stage)
     for name, used in counted["lambda"].items():
-        if name in FUNCTION_OWNER:
-            usd["lambda"] += lambda_usd(used["invocations"] * 1e6, used["seconds"] * 1e6, memory.get(name, default_mb))
+        seconds = used["seconds"] if wall else lambda_seconds(name, counted, Assumptions())
+        usd["lambda"] += lambda_usd(used["invocations"] * 1e6, seconds * 1e6, memory.get(name, default_mb))
     return {service: round(value, 4) for service, value in sorted(usd.items()) if value}
 
 
@@ -297,7 +311,7 @@ def peak_rss_mb() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-records", type=int, default=200, help="records per batch source (6 sources)")
-    parser.add_argument("--webhook-records", type=int, default=200, help="single-lead Google Ads files")
+    parser.add_argument("--webhook-records", type=int, default=100, help="single-lead Google Ads files")
     parser.add_argument("--low-pages", type=int, default=4, help="Eventbrite pages (50 records) at low load")
     parser.add_argument("--high-pages", type=int, default=8, help="Eventbrite pages (50 records) at high load")
     parser.add_argument("--low-share", type=float, default=0.2, help="low load: share of the batch rate offered")
@@ -346,8 +360,10 @@ def main() -> None:
             batch_rate = rate / 3600 if phase.name == "batch" else batch_rate
             offered = f", one page every {phase.interval:.1f} s" if phase.interval else ", all at once"
             print(
-                f"{phase.name}: {len(phase.files)} files{offered}; {len(phase.records)} documents, {count} final, "
-                f"{rate:,.0f} records/hour{'' if phase.drained else ' (NOT DRAINED)'}"
+                f"{phase.name}: {len(phase.files)} files{offered}; {len(phase.records)} documents, {count} final; "
+                f"{rate:,.0f} records/hour until recorded ({phase.drained_at - phase.began:.0f} s), "
+                f"{records_per_hour(phase, until_recorded=False):,.0f} until the last final state happened"
+                f"{'' if phase.drained else ' (NOT DRAINED)'}"
             )
 
         print("\ntransition seconds p50 / p95 per hop")
@@ -381,6 +397,8 @@ def main() -> None:
         costs = {mix: priced(counted, stage) for mix, counted in mixes.items()}
         for mix, usd in costs.items():
             print(f"USD per million records, {mix}: {sum(usd.values()):.2f} {usd}")
+        wall = priced(mixes["all"], stage, wall=True)
+        print(f"  (Lambda at the wall time measured here, mostly waiting on the emulator: {wall.get('lambda', 0):.2f})")
 
         not_final = sum(1 for p in phases for r in p.records if r.state not in FINAL_STATES)
         expected = sum(len(p.uploaded_at) for p in phases)

@@ -76,6 +76,7 @@ class Assumptions:
     idle_pollers_per_queue: int = 5  # Lambda's SQS pollers, each long-polling 20 s
     erasure_scan_share: float = 0.1175  # of the lake, per find and per verify (bench/erasure.py)
     sap_bytes_per_record: int = 1500  # OData $batch payload to SAP (data transfer out)
+    aws_round_trip_ms: float = 8.0  # a DynamoDB, SQS or S3 call from Lambda, waited for
 
 
 @dataclass
@@ -155,6 +156,21 @@ def request_usd(row: dict[str, Any]) -> float:
 def lambda_usd(invocations: float, seconds: float, memory_mb: int) -> float:
     """Lambda's requests and GB-seconds (x86, Chalice's default architecture)."""
     return price("lambda_requests").of(invocations) + price("lambda_gb_second_x86").of(seconds * memory_mb / 1024)
+
+
+def lambda_seconds(name: str, counted: dict[str, Any], assume: Assumptions) -> float:
+    """A function's billed seconds per record: its measured CPU time plus a round trip for
+    each AWS request its feature makes (locally the wall time is mostly the emulator's)."""
+    used = counted["lambda"][name]
+    if "cpu_seconds" not in used:
+        return float(used["seconds"])
+    feature = FUNCTION_OWNER.get(name, "ingest")
+    requests = sum(
+        row["requests"]
+        for row in counted["requests"]
+        if owner_of(row) == feature and request_usd(row) and row["operation"] != "IndexWrite"
+    )
+    return float(used["cpu_seconds"]) + requests * assume.aws_round_trip_ms / 1000
 
 
 def function_memory(stage: str) -> tuple[int, dict[str, int]]:
@@ -260,7 +276,7 @@ def estimate(
     default_mb, memory = function_memory(stage)
     for name, used in sorted(counted["lambda"].items()):
         mb = memory.get(name, default_mb)
-        usd = lambda_usd(used["invocations"] * n, used["seconds"] * n, mb)
+        usd = lambda_usd(used["invocations"] * n, lambda_seconds(name, counted, assume) * n, mb)
         result.add(FUNCTION_OWNER.get(name, "ingest"), f"lambda {name} ({mb} MB)", usd, True)
     result.add(
         "sap_dispatch", "transfer out to SAP", price("data_transfer_out").of(n * assume.sap_bytes_per_record / GB), True
