@@ -25,7 +25,7 @@ time is mostly moto's, which is printed too).
 The per-record counts go to `--out` (read by `python -m infra cost`).
 
     .venv/bin/python bench/pipeline.py
-    .venv/bin/python bench/pipeline.py --sap-capacity 5   # SAP is the limit
+    .venv/bin/python bench/pipeline.py --sap-capacity 1 --sap-records-per-request 10   # SAP is the limit
 
 Last line, one JSON object: {"records", "records_per_hour_batch", "records_per_hour_webhooks",
 "transition_p95_ratio", "usd_per_million_records", "not_final", "sap_duplicates"}.
@@ -317,11 +317,15 @@ def main() -> None:
     parser.add_argument("--low-share", type=float, default=0.2, help="low load: share of the batch rate offered")
     parser.add_argument("--high-share", type=float, default=0.8, help="high load: share of the batch rate offered")
     parser.add_argument("--sap-capacity", type=float, default=1000.0, help="SAP stand-in requests/s (low: SAP limits)")
+    parser.add_argument(
+        "--sap-records-per-request", type=int, default=100, help="changesets per $batch (fewer: SAP limits sooner)"
+    )
     parser.add_argument("--in-process", action="store_true", help="the emulator and the stand-in in this process")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a phase may take to drain")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline-requests.json")
     args = parser.parse_args()
+    os.environ["SAP_RECORDS_PER_REQUEST"] = str(args.sap_records_per_request)
 
     from chalicelib import wiring
     from chalicelib.state_keeper.lifecycle import FINAL_STATES
@@ -341,7 +345,7 @@ def main() -> None:
         wiring.reset()
         wiring.sap_throttle().configure(
             requests_per_second=args.sap_capacity * 0.95,
-            records_per_second=args.sap_capacity * 0.95 * 100,
+            records_per_second=args.sap_capacity * 0.95 * args.sap_records_per_request,
             burst_seconds=1.0,
         )
         clock = HandlerClock()
@@ -403,7 +407,13 @@ def main() -> None:
         not_final = sum(1 for p in phases for r in p.records if r.state not in FINAL_STATES)
         expected = sum(len(p.uploaded_at) for p in phases)
         held = stack.sap.records()["counts"]
-        print(f"\npeak RSS MB: {peak_rss_mb()}")
+        failed = {
+            p.function_name.rsplit("-", 1)[-1]: p.stats.failed_batches
+            for p in stack.runtime.pollers
+            if p.stats.failed_batches
+        }
+        print(f"\nhandler batches failed, back after the queue's visibility timeout: {failed or 'none'}")
+        print(f"peak RSS MB: {peak_rss_mb()}")
         print(f"files {expected}, documents {sum(len(p.records) for p in phases)}, not final {not_final}")
         print(
             f"SAP holds {held['contacts']} contacts, {held['interactions']} interactions, "
