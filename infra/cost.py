@@ -306,7 +306,12 @@ def estimate(
     result.add("gdpr", "anonymization rewrites (s3)", usd, True)
 
     # fixed: schedules, idle polling, alarms, dashboards, metrics, secrets, the API's own use
-    schedule_owner = {"dlq-watch": "monitoring", "pull-sources": "ingest"}
+    schedule_owner = {
+        "dlq-watch": "monitoring",
+        "daily-summary": "monitoring",
+        "pull-sources": "ingest",
+        "lake-compaction": "normalize",
+    }
     for schedule in resources.schedules:
         runs = runs_per_month(schedule.expression)
         mb = memory.get(schedule.key.replace("-", "_"), default_mb)
