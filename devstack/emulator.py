@@ -3,11 +3,15 @@
 One HTTP server serves moto's whole API, except Lambda's Invoke call
 (`POST /2015-03-31/functions/{name}/invocations`), which it answers by running the
 registered Python function. Step Functions in moto call Lambda through this same
-server (`MOTO_PORT`), so task states run our real functions.
+server (`MOTO_PORT`), so task states run our real functions. Every AWS request is counted
+at the door (`door_counts.py`; `POST /_devstack/requests` reads the counts).
+
+`python -m devstack.emulator --port N` serves it in a process of its own (no functions).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -23,6 +27,8 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import MotoRequestHandler  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from devstack.door_counts import DoorCounts
 
 log = logging.getLogger(__name__)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call drowns the rest
@@ -74,7 +80,10 @@ class Emulator:
         self.host = host
         self.port = port
         self.functions: dict[str, LambdaFunction] = {}
-        self.control_routes: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        self.door = DoorCounts()
+        self.control_routes: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "requests": lambda request: self.door.snapshot(reset=bool(request.get("reset")))
+        }
         self._moto_app = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -114,6 +123,10 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def request_counts(self, reset: bool = False) -> list[dict[str, Any]]:
+        """The AWS requests served so far, see `DoorCounts`."""
+        return self.door.snapshot(reset=reset)
+
     def register_function(self, name: str, function: LambdaFunction) -> None:
         self.functions[name] = function
 
@@ -126,10 +139,12 @@ class Emulator:
             if match:
                 name = unquote(match.group("name")).split(":function:")[-1].split(":")[0]
                 if name in self.functions:
-                    return self._invoke(name, environ, start_response)
+                    return self.door.count(
+                        environ, lambda env, respond: self._invoke(name, env, respond), start_response
+                    )
             if path.startswith("/_devstack/"):
                 return self._control(path.removeprefix("/_devstack/"), environ, start_response)
-        return self._moto_app(environ, start_response)
+        return self.door.count(environ, self._moto_app, start_response)
 
     def _invoke(self, name: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         body = _read_body(environ)
@@ -180,3 +195,18 @@ class Emulator:
 def _read_body(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return environ["wsgi.input"].read(length) if length else b""
+
+
+def main() -> None:
+    """Serve the emulator (moto, the door counts) until killed."""
+    parser = argparse.ArgumentParser(description="the AWS emulator in a process of its own")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    emulator = Emulator(args.host, args.port)
+    emulator.start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

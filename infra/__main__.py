@@ -1,5 +1,6 @@
 """`python -m infra config` writes `.chalice/`; `python -m infra package STAGE [OUT]` writes
-the stage's Terraform; `python -m infra validate STAGE [OUT]` runs terraform init + validate."""
+the stage's Terraform; `python -m infra validate STAGE [OUT]` runs terraform init + validate;
+`python -m infra cost STAGE` prints the stage's monthly AWS cost per feature (`infra/cost.py`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 from chalicelib.resources import STAGES, for_stage
-from infra import chalice_config, terraform
+from infra import chalice_config, cost, terraform
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +75,11 @@ def main() -> None:
         sub = commands.add_parser(name)
         sub.add_argument("stage", choices=[s for s in STAGES if s != "local"])
         sub.add_argument("out", nargs="?", type=Path)
+    cost.add_command(commands)
     args = parser.parse_args()
+    if args.command == "cost":
+        cost.run(args)
+        return
     if args.command == "config":
         for path in chalice_config.write():
             print(f"wrote {path.relative_to(ROOT)}")

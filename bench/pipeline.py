@@ -1,0 +1,460 @@
+"""Benchmark: the whole pipeline, from a file in the raw bucket to a final state in SAP.
+
+Starts the local stack without the REST API (`DevStack`), the emulator and the SAP stand-in
+each in a process of their own unless `--in-process` (the emulator counting every AWS
+request at its door), the stand-in's capacity high (`--sap-capacity`) and the shared SAP
+throttle at 0.95 of it, so SAP is not the limit unless asked. Four phases, each on records
+of its own (`bench/fake_people.py`):
+
+1. batch: every batch source's files (Eventbrite and Graph API pages, the lead download,
+   Amazon's report, the shop's export, canonical lines) uploaded at once;
+2. webhooks: single-lead Google Ads files (the webhook shape), uploaded at once;
+3. low load and 4. high load: Eventbrite pages offered one at a time at `--low-share` and
+   `--high-share` of the batch phase's measured rate.
+
+Each phase ends when every queue is empty and no handler runs (the drain). Records per hour
+are the documents in a final state over the time from the first upload to the drain, when
+the State Keeper holds every final state (also printed: to the last final state's own time).
+Transition times come from the State Keeper's histories (upload → RECEIVED → NORMALIZED →
+QUEUED_FOR_SAP → DELIVERED); the p95 ratio is high load's over low load's, upload to final.
+AWS requests per record are the door's counts (local-only calls left out: the runtime's idle
+checks, empty polls, its S3-notification queues), priced with `infra/prices.py`, plus
+Lambda's invocations and GB-seconds from the measured handler time and declared memory
+(the handler thread's CPU time plus a round trip per AWS request: on the emulator the wall
+time is mostly moto's, which is printed too).
+The per-record counts go to `--out` (read by `python -m infra cost`).
+
+    .venv/bin/python bench/pipeline.py
+    .venv/bin/python bench/pipeline.py --sap-capacity 1 --sap-records-per-request 10   # SAP is the limit
+
+Last line, one JSON object: {"records", "records_per_hour_batch", "records_per_hour_webhooks",
+"transition_p95_ratio", "usd_per_million_records", "not_final", "sap_duplicates"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "STAGE": "local",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+# the handlers' JSON log lines and metrics would drown the figures (set these to see them)
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+for _name in ("SAP_SECRET_ARN", "SAP_PARAMETER", "SAP_BASE_URL"):
+    os.environ.pop(_name, None)  # the deployed path: SAP_SECRET
+
+HOPS = ("upload", "RECEIVED", "NORMALIZED", "QUEUED_FOR_SAP", "DELIVERED")
+PAGE = 50  # attendees per Eventbrite page
+# State Keeper bytes kept per document (README, The State Keeper: the item ~420 B, its
+# subject index entry ~100 B, its outcome page share ~40 B): DynamoDB storage is not counted at the door
+STATE_BYTES_PER_DOCUMENT = 560
+
+
+@dataclass
+class Phase:
+    name: str
+    files: list[Any]
+    interval: float = 0.0  # seconds between uploads; 0: all at once
+    uploaded_at: dict[str, float] = field(default_factory=dict)  # file id -> epoch seconds
+    began: float = 0.0
+    drained_at: float = 0.0  # when every queue was empty and no handler ran: all state recorded
+    counts: list[dict[str, Any]] = field(default_factory=list)
+    handler_time: dict[str, list[float]] = field(default_factory=dict)  # function -> [invocations, seconds]
+    records: list[Any] = field(default_factory=list)  # the State Keeper's DocumentRecords
+    drained: bool = False
+
+
+class HandlerClock:
+    """Wraps each poller's handler: invocations, wall seconds and the handler thread's CPU
+    seconds per function, per phase (wall time here is mostly waiting on the emulator)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.used: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+
+    def wrap(self, name: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def timed(event: Any, context: Any) -> Any:
+            began, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return handler(event, context)
+            finally:
+                with self.lock:
+                    used = self.used[name]
+                    used[0] += 1
+                    used[1] += time.perf_counter() - began
+                    used[2] += time.thread_time() - cpu
+
+        return timed
+
+    def take(self) -> dict[str, list[float]]:
+        with self.lock:
+            used, self.used = dict(self.used), defaultdict(lambda: [0.0, 0.0, 0.0])
+        return used
+
+
+def eventbrite_files(items: list[Any], name: str) -> list[Any]:
+    from bench.fake_people import RawFile, eventbrite_page
+
+    return [
+        RawFile(
+            "eventbrite", f"incoming/eventbrite/2026/11/28/{name}{n:04d}.json", eventbrite_page(items[s : s + PAGE])
+        )
+        for n, s in enumerate(range(0, len(items), PAGE))
+    ]
+
+
+def build_phases(args: argparse.Namespace) -> list[Phase]:
+    """Records of their own for every phase: one generator of people and record serials."""
+    from bench.fake_people import People, RawFile, google_ads_webhook, lines, platform_files
+
+    # one run of Eventbrite lines for the batch and the paced phases: their record ids differ
+    attendees = lines("eventbrite", args.batch_records + (args.low_pages + args.high_pages) * PAGE, People(args.seed))
+    paced = eventbrite_files(attendees[args.batch_records :], "paced")
+    batch = [f for f in platform_files(args.batch_records, args.seed) if f.source not in ("google_ads", "eventbrite")]
+    batch += eventbrite_files(attendees[: args.batch_records], "batch")
+    leads = lines("google_ads", args.webhook_records, People(args.seed + 2))
+    webhooks = [
+        RawFile("google_ads", f"incoming/google_ads/2026/11/28/lead{n:06d}.json", google_ads_webhook(line))
+        for n, line in enumerate(leads)
+    ]
+    return [
+        Phase("batch", keyed(batch)),
+        Phase("webhooks", keyed(webhooks)),
+        Phase("low", keyed(paced[: args.low_pages])),
+        Phase("high", keyed(paced[args.low_pages :])),
+    ]
+
+
+def keyed(files: list[Any]) -> list[Any]:
+    """The files under the keys uploads get (the content's id): every file its own file id."""
+    from bench.fake_people import RawFile
+    from chalicelib.ingest.uploads import file_id_for, raw_key
+
+    day = datetime(2026, 11, 28, tzinfo=UTC)
+    return [
+        RawFile(f.source, raw_key(f.source, file_id_for(f.content), "." + f.key.rsplit(".", 1)[1], day), f.content)
+        for f in files
+    ]
+
+
+def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, clock: HandlerClock, timeout: float) -> None:
+    from chalicelib import wiring
+    from chalicelib.ingest.uploads import file_id_from_key
+
+    stack.emulator.request_counts(reset=True)
+    clock.take()
+    phase.began = time.time()
+
+    def upload(raw: Any) -> None:
+        phase.uploaded_at[file_id_from_key(raw.key)] = time.time()
+        s3.put_object(Bucket=bucket, Key=raw.key, Body=raw.content, Metadata={"source": raw.source})
+
+    if phase.interval:
+        for number, raw in enumerate(phase.files):
+            if number:
+                time.sleep(phase.interval)
+            upload(raw)
+    else:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(upload, phase.files))
+    phase.drained = stack.runtime.wait_until_idle(timeout=timeout)
+    phase.drained_at = time.time()
+    phase.counts = stack.emulator.request_counts()
+    phase.handler_time = clock.take()
+    store = wiring.state_store()
+    ids: set[str] = set()
+    for file_id in phase.uploaded_at:
+        ids |= store.file_document_ids(file_id)
+    phase.records = list(store.get_many(ids).values())
+
+
+def hop_times(phase: Phase) -> dict[str, list[float]]:
+    """Seconds per hop and end to end (upload to final), one value per document."""
+    from chalicelib.state_keeper.lifecycle import FINAL_STATES
+
+    hops: dict[str, list[float]] = defaultdict(list)
+    for record in phase.records:
+        first: dict[str, float] = {"upload": phase.uploaded_at.get(record.file_id or "", phase.began)}
+        for entry in record.history:
+            first.setdefault(entry.state.value, entry.at_ms / 1000)
+        for a, b in itertools.pairwise(HOPS):
+            if a in first and b in first:
+                hops[f"{a}→{b}"].append(max(0.0, first[b] - first[a]))
+        if record.state in FINAL_STATES:
+            final = max(e.at_ms for e in record.history if e.state in FINAL_STATES) / 1000
+            hops["upload→final"].append(max(0.0, final - first["upload"]))
+    return hops
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def finals(phase: Phase) -> tuple[int, float]:
+    """Documents in a final state, and when the last one got there (epoch seconds)."""
+    from chalicelib.state_keeper.lifecycle import FINAL_STATES
+
+    done = [r for r in phase.records if r.state in FINAL_STATES]
+    last = max((e.at_ms / 1000 for r in done for e in r.history if e.state in FINAL_STATES), default=phase.began)
+    return len(done), last
+
+
+def records_per_hour(phase: Phase, until_recorded: bool = True) -> float:
+    """Final documents per hour from the first upload: until the State Keeper held every final
+    state (the drain), or, with `until_recorded` False, until the last final state happened."""
+    count, last = finals(phase)
+    end = phase.drained_at if until_recorded else last
+    return count / (end - phase.began) * 3600 if end > phase.began else 0.0
+
+
+def per_record(phases: list[Phase], app: str, stage: str) -> dict[str, Any]:
+    """What the cost command reads: requests, Lambda use and bytes stored, per record."""
+    from infra.cost import purpose
+
+    records = sum(len(p.records) for p in phases) or 1
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for phase in phases:
+        for row in phase.counts:
+            key = (row["service"], row["operation"], purpose(row["resource"], app, stage))
+            into = rows.setdefault(key, {"requests": 0.0, "units": 0.0, "bytes_in": 0.0})
+            for name in into:
+                into[name] += row[name]
+    with_subject = sum(1 for p in phases for r in p.records if r.subject_id)
+    rows["dynamodb", "IndexWrite", "state"] = {"requests": 0.0, "units": float(with_subject), "bytes_in": 0.0}
+    requests = [
+        {"service": s, "operation": o, "resource": r, **{k: v / records for k, v in values.items()}}
+        for (s, o, r), values in sorted(rows.items())
+    ]
+    used: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for phase in phases:
+        for name, times in phase.handler_time.items():
+            for n, value in enumerate(times):
+                used[name][n] += value
+    stored = {
+        row["resource"]: row["bytes_in"]
+        for row in requests
+        if row["service"] == "s3" and row["operation"] == "PutObject"
+    }
+    return {
+        "records": records,
+        "requests": requests,
+        "lambda": {
+            name: {"invocations": i / records, "seconds": s / records, "cpu_seconds": c / records}
+            for name, (i, s, c) in sorted(used.items())
+        },
+        "bytes_stored": {**stored, "state": STATE_BYTES_PER_DOCUMENT},
+    }
+
+
+def priced(counted: dict[str, Any], stage: str, wall: bool = False) -> dict[str, float]:
+    """US dollars per million records, per service, from the per-record counts; Lambda's
+    duration modelled as `infra.cost` does (CPU time plus AWS round trips), or `wall` as measured."""
+    from infra.cost import Assumptions, function_memory, lambda_seconds, lambda_usd, request_usd
+
+    usd: dict[str, float] = defaultdict(float)
+    for row in counted["requests"]:
+        usd[row["service"]] += request_usd(row) * 1e6
+    default_mb, memory = function_memory(stage)
+    for name, used in counted["lambda"].items():
+        seconds = used["seconds"] if wall else lambda_seconds(name, counted, Assumptions())
+        usd["lambda"] += lambda_usd(used["invocations"] * 1e6, seconds * 1e6, memory.get(name, default_mb))
+    return {service: round(value, 4) for service, value in sorted(usd.items()) if value}
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process and of its children (the emulator, the stand-ins)."""
+    peaks = {"bench (handlers, pollers)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    me = str(os.getpid())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            status = (proc / "status").read_text()
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        fields_ = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields_.get("PPid", "").strip() == me and "VmHWM" in fields_:
+            words = command.split()
+            name = words[words.index("-m") + 1] if "-m" in words[:-1] else command[:40]
+            peaks[f"{name} ({proc.name})"] = int(fields_["VmHWM"].split()[0]) / 1024
+    return {name: round(mb, 1) for name, mb in peaks.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch-records", type=int, default=200, help="records per batch source (6 sources)")
+    parser.add_argument("--webhook-records", type=int, default=100, help="single-lead Google Ads files")
+    parser.add_argument("--low-pages", type=int, default=4, help="Eventbrite pages (50 records) at low load")
+    parser.add_argument("--high-pages", type=int, default=8, help="Eventbrite pages (50 records) at high load")
+    parser.add_argument("--low-share", type=float, default=0.2, help="low load: share of the batch rate offered")
+    parser.add_argument("--high-share", type=float, default=0.8, help="high load: share of the batch rate offered")
+    parser.add_argument("--sap-capacity", type=float, default=1000.0, help="SAP stand-in requests/s (low: SAP limits)")
+    parser.add_argument(
+        "--sap-records-per-request", type=int, default=100, help="changesets per $batch (fewer: SAP limits sooner)"
+    )
+    parser.add_argument("--in-process", action="store_true", help="the emulator and the stand-in in this process")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds a phase may take to drain")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline-requests.json")
+    args = parser.parse_args()
+    os.environ["SAP_RECORDS_PER_REQUEST"] = str(args.sap_records_per_request)
+
+    from chalicelib import wiring
+    from chalicelib.state_keeper.lifecycle import FINAL_STATES
+    from devstack.emulator_process import EmulatorProcess
+    from devstack.stack import DevStack
+    from devstack.standin_process import StandInProcess
+
+    phases = build_phases(args)
+    stack = DevStack(emulator_port=0, api_port=None, sap_capacity=args.sap_capacity)
+    if not args.in_process:
+        stack.emulator = EmulatorProcess(door_counts=True)  # type: ignore[assignment]
+        stack.sap = StandInProcess(capacity=args.sap_capacity)  # type: ignore[assignment]
+    began = time.monotonic()
+    stack.start()
+    try:
+        assert stack.runtime is not None
+        wiring.reset()
+        wiring.sap_throttle().configure(
+            requests_per_second=args.sap_capacity * 0.95,
+            records_per_second=args.sap_capacity * 0.95 * args.sap_records_per_request,
+            burst_seconds=1.0,
+        )
+        clock = HandlerClock()
+        for poller in stack.runtime.pollers:
+            poller.handler = clock.wrap(poller.function_name.rsplit("-", 1)[-1], poller.handler)
+        s3 = stack.session.client("s3")
+        bucket = stack.resources.bucket("raw").name
+        batch_rate = 0.0
+        for phase in phases:
+            if phase.name in ("low", "high"):
+                share = args.low_share if phase.name == "low" else args.high_share
+                phase.interval = PAGE / max(1e-6, share * batch_rate)
+            run_phase(phase, stack, s3, bucket, clock, args.timeout)
+            count, _ = finals(phase)
+            rate = records_per_hour(phase)
+            batch_rate = rate / 3600 if phase.name == "batch" else batch_rate
+            offered = f", one page every {phase.interval:.1f} s" if phase.interval else ", all at once"
+            print(
+                f"{phase.name}: {len(phase.files)} files{offered}; {len(phase.records)} documents, {count} final; "
+                f"{rate:,.0f} records/hour until recorded ({phase.drained_at - phase.began:.0f} s), "
+                f"{records_per_hour(phase, until_recorded=False):,.0f} until the last final state happened"
+                f"{'' if phase.drained else ' (NOT DRAINED)'}"
+            )
+
+        print("\ntransition seconds p50 / p95 per hop")
+        times = {phase.name: hop_times(phase) for phase in phases}
+        for hop in [f"{a}→{b}" for a, b in itertools.pairwise(HOPS)] + ["upload→final"]:
+            cells = "  ".join(
+                f"{p.name} {quantile(times[p.name][hop], 0.5):7.2f} / {quantile(times[p.name][hop], 0.95):7.2f}"
+                for p in phases
+            )
+            print(f"  {hop:<28} {cells}")
+        low_p95 = quantile(times["low"]["upload→final"], 0.95)
+        high_p95 = quantile(times["high"]["upload→final"], 0.95)
+        ratio = high_p95 / low_p95 if low_p95 else 0.0
+        print(f"  p95 upload→final, high over low load: {high_p95:.2f} / {low_p95:.2f} = {ratio:.2f}")
+
+        app, stage = stack.resources.app, stack.resources.stage
+        mixes = {
+            "batch": per_record([phases[0]], app, stage),
+            "webhooks": per_record([phases[1]], app, stage),
+            "all": per_record(phases, app, stage),
+        }
+        print("\nAWS requests per record (all phases; local-only calls left out of the cost)")
+        for row in mixes["all"]["requests"]:
+            print(
+                f"  {row['service']:<15} {row['operation']:<24} {row['resource']:<28} "
+                f"{row['requests']:8.4f} requests {row['units']:8.4f} units"
+            )
+        print(
+            "Lambda per record:", {n: {k: round(v, 5) for k, v in u.items()} for n, u in mixes["all"]["lambda"].items()}
+        )
+        costs = {mix: priced(counted, stage) for mix, counted in mixes.items()}
+        for mix, usd in costs.items():
+            print(f"USD per million records, {mix}: {sum(usd.values()):.2f} {usd}")
+        wall = priced(mixes["all"], stage, wall=True)
+        print(f"  (Lambda at the wall time measured here, mostly waiting on the emulator: {wall.get('lambda', 0):.2f})")
+
+        not_final = sum(1 for p in phases for r in p.records if r.state not in FINAL_STATES)
+        expected = sum(len(p.uploaded_at) for p in phases)
+        held = stack.sap.records()["counts"]
+        failed = {
+            p.function_name.rsplit("-", 1)[-1]: p.stats.failed_batches
+            for p in stack.runtime.pollers
+            if p.stats.failed_batches
+        }
+        print(f"\nhandler batches failed, back after the queue's visibility timeout: {failed or 'none'}")
+        print(f"peak RSS MB: {peak_rss_mb()}")
+        print(f"files {expected}, documents {sum(len(p.records) for p in phases)}, not final {not_final}")
+        print(
+            f"SAP holds {held['contacts']} contacts, {held['interactions']} interactions, "
+            f"{held['duplicates']} duplicates"
+        )
+        print(f"wall time {time.monotonic() - began:.0f} s")
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        command = "python bench/pipeline.py " + " ".join(sys.argv[1:])
+        args.out.write_text(
+            json.dumps(
+                {
+                    "taken": datetime.now(UTC).strftime("%Y-%m-%d"),
+                    "command": command.strip(),
+                    "note": "per record; resources by purpose (the name without data-engine-{stage}-)",
+                    "per_record": mixes,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+        print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+        print(
+            json.dumps(
+                {
+                    "records": sum(len(p.records) for p in phases),
+                    "records_per_hour_batch": round(records_per_hour(phases[0])),
+                    "records_per_hour_webhooks": round(records_per_hour(phases[1])),
+                    "transition_p95_ratio": round(ratio, 2),
+                    "usd_per_million_records": round(sum(costs["all"].values()), 2),
+                    "not_final": not_final,
+                    "sap_duplicates": held["duplicates"],
+                }
+            )
+        )
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
