@@ -160,14 +160,19 @@ def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
 
 
 def _state_machines_tf(resources: Resources) -> dict[str, dict[str, Any]]:
-    """Each state machine, with a role that may invoke only this stage's functions."""
+    """Each state machine, with a role that may invoke only the functions of its task states."""
     from chalicelib.erasure.state_machine import DEFINITIONS
 
     blocks: dict[str, dict[str, Any]] = {}
     for machine in resources.state_machines:
         label = tf_name(machine.key)
-        # references to Chalice's functions: Terraform creates them first
-        definition = DEFINITIONS[machine.key](lambda name: f"${{aws_lambda_function.{name}.arn}}")
+        tasks: set[str] = set()
+
+        def task_arn(name: str, tasks: set[str] = tasks) -> str:
+            tasks.add(name)
+            return f"${{aws_lambda_function.{name}.arn}}"  # a reference: Terraform creates the function first
+
+        definition = DEFINITIONS[machine.key](task_arn)
         blocks.setdefault("aws_iam_role", {})[f"{label}_sfn"] = {
             "name": f"{machine.name}-sfn",
             "assume_role_policy": json.dumps(
@@ -191,9 +196,10 @@ def _state_machines_tf(resources: Resources) -> dict[str, dict[str, Any]]:
                     "Version": "2012-10-17",
                     "Statement": [
                         {
+                            "Sid": "InvokeTaskFunctions",  # its own task states' functions, no other
                             "Effect": "Allow",
                             "Action": "lambda:InvokeFunction",
-                            "Resource": f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-*",
+                            "Resource": [f"${{aws_lambda_function.{name}.arn}}" for name in sorted(tasks)],
                         }
                     ],
                 }
