@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from chalicelib.resources import STAGES, for_stage
-from infra import chalice_config, terraform
+from infra import chalice_config, monitoring, terraform
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,7 @@ def package(stage: str, out: Path) -> Path:
     resources = for_stage(stage)
     (out / "resources.tf.json").write_text(terraform.dumps(terraform.resources_tf(resources)))
     (out / "chalice_override.tf.json").write_text(terraform.dumps(terraform.override_tf(chalice_tf, resources)))
+    (out / "monitoring.tf.json").write_text(terraform.dumps(monitoring.monitoring_tf(resources)))
     return out
 
 

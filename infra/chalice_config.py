@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.resources import APP_NAME, FUNCTION_TIMEOUT, STAGES, for_stage
-from infra.permissions import ACCESS, policy
+from infra.permissions import ACCESS, AUTHORIZERS, policy
 
 CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
 
@@ -36,8 +36,10 @@ def chalice_config() -> dict[str, Any]:
             stage: {
                 "api_gateway_stage": "api",
                 "environment_variables": for_stage(stage).environment(),
+                "lambda_memory_size": for_stage(stage).settings.default_memory_mb,
                 "lambda_functions": _functions(stage),
             }
+            | ({"xray": True} if stage in DEPLOYED_STAGES else {})
             for stage in STAGES
         },
     }
@@ -46,12 +48,29 @@ def chalice_config() -> dict[str, Any]:
 def _functions(stage: str) -> dict[str, dict[str, Any]]:
     resources = for_stage(stage)
     functions: dict[str, dict[str, Any]] = {
-        function: {"iam_policy_file": policy_file(stage, function)} if stage in DEPLOYED_STAGES else {}
+        function: (
+            {
+                "iam_policy_file": policy_file(stage, function),
+                "reserved_concurrency": reserved_concurrency(stage, function),
+            }
+            if stage in DEPLOYED_STAGES
+            else {}
+        )
         for function in sorted(ACCESS)
     }
     for settings in resources.functions:
         functions[settings.name] |= {"lambda_timeout": settings.timeout, "lambda_memory_size": settings.memory_mb}
     return {name: config for name, config in functions.items() if config}
+
+
+def reserved_concurrency(stage: str, function: str) -> int:
+    """The HTTP edge's own share, or the function's cap (`StageSettings`)."""
+    settings = for_stage(stage).settings
+    if function == "api_handler":
+        return settings.api_concurrency
+    if function in AUTHORIZERS:
+        return settings.authorizer_concurrency
+    return settings.pipeline_concurrency.get(function, settings.default_concurrency)
 
 
 def policies() -> dict[str, dict[str, Any]]:

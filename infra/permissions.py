@@ -309,12 +309,19 @@ ASYNC_FUNCTIONS = (
     "gdpr_erasure_batch",
 )
 # The HTTP edge: reserved concurrency keeps a flood of requests from starving the pipeline.
-API_FUNCTIONS = ("api_handler", "token_auth")
+AUTHORIZERS = ("token_auth",)
+API_FUNCTIONS = ("api_handler", *AUTHORIZERS)
 STATE_MACHINE_TASKS = tuple(TASK_FUNCTIONS.values())
 
 
 def function_name(resources: Resources, function: str) -> str:
     return f"{resources.app}-{resources.stage}-{function}"
+
+
+def failure_queue_name(resources: Resources) -> str:
+    """The on-failure destination of the asynchronously invoked functions (Terraform only:
+    no function reads it; an alarm watches it)."""
+    return f"{resources.app}-{resources.stage}-async-failures"
 
 
 def policy(resources: Resources, function: str) -> dict[str, Any]:
@@ -335,6 +342,10 @@ def policy(resources: Resources, function: str) -> dict[str, Any]:
     ]
     for grant in ACCESS[function]:
         statements += _statements(resources, grant)
+    if function in ASYNC_FUNCTIONS:  # Lambda sends a failed event to the destination with the function's role
+        statements.append(
+            _allow("FailureDestination", ["sqs:SendMessage"], [f"arn:aws:sqs:*:*:{failure_queue_name(resources)}"])
+        )
     return {"Version": "2012-10-17", "Statement": _merged(statements)}
 
 

@@ -288,8 +288,13 @@ def override_tf(chalice_tf: dict[str, Any], resources: Resources) -> dict[str, A
         },
         "resource": {},
     }
+    # the layer; and the declared log group (monitoring.tf.json), referenced so it exists
+    # before the function first logs (the role may not create log groups)
     layers = {
-        label: {"layers": ["${data.aws_ssm_parameter.sdk_for_pandas_layer.value}"]}
+        label: {
+            "layers": ["${data.aws_ssm_parameter.sdk_for_pandas_layer.value}"],
+            "logging_config": [{"log_format": "Text", "log_group": f"${{aws_cloudwatch_log_group.{label}.name}}"}],
+        }
         for label in generated.get("aws_lambda_function", {})
     }
     for kind, blocks in (

@@ -177,9 +177,9 @@ def test_each_function_touches_only_its_resources() -> None:
     assert table["keep_state"] == {"state-changes", "state"}
     assert table["replay_normalize_dead_letters"] == {"normalize-dlq", "normalize"}
     assert table["replay_webhook_dead_letters"] == {"webhooks-dlq", "webhooks"}
-    assert table["gdpr_erasure_batch"] == {"config", "gdpr-erasure"}
+    assert table["gdpr_erasure_batch"] == {"config", "gdpr-erasure", "async-failures"}  # a schedule
     assert table["gdpr_erase_in_sap"] == {"config", "sap", "athena-results"}
-    assert table["ingest_raw_object"] == {"raw", "config", "state", "normalize"}
+    assert table["ingest_raw_object"] == {"raw", "config", "state", "normalize", "async-failures"}
 
 
 def test_no_policy_has_a_wildcard_resource_but_x_ray() -> None:
