@@ -38,7 +38,10 @@ def package(stage: str, out: Path) -> Path:
     chalice_tf = terraform.drop_null_provider(json.loads(chalice_path.read_text()))
     chalice_path.write_text(terraform.dumps(chalice_tf))
     resources = for_stage(stage)
-    (out / "resources.tf.json").write_text(terraform.dumps(terraform.resources_tf(resources)))
+    declared = terraform.resources_tf(resources)
+    for kind, blocks in terraform.api_stage_tf(resources).items():
+        declared["resource"].setdefault(kind, {}).update(blocks)
+    (out / "resources.tf.json").write_text(terraform.dumps(declared))
     (out / "chalice_override.tf.json").write_text(terraform.dumps(terraform.override_tf(chalice_tf, resources)))
     (out / "monitoring.tf.json").write_text(terraform.dumps(monitoring.monitoring_tf(resources)))
     return out

@@ -47,26 +47,41 @@ def drop_null_provider(chalice_tf: dict[str, Any]) -> dict[str, Any]:
     return chalice_tf
 
 
+def access_log_bucket_name(resources: Resources) -> str:
+    """The bucket that receives the S3 server access logs of the declared buckets (Terraform only)."""
+    return f"{resources.app}-{resources.stage}-access-logs"
+
+
 def resources_tf(resources: Resources) -> dict[str, Any]:
     resource: dict[str, dict[str, Any]] = {}
+    results_key = resources.lake_catalog.results_bucket if resources.lake_catalog else None
     for bucket in resources.buckets:
-        label = tf_name(bucket.key)
-        resource.setdefault("aws_s3_bucket", {})[label] = {"bucket": bucket.name}
-        resource.setdefault("aws_s3_bucket_public_access_block", {})[label] = {
-            "bucket": f"${{aws_s3_bucket.{label}.id}}",
-            "block_public_acls": True,
-            "block_public_policy": True,
-            "ignore_public_acls": True,
-            "restrict_public_buckets": True,
+        rules = [_abort_multipart_rule()]
+        if bucket.key == "quarantine":  # rejected records hold personal data: kept only for a fix
+            rules.append(_expiry_rule("expire-rejected", resources.settings.quarantine_expiry_days))
+        if bucket.key == results_key:
+            rules.append(_expiry_rule("expire", _results_expiry_days(resources)))
+        for kind, blocks in _bucket_tf(tf_name(bucket.key), bucket.name, rules).items():
+            resource.setdefault(kind, {}).update(blocks)
+        resource.setdefault("aws_s3_bucket_logging", {})[tf_name(bucket.key)] = {
+            "bucket": f"${{aws_s3_bucket.{tf_name(bucket.key)}.id}}",
+            "target_bucket": "${aws_s3_bucket.access_logs.id}",
+            "target_prefix": f"{bucket.name}/",
         }
-        resource.setdefault("aws_s3_bucket_server_side_encryption_configuration", {})[label] = {
-            "bucket": f"${{aws_s3_bucket.{label}.id}}",
-            "rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}],
+    log_rules = [_abort_multipart_rule(), _expiry_rule("expire", resources.settings.access_log_retention_days)]
+    logs = _bucket_tf("access_logs", access_log_bucket_name(resources), log_rules, log_delivery=True)
+    for kind, blocks in logs.items():
+        resource.setdefault(kind, {}).update(blocks)
+    resource["aws_s3_bucket_ownership_controls"] = {
+        "access_logs": {
+            "bucket": "${aws_s3_bucket.access_logs.id}",
+            "rule": [{"object_ownership": "BucketOwnerEnforced"}],
         }
+    }
     for queue in resources.queues:
         resource.setdefault("aws_sqs_queue", {}).update(_queue_tf(queue))
     for table in resources.tables:
-        resource.setdefault("aws_dynamodb_table", {})[tf_name(table.key)] = _table_tf(table)
+        resource.setdefault("aws_dynamodb_table", {})[tf_name(table.key)] = _table_tf(table, resources)
     resource["aws_secretsmanager_secret"] = {
         tf_name(secret.key): {"name": secret.name, "description": secret.description} for secret in resources.secrets
     }
@@ -79,12 +94,91 @@ def resources_tf(resources: Resources) -> dict[str, Any]:
     return {"resource": resource, "data": _layer_data_tf()}
 
 
+def _bucket_tf(
+    label: str, name: str, rules: list[dict[str, Any]], log_delivery: bool = False
+) -> dict[str, dict[str, Any]]:
+    """A private, encrypted, TLS-only bucket with lifecycle rules."""
+    ref = f"${{aws_s3_bucket.{label}.id}}"
+    arn = f"${{aws_s3_bucket.{label}.arn}}"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "TlsOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if log_delivery:  # S3 server access logging writes with this service principal
+        statements.append(
+            {
+                "Sid": "ServerAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{arn}/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": "${data.aws_caller_identity.current.account_id}"}},
+            }
+        )
+    return {
+        "aws_s3_bucket": {label: {"bucket": name}},
+        "aws_s3_bucket_public_access_block": {
+            label: {
+                "bucket": ref,
+                "block_public_acls": True,
+                "block_public_policy": True,
+                "ignore_public_acls": True,
+                "restrict_public_buckets": True,
+            }
+        },
+        "aws_s3_bucket_server_side_encryption_configuration": {
+            label: {"bucket": ref, "rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}]}
+        },
+        "aws_s3_bucket_policy": {
+            label: {
+                "bucket": ref,
+                "policy": json.dumps({"Version": "2012-10-17", "Statement": statements}),
+                # a policy with a public principal is only accepted once public access is blocked
+                "depends_on": [f"aws_s3_bucket_public_access_block.{label}"],
+            }
+        },
+        "aws_s3_bucket_lifecycle_configuration": {label: {"bucket": ref, "rule": rules}},
+    }
+
+
+def _abort_multipart_rule() -> dict[str, Any]:
+    return {
+        "id": "abort-incomplete-uploads",
+        "status": "Enabled",
+        "filter": [{"prefix": ""}],
+        "abort_incomplete_multipart_upload": [{"days_after_initiation": 1}],
+    }
+
+
+def _expiry_rule(rule_id: str, days: int) -> dict[str, Any]:
+    return {"id": rule_id, "status": "Enabled", "filter": [{"prefix": ""}], "expiration": [{"days": days}]}
+
+
+def _results_expiry_days(resources: Resources) -> int:
+    from chalicelib.lake_access.catalog import athena_workgroup_declaration
+
+    catalog = resources.catalog()
+    results = resources.bucket(catalog.results_bucket).name
+    declared = athena_workgroup_declaration(catalog.workgroup, results, catalog.bytes_scanned_cutoff)
+    return int(declared["results_bucket"]["expire_after_days"])
+
+
 def _layer_data_tf() -> dict[str, Any]:
     parameter = (
         f"/aws/service/aws-sdk-pandas/{SDK_FOR_PANDAS_VERSION}/${{data.aws_region.current.name}}"
         f"/{PYTHON_RUNTIME}/x86_64/layer-arn"
     )
-    return {"aws_region": {"current": {}}, "aws_ssm_parameter": {"sdk_for_pandas_layer": {"name": parameter}}}
+    return {
+        "aws_region": {"current": {}},
+        "aws_caller_identity": {"current": {}},
+        "aws_ssm_parameter": {"sdk_for_pandas_layer": {"name": parameter}},
+    }
 
 
 def _escape(text: str) -> str:
@@ -93,7 +187,7 @@ def _escape(text: str) -> str:
 
 
 def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
-    """Glue database and table (partition projection: no crawler), Athena workgroup, results expiry."""
+    """Glue database and table (partition projection: no crawler), Athena workgroup."""
     from chalicelib.lake_access.catalog import athena_workgroup_declaration, glue_table_declaration, lake_table
     from chalicelib.normalize.sources import SOURCES
 
@@ -143,19 +237,6 @@ def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
                 ],
             }
         },
-        "aws_s3_bucket_lifecycle_configuration": {
-            results_label: {
-                "bucket": f"${{aws_s3_bucket.{results_label}.id}}",
-                "rule": [
-                    {
-                        "id": "expire",
-                        "status": "Enabled",
-                        "filter": [{"prefix": ""}],
-                        "expiration": [{"days": workgroup["results_bucket"]["expire_after_days"]}],
-                    }
-                ],
-            }
-        },
     }
 
 
@@ -200,15 +281,56 @@ def _state_machines_tf(resources: Resources) -> dict[str, dict[str, Any]]:
                             "Effect": "Allow",
                             "Action": "lambda:InvokeFunction",
                             "Resource": [f"${{aws_lambda_function.{name}.arn}}" for name in sorted(tasks)],
-                        }
+                        },
+                        {
+                            # CloudWatch Logs' log delivery actions have no resource-level permissions
+                            "Sid": "ExecutionLogs",
+                            "Effect": "Allow",
+                            "Action": [
+                                "logs:CreateLogDelivery",
+                                "logs:GetLogDelivery",
+                                "logs:UpdateLogDelivery",
+                                "logs:DeleteLogDelivery",
+                                "logs:ListLogDeliveries",
+                                "logs:PutResourcePolicy",
+                                "logs:DescribeResourcePolicies",
+                                "logs:DescribeLogGroups",
+                            ],
+                            "Resource": "*",
+                        },
+                        {
+                            "Sid": "Tracing",  # X-Ray has no resource-level permissions
+                            "Effect": "Allow",
+                            "Action": [
+                                "xray:PutTraceSegments",
+                                "xray:PutTelemetryRecords",
+                                "xray:GetSamplingRules",
+                                "xray:GetSamplingTargets",
+                            ],
+                            "Resource": "*",
+                        },
                     ],
                 }
             ),
+        }
+        blocks.setdefault("aws_cloudwatch_log_group", {})[f"{label}_sfn"] = {
+            "name": f"/aws/vendedlogs/states/{machine.name}",
+            "retention_in_days": resources.settings.log_retention_days,
         }
         blocks.setdefault("aws_sfn_state_machine", {})[label] = {
             "name": machine.name,
             "role_arn": f"${{aws_iam_role.{label}_sfn.arn}}",
             "definition": json.dumps(definition, sort_keys=True),
+            # errors only, and no execution data: states carry ids and counts, never personal data,
+            # but a failed task's error message might quote a record
+            "logging_configuration": [
+                {
+                    "log_destination": f"${{aws_cloudwatch_log_group.{label}_sfn.arn}}:*",
+                    "include_execution_data": False,
+                    "level": "ERROR",
+                }
+            ],
+            "tracing_configuration": [{"enabled": True}],
         }
     return blocks
 
@@ -238,13 +360,15 @@ def _queue_tf(queue: Queue) -> dict[str, Any]:
     return queues
 
 
-def _table_tf(table: Table) -> dict[str, Any]:
+def _table_tf(table: Table, resources: Resources) -> dict[str, Any]:
+    settings = resources.settings
     declared: dict[str, Any] = {
         "name": table.name,
         "billing_mode": "PAY_PER_REQUEST",
         "hash_key": table.hash_key,
         "attribute": [{"name": name, "type": kind} for name, kind in table.attributes.items()],
-        "point_in_time_recovery": [{"enabled": True}],
+        "point_in_time_recovery": [{"enabled": settings.point_in_time_recovery}],
+        "deletion_protection_enabled": settings.deletion_protection,
         "server_side_encryption": [{"enabled": True}],
     }
     if table.range_key:
@@ -290,6 +414,15 @@ def override_tf(chalice_tf: dict[str, Any], resources: Resources) -> dict[str, A
     }
     # the layer; and the declared log group (monitoring.tf.json), referenced so it exists
     # before the function first logs (the role may not create log groups)
+    api = {}
+    if "rest_api" in generated.get("aws_api_gateway_rest_api", {}):
+        api = {
+            "aws_api_gateway_rest_api": {"rest_api": {"name": f"{resources.app}-{resources.stage}"}},
+            # the stage is declared on its own (api_stage_tf); a new deployment when the API changes
+            "aws_api_gateway_deployment": {
+                "rest_api": {"stage_name": None, "triggers": {"redeployment": "${md5(local.chalice_api_swagger)}"}}
+            },
+        }
     layers = {
         label: {
             "layers": ["${data.aws_ssm_parameter.sdk_for_pandas_layer.value}"],
@@ -298,6 +431,7 @@ def override_tf(chalice_tf: dict[str, Any], resources: Resources) -> dict[str, A
         for label in generated.get("aws_lambda_function", {})
     }
     for kind, blocks in (
+        *api.items(),
         ("aws_lambda_function", layers),
         ("aws_lambda_event_source_mapping", mappings),
         ("aws_cloudwatch_event_rule", rules),
@@ -305,7 +439,72 @@ def override_tf(chalice_tf: dict[str, Any], resources: Resources) -> dict[str, A
     ):
         if blocks:
             override["resource"][kind] = blocks
+    if api:
+        override["output"] = {"EndpointURL": {"value": "${aws_api_gateway_stage.api.invoke_url}"}}
     return override
+
+
+# What an access log line holds: who (the token's principal), what route, how it went.
+# No bodies, headers, tokens, query strings or client addresses.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTimeEpoch",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integration.status",
+    "principal": "$context.authorizer.principalId",
+    "authorizerError": "$context.authorizer.error",
+    "errorType": "$context.error.responseType",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+
+def api_stage_tf(resources: Resources) -> dict[str, Any]:
+    """The REST API's stage: JSON access logs, X-Ray, throttling, metrics, error-level execution logs."""
+    settings = resources.settings
+    return {
+        "aws_cloudwatch_log_group": {
+            "api_access": {
+                "name": f"/aws/apigateway/{resources.app}-{resources.stage}-access",
+                "retention_in_days": settings.log_retention_days,
+            }
+        },
+        "aws_api_gateway_stage": {
+            "api": {
+                "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
+                "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
+                "stage_name": "api",
+                "xray_tracing_enabled": True,
+                "access_log_settings": [
+                    {
+                        "destination_arn": "${aws_cloudwatch_log_group.api_access.arn}",
+                        "format": json.dumps(ACCESS_LOG_FIELDS, sort_keys=True),
+                    }
+                ],
+            }
+        },
+        "aws_api_gateway_method_settings": {
+            "all": {
+                "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
+                "stage_name": "${aws_api_gateway_stage.api.stage_name}",
+                "method_path": "*/*",
+                "settings": [
+                    {
+                        "metrics_enabled": True,
+                        "logging_level": "ERROR",
+                        "data_trace_enabled": False,  # never log request or response bodies
+                        "throttling_rate_limit": settings.api_rate_limit,
+                        "throttling_burst_limit": settings.api_burst_limit,
+                        "caching_enabled": False,
+                    }
+                ],
+            }
+        },
+    }
 
 
 def dumps(document: dict[str, Any]) -> str:
