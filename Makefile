@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAGE  ?= dev
 
-.PHONY: run test lint test-unit test-integration test-e2e install config package validate token fire clean
+.PHONY: run test lint test-unit test-integration test-e2e install config package validate bootstrap token fire clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ package: install
 ## Package and run terraform init + validate offline for STAGE.
 validate: install
 	$(BIN)/python -m infra validate $(STAGE)
+
+## Terraform for the one-time account setup (state bucket, API Gateway's logging role).
+bootstrap: install
+	$(BIN)/python -m infra bootstrap
 
 ## Create an API token on the running local stack: make token NAME=alice
 token: install

@@ -1,5 +1,6 @@
 """`python -m infra config` writes `.chalice/`; `python -m infra package STAGE [OUT]` writes
-the stage's Terraform; `python -m infra validate STAGE [OUT]` runs terraform init + validate."""
+the stage's Terraform; `python -m infra validate STAGE [OUT]` runs terraform init + validate;
+`python -m infra bootstrap [OUT]` writes the one-time account setup (state bucket)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import sys
 from pathlib import Path
 
 from chalicelib.resources import STAGES, for_stage
-from infra import chalice_config, monitoring, terraform
+from infra import backend, chalice_config, monitoring, terraform
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def package(stage: str, out: Path) -> Path:
+def package(stage: str, out: Path, with_backend: bool = True) -> Path:
+    """Chalice's Terraform for `stage` plus ours in `out`; `with_backend=False` leaves the
+    remote state out (a throwaway apply, e.g. on the emulator)."""
     chalice_config.write()
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-central-1"), "STAGE": stage}
     env.pop("AWS_ENDPOINT_URL", None)
@@ -44,6 +47,19 @@ def package(stage: str, out: Path) -> Path:
     (out / "resources.tf.json").write_text(terraform.dumps(declared))
     (out / "chalice_override.tf.json").write_text(terraform.dumps(terraform.override_tf(chalice_tf, resources)))
     (out / "monitoring.tf.json").write_text(terraform.dumps(monitoring.monitoring_tf(resources)))
+    (out / "versions.tf").write_text(terraform.versions_tf())
+    if with_backend:
+        (out / "backend.tf").write_text(backend.backend_tf(resources))
+    else:
+        (out / "backend.tf").unlink(missing_ok=True)
+    return out
+
+
+def bootstrap(out: Path) -> Path:
+    """The one-time account setup (state bucket, API Gateway's logging role), local state."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bootstrap.tf.json").write_text(terraform.dumps(backend.bootstrap_tf()))
+    (out / "versions.tf").write_text(terraform.versions_tf())
     return out
 
 
@@ -74,6 +90,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("config", help="write .chalice/config.json and IAM policies")
+    commands.add_parser("bootstrap", help="Terraform for the one-time account setup").add_argument(
+        "out", nargs="?", type=Path
+    )
     for name in ("package", "validate"):
         sub = commands.add_parser(name)
         sub.add_argument("stage", choices=[s for s in STAGES if s != "local"])
@@ -82,6 +101,10 @@ def main() -> None:
     if args.command == "config":
         for path in chalice_config.write():
             print(f"wrote {path.relative_to(ROOT)}")
+        return
+    if args.command == "bootstrap":
+        out = bootstrap((args.out or ROOT / "build" / "terraform" / "bootstrap").resolve())
+        print(f"wrote the account bootstrap to {out}")
         return
     out = (args.out or ROOT / "build" / "terraform" / args.stage).resolve()
     package(args.stage, out)

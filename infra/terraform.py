@@ -4,8 +4,9 @@
 event sources, API Gateway). Next to it we write:
 
 - `resources.tf.json`: every bucket, queue, table and mail identity of the declaration;
+- `versions.tf`: the Terraform and AWS provider pins (Chalice's own pins are dropped);
 - `chalice_override.tf.json`: Terraform's override mechanism fixes Chalice's gaps without
-  editing its output: current Terraform/provider pins, app- and stage-prefixed schedule
+  editing its output: app- and stage-prefixed schedule
   rule names, `ReportBatchItemFailures` on SQS mappings, references (so implicit
   dependencies) from event sources to the queues and bucket they need, and the AWS SDK
   for pandas managed layer on every function.
@@ -28,7 +29,7 @@ from typing import Any
 
 from chalicelib.resources import Queue, Resources, Table
 
-TERRAFORM_VERSION = ">= 1.5.0"
+TERRAFORM_VERSION = ">= 1.10.0"  # the S3 backend's native lockfile
 AWS_PROVIDER_VERSION = ">= 5.0, < 6.0"
 # The AWS SDK for pandas release whose Lambda layer provides pyarrow (see above).
 SDK_FOR_PANDAS_VERSION = "3.16.1"
@@ -41,10 +42,24 @@ def tf_name(name: str) -> str:
 
 
 def drop_null_provider(chalice_tf: dict[str, Any]) -> dict[str, Any]:
-    """`chalice.tf.json` without its unused `null_data_source` and `null` provider pin."""
+    """`chalice.tf.json` without its unused `null_data_source`, and without its `terraform`
+    block (old pins, the `null` provider): `versions.tf` holds the pins."""
     chalice_tf.get("data", {}).pop("null_data_source", None)
-    chalice_tf.get("terraform", {}).get("required_providers", {}).pop("null", None)
+    chalice_tf.pop("terraform", None)
     return chalice_tf
+
+
+def versions_tf() -> str:
+    """The Terraform and AWS provider pins, in native syntax (checkov cannot parse a
+    `terraform` block written as JSON)."""
+    return (
+        "terraform {\n"
+        f'  required_version = "{TERRAFORM_VERSION}"\n'
+        "  required_providers {\n"
+        f'    aws = {{\n      source  = "hashicorp/aws"\n      version = "{AWS_PROVIDER_VERSION}"\n    }}\n'
+        "  }\n"
+        "}\n"
+    )
 
 
 def access_log_bucket_name(resources: Resources) -> str:
@@ -405,13 +420,7 @@ def override_tf(chalice_tf: dict[str, Any], resources: Resources) -> dict[str, A
         label: {"bucket": f"${{aws_s3_bucket.{tf_name(buckets_by_name[n['bucket']].key)}.id}}"}
         for label, n in generated.get("aws_s3_bucket_notification", {}).items()
     }
-    override: dict[str, Any] = {
-        "terraform": {
-            "required_version": TERRAFORM_VERSION,
-            "required_providers": {"aws": {"source": "hashicorp/aws", "version": AWS_PROVIDER_VERSION}},
-        },
-        "resource": {},
-    }
+    override: dict[str, Any] = {"resource": {}}
     # the layer; and the declared log group (monitoring.tf.json), referenced so it exists
     # before the function first logs (the role may not create log groups)
     api = {}

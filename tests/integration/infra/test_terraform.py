@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.__main__ import package, validate
+from infra.__main__ import bootstrap, package, validate
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
@@ -29,3 +29,8 @@ def test_generated_terraform_validates(stage: str, tmp_path: Path) -> None:
         f"data-engine-{stage}-normalize",
         f"data-engine-{stage}-sap-dispatch.fifo",
     }
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_the_account_bootstrap_validates(tmp_path: Path) -> None:
+    validate(bootstrap(tmp_path / "bootstrap"))
