@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# checkov pins boto3 and packaging below requirements-dev.txt's pins: it gets a venv of its own
+CHECKOV := .venv-checkov/bin/checkov
 STAGE  ?= dev
 
-.PHONY: run test lint test-unit test-integration test-e2e install config package validate bootstrap token fire clean
+.PHONY: run test lint lint-infra test-unit test-integration test-e2e install config package validate bootstrap token fire clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +16,17 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 
 install: $(BIN)/activate
 
+$(CHECKOV): requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV)
+
 ## Start the local stack, run the samples through it, and serve the API until Ctrl-C.
 run: install
 	$(BIN)/python -m devstack up --samples samples
 
-## The linters, then the whole test suite (unit, integration on the emulator, end to end).
-test: lint
+## The linters (code and the generated Terraform), then the whole test suite (unit, integration on the emulator, end to end).
+test: lint lint-infra
 	$(BIN)/python -m pytest
 
 ## The floors (import-linter), lint and format (ruff), types of chalicelib (mypy).
@@ -28,6 +35,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## The three stages' generated Terraform, checked by checkov offline: zero failed checks (skips carry their reason).
+lint-infra: install $(CHECKOV)
+	$(BIN)/python -m infra lint --checkov $(CHECKOV)
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit

@@ -454,7 +454,7 @@ STAGE_SETTINGS = {
             "dispatch_to_sap": 3,
             "gdpr_rewrite_objects": 20,  # the erasure Map's parallel rewrites
         },
-        log_retention_days=90,
+        log_retention_days=365,  # a year of operational history (logs carry pseudonymous ids only)
         state_history_retention_days=90,
         quarantine_expiry_days=30,
         access_log_retention_days=365,

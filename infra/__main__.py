@@ -1,6 +1,7 @@
 """`python -m infra config` writes `.chalice/`; `python -m infra package STAGE [OUT]` writes
 the stage's Terraform; `python -m infra validate STAGE [OUT]` runs terraform init + validate;
-`python -m infra bootstrap [OUT]` writes the one-time account setup (state bucket)."""
+`python -m infra bootstrap [OUT]` writes the one-time account setup (state bucket);
+`python -m infra lint` runs checkov on all of it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from chalicelib.resources import STAGES, for_stage
-from infra import backend, chalice_config, monitoring, terraform
+from chalicelib.resources import STAGES, Resources, for_stage
+from infra import accepted_checks, backend, chalice_config, hcl, monitoring, terraform
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +23,9 @@ def package(stage: str, out: Path, with_backend: bool = True) -> Path:
     """Chalice's Terraform for `stage` plus ours in `out`; `with_backend=False` leaves the
     remote state out (a throwaway apply, e.g. on the emulator)."""
     chalice_config.write()
+    if out.is_dir():  # what an earlier package wrote, in any layout
+        for stale in (*out.glob("*.tf"), *out.glob("*.tf.json")):
+            stale.unlink()
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-central-1"), "STAGE": stage}
     env.pop("AWS_ENDPOINT_URL", None)
     subprocess.run(
@@ -39,28 +44,52 @@ def package(stage: str, out: Path, with_backend: bool = True) -> Path:
     )
     chalice_path = out / "chalice.tf.json"
     chalice_tf = terraform.drop_null_provider(json.loads(chalice_path.read_text()))
-    chalice_path.write_text(terraform.dumps(chalice_tf))
-    resources = for_stage(stage)
-    declared = terraform.resources_tf(resources)
-    for kind, blocks in terraform.api_stage_tf(resources).items():
-        declared["resource"].setdefault(kind, {}).update(blocks)
-    (out / "resources.tf.json").write_text(terraform.dumps(declared))
-    (out / "chalice_override.tf.json").write_text(terraform.dumps(terraform.override_tf(chalice_tf, resources)))
-    (out / "monitoring.tf.json").write_text(terraform.dumps(monitoring.monitoring_tf(resources)))
+    chalice_path.unlink()  # written again below, natively, with our fixes applied
+    for name, document in documents(for_stage(stage), chalice_tf).items():
+        (out / name).write_text(hcl.render(document, accepted_checks.skips))
     (out / "versions.tf").write_text(terraform.versions_tf())
     if with_backend:
-        (out / "backend.tf").write_text(backend.backend_tf(resources))
+        (out / "backend.tf").write_text(backend.backend_tf(for_stage(stage)))
     else:
         (out / "backend.tf").unlink(missing_ok=True)
     return out
 
 
+def documents(resources: Resources, chalice_tf: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The stage's configuration files (Terraform's JSON shape) by file name: Chalice's own
+    with our fixes applied as an override file would, the declared resources, monitoring."""
+    declared = terraform.resources_tf(resources)
+    for kind, blocks in terraform.api_stage_tf(resources).items():
+        declared["resource"].setdefault(kind, {}).update(blocks)
+    return {
+        "chalice.tf": hcl.merge_override(chalice_tf, terraform.override_tf(chalice_tf, resources)),
+        "resources.tf": declared,
+        "monitoring.tf": monitoring.monitoring_tf(resources),
+    }
+
+
 def bootstrap(out: Path) -> Path:
     """The one-time account setup (state bucket, API Gateway's logging role), local state."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bootstrap.tf.json").write_text(terraform.dumps(backend.bootstrap_tf()))
+    (out / "bootstrap.tf").write_text(hcl.render(backend.bootstrap_tf(), accepted_checks.skips))
     (out / "versions.tf").write_text(terraform.versions_tf())
     return out
+
+
+def lint(checkov: Path, out: Path) -> int:
+    """Generate every stage and the bootstrap into `out` and run checkov on them, offline.
+
+    Returns checkov's exit code: 0 only with no failed check and no parsing error (the
+    accepted exceptions are inline skips, `infra/accepted_checks.py`)."""
+    directories = [package(stage, out / stage) for stage in chalice_config.DEPLOYED_STAGES]
+    directories.append(bootstrap(out / "bootstrap"))
+    command = [str(checkov), "--framework", "terraform", "--skip-download", "--compact", "--quiet"]
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}  # offline: no guideline download
+    failed = 0
+    for directory in directories:  # one run each: a report per configuration
+        print(f"checkov: {directory.relative_to(out)}", flush=True)
+        failed |= subprocess.run([*command, "--directory", str(directory)], env=env, check=False).returncode
+    return failed
 
 
 def validate(out: Path) -> None:
@@ -93,6 +122,9 @@ def main() -> None:
     commands.add_parser("bootstrap", help="Terraform for the one-time account setup").add_argument(
         "out", nargs="?", type=Path
     )
+    checkov = commands.add_parser("lint", help="checkov on every stage's generated Terraform (offline)")
+    checkov.add_argument("--checkov", type=Path, default=ROOT / ".venv-checkov" / "bin" / "checkov")
+    checkov.add_argument("out", nargs="?", type=Path)
     for name in ("package", "validate"):
         sub = commands.add_parser(name)
         sub.add_argument("stage", choices=[s for s in STAGES if s != "local"])
@@ -102,6 +134,8 @@ def main() -> None:
         for path in chalice_config.write():
             print(f"wrote {path.relative_to(ROOT)}")
         return
+    if args.command == "lint":
+        sys.exit(lint(args.checkov, (args.out or ROOT / "build" / "terraform").resolve()))
     if args.command == "bootstrap":
         out = bootstrap((args.out or ROOT / "build" / "terraform" / "bootstrap").resolve())
         print(f"wrote the account bootstrap to {out}")

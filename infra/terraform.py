@@ -1,15 +1,16 @@
 """Terraform for a stage: Chalice's own package plus our declared resources and fixes.
 
 `chalice package --pkg-format terraform` writes `chalice.tf.json` (functions, roles,
-event sources, API Gateway). Next to it we write:
+event sources, API Gateway). We read it and write, in native syntax (`infra/hcl.py`):
 
-- `resources.tf.json`: every bucket, queue, table and mail identity of the declaration;
-- `versions.tf`: the Terraform and AWS provider pins (Chalice's own pins are dropped);
-- `chalice_override.tf.json`: Terraform's override mechanism fixes Chalice's gaps without
-  editing its output: app- and stage-prefixed schedule
-  rule names, `ReportBatchItemFailures` on SQS mappings, references (so implicit
-  dependencies) from event sources to the queues and bucket they need, and the AWS SDK
-  for pandas managed layer on every function.
+- `chalice.tf`: Chalice's output with `override_tf` applied as Terraform applies an
+  override file: app- and stage-prefixed schedule rule names, `ReportBatchItemFailures` on
+  SQS mappings, references (so implicit dependencies) from event sources to the queues
+  and bucket they need, the REST API's name and stage, log groups, and the AWS SDK for
+  pandas managed layer on every function;
+- `resources.tf`: every bucket, queue, table and mail identity of the declaration, the
+  catalog, the erasure state machine and the API stage;
+- `versions.tf`: the Terraform and AWS provider pins (Chalice's own pins are dropped).
 
 Why the layer: the lake is Parquet, written and rewritten with pyarrow, whose wheels
 (manylinux_2_28) do not run on the python3.11 Lambda runtime and are too big to bundle.
@@ -17,8 +18,8 @@ The managed layer carries a Lambda-built pyarrow; its ARN is read from AWS's pub
 parameter for the region, so no account id or version number is hard-coded per region.
 
 One gap an override cannot fix: Chalice declares an unused `null_data_source`, which
-makes Terraform require the `null` provider. We drop that block and requirement from
-`chalice.tf.json` (nothing references it), so `terraform init` needs only the AWS provider.
+makes Terraform require the `null` provider. We drop that block (nothing references it),
+so `terraform init` needs only the AWS provider.
 """
 
 from __future__ import annotations
@@ -336,12 +337,11 @@ def _state_machines_tf(resources: Resources) -> dict[str, dict[str, Any]]:
             "name": machine.name,
             "role_arn": f"${{aws_iam_role.{label}_sfn.arn}}",
             "definition": json.dumps(definition, sort_keys=True),
-            # errors only, and no execution data: states carry ids and counts, never personal data,
-            # but a failed task's error message might quote a record
+            # errors only, with their state's data: states carry ids and counts, never personal data
             "logging_configuration": [
                 {
                     "log_destination": f"${{aws_cloudwatch_log_group.{label}_sfn.arn}}:*",
-                    "include_execution_data": False,
+                    "include_execution_data": True,
                     "level": "ERROR",
                 }
             ],
@@ -421,12 +421,14 @@ def override_tf(chalice_tf: dict[str, Any], resources: Resources) -> dict[str, A
         for label, n in generated.get("aws_s3_bucket_notification", {}).items()
     }
     override: dict[str, Any] = {"resource": {}}
-    # the layer; and the declared log group (monitoring.tf.json), referenced so it exists
+    # the layer; and the declared log group (monitoring.tf), referenced so it exists
     # before the function first logs (the role may not create log groups)
     api = {}
     if "rest_api" in generated.get("aws_api_gateway_rest_api", {}):
         api = {
-            "aws_api_gateway_rest_api": {"rest_api": {"name": f"{resources.app}-{resources.stage}"}},
+            "aws_api_gateway_rest_api": {
+                "rest_api": {"name": f"{resources.app}-{resources.stage}", "lifecycle": {"create_before_destroy": True}}
+            },
             # the stage is declared on its own (api_stage_tf); a new deployment when the API changes
             "aws_api_gateway_deployment": {
                 "rest_api": {"stage_name": None, "triggers": {"redeployment": "${md5(local.chalice_api_swagger)}"}}
@@ -514,7 +516,3 @@ def api_stage_tf(resources: Resources) -> dict[str, Any]:
             }
         },
     }
-
-
-def dumps(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -61,7 +61,7 @@ def test_asynchronously_invoked_functions_send_failed_events_to_the_failure_queu
         assert sent and sent[0]["Resource"] == ["arn:aws:sqs:*:*:data-engine-prod-async-failures"]
 
 
-@pytest.mark.parametrize(("stage", "days"), [("dev", 7), ("staging", 30), ("prod", 90)])
+@pytest.mark.parametrize(("stage", "days"), [("dev", 7), ("staging", 30), ("prod", 365)])
 def test_every_function_has_a_log_group_with_the_stage_retention(stage: str, days: int) -> None:
     groups = declared(stage)["aws_cloudwatch_log_group"]
     for function in ACCESS:

