@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 CHECKOV := .venv-checkov/bin/checkov
 STAGE  ?= dev
 
-.PHONY: run test lint lint-infra test-unit test-integration test-e2e install config package validate bootstrap token fire clean
+.PHONY: run test lint lint-infra deploy-local test-unit test-integration test-e2e install config package validate bootstrap token fire clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: install
 ## The three stages' generated Terraform, checked by checkov offline: zero failed checks (skips carry their reason).
 lint-infra: install $(CHECKOV)
 	$(BIN)/python -m infra lint --checkov $(CHECKOV)
+
+## terraform apply of the prod configuration on the local emulator, checked, then destroyed (minutes).
+deploy-local: install
+	DEPLOY_LOCAL=1 $(BIN)/python -m pytest -q tests/integration/infra/test_deploy_local.py
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit

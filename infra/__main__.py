@@ -92,6 +92,26 @@ def lint(checkov: Path, out: Path) -> int:
     return failed
 
 
+def deploy_local(stage: str, out: Path) -> int:
+    """Apply, check and destroy `stage` on a fresh emulator; 0 when every check held."""
+    from devstack.emulator_process import EmulatorProcess
+    from infra.deploy_local import deploy, summary
+
+    out.mkdir(parents=True, exist_ok=True)
+    mirror = Path(os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins"))
+    emulator = EmulatorProcess()
+    emulator.start()
+    try:
+        report = deploy(
+            stage, out, emulator.endpoint, package, offline_cli_config(out, mirror) if mirror.is_dir() else None
+        )
+    finally:
+        emulator.stop()
+    for line in summary(report):
+        print(line)
+    return 1 if report.problems else 0
+
+
 def validate(out: Path) -> None:
     env = {**os.environ, "TF_IN_AUTOMATION": "1"}
     mirror = Path(os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins"))
@@ -125,6 +145,9 @@ def main() -> None:
     checkov = commands.add_parser("lint", help="checkov on every stage's generated Terraform (offline)")
     checkov.add_argument("--checkov", type=Path, default=ROOT / ".venv-checkov" / "bin" / "checkov")
     checkov.add_argument("out", nargs="?", type=Path)
+    local = commands.add_parser("deploy-local", help="apply, check and destroy a stage on the local emulator")
+    local.add_argument("stage", nargs="?", default="prod", choices=[s for s in STAGES if s != "local"])
+    local.add_argument("out", nargs="?", type=Path)
     for name in ("package", "validate"):
         sub = commands.add_parser(name)
         sub.add_argument("stage", choices=[s for s in STAGES if s != "local"])
@@ -136,6 +159,8 @@ def main() -> None:
         return
     if args.command == "lint":
         sys.exit(lint(args.checkov, (args.out or ROOT / "build" / "terraform").resolve()))
+    if args.command == "deploy-local":
+        sys.exit(deploy_local(args.stage, (args.out or ROOT / "build" / "deploy-local" / args.stage).resolve()))
     if args.command == "bootstrap":
         out = bootstrap((args.out or ROOT / "build" / "terraform" / "bootstrap").resolve())
         print(f"wrote the account bootstrap to {out}")

@@ -83,6 +83,8 @@ def resources_tf(resources: Resources) -> dict[str, Any]:
             "bucket": f"${{aws_s3_bucket.{tf_name(bucket.key)}.id}}",
             "target_bucket": "${aws_s3_bucket.access_logs.id}",
             "target_prefix": f"{bucket.name}/",
+            # S3 accepts a logging target only once its policy lets the logging service write
+            "depends_on": ["aws_s3_bucket_policy.access_logs"],
         }
     log_rules = [_abort_multipart_rule(), _expiry_rule("expire", resources.settings.access_log_retention_days)]
     logs = _bucket_tf("access_logs", access_log_bucket_name(resources), log_rules, log_delivery=True)
