@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# checkov pins boto3 and packaging below requirements-dev.txt's pins: it gets a venv of its own
+CHECKOV := .venv-checkov/bin/checkov
 STAGE  ?= dev
 
-.PHONY: run test lint browser test-unit test-integration test-e2e install config package validate token fire clean
+.PHONY: run test lint lint-infra deploy-local browser test-unit test-integration test-e2e install config package validate bootstrap token fire clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +16,17 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 
 install: $(BIN)/activate
 
+$(CHECKOV): requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV)
+
 ## Start the local stack, run the samples through it, and serve the API until Ctrl-C.
 run: install
 	$(BIN)/python -m devstack up --samples samples
 
-## The linters, then the whole test suite (unit, integration on the emulator, end to end).
-test: lint browser
+## The linters (code and the generated Terraform), then the whole test suite (unit, integration on the emulator, end to end).
+test: lint lint-infra browser
 	$(BIN)/python -m pytest
 
 ## The floors (import-linter), lint and format (ruff), types of chalicelib (mypy).
@@ -44,6 +51,14 @@ browser:
 	  || echo "apt-get could not install chromium: the browser test will be skipped"; \
 	fi
 
+## The three stages' generated Terraform, checked by checkov offline: zero failed checks (skips carry their reason).
+lint-infra: install $(CHECKOV)
+	$(BIN)/python -m infra lint --checkov $(CHECKOV)
+
+## terraform apply of the prod configuration on the local emulator, checked, then destroyed (minutes).
+deploy-local: install
+	DEPLOY_LOCAL=1 $(BIN)/python -m pytest -q tests/integration/infra/test_deploy_local.py
+
 test-unit: install
 	$(BIN)/python -m pytest tests/unit
 
@@ -64,6 +79,10 @@ package: install
 ## Package and run terraform init + validate offline for STAGE.
 validate: install
 	$(BIN)/python -m infra validate $(STAGE)
+
+## Terraform for the one-time account setup (state bucket, API Gateway's logging role).
+bootstrap: install
+	$(BIN)/python -m infra bootstrap
 
 ## Create an API token on the running local stack: make token NAME=alice [ROLE=privacy]
 token: install

@@ -144,6 +144,38 @@ class Alerting:
 
 
 @dataclass(frozen=True)
+class StageSettings:
+    """What differs between stages besides names: sizes, limits, retention and who is alerted.
+
+    Small in dev, sized for peaks in prod (`infra` turns them into Terraform). Reserved
+    concurrency is summed per account: the three stages together stay well below the
+    default 1,000 (AWS keeps 100 unreserved).
+    """
+
+    default_memory_mb: int = 1024
+    # reserved concurrency: the HTTP edge gets its own share (a flood of bearer tokens cannot
+    # starve the pipeline), every other function a cap; `pipeline_concurrency` names the
+    # functions that differ from `default_concurrency`
+    api_concurrency: int = 10
+    authorizer_concurrency: int = 5
+    default_concurrency: int = 2
+    pipeline_concurrency: dict[str, int] = field(default_factory=dict)
+    log_retention_days: int = 14
+    state_history_retention_days: int | None = None  # None: the State Keeper's default (90 days)
+    quarantine_expiry_days: int = 30  # rejected records (personal data) are kept this long
+    access_log_retention_days: int = 90
+    alert_recipients: tuple[str, ...] = ()
+    api_rate_limit: float = 20.0  # requests per second, steady
+    api_burst_limit: int = 40
+    api_latency_alarm_ms: int = 3000  # p99 over 5 minutes
+    # a queue whose oldest message is older than this is stuck (the SAP queue is throttled)
+    oldest_message_alarm_seconds: int = 30 * 60
+    sap_oldest_message_alarm_seconds: int = 2 * 3600
+    deletion_protection: bool = False
+    point_in_time_recovery: bool = False
+
+
+@dataclass(frozen=True)
 class Resources:
     app: str
     stage: str
@@ -159,6 +191,7 @@ class Resources:
     state_machines: tuple[StateMachine, ...] = ()
     functions: tuple[FunctionSettings, ...] = ()
     alerting: Alerting = Alerting()
+    settings: StageSettings = field(default_factory=StageSettings)
 
     def bucket(self, key: str) -> Bucket:
         return _by_key(self.buckets, key)
@@ -197,6 +230,8 @@ class Resources:
         }
         for item in (*self.buckets, *self.all_queues(), *self.tables, *self.secrets, *self.state_machines):
             env[item.env] = item.name
+        if self.settings.state_history_retention_days is not None:
+            env["STATE_HISTORY_RETENTION_DAYS"] = str(self.settings.state_history_retention_days)
         if self.lake_catalog is not None:
             env |= {
                 "GLUE_DATABASE": self.lake_catalog.database,
@@ -217,6 +252,9 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
     prefix = f"{app}-{stage}"
+    settings = STAGE_SETTINGS.get(stage, StageSettings())
+    # rewrites hold a whole object in memory: dev's objects are small
+    heavy_mb = 1536 if stage in ("local", "dev") else 3008
 
     def dlq(key: str, env: str, fifo: bool = False) -> DeadLetterQueue:
         suffix = ".fifo" if fifo else ""
@@ -391,13 +429,13 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
         functions=(
             # the find and verify wait on Athena; a rewrite holds one object (up to ~256 MB) in memory
             FunctionSettings("gdpr_find_objects", timeout=900, memory_mb=512),
-            FunctionSettings("gdpr_rewrite_objects", timeout=900, memory_mb=3008),
+            FunctionSettings("gdpr_rewrite_objects", timeout=900, memory_mb=heavy_mb),
             FunctionSettings("gdpr_verify_erasure", timeout=900, memory_mb=1024),
             FunctionSettings("gdpr_forget_subjects", timeout=900, memory_mb=1024),
             # waits on the SAP throttle and Retry-After: up to ~10 minutes for a large job
             FunctionSettings("gdpr_erase_in_sap", timeout=900, memory_mb=256),
-            FunctionSettings("gdpr_anonymization", timeout=900, memory_mb=3008),
-            FunctionSettings("gdpr_anonymization_run", timeout=900, memory_mb=3008),  # started by the API
+            FunctionSettings("gdpr_anonymization", timeout=900, memory_mb=heavy_mb),
+            FunctionSettings("gdpr_anonymization_run", timeout=900, memory_mb=heavy_mb),  # started by the API
             # a pull pages through a platform and polls a report; it saves its cursor per page
             FunctionSettings("pull_sources", timeout=900, memory_mb=512),
             FunctionSettings("pull_source", timeout=900, memory_mb=512),
@@ -406,8 +444,63 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             # reads up to 10,000 documents per rejected and in-flight state for its figures
             FunctionSettings("daily_summary", timeout=300, memory_mb=512),
         ),
+        settings=settings,
     )
 
+
+# Per stage (local and dev use the small defaults). Prod is sized for the case study's peak of
+# millions of records an hour: normalize and the State Keeper scale out, SAP dispatch stays
+# at the throttle's pace (its queue mapping's maximum concurrency is 2).
+STAGE_SETTINGS = {
+    "dev": StageSettings(
+        default_memory_mb=512,
+        pipeline_concurrency={"normalize_chunks": 5, "keep_state": 5, "ingest_raw_object": 5},
+        log_retention_days=7,
+        state_history_retention_days=14,
+        quarantine_expiry_days=7,
+        access_log_retention_days=30,
+        alert_recipients=("data-engine-dev-alerts@example.com",),
+    ),
+    "staging": StageSettings(
+        default_memory_mb=1024,
+        api_concurrency=20,
+        authorizer_concurrency=10,
+        pipeline_concurrency={"normalize_chunks": 20, "keep_state": 10, "ingest_raw_object": 10, "dispatch_to_sap": 3},
+        log_retention_days=30,
+        state_history_retention_days=30,
+        quarantine_expiry_days=14,
+        alert_recipients=("data-engine-staging-alerts@example.com",),
+        api_rate_limit=50.0,
+        api_burst_limit=100,
+        deletion_protection=True,
+        point_in_time_recovery=True,
+    ),
+    "prod": StageSettings(
+        default_memory_mb=1769,  # one full vCPU: normalize is CPU-bound
+        api_concurrency=100,
+        authorizer_concurrency=50,
+        default_concurrency=5,
+        pipeline_concurrency={
+            "normalize_chunks": 300,
+            "keep_state": 100,
+            "ingest_raw_object": 50,
+            "collect_webhooks": 10,
+            "dispatch_to_sap": 3,
+            "gdpr_rewrite_objects": 20,  # the erasure Map's parallel rewrites
+        },
+        log_retention_days=365,  # a year of operational history (logs carry pseudonymous ids only)
+        state_history_retention_days=90,
+        quarantine_expiry_days=30,
+        access_log_retention_days=365,
+        alert_recipients=("data-engine-alerts@example.com", "business-operations@example.com"),
+        api_rate_limit=200.0,
+        api_burst_limit=400,
+        api_latency_alarm_ms=2000,
+        oldest_message_alarm_seconds=15 * 60,
+        deletion_protection=True,
+        point_in_time_recovery=True,
+    ),
+}
 
 # Seconds a function may run; queues' visibility timeouts derive from it (AWS requires
 # visibility >= function timeout; six times leaves room for retries within a batch).

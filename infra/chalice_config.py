@@ -1,4 +1,9 @@
-"""`.chalice/config.json` and the per-stage IAM policies, derived from the declaration."""
+"""`.chalice/config.json` and one IAM policy per function and stage, derived from the declaration.
+
+Each function names its own policy file (Chalice's per-function `iam_policy_file`), so
+Chalice gives each its own role; `infra/permissions.py` says what goes in each. The local
+stage deploys nothing, so it has no policies.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.resources import APP_NAME, FUNCTION_TIMEOUT, STAGES, Resources, for_stage
+from chalicelib.resources import APP_NAME, FUNCTION_TIMEOUT, STAGES, for_stage
+from infra.permissions import ACCESS, AUTHORIZERS, policy
 
 CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
+
+
+DEPLOYED_STAGES = tuple(stage for stage in STAGES if stage != "local")
+
+
+def policy_file(stage: str, function: str) -> str:
+    """The function's policy file, relative to `.chalice/` (as Chalice reads it)."""
+    return f"policies/{stage}/{function}.json"
 
 
 def chalice_config() -> dict[str, Any]:
@@ -21,155 +35,64 @@ def chalice_config() -> dict[str, Any]:
         "stages": {
             stage: {
                 "api_gateway_stage": "api",
-                "iam_policy_file": f"policy-{stage}.json",
                 "environment_variables": for_stage(stage).environment(),
-                "lambda_functions": {
-                    function.name: {"lambda_timeout": function.timeout, "lambda_memory_size": function.memory_mb}
-                    for function in for_stage(stage).functions
-                },
+                "lambda_memory_size": for_stage(stage).settings.default_memory_mb,
+                "lambda_functions": _functions(stage),
             }
+            | ({"xray": True} if stage in DEPLOYED_STAGES else {})
             for stage in STAGES
         },
     }
 
 
-def iam_policy(resources: Resources) -> dict[str, Any]:
-    """Least privilege: each function may touch only its stage's declared resources."""
-    buckets = [f"arn:aws:s3:::{b.name}" for b in resources.buckets]
-    queues = [f"arn:aws:sqs:*:*:{q.name}" for q in resources.all_queues()]
-    tables = [f"arn:aws:dynamodb:*:*:table/{t.name}" for t in resources.tables]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+def _functions(stage: str) -> dict[str, dict[str, Any]]:
+    resources = for_stage(stage)
+    functions: dict[str, dict[str, Any]] = {
+        function: (
             {
-                "Sid": "Logs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": "arn:aws:logs:*:*:*",
-            },
-            {
-                "Sid": "Buckets",
-                "Effect": "Allow",
-                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-                "Resource": buckets,
-            },
-            {
-                "Sid": "Objects",
-                "Effect": "Allow",
-                "Action": [
-                    "s3:GetObject",
-                    "s3:PutObject",
-                    "s3:DeleteObject",
-                    "s3:GetObjectTagging",
-                    "s3:PutObjectTagging",
-                ],
-                "Resource": [f"{b}/*" for b in buckets],
-            },
-            {
-                "Sid": "Queues",
-                "Effect": "Allow",
-                "Action": [
-                    "sqs:SendMessage",
-                    "sqs:ReceiveMessage",
-                    "sqs:DeleteMessage",
-                    "sqs:ChangeMessageVisibility",
-                    "sqs:GetQueueAttributes",
-                    "sqs:GetQueueUrl",
-                ],
-                "Resource": queues,
-            },
-            {
-                "Sid": "Tables",
-                "Effect": "Allow",
-                "Action": [
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:DeleteItem",
-                    "dynamodb:Query",
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:BatchWriteItem",
-                    "dynamodb:ConditionCheckItem",
-                    "dynamodb:TransactWriteItems",
-                    "dynamodb:DescribeTable",
-                ],
-                "Resource": tables + [f"{t}/index/*" for t in tables],
-            },
-            {
-                "Sid": "Secrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": [f"arn:aws:secretsmanager:*:*:secret:{s.name}-*" for s in resources.secrets],
-            },
-            {
-                "Sid": "Mail",
-                "Effect": "Allow",
-                "Action": ["ses:SendEmail", "ses:SendRawEmail"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"ses:FromAddress": resources.mail_from}},
-            },
-            *_gdpr_statements(resources),
-            {
-                "Sid": "AsynchronousRuns",  # the API hands anonymization runs, pulls and reprocessing to functions
-                "Effect": "Allow",
-                "Action": "lambda:InvokeFunction",
-                "Resource": [
-                    f"arn:aws:lambda:*:*:function:{resources.app}-{resources.stage}-{name}"
-                    for name in ("gdpr_anonymization_run", "pull_source", "reprocess_file")
-                ],
-            },
-        ],
-    }
-
-
-def _gdpr_statements(resources: Resources) -> list[dict[str, Any]]:
-    """Start, watch and stop (cancel) the erasure workflow; query the lake through the stage's workgroup."""
-    statements: list[dict[str, Any]] = []
-    if resources.state_machines:
-        statements.append(
-            {
-                "Sid": "StateMachines",
-                "Effect": "Allow",
-                "Action": ["states:StartExecution", "states:DescribeExecution", "states:StopExecution"],
-                "Resource": [f"arn:aws:states:*:*:stateMachine:{m.name}" for m in resources.state_machines]
-                + [f"arn:aws:states:*:*:execution:{m.name}:*" for m in resources.state_machines],
+                "iam_policy_file": policy_file(stage, function),
+                "reserved_concurrency": reserved_concurrency(stage, function),
             }
+            if stage in DEPLOYED_STAGES
+            else {}
         )
-    catalog = resources.lake_catalog
-    if catalog is not None:
-        statements += [
-            {
-                "Sid": "Athena",
-                "Effect": "Allow",
-                "Action": [
-                    "athena:StartQueryExecution",
-                    "athena:GetQueryExecution",
-                    "athena:GetQueryResults",
-                    "athena:StopQueryExecution",
-                    "athena:GetWorkGroup",
-                ],
-                "Resource": f"arn:aws:athena:*:*:workgroup/{catalog.workgroup}",
-            },
-            {
-                "Sid": "Catalog",
-                "Effect": "Allow",
-                "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions"],
-                "Resource": [
-                    "arn:aws:glue:*:*:catalog",
-                    f"arn:aws:glue:*:*:database/{catalog.database}",
-                    f"arn:aws:glue:*:*:table/{catalog.database}/{catalog.table}",
-                ],
-            },
-        ]
-    return statements
+        for function in sorted(ACCESS)
+    }
+    for settings in resources.functions:
+        functions[settings.name] |= {"lambda_timeout": settings.timeout, "lambda_memory_size": settings.memory_mb}
+    return {name: config for name, config in functions.items() if config}
+
+
+def reserved_concurrency(stage: str, function: str) -> int:
+    """The HTTP edge's own share, or the function's cap (`StageSettings`)."""
+    settings = for_stage(stage).settings
+    if function == "api_handler":
+        return settings.api_concurrency
+    if function in AUTHORIZERS:
+        return settings.authorizer_concurrency
+    return settings.pipeline_concurrency.get(function, settings.default_concurrency)
+
+
+def policies() -> dict[str, dict[str, Any]]:
+    """Every policy file (relative to `.chalice/`) and its document."""
+    return {
+        policy_file(stage, function): policy(for_stage(stage), function)
+        for stage in DEPLOYED_STAGES
+        for function in sorted(ACCESS)
+    }
 
 
 def write(directory: Path = CHALICE_DIR) -> list[Path]:
     directory.mkdir(exist_ok=True)
     written = [directory / "config.json"]
     written[0].write_text(json.dumps(chalice_config(), indent=2) + "\n")
-    for stage in STAGES:
-        path = directory / f"policy-{stage}.json"
-        path.write_text(json.dumps(iam_policy(for_stage(stage)), indent=2) + "\n")
+    expected = policies()
+    for stale in directory.glob("policies/*/*.json"):  # a function or stage no longer declared
+        if str(stale.relative_to(directory)) not in expected:
+            stale.unlink()
+    for relative, document in expected.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2) + "\n")
         written.append(path)
     return written

@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 
 from chalicelib.resources import STAGES, for_stage
-from infra.chalice_config import CHALICE_DIR, chalice_config, iam_policy
+from infra.chalice_config import CHALICE_DIR, DEPLOYED_STAGES, chalice_config, policies
 
 
 def test_the_committed_chalice_config_matches_the_declaration() -> None:
     committed = json.loads((CHALICE_DIR / "config.json").read_text())
     assert committed == chalice_config(), "run `make config` and commit .chalice/"
-    for stage in STAGES:
-        policy = json.loads((CHALICE_DIR / f"policy-{stage}.json").read_text())
-        assert policy == iam_policy(for_stage(stage)), "run `make config` and commit .chalice/"
+    for relative, document in policies().items():
+        assert json.loads((CHALICE_DIR / relative).read_text()) == document, "run `make config` and commit .chalice/"
+    committed_files = {str(p.relative_to(CHALICE_DIR)) for p in CHALICE_DIR.glob("policies/*/*.json")}
+    assert committed_files == set(policies()), "run `make config` and commit .chalice/"
+
+
+def test_every_deployed_function_names_its_own_policy() -> None:
+    for stage in DEPLOYED_STAGES:
+        functions = chalice_config()["stages"][stage]["lambda_functions"]
+        assert functions["token_auth"]["iam_policy_file"] == f"policies/{stage}/token_auth.json"
+        assert len({f["iam_policy_file"] for f in functions.values()}) == len(functions)
 
 
 def test_every_function_gets_the_name_of_every_declared_resource() -> None:
