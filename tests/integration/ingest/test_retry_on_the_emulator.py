@@ -15,6 +15,7 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.auth.tokens import TokenStore
+from chalicelib.normalize.schema import NormalizedRecord
 from chalicelib.sap.ledger import PENDING, REJECTED_BY_SAP, Settlement
 from chalicelib.sap.outbox import to_dispatch_record
 from chalicelib.sap.payloads import DispatchMessage
@@ -40,11 +41,13 @@ def retry(stack: boto3.Session) -> Iterator[Any]:
         yield call
 
 
-def rejected_by_sap(pipeline: Pipeline, document_id: str) -> None:
-    """What the dispatcher leaves when SAP refuses a record: the ledger final, the state reported."""
+def rejected_by_sap(pipeline: Pipeline, record: NormalizedRecord) -> None:
+    """What the dispatcher leaves when SAP refuses a record: the ledger final (its interaction's
+    entry), the state reported."""
+    document_id, ledger_key = record.document_id, to_dispatch_record(record).record_id
     ledger = wiring.sap_ledger()
-    ledger.claim(document_id, "dispatcher-1", 60)
-    ledger.settle(Settlement(document_id, REJECTED_BY_SAP, reason="SAP_REJECTED"), "dispatcher-1")
+    ledger.claim(ledger_key, "dispatcher-1", 60)
+    ledger.settle(Settlement(ledger_key, REJECTED_BY_SAP, reason="SAP_REJECTED"), "dispatcher-1")
     with wiring.state_reporter() as reporter:
         reporter.report(
             StateChange(
@@ -63,7 +66,7 @@ def test_a_rejected_document_is_read_again_from_its_raw_file_and_sent_alone(pipe
     pipeline.ingest("ticketshop", "export.csv", EXPORT)
     original = pipeline.outbox.records[1]
     others = {r.document_id: pipeline.queries.get_document(r.document_id)["state"] for r in pipeline.outbox.records}
-    rejected_by_sap(pipeline, original.document_id)
+    rejected_by_sap(pipeline, original)
     assert pipeline.queries.get_document(original.document_id)["state"] == "REJECTED_BY_SAP"
     # WHEN a viewer tries, then an operator retries it
     assert retry(original.document_id, role="viewer").status_code == 403
@@ -73,7 +76,7 @@ def test_a_rejected_document_is_read_again_from_its_raw_file_and_sent_alone(pipe
     [message] = pipeline.drain("sap-dispatch")
     [record] = DispatchMessage.model_validate_json(message["body"]).records
     assert record == to_dispatch_record(original)
-    assert wiring.sap_ledger().state(original.document_id) == PENDING
+    assert wiring.sap_ledger().state(to_dispatch_record(original).record_id) == PENDING
     assert pipeline.keeper.handle(pipeline.drain("state-changes")) == {"batchItemFailures": []}
     assert pipeline.queries.get_document(original.document_id)["state"] == "QUEUED_FOR_SAP"
     # and no other document of the file changed
