@@ -148,10 +148,19 @@ def _serialized(record: dict[str, Any], piece: Piece, facts: Facts) -> bytes:
         )
         return (buffer.getvalue().removesuffix("\r\n") + piece.ending).encode(facts.encoding)
     if facts.layout == "lines":
-        return (json.dumps(record, ensure_ascii=False) + piece.ending).encode("utf-8")
+        return _json(record) + piece.ending.encode("utf-8")
     if piece.array is not None:
-        return json.dumps(record, ensure_ascii=False).encode("utf-8")
-    return (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+        return _json(record)
+    return _json(record, indent=2) + b"\n"
+
+
+def _json(record: dict[str, Any], indent: int | None = None) -> bytes:
+    """The record as UTF-8 JSON; a lone surrogate (JSON's `\\ud800`, which UTF-8 cannot hold)
+    stays the escape it was written as."""
+    try:
+        return json.dumps(record, ensure_ascii=False, indent=indent).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(record, ensure_ascii=True, indent=indent).encode("utf-8")
 
 
 def _plan(plan: _Plan, piece: Piece, new: bytes | None) -> None:
