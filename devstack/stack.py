@@ -10,10 +10,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 import boto3
 import requests
@@ -49,6 +50,7 @@ class DevStack:
         self.runtime: LocalRuntime | None = None
         self.session: Any = None
         self._api: subprocess.Popen[bytes] | None = None
+        self._api_log: IO[bytes] | None = None
 
     @property
     def api_url(self) -> str:
@@ -92,7 +94,10 @@ class DevStack:
             self._start_api()
 
     def _start_api(self) -> None:
+        """`chalice local` in a child process. Its request log goes to a temporary file, not a
+        pipe: an unread pipe fills after a few hundred requests and stalls every answer."""
         chalice = Path(sys.executable).parent / "chalice"
+        self._api_log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop(), with the child
         self._api = subprocess.Popen(
             [
                 str(chalice),
@@ -108,18 +113,24 @@ class DevStack:
             cwd=ROOT,
             env={**os.environ, **self.environment()},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._api_log,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._api.poll() is not None:
-                raise RuntimeError("chalice local exited: " + self._api.stderr.read().decode()[-2000:])
+                raise RuntimeError("chalice local exited: " + self._api_log_tail())
             try:
                 requests.get(f"{self.api_url}/health", timeout=1)
                 return
             except requests.ConnectionError:
                 time.sleep(0.2)
         raise RuntimeError("chalice local did not answer within 30 s")
+
+    def _api_log_tail(self, size: int = 2000) -> str:
+        if self._api_log is None:
+            return ""
+        self._api_log.seek(0)
+        return self._api_log.read().decode(errors="replace")[-size:]
 
     def stop(self) -> None:
         if self._api is not None and self._api.poll() is None:
@@ -128,6 +139,8 @@ class DevStack:
                 self._api.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._api.kill()
+        if self._api_log is not None:
+            self._api_log.close()
         if self.runtime is not None:
             self.runtime.stop()
         self.sap.stop()
