@@ -1,6 +1,6 @@
 """Benchmark: the whole pipeline, from a file in the raw bucket to a final state in SAP.
 
-Starts the local stack without the REST API (`DevStack`), the emulator and the SAP stand-in
+Starts the local stack (`DevStack`, its REST API for the webhooks), the emulator and the SAP stand-in
 each in a process of their own unless `--in-process` (the emulator counting every AWS
 request at its door), the stand-in's capacity high (`--sap-capacity`) and the shared SAP
 throttle at 0.95 of it, so SAP is not the limit unless asked. Four phases, each on records
@@ -8,12 +8,14 @@ of its own (`bench/fake_people.py`):
 
 1. batch: every batch source's files (Eventbrite and Graph API pages, the lead download,
    Amazon's report, the shop's export, canonical lines) uploaded at once;
-2. webhooks: single-lead Google Ads files (the webhook shape), uploaded at once;
+2. webhooks: Google Ads leads posted one by one to the API's webhook route, as Google sends
+   them (`chalice local` in a process of its own); the route queues each delivery and
+   `collect_webhooks` writes a batch of them as one raw file;
 3. low load and 4. high load: Eventbrite pages offered one at a time at `--low-share` and
    `--high-share` of the batch phase's measured rate.
 
 Each phase ends when every queue is empty and no handler runs (the drain). Records per hour
-are the documents in a final state over the time from the first upload to the drain, when
+are the documents in a final state over the time from the first upload (or delivery) to the drain, when
 the State Keeper holds every final state (also printed: to the last final state's own time).
 Transition times come from the State Keeper's histories (upload → RECEIVED → NORMALIZED →
 QUEUED_FOR_SAP → DELIVERED); the p95 ratio is high load's over low load's, upload to final.
@@ -88,6 +90,8 @@ class Phase:
     handler_time: dict[str, list[float]] = field(default_factory=dict)  # function -> [invocations, seconds]
     records: list[Any] = field(default_factory=list)  # the State Keeper's DocumentRecords
     drained: bool = False
+    deliveries: list[bytes] = field(default_factory=list)  # webhook bodies, posted to the API
+    api_cpu_seconds: float = 0.0  # the API process's CPU time during the phase
 
 
 class HandlerClock:
@@ -131,7 +135,8 @@ def eventbrite_files(items: list[Any], name: str) -> list[Any]:
 
 def build_phases(args: argparse.Namespace) -> list[Phase]:
     """Records of their own for every phase: one generator of people and record serials."""
-    from bench.fake_people import People, RawFile, google_ads_webhook, lines, platform_files
+    from bench.fake_people import People, google_ads_webhook, lines, platform_files
+    from devstack.platforms import GOOGLE_KEY
 
     # one run of Eventbrite lines for the batch and the paced phases: their record ids differ
     attendees = lines("eventbrite", args.batch_records + (args.low_pages + args.high_pages) * PAGE, People(args.seed))
@@ -139,13 +144,13 @@ def build_phases(args: argparse.Namespace) -> list[Phase]:
     batch = [f for f in platform_files(args.batch_records, args.seed) if f.source not in ("google_ads", "eventbrite")]
     batch += eventbrite_files(attendees[: args.batch_records], "batch")
     leads = lines("google_ads", args.webhook_records, People(args.seed + 2))
-    webhooks = [
-        RawFile("google_ads", f"incoming/google_ads/2026/11/28/lead{n:06d}.json", google_ads_webhook(line))
-        for n, line in enumerate(leads)
+    # keyed with the key the stack provisioned
+    deliveries = [
+        json.dumps({**json.loads(google_ads_webhook(line)), "google_key": GOOGLE_KEY}).encode() for line in leads
     ]
     return [
         Phase("batch", keyed(batch)),
-        Phase("webhooks", keyed(webhooks)),
+        Phase("webhooks", [], deliveries=deliveries),
         Phase("low", keyed(paced[: args.low_pages])),
         Phase("high", keyed(paced[args.low_pages :])),
     ]
@@ -163,12 +168,44 @@ def keyed(files: list[Any]) -> list[Any]:
     ]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process has used (Linux `/proc/PID/stat`)."""
+    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def raw_keys(s3: Any, bucket: str, prefix: str) -> set[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+
+def deliver(phase: Phase, stack: Any) -> None:
+    """Post every webhook body to the API, eight at a time, as Google would; each must get 200."""
+    import requests
+
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=8))
+
+    def post(body: bytes) -> int:
+        answer = session.post(
+            f"{stack.api_url}/hooks/google-ads", data=body, headers={"Content-Type": "application/json"}, timeout=30
+        )
+        return answer.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        refused = [status for status in pool.map(post, phase.deliveries) if status != 200]
+    if refused:
+        raise RuntimeError(f"{len(refused)} webhook deliveries were refused: {sorted(set(refused))}")
+
+
 def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, clock: HandlerClock, timeout: float) -> None:
     from chalicelib import wiring
     from chalicelib.ingest.uploads import file_id_from_key
 
+    webhook_files = raw_keys(s3, bucket, "incoming/google_ads/") if phase.deliveries else set()
     stack.emulator.request_counts(reset=True)
     clock.take()
+    api_cpu = process_cpu_seconds(stack.api_pid) if phase.deliveries else 0.0
     phase.began = time.time()
 
     def upload(raw: Any) -> None:
@@ -183,10 +220,16 @@ def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, clock: HandlerCloc
     else:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(upload, phase.files))
+    if phase.deliveries:
+        deliver(phase, stack)
     phase.drained = stack.runtime.wait_until_idle(timeout=timeout)
     phase.drained_at = time.time()
     phase.counts = stack.emulator.request_counts()
     phase.handler_time = clock.take()
+    if phase.deliveries:
+        phase.api_cpu_seconds = process_cpu_seconds(stack.api_pid) - api_cpu
+        for key in raw_keys(s3, bucket, "incoming/google_ads/") - webhook_files:
+            phase.uploaded_at[file_id_from_key(key)] = phase.began  # delivered from the phase's start
     store = wiring.state_store()
     ids: set[str] = set()
     for file_id in phase.uploaded_at:
@@ -260,6 +303,12 @@ def per_record(phases: list[Phase], app: str, stage: str) -> dict[str, Any]:
         for name, times in phase.handler_time.items():
             for n, value in enumerate(times):
                 used[name][n] += value
+        if phase.deliveries:  # the API handler's invocations, at the API process's CPU time
+            api = used["api_handler"]
+            api[0] += len(phase.deliveries)
+            api[1] += phase.api_cpu_seconds
+            api[2] += phase.api_cpu_seconds
+    deliveries = sum(len(p.deliveries) for p in phases)
     stored = {
         row["resource"]: row["bytes_in"]
         for row in requests
@@ -267,6 +316,7 @@ def per_record(phases: list[Phase], app: str, stage: str) -> dict[str, Any]:
     }
     return {
         "records": records,
+        "webhook_deliveries": deliveries / records,
         "requests": requests,
         "lambda": {
             name: {"invocations": i / records, "seconds": s / records, "cpu_seconds": c / records}
@@ -280,10 +330,12 @@ def priced(counted: dict[str, Any], stage: str, wall: bool = False) -> dict[str,
     """US dollars per million records, per service, from the per-record counts; Lambda's
     duration modelled as `infra.cost` does (CPU time plus AWS round trips), or `wall` as measured."""
     from infra.cost import Assumptions, function_memory, lambda_seconds, lambda_usd, request_usd
+    from infra.prices import price
 
     usd: dict[str, float] = defaultdict(float)
     for row in counted["requests"]:
         usd[row["service"]] += request_usd(row) * 1e6
+    usd["apigateway"] += price("apigateway_rest_requests").of(counted.get("webhook_deliveries", 0.0) * 1e6)
     default_mb, memory = function_memory(stage)
     for name, used in counted["lambda"].items():
         seconds = used["seconds"] if wall else lambda_seconds(name, counted, Assumptions())
@@ -314,7 +366,7 @@ def peak_rss_mb() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-records", type=int, default=200, help="records per batch source (6 sources)")
-    parser.add_argument("--webhook-records", type=int, default=100, help="single-lead Google Ads files")
+    parser.add_argument("--webhook-records", type=int, default=1000, help="Google Ads leads posted to the webhook route")
     parser.add_argument("--low-pages", type=int, default=4, help="Eventbrite pages (50 records) at low load")
     parser.add_argument("--high-pages", type=int, default=8, help="Eventbrite pages (50 records) at high load")
     parser.add_argument("--low-share", type=float, default=0.2, help="low load: share of the batch rate offered")
@@ -332,12 +384,13 @@ def main() -> None:
 
     from chalicelib import wiring
     from chalicelib.state_keeper.lifecycle import FINAL_STATES
+    from devstack.child_process import free_port
     from devstack.emulator_process import EmulatorProcess
     from devstack.stack import DevStack
     from devstack.standin_process import StandInProcess
 
     phases = build_phases(args)
-    stack = DevStack(emulator_port=0, api_port=None, sap_capacity=args.sap_capacity)
+    stack = DevStack(emulator_port=0, api_port=free_port("127.0.0.1"), sap_capacity=args.sap_capacity)
     if not args.in_process:
         stack.emulator = EmulatorProcess(door_counts=True)  # type: ignore[assignment]
         stack.sap = StandInProcess(capacity=args.sap_capacity)  # type: ignore[assignment]

@@ -56,6 +56,13 @@ class DevStack:
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
 
+    @property
+    def api_pid(self) -> int:
+        """The process id of `chalice local` (started with an `api_port`)."""
+        if self._api is None:
+            raise RuntimeError("the stack runs no REST API")
+        return self._api.pid
+
     def environment(self) -> dict[str, str]:
         """What every local function (and `chalice local`) sees, as in Lambda."""
         return {
