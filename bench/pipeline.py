@@ -366,7 +366,9 @@ def peak_rss_mb() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-records", type=int, default=200, help="records per batch source (6 sources)")
-    parser.add_argument("--webhook-records", type=int, default=1000, help="Google Ads leads posted to the webhook route")
+    parser.add_argument(
+        "--webhook-records", type=int, default=1000, help="Google Ads leads posted to the webhook route"
+    )
     parser.add_argument("--low-pages", type=int, default=4, help="Eventbrite pages (50 records) at low load")
     parser.add_argument("--high-pages", type=int, default=8, help="Eventbrite pages (50 records) at high load")
     parser.add_argument("--low-share", type=float, default=0.2, help="low load: share of the batch rate offered")
