@@ -287,8 +287,8 @@ def peak_rss_mb() -> dict[str, float]:
     for pid in sorted(ours - {str(os.getpid())}, key=int):
         parent, command, mb = processes[pid]
         words = command.split()
-        if "forkserver" in command:
-            name = "forkserver" if parent == str(os.getpid()) else "worker"
+        if "multiprocessing" in command:  # the forkserver, the workers it forked, the resource tracker
+            name = "worker" if parent != str(os.getpid()) else command.split("import ")[-1].split(";")[0]
         else:
             name = words[words.index("-m") + 1] if "-m" in words[:-1] else command[:40]
         peaks[f"{name} ({pid})"] = mb
