@@ -288,7 +288,7 @@ def peak_rss_mb() -> dict[str, float]:
         parent, command, mb = processes[pid]
         words = command.split()
         if "multiprocessing" in command:  # the forkserver, the workers it forked, the resource tracker
-            name = "worker" if parent != str(os.getpid()) else command.split("import ")[-1].split(";")[0]
+            name = "worker" if parent != str(os.getpid()) else command.split("multiprocessing.")[1].split()[0]
         else:
             name = words[words.index("-m") + 1] if "-m" in words[:-1] else command[:40]
         peaks[f"{name} ({pid})"] = mb
