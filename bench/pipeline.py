@@ -1,10 +1,10 @@
 """Benchmark: the whole pipeline, from a file in the raw bucket to a final state in SAP.
 
-Starts the local stack (`DevStack`, its REST API for the webhooks), the emulator and the SAP stand-in
-each in a process of their own unless `--in-process` (the emulator counting every AWS
-request at its door), the stand-in's capacity high (`--sap-capacity`) and the shared SAP
-throttle at 0.95 of it, so SAP is not the limit unless asked. Four phases, each on records
-of its own (`bench/fake_people.py`):
+Starts the local stack (`DevStack`, its REST API for the webhooks): the emulator (counting
+every AWS request at its door) and the SAP stand-in each in a process of their own unless
+`--in-process`, the handlers in their functions' worker processes, the stand-in's capacity
+high (`--sap-capacity`) and the shared SAP throttle at 0.95 of it, so SAP is not the limit
+unless asked. Four phases, each on records of its own (`bench/fake_people.py`):
 
 1. batch: every batch source's files (Eventbrite and Graph API pages, the lead download,
    Amazon's report, the shop's export, canonical lines) uploaded at once;
@@ -22,7 +22,7 @@ QUEUED_FOR_SAP → DELIVERED); the p95 ratio is high load's over low load's, upl
 AWS requests per record are the door's counts (local-only calls left out: the runtime's idle
 checks, empty polls, its S3-notification queues), priced with `infra/prices.py`, plus
 Lambda's invocations and GB-seconds from the measured handler time and declared memory
-(the handler thread's CPU time plus a round trip per AWS request: on the emulator the wall
+(the worker process's CPU time plus a round trip per AWS request: on the emulator the wall
 time is mostly moto's, which is printed too).
 The per-record counts go to `--out` (read by `python -m infra cost`).
 
@@ -42,10 +42,8 @@ import os
 import resource
 import statistics
 import sys
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,39 +85,11 @@ class Phase:
     began: float = 0.0
     drained_at: float = 0.0  # when every queue was empty and no handler ran: all state recorded
     counts: list[dict[str, Any]] = field(default_factory=list)
-    handler_time: dict[str, list[float]] = field(default_factory=dict)  # function -> [invocations, seconds]
+    handler_time: dict[str, list[float]] = field(default_factory=dict)  # function -> [invocations, s, CPU s]
     records: list[Any] = field(default_factory=list)  # the State Keeper's DocumentRecords
     drained: bool = False
     deliveries: list[bytes] = field(default_factory=list)  # webhook bodies, posted to the API
     api_cpu_seconds: float = 0.0  # the API process's CPU time during the phase
-
-
-class HandlerClock:
-    """Wraps each poller's handler: invocations, wall seconds and the handler thread's CPU
-    seconds per function, per phase (wall time here is mostly waiting on the emulator)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.used: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-
-    def wrap(self, name: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-        def timed(event: Any, context: Any) -> Any:
-            began, cpu = time.perf_counter(), time.thread_time()
-            try:
-                return handler(event, context)
-            finally:
-                with self.lock:
-                    used = self.used[name]
-                    used[0] += 1
-                    used[1] += time.perf_counter() - began
-                    used[2] += time.thread_time() - cpu
-
-        return timed
-
-    def take(self) -> dict[str, list[float]]:
-        with self.lock:
-            used, self.used = dict(self.used), defaultdict(lambda: [0.0, 0.0, 0.0])
-        return used
 
 
 def eventbrite_files(items: list[Any], name: str) -> list[Any]:
@@ -198,13 +168,13 @@ def deliver(phase: Phase, stack: Any) -> None:
         raise RuntimeError(f"{len(refused)} webhook deliveries were refused: {sorted(set(refused))}")
 
 
-def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, clock: HandlerClock, timeout: float) -> None:
+def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, timeout: float) -> None:
     from chalicelib import wiring
     from chalicelib.ingest.uploads import file_id_from_key
 
     webhook_files = raw_keys(s3, bucket, "incoming/google_ads/") if phase.deliveries else set()
     stack.emulator.request_counts(reset=True)
-    clock.take()
+    stack.runtime.usage(reset=True)
     api_cpu = process_cpu_seconds(stack.api_pid) if phase.deliveries else 0.0
     phase.began = time.time()
 
@@ -225,7 +195,11 @@ def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, clock: HandlerCloc
     phase.drained = stack.runtime.wait_until_idle(timeout=timeout)
     phase.drained_at = time.time()
     phase.counts = stack.emulator.request_counts()
-    phase.handler_time = clock.take()
+    phase.handler_time = {
+        name: [used.invocations, used.seconds, used.cpu_seconds]
+        for name, used in stack.runtime.usage(reset=True).items()
+        if used.invocations
+    }
     if phase.deliveries:
         phase.api_cpu_seconds = process_cpu_seconds(stack.api_pid) - api_cpu
         for key in raw_keys(s3, bucket, "incoming/google_ads/") - webhook_files:
@@ -344,9 +318,10 @@ def priced(counted: dict[str, Any], stage: str, wall: bool = False) -> dict[str,
 
 
 def peak_rss_mb() -> dict[str, float]:
-    """Peak resident memory of this process and of its children (the emulator, the stand-ins)."""
-    peaks = {"bench (handlers, pollers)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    me = str(os.getpid())
+    """Peak resident memory of this process and of its descendants (the emulator, the stand-in,
+    the forkserver and the functions' worker processes it forked)."""
+    peaks = {"bench (pollers)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    processes: dict[str, tuple[str, str, float]] = {}  # pid -> (parent pid, command, peak MB)
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -356,10 +331,19 @@ def peak_rss_mb() -> dict[str, float]:
         except OSError:
             continue
         fields_ = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields_.get("PPid", "").strip() == me and "VmHWM" in fields_:
-            words = command.split()
+        if "VmHWM" in fields_:
+            processes[proc.name] = (fields_["PPid"].strip(), command, int(fields_["VmHWM"].split()[0]) / 1024)
+    ours = {str(os.getpid())}
+    for _ in range(3):  # children, grandchildren (the workers), great-grandchildren
+        ours |= {pid for pid, (parent, _, _) in processes.items() if parent in ours}
+    for pid in sorted(ours - {str(os.getpid())}, key=int):
+        parent, command, mb = processes[pid]
+        words = command.split()
+        if "multiprocessing" in command:  # the forkserver, the workers it forked, the resource tracker
+            name = "worker" if parent != str(os.getpid()) else command.split("multiprocessing.")[1].split()[0]
+        else:
             name = words[words.index("-m") + 1] if "-m" in words[:-1] else command[:40]
-            peaks[f"{name} ({proc.name})"] = int(fields_["VmHWM"].split()[0]) / 1024
+        peaks[f"{name} ({pid})"] = mb
     return {name: round(mb, 1) for name, mb in peaks.items()}
 
 
@@ -387,14 +371,15 @@ def main() -> None:
     from chalicelib import wiring
     from chalicelib.state_keeper.lifecycle import FINAL_STATES
     from devstack.child_process import free_port
-    from devstack.emulator_process import EmulatorProcess
+    from devstack.emulator import Emulator
     from devstack.stack import DevStack
     from devstack.standin_process import StandInProcess
 
     phases = build_phases(args)
     stack = DevStack(emulator_port=0, api_port=free_port("127.0.0.1"), sap_capacity=args.sap_capacity)
-    if not args.in_process:
-        stack.emulator = EmulatorProcess(door_counts=True)  # type: ignore[assignment]
+    if args.in_process:
+        stack.emulator = Emulator()
+    else:
         stack.sap = StandInProcess(capacity=args.sap_capacity)  # type: ignore[assignment]
     began = time.monotonic()
     stack.start()
@@ -406,9 +391,6 @@ def main() -> None:
             records_per_second=args.sap_capacity * 0.95 * args.sap_records_per_request,
             burst_seconds=1.0,
         )
-        clock = HandlerClock()
-        for poller in stack.runtime.pollers:
-            poller.handler = clock.wrap(poller.function_name.rsplit("-", 1)[-1], poller.handler)
         s3 = stack.session.client("s3")
         bucket = stack.resources.bucket("raw").name
         batch_rate = 0.0
@@ -416,7 +398,7 @@ def main() -> None:
             if phase.name in ("low", "high"):
                 share = args.low_share if phase.name == "low" else args.high_share
                 phase.interval = PAGE / max(1e-6, share * batch_rate)
-            run_phase(phase, stack, s3, bucket, clock, args.timeout)
+            run_phase(phase, stack, s3, bucket, args.timeout)
             count, _ = finals(phase)
             rate = records_per_hour(phase)
             batch_rate = rate / 3600 if phase.name == "batch" else batch_rate

@@ -2,11 +2,15 @@
 
 One HTTP server serves moto's whole API, except Lambda's Invoke call
 (`POST /2015-03-31/functions/{name}/invocations`), which it answers by running the
-registered Python function. Step Functions in moto call Lambda through this same
-server (`MOTO_PORT`), so task states run our real functions. Every AWS request is counted
-at the door (`door_counts.py`; `POST /_devstack/requests` reads the counts).
+registered Python function (`FunctionFront`), and devstack's control routes
+(`POST /_devstack/{route}`). Step Functions in moto call Lambda through this same server
+(`MOTO_PORT`), so task states run our real functions. Every AWS request is counted at the
+door (`door_counts.py`; `POST /_devstack/requests` reads the counts).
 
-`python -m devstack.emulator --port N` serves it in a process of its own (no functions).
+`python -m devstack.emulator --port N` serves it in a process of its own; there the
+functions live in the process that started it, which serves them with a `FunctionFront`
+of its own and names them with `POST /_devstack/forward` (`EmulatorProcess`): the
+emulator passes their Invoke calls and the control routes it does not know on to it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call
 
 LambdaFunction = Callable[[Any, Any], Any]
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+FUNCTION_TIMEOUT_SECONDS = 900  # Lambda's longest
+# Step Functions execute real ASL; Lambda never tries Docker
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
 class PortInUse(RuntimeError):
@@ -73,80 +80,25 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-class Emulator:
-    """moto plus our Lambda functions behind one loopback HTTP server."""
+class FunctionFront:
+    """Our functions' Lambda Invoke answerer and devstack's control routes, as WSGI parts."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
+    def __init__(self) -> None:
         self.functions: dict[str, LambdaFunction] = {}
-        self.door = DoorCounts()
-        self.control_routes: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "requests": lambda request: self.door.snapshot(reset=bool(request.get("reset")))
-        }
-        self._moto_app = DomainDispatcherApplication(create_backend_app)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self.control_routes: dict[str, Callable[[dict[str, Any]], Any]] = {}
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> None:
-        if self.port:
-            check_port_free(self.host, self.port)
-        self._server = make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=MotoRequestHandler)
-        self.port = self._server.server_address[1]
-        # Step Functions in moto call Lambda and other services on localhost:MOTO_PORT.
-        os.environ["MOTO_PORT"] = str(self.port)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
-        self._thread.start()
-        self.configure()
-
-    def configure(self) -> None:
-        """Make Step Functions execute real ASL and never try Docker for Lambda."""
-        requests.post(
-            f"{self.endpoint}/moto-api/config",
-            json={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}},
-            timeout=10,
-        ).raise_for_status()
-
-    def reset(self) -> None:
-        """Forget every resource and item (moto's reset), keeping registered functions."""
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=30).raise_for_status()
-        self.configure()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def request_counts(self, reset: bool = False) -> list[dict[str, Any]]:
-        """The AWS requests served so far, see `DoorCounts`."""
-        return self.door.snapshot(reset=reset)
-
-    def register_function(self, name: str, function: LambdaFunction) -> None:
-        self.functions[name] = function
-
-    # -- WSGI -------------------------------------------------------------------------
-
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """The whole front as a WSGI app: Invoke of a registered function, or a control route."""
+        name = invoked_function(environ)
+        if name is not None and name in self.functions:
+            return self.invoke(name, environ, start_response)
         path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") == "POST":
-            match = _INVOKE_PATH.match(path)
-            if match:
-                name = unquote(match.group("name")).split(":function:")[-1].split(":")[0]
-                if name in self.functions:
-                    return self.door.count(
-                        environ, lambda env, respond: self._invoke(name, env, respond), start_response
-                    )
-            if path.startswith("/_devstack/"):
-                return self._control(path.removeprefix("/_devstack/"), environ, start_response)
-        return self.door.count(environ, self._moto_app, start_response)
+        if environ.get("REQUEST_METHOD") == "POST" and path.startswith("/_devstack/"):
+            return self.control(path.removeprefix("/_devstack/"), environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [json.dumps({"error": f"nothing here answers {path!r}"}).encode()]
 
-    def _invoke(self, name: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def invoke(self, name: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         body = _read_body(environ)
         event = json.loads(body) if body else {}
         if environ.get("HTTP_X_AMZ_INVOCATION_TYPE") == "Event":
@@ -177,7 +129,7 @@ class Emulator:
         except Exception as error:  # noqa: BLE001 - Lambda would log it and retry twice; the function records its own failure
             log.warning("function %s failed (asynchronous invoke): %s", name, type(error).__name__)
 
-    def _control(self, route: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def control(self, route: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         handler = self.control_routes.get(route.split("/")[0])
         if handler is None:
             start_response("404 Not Found", [("Content-Type", "application/json")])
@@ -192,13 +144,117 @@ class Emulator:
         return [json.dumps(result, default=str).encode()]
 
 
+class Emulator:
+    """moto plus our Lambda functions behind one loopback HTTP server."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.front = FunctionFront()
+        self.functions = self.front.functions
+        self.control_routes = self.front.control_routes
+        self.door = DoorCounts()
+        self.control_routes["requests"] = lambda request: self.door.snapshot(reset=bool(request.get("reset")))
+        self.control_routes["forward"] = self._forward
+        self._forward_url: str | None = None
+        self._forwarded: set[str] = set()
+        self._moto_app = DomainDispatcherApplication(create_backend_app)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        if self.port:
+            check_port_free(self.host, self.port)
+        self._server = make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=MotoRequestHandler)
+        self.port = self._server.server_address[1]
+        # Step Functions in moto call Lambda and other services on localhost:MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+        self._thread.start()
+        self.configure()
+
+    def configure(self) -> None:
+        """Make Step Functions execute real ASL and never try Docker for Lambda."""
+        requests.post(f"{self.endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
+
+    def reset(self) -> None:
+        """Forget every resource and item (moto's reset), keeping registered functions."""
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=30).raise_for_status()
+        self.configure()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def request_counts(self, reset: bool = False) -> list[dict[str, Any]]:
+        """The AWS requests served so far, see `DoorCounts`."""
+        return self.door.snapshot(reset=reset)
+
+    def register_function(self, name: str, function: LambdaFunction) -> None:
+        self.functions[name] = function
+
+    def _forward(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"url", "functions"}`: where the functions named (and unknown control routes) are served."""
+        self._forward_url = request.get("url", self._forward_url)
+        self._forwarded.update(request.get("functions", []))
+        return {"url": self._forward_url, "functions": sorted(self._forwarded)}
+
+    # -- WSGI -------------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        name = invoked_function(environ)
+        if name in self.functions:
+            return self.door.count(environ, lambda env, respond: self.front.invoke(name, env, respond), start_response)
+        if name in self._forwarded:
+            return self.door.count(environ, self._pass_on, start_response)
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") == "POST" and path.startswith("/_devstack/"):
+            route = path.removeprefix("/_devstack/")
+            if route.split("/")[0] in self.control_routes or self._forward_url is None:
+                return self.front.control(route, environ, start_response)
+            return self._pass_on(environ, start_response)
+        return self.door.count(environ, self._moto_app, start_response)
+
+    def _pass_on(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """The request as the functions' own front answers it (a function runs up to 15 minutes)."""
+        headers = {"Content-Type": environ.get("CONTENT_TYPE") or "application/json"}
+        if "HTTP_X_AMZ_INVOCATION_TYPE" in environ:
+            headers["X-Amz-Invocation-Type"] = environ["HTTP_X_AMZ_INVOCATION_TYPE"]
+        answer = requests.post(
+            f"{self._forward_url}{environ.get('PATH_INFO', '')}",
+            data=_read_body(environ),
+            headers=headers,
+            timeout=FUNCTION_TIMEOUT_SECONDS + 60,
+        )
+        kept = [(k, v) for k, v in answer.headers.items() if k.lower() in ("content-type", "x-amz-function-error")]
+        start_response(f"{answer.status_code} {answer.reason}", kept)
+        return [answer.content]
+
+
+def invoked_function(environ: dict[str, Any]) -> str | None:
+    """The function name of a Lambda Invoke call (from a name or an ARN), else None."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        return None
+    match = _INVOKE_PATH.match(environ.get("PATH_INFO", ""))
+    if match is None:
+        return None
+    return unquote(match.group("name")).split(":function:")[-1].split(":")[0]
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return environ["wsgi.input"].read(length) if length else b""
 
 
 def main() -> None:
-    """Serve the emulator (moto, the door counts) until killed."""
+    """Serve the emulator (moto, the door counts, functions forwarded) until killed."""
     parser = argparse.ArgumentParser(description="the AWS emulator in a process of its own")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)

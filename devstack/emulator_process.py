@@ -1,36 +1,37 @@
-"""moto in a process of its own, for benches: AWS's services do not share the functions' CPU.
+"""The AWS emulator in a process of its own: AWS's services do not share the functions' CPU.
 
-`Emulator` serves moto and our functions' Lambda Invoke front from the process that runs
-the handlers, which is what the local stack needs (Step Functions task states call back
-into our functions). A bench of the queue handlers needs no Invoke front, and in one
-process every DynamoDB and SQS call of the emulator competes with the handlers for one
-interpreter. `EmulatorProcess` has the parts of `Emulator`'s interface the local runtime
-uses; a function registered with it cannot be invoked through the emulator. With
-`door_counts=True` the child is `devstack.emulator`'s server, which counts every AWS request
-(`request_counts()`).
+The child is `python -m devstack.emulator` (moto, counting every AWS request at its door:
+`request_counts()`). The functions registered here stay in this process, served by a
+`FunctionFront` on a port of its own; the child passes their Lambda Invoke calls (Step
+Functions' task states among them) and the control routes it does not serve itself on to
+it. So `EmulatorProcess` answers as `Emulator` does, from another process.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import requests
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from devstack.child_process import free_port, start_child, stop_child
-from devstack.emulator import check_port_free
+from devstack.emulator import MOTO_CONFIG, FunctionFront, LambdaFunction, check_port_free
 
 
 class EmulatorProcess:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, door_counts: bool = False) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
-        self.door_counts = door_counts
-        self.functions: dict[str, Callable[..., Any]] = {}  # known by name only: no Invoke front
-        self.control_routes: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        self.front = FunctionFront()
+        self.functions = self.front.functions
+        self.control_routes: dict[str, Callable[[dict[str, Any]], Any]] = self.front.control_routes
         self._child: subprocess.Popen[bytes] | None = None
+        self._front_server: BaseWSGIServer | None = None
+        self._front_thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -41,35 +42,48 @@ class EmulatorProcess:
             check_port_free(self.host, self.port)
         else:
             self.port = free_port(self.host)
-        server = (
-            ["devstack.emulator", "--host", self.host, "--port"]
-            if self.door_counts
-            else ["moto.server", "-H", self.host, "-p"]
+        self._front_server = make_server(self.host, 0, self.front, threaded=True)
+        self._front_thread = threading.Thread(
+            target=self._front_server.serve_forever, name="function-front", daemon=True
         )
+        self._front_thread.start()
         self._child = start_child(
-            [sys.executable, "-m", *server, str(self.port)],
+            [sys.executable, "-m", "devstack.emulator", "--host", self.host, "--port", str(self.port)],
             self.configure,
             "the emulator process",
         )
+        front_url = f"http://{self.host}:{self._front_server.server_address[1]}"
+        self._forward({"url": front_url, "functions": sorted(self.functions)})
 
     def configure(self) -> None:
-        requests.post(
-            f"{self.endpoint}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10
-        ).raise_for_status()
+        requests.post(f"{self.endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
 
     def reset(self) -> None:
+        """Forget every resource and item (moto's reset), keeping registered functions."""
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=30).raise_for_status()
         self.configure()
 
     def stop(self) -> None:
         stop_child(self._child)
         self._child = None
+        if self._front_server is not None:
+            self._front_server.shutdown()
+            self._front_server.server_close()
+            self._front_server = None
+        if self._front_thread is not None:
+            self._front_thread.join(timeout=10)
 
     def request_counts(self, reset: bool = False) -> list[dict[str, Any]]:
-        """The AWS requests the emulator served (only with `door_counts`), see `DoorCounts`."""
+        """The AWS requests the emulator served, see `DoorCounts`."""
         response = requests.post(f"{self.endpoint}/_devstack/requests", json={"reset": reset}, timeout=30)
         response.raise_for_status()
         return list(response.json())
 
-    def register_function(self, name: str, function: Callable[..., Any]) -> None:
+    def register_function(self, name: str, function: LambdaFunction) -> None:
+        """`function` answers the emulator's Lambda Invoke calls for `name` (run in this process)."""
         self.functions[name] = function
+        if self._child is not None:
+            self._forward({"functions": [name]})
+
+    def _forward(self, request: dict[str, Any]) -> None:
+        requests.post(f"{self.endpoint}/_devstack/forward", json=request, timeout=10).raise_for_status()

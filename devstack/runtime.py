@@ -2,6 +2,9 @@
 
 Nothing here knows the Data Engine's handlers: adding an `@app.on_sqs_message`,
 `@app.on_s3_event`, `@app.schedule` or `@app.lambda_function` needs no change here.
+The pollers and the scheduler run in this process; every handler runs in a sandbox, a
+worker process of its function (`sandboxes.py`), at most the function's concurrency at once:
+its event source's `maximum_concurrency`, else its declared reserved concurrency.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
@@ -23,8 +27,10 @@ from chalice.app import (
 )
 
 from devstack.emulator import Emulator, LambdaContext
+from devstack.emulator_process import EmulatorProcess
 from devstack.events import scheduled_event
 from devstack.pollers import Handler, QueuePoller, S3NotificationPoller
+from devstack.sandboxes import FunctionSandboxes, Usage, forkserver
 from devstack.schedules import next_fire
 
 log = logging.getLogger(__name__)
@@ -54,23 +60,38 @@ class ScheduledFunction:
 
 class LocalRuntime:
     def __init__(
-        self, app_module: ModuleType, session: Any, emulator: Emulator, stage: str = "local", poll_wait_seconds: int = 1
+        self,
+        app_module: ModuleType,
+        session: Any,
+        emulator: Emulator | EmulatorProcess,
+        stage: str = "local",
+        poll_wait_seconds: int = 1,
+        concurrency: Mapping[str, int] | None = None,
+        default_concurrency: int = 1,
     ) -> None:
-        """`app_module` is the module holding the Chalice app as `app`, as Lambda loads it."""
+        """`app_module` is the module holding the Chalice app as `app`, as Lambda loads it (the
+        sandboxes import it by name). `concurrency` is the reserved concurrency declared per
+        function (by its name in the app), `default_concurrency` that of the others."""
         self.app_module = app_module
         self.app: Chalice = app_module.app
         self.stage = stage
         self.session = session
         self.emulator = emulator
         self.poll_wait_seconds = poll_wait_seconds
+        self.concurrency = dict(concurrency or {})
+        self.default_concurrency = default_concurrency
         self.pollers: list[QueuePoller] = []
         self.schedules: dict[str, ScheduledFunction] = {}
+        self.sandboxes: dict[str, FunctionSandboxes] = {}  # by the function's name in the app
+        self._context: Any = None
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
+        self._warming: list[threading.Thread] = []
 
     # -- set-up ----------------------------------------------------------------------
 
     def start(self) -> None:
+        self._context = forkserver([self.app_module.__name__])
         sqs = self.session.client("sqs")
         s3_sources: list[S3EventConfig] = []
         for source in self.app.event_sources:
@@ -86,29 +107,48 @@ class LocalRuntime:
         for function in self.app.pure_lambda_functions:
             self.emulator.register_function(
                 function_name(self.app, self.stage, function.name),
-                resolve_handler(self.app_module, function.handler_string),
+                self._handler(function.name, function.handler_string),
             )
         self.emulator.control_routes["fire"] = lambda request: self.fire(request["path"].split("/", 1)[1])
         self.emulator.control_routes["status"] = lambda request: self.status()
         self.emulator.control_routes["idle"] = lambda request: {
             "idle": self.wait_until_idle(float(request.get("timeout", 60)))
         }
+        # the event sources' sandboxes start now, in the background (the first batches wait for them)
+        for name in [s.name for s in self.app.event_sources if isinstance(s, SQSEventConfig | S3EventConfig)]:
+            warm = threading.Thread(target=self.sandboxes[name].warm, name=f"warm-{name}", daemon=True)
+            warm.start()
+            self._warming.append(warm)
         for poller in self.pollers:
             poller.start()
         self._scheduler = threading.Thread(target=self._run_schedules, name="schedules", daemon=True)
         self._scheduler.start()
 
+    def _handler(self, name: str, handler_string: str, concurrency: int | None = None) -> Handler:
+        """What Lambda runs for the app's function `name`: the handler, in one of its sandboxes."""
+        sandboxes = self.sandboxes.get(name)
+        if sandboxes is None:
+            sandboxes = self.sandboxes[name] = FunctionSandboxes(
+                function_name(self.app, self.stage, name),
+                self.app_module.__name__,
+                handler_string.rpartition(".")[2],
+                concurrency or self.concurrency.get(name, self.default_concurrency),
+                self._context,
+            )
+        return lambda event, context: sandboxes.invoke(event)
+
     def _sqs_poller(self, sqs: Any, source: SQSEventConfig) -> QueuePoller:
         queue_name = source.queue or str(source.queue_arn).rsplit(":", 1)[-1]
+        handler = self._handler(source.name, source.handler_string, source.maximum_concurrency)
         return QueuePoller(
             sqs,
             sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
-            resolve_handler(self.app_module, source.handler_string),
+            handler,
             function_name(self.app, self.stage, source.name),
             batch_size=source.batch_size,
             batching_window=source.maximum_batching_window_in_seconds,
             wait_seconds=self.poll_wait_seconds,
-            concurrency=source.maximum_concurrency or 1,
+            concurrency=self.sandboxes[source.name].concurrency,
         )
 
     def _s3_pollers(self, sqs: Any, sources: list[S3EventConfig]) -> list[QueuePoller]:
@@ -136,14 +176,16 @@ class LocalRuntime:
             if rules:
                 config["Filter"] = {"Key": {"FilterRules": rules}}
             per_bucket.setdefault(source.bucket, []).append(config)
+            handler = self._handler(source.name, source.handler_string)
             pollers.append(
                 S3NotificationPoller(
                     sqs,
                     url,
-                    resolve_handler(self.app_module, source.handler_string),
+                    handler,
                     name,
                     batch_size=10,
                     wait_seconds=self.poll_wait_seconds,
+                    concurrency=self.sandboxes[source.name].concurrency,
                 )
             )
         s3 = self.session.client("s3")
@@ -162,7 +204,7 @@ class LocalRuntime:
             name=source.name,
             rule_name=function_name(self.app, self.stage, source.name) + "-event",
             expression=expression,
-            handler=resolve_handler(self.app_module, source.handler_string),
+            handler=self._handler(source.name, source.handler_string),
             next_at=next_fire(expression, now),
         )
 
@@ -197,11 +239,31 @@ class LocalRuntime:
                 for s in self.schedules.values()
             },
             "functions": sorted(self.emulator.functions),
+            "sandboxes": {
+                s.name: {"concurrency": s.concurrency, "started": s.started, "running": s.running, **vars(s.usage)}
+                for s in self.sandboxes.values()
+            },
         }
 
+    def usage(self, reset: bool = False) -> dict[str, Usage]:
+        """Each function's invocations and seconds in its sandboxes so far (by its name in the app)."""
+        return {name: s.take_usage() if reset else s.usage for name, s in self.sandboxes.items()}
+
+    def kill_a_worker(self, name: str) -> bool:
+        """SIGKILL one worker process of function `name` (in the app, or deployed), a busy one
+        first: its invocation fails (an SQS batch comes back after the visibility timeout) and a
+        new sandbox takes its place. False when the function has none running."""
+        sandboxes = self.sandboxes.get(name) or next((s for s in self.sandboxes.values() if s.name == name), None)
+        if sandboxes is None:
+            raise LookupError(f"no function named {name!r}; known: {', '.join(sorted(self.sandboxes))}")
+        return sandboxes.kill_one()
+
+    def _running(self) -> bool:
+        return any(p.busy for p in self.pollers) or any(s.running for s in self.sandboxes.values())
+
     def idle(self) -> bool:
-        """True when no handler runs and no polled queue holds a message, visible or not."""
-        if any(p.busy for p in self.pollers):
+        """True when no handler runs anywhere and no polled queue holds a message, visible or not."""
+        if self._running():
             return False
         sqs = self.session.client("sqs")
         for poller in self.pollers:
@@ -211,7 +273,7 @@ class LocalRuntime:
             )["Attributes"]
             if any(int(value) for value in attributes.values()):
                 return False
-        return not any(p.busy for p in self.pollers)
+        return not self._running()
 
     def wait_until_idle(self, timeout: float = 60.0, settle: float = 0.5) -> bool:
         """Wait until `idle()` holds twice `settle` seconds apart; False on timeout."""
@@ -230,6 +292,10 @@ class LocalRuntime:
             poller.stop()
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
+        for thread in self._warming:
+            thread.join(timeout=30)
+        for sandboxes in self.sandboxes.values():
+            sandboxes.close()
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

@@ -1,6 +1,9 @@
 """The whole local stack in one object: emulator, stage `local`, runtime and REST API.
 
-Used by `python -m devstack up` and by the end-to-end tests, so both run the same thing.
+Used by `python -m devstack up` and by the end-to-end tests, so both run the same thing:
+the emulator in a process of its own, the pollers, the scheduler, the SAP and platform
+stand-ins in this one, every handler in its function's worker processes (`sandboxes.py`),
+the REST API in `chalice local`'s process.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import requests
 
 from chalicelib.resources import Resources, for_stage
 from devstack.emulator import Emulator, check_port_free
+from devstack.emulator_process import EmulatorProcess
 from devstack.platforms import LocalPlatforms, put_source_settings
 from devstack.provision import provision
 from devstack.runtime import LocalRuntime
@@ -43,7 +47,7 @@ class DevStack:
         """`sap_port` 0 picks a free port for the SAP stand-in; `sap_capacity` is its requests/s."""
         self.host = host
         self.api_port = api_port
-        self.emulator = Emulator(host=host, port=emulator_port)
+        self.emulator: Emulator | EmulatorProcess = EmulatorProcess(host=host, port=emulator_port)
         self.sap = StandIn(host, sap_port, capacity=sap_capacity)
         self.platforms = LocalPlatforms(host)
         self.resources: Resources = for_stage("local")
@@ -95,7 +99,14 @@ class DevStack:
         from chalicelib import wiring
 
         put_source_settings(wiring.source_states())
-        self.runtime = LocalRuntime(load_app(), self.session, self.emulator)
+        settings = self.resources.settings
+        self.runtime = LocalRuntime(
+            load_app(),
+            self.session,
+            self.emulator,
+            concurrency=settings.pipeline_concurrency,
+            default_concurrency=settings.default_concurrency,
+        )
         self.runtime.start()
         if self.api_port:
             self._start_api()

@@ -1,12 +1,14 @@
 """A small Chalice app whose handlers record what the local runtime hands them.
 
 It exercises the runtime's behaviours independently of the Data Engine's own handlers.
+The handlers run in the runtime's worker processes: each call is a JSON line appended to
+the file `RECORDING_APP_CALLS` names (set before the runtime starts), read by `calls()`.
 """
 
 from __future__ import annotations
 
 import json
-import threading
+import os
 import time
 from collections import defaultdict
 from typing import Any
@@ -15,13 +17,26 @@ from chalice import Chalice
 
 app = Chalice(app_name="recorder")
 
-calls: dict[str, list[Any]] = defaultdict(list)
-_lock = threading.Lock()
+CALLS_FILE = "RECORDING_APP_CALLS"
 
 
 def record(name: str, value: Any) -> None:
-    with _lock:
-        calls[name].append(value)
+    with open(os.environ[CALLS_FILE], "a", encoding="utf-8") as calls_file:  # one short append: atomic
+        calls_file.write(json.dumps([name, value]) + "\n")
+
+
+def calls() -> dict[str, list[Any]]:
+    """Every call recorded so far, by handler, in the order they happened (tuples as lists)."""
+    recorded: dict[str, list[Any]] = defaultdict(list)
+    with open(os.environ[CALLS_FILE], encoding="utf-8") as calls_file:
+        for line in calls_file:
+            name, value = json.loads(line)
+            recorded[name].append(value)
+    return recorded
+
+
+def clear_calls() -> None:
+    open(os.environ[CALLS_FILE], "w").close()
 
 
 @app.on_sqs_message(queue="rec-batches", batch_size=5, maximum_batching_window_in_seconds=1)
@@ -42,7 +57,7 @@ def partial(event: Any) -> dict[str, Any]:
 @app.on_sqs_message(queue="rec-poison", batch_size=1)
 def poison(event: Any) -> None:
     for r in event:
-        record("poison", (r.body, r.to_dict()["attributes"]["ApproximateReceiveCount"]))
+        record("poison", [r.body, r.to_dict()["attributes"]["ApproximateReceiveCount"]])
     raise RuntimeError("this handler always fails")
 
 
@@ -54,7 +69,7 @@ def orders(event: Any) -> None:
 
 @app.on_s3_event(bucket="rec-bucket", prefix="incoming/", suffix=".json")
 def uploaded(event: Any) -> None:
-    record("uploaded", (event.bucket, event.key))
+    record("uploaded", [event.bucket, event.key])
 
 
 @app.schedule("cron(0 3 * * ? *)")
@@ -70,4 +85,15 @@ def double(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="slow_note")
 def slow_note(event: dict[str, Any], context: Any) -> None:
     time.sleep(event["seconds"])
-    calls["slow_note"].append(event["note"])
+    record("slow_note", event["note"])
+
+
+@app.on_sqs_message(queue="rec-slow", batch_size=1, maximum_concurrency=2)
+def slow(event: Any) -> None:
+    """Bodies `name:seconds`: records its start (with its process), sleeps, records its end."""
+    for r in event:
+        name, seconds = r.body.split(":")
+        count = r.to_dict()["attributes"]["ApproximateReceiveCount"]
+        record("slow", {"name": name, "pid": os.getpid(), "receive_count": count, "at": time.time()})
+        time.sleep(float(seconds))
+        record("slow_done", {"name": name, "pid": os.getpid(), "at": time.time()})

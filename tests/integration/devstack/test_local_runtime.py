@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -14,7 +16,10 @@ import pytest
 from devstack.emulator import Emulator
 from devstack.runtime import LocalRuntime
 from tests.integration.devstack import recording_app
-from tests.integration.devstack.recording_app import calls
+from tests.integration.devstack.recording_app import CALLS_FILE, calls, clear_calls
+
+# the handlers run in worker processes, which see the environment of the moment the first starts
+os.environ.setdefault(CALLS_FILE, os.path.join(tempfile.mkdtemp(prefix="recording-app-"), "calls.jsonl"))
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
@@ -33,6 +38,7 @@ def runtime(aws: boto3.Session, emulator: Emulator) -> Iterator[LocalRuntime]:
     sqs = aws.client("sqs")
     for name in ("rec-batches", "rec-partial"):
         sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1"})
+    sqs.create_queue(QueueName="rec-slow", Attributes={"VisibilityTimeout": "3"})
     dlq_arn = sqs.get_queue_attributes(
         QueueUrl=sqs.create_queue(QueueName="rec-poison-dlq")["QueueUrl"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
@@ -50,7 +56,7 @@ def runtime(aws: boto3.Session, emulator: Emulator) -> Iterator[LocalRuntime]:
     aws.client("s3").create_bucket(
         Bucket="rec-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
     )
-    calls.clear()
+    clear_calls()
     running = LocalRuntime(recording_app, aws, emulator)
     running.start()
     yield running
@@ -66,25 +72,26 @@ def send(aws: boto3.Session, queue: str, bodies: list[str], **extra: Any) -> Non
 
 def test_it_hands_the_handler_batches_no_larger_than_batch_size(runtime: LocalRuntime, aws: boto3.Session) -> None:
     send(aws, "rec-batches", [f"m{i}" for i in range(12)])
-    wait_for(lambda: sum(len(b) for b in calls["batches"]) == 12)
-    assert max(len(batch) for batch in calls["batches"]) <= 5
-    assert len(calls["batches"]) >= 3
+    batches = wait_for(lambda: (b := calls()["batches"]) and sum(len(batch) for batch in b) == 12 and b)
+    assert max(len(batch) for batch in batches) <= 5
+    assert len(batches) >= 3
 
 
 def test_it_retries_only_the_records_a_handler_reports_failed(runtime: LocalRuntime, aws: boto3.Session) -> None:
     # WHEN a batch holds good and bad records and the handler reports the bad ones failed
     send(aws, "rec-partial", ["good-1", "bad-1", "good-2"])
     # THEN the bad record comes back after the visibility timeout; the good ones never do
-    wait_for(lambda: calls["partial"].count("bad-1") >= 3, timeout=20)
-    assert calls["partial"].count("good-1") == 1
-    assert calls["partial"].count("good-2") == 1
+    wait_for(lambda: calls()["partial"].count("bad-1") >= 3, timeout=20)
+    handed = calls()["partial"]
+    assert handed.count("good-1") == 1
+    assert handed.count("good-2") == 1
 
 
 def test_a_failed_message_stays_invisible_for_the_visibility_timeout(runtime: LocalRuntime, aws: boto3.Session) -> None:
     send(aws, "rec-partial", ["bad-timed"])
-    wait_for(lambda: calls["partial"].count("bad-timed") == 1)
+    wait_for(lambda: calls()["partial"].count("bad-timed") == 1)
     first = time.monotonic()
-    wait_for(lambda: calls["partial"].count("bad-timed") == 2)
+    wait_for(lambda: calls()["partial"].count("bad-timed") == 2)
     assert time.monotonic() - first >= 0.9  # the queue's VisibilityTimeout is 1 s
 
 
@@ -96,7 +103,7 @@ def test_it_moves_a_message_to_the_dead_letter_queue_after_max_receive_count(
     dlq = sqs.get_queue_url(QueueName="rec-poison-dlq")["QueueUrl"]
     parked = wait_for(lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"), timeout=30)
     assert parked[0]["Body"] == "poison-pill"
-    assert [count for _, count in calls["poison"]] == ["1", "2", "3"]
+    assert [count for _, count in calls()["poison"]] == ["1", "2", "3"]
 
 
 def test_it_keeps_the_order_of_a_fifo_message_group(runtime: LocalRuntime, aws: boto3.Session) -> None:
@@ -105,9 +112,9 @@ def test_it_keeps_the_order_of_a_fifo_message_group(runtime: LocalRuntime, aws: 
     for i in range(10):
         for group in ("a", "b"):
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"group": group, "n": i}), MessageGroupId=group)
-    wait_for(lambda: len(calls["orders"]) == 20)
+    wait_for(lambda: len(calls()["orders"]) == 20)
     for group in ("a", "b"):
-        assert [o["n"] for o in calls["orders"] if o["group"] == group] == list(range(10))
+        assert [o["n"] for o in calls()["orders"] if o["group"] == group] == list(range(10))
 
 
 def test_it_delivers_s3_notifications_matching_prefix_and_suffix(runtime: LocalRuntime, aws: boto3.Session) -> None:
@@ -115,9 +122,9 @@ def test_it_delivers_s3_notifications_matching_prefix_and_suffix(runtime: LocalR
     s3.put_object(Bucket="rec-bucket", Key="incoming/a file.json", Body=b"{}")
     s3.put_object(Bucket="rec-bucket", Key="incoming/skip.csv", Body=b"")
     s3.put_object(Bucket="rec-bucket", Key="elsewhere/skip.json", Body=b"{}")
-    wait_for(lambda: calls["uploaded"])
+    wait_for(lambda: calls()["uploaded"])
     time.sleep(1.5)
-    assert calls["uploaded"] == [("rec-bucket", "incoming/a file.json")]
+    assert calls()["uploaded"] == [["rec-bucket", "incoming/a file.json"]]
 
 
 def test_a_cron_schedule_fires_when_its_time_comes(runtime: LocalRuntime) -> None:
@@ -126,7 +133,7 @@ def test_a_cron_schedule_fires_when_its_time_comes(runtime: LocalRuntime) -> Non
     # WHEN the clock reaches the rule's next fire time
     nightly.next_at = datetime.now(UTC)
     # THEN the scheduler runs the function with a scheduled event and plans the next run
-    wait_for(lambda: calls["nightly"] == ["Scheduled Event"])
+    wait_for(lambda: calls()["nightly"] == ["Scheduled Event"])
     assert nightly.next_at > datetime.now(UTC)
 
 
@@ -135,7 +142,7 @@ def test_a_schedule_can_be_fired_on_demand_over_http(runtime: LocalRuntime, emul
 
     response = requests.post(f"{emulator.endpoint}/_devstack/fire/nightly", timeout=10)
     assert response.status_code == 200
-    assert calls["nightly"] == ["Scheduled Event"]
+    assert calls()["nightly"] == ["Scheduled Event"]
     unknown = requests.post(f"{emulator.endpoint}/_devstack/fire/nope", timeout=10)
     assert unknown.status_code == 404
 
@@ -174,5 +181,59 @@ def test_an_asynchronous_invoke_answers_at_once_and_the_function_runs_after(
         Payload=json.dumps({"seconds": 2, "note": "done"}).encode(),
     )
     assert response["StatusCode"] == 202 and time.monotonic() - began < 1.5
-    assert calls["slow_note"] == []
-    assert wait_for(lambda: calls["slow_note"] == ["done"])
+    assert calls()["slow_note"] == []
+    assert wait_for(lambda: calls()["slow_note"] == ["done"])
+
+
+def test_handlers_run_in_worker_processes_up_to_the_declared_concurrency(
+    runtime: LocalRuntime, aws: boto3.Session
+) -> None:
+    # WHEN three slow messages arrive for a function of maximum concurrency 2
+    send(aws, "rec-slow", ["a:1.5", "b:1.5", "c:1.5"])
+    done = wait_for(lambda: len(calls()["slow_done"]) == 3 and calls(), timeout=20)
+    # THEN two ran at once, each in a worker process of its own, never this one, and the third reused one
+    starts = {s["name"]: s for s in done["slow"]}
+    ends = {s["name"]: s["at"] for s in done["slow_done"]}
+    first, second, third = sorted(starts.values(), key=lambda s: s["at"])
+    assert second["at"] < ends[first["name"]]
+    assert third["at"] >= min(ends.values()) - 0.05
+    assert len({first["pid"], second["pid"]}) == 2 and os.getpid() not in {first["pid"], second["pid"]}
+    assert third["pid"] in {first["pid"], second["pid"]}
+    assert runtime.status()["sandboxes"]["recorder-local-slow"]["started"] == 2
+
+
+def test_a_worker_killed_mid_batch_is_replaced_and_its_batch_comes_back(
+    runtime: LocalRuntime, aws: boto3.Session
+) -> None:
+    # GIVEN a handler in the middle of its batch
+    send(aws, "rec-slow", ["victim:2"])
+    started = wait_for(lambda: calls()["slow"])
+    # WHEN its worker process is killed
+    assert runtime.kill_a_worker("slow")
+    assert not runtime.idle()  # the message is in flight until its visibility timeout ends
+    # THEN the message comes back after the visibility timeout, to a new worker, and completes
+    done = wait_for(lambda: calls()["slow_done"], timeout=20)
+    retried = calls()["slow"][-1]
+    assert retried["receive_count"] == "2" and retried["pid"] != started[0]["pid"]
+    assert done[0]["name"] == "victim" and done[0]["pid"] == retried["pid"]
+    assert retried["at"] - started[0]["at"] >= 2.9  # the queue's VisibilityTimeout is 3 s
+    assert runtime.pollers[[p.function_name for p in runtime.pollers].index("recorder-local-slow")].stats.failed_batches
+    assert runtime.wait_until_idle(timeout=20)
+
+
+def test_it_is_not_idle_while_an_invoked_function_runs(runtime: LocalRuntime, aws: boto3.Session) -> None:
+    aws.client("lambda").invoke(
+        FunctionName="recorder-local-slow_note",
+        InvocationType="Event",
+        Payload=json.dumps({"seconds": 2, "note": "later"}).encode(),
+    )
+    wait_for(lambda: runtime.status()["sandboxes"]["recorder-local-slow_note"]["running"])
+    assert not runtime.wait_until_idle(timeout=0.5)
+    assert runtime.wait_until_idle(timeout=10)
+    assert calls()["slow_note"] == ["later"]
+
+
+def test_killing_a_worker_of_a_function_without_one_says_so(runtime: LocalRuntime) -> None:
+    assert runtime.kill_a_worker("recorder-local-double") is False
+    with pytest.raises(LookupError):
+        runtime.kill_a_worker("nope")
