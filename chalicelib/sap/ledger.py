@@ -405,14 +405,13 @@ class DynamoDbLedger:
 
     def _update(self, record_id: str, seen: str | None, update: str, values: dict[str, Any]) -> dict[str, Any] | None:
         """One conditional UpdateItem of a record's item: it still points where it did, not withdrawn."""
-        names = {f"#{name}": name for name in re.findall(r"#(\w+)", update)}
-        names.update(_names("claim", "state"))
         if seen is None:
             condition = "attribute_not_exists(#claim) AND (attribute_not_exists(#state) OR #state = :pending_state)"
             values = {**values, ":pending_state": {"S": PENDING}}
         else:
             condition = "#claim = :seen"
             values = {**values, ":seen": {"S": seen}}
+        names = {f"#{name}": name for name in re.findall(r"#(\w+)", f"{update} {condition}")}
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
@@ -555,10 +554,6 @@ _SERIALIZE, _DESERIALIZE = TypeSerializer(), TypeDeserializer()
 
 def _key(record_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"record#{record_id}"}, "sk": {"S": "dispatch"}}
-
-
-def _names(*names: str) -> dict[str, str]:
-    return {f"#{name}": name for name in names}
 
 
 def _number(value: float) -> str:
