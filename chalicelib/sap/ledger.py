@@ -51,7 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 SENDING = "SENDING"
@@ -493,7 +493,7 @@ class _ClaimItem:
         self.leased_until = self.leased_until or self.lease_until
 
     def to_dynamodb(self, now: float) -> dict[str, Any]:
-        return {
+        item: dict[str, Any] = {
             "pk": {"S": f"claim#{self.key}"},
             "sk": {"S": "dispatch"},
             "owner": {"S": self.owner},
@@ -501,8 +501,17 @@ class _ClaimItem:
             "lease_until": {"N": _number(self.lease_until)},
             "updated_at": {"N": _number(now)},
             "expires_at": _expiry(now),
-            "records": _SERIALIZE.serialize(self.records),
+            # compact, so a message of 20 records fits one write unit: state per record,
+            # the records whose contact part SAP took, SAP's reasons where it gave one
+            "states": {"M": {rid: {"S": entry["state"]} for rid, entry in self.records.items()}},
         }
+        done = [rid for rid, entry in self.records.items() if entry.get("contact_done")]
+        if done:
+            item["contact_done"] = {"SS": done}
+        reasons = {rid: {"S": entry["reason"]} for rid, entry in self.records.items() if entry.get("reason")}
+        if reasons:
+            item["reasons"] = {"M": reasons}
+        return item
 
 
 @dataclass(frozen=True)
@@ -523,9 +532,11 @@ class _View:
             return cls(item, None, {"state": item.get("state"), "reason": item.get("reason")})
         if claim is None:  # its claim item expired (TTL): SAP may hold it
             return cls(item, claim_key, {"state": SENDING, "lease_until": 0.0})
-        entry = claim.get("records", {}).get(record_id, {})
-        state = entry.get("state", SENDING)
-        old = {"contact_done": bool(entry.get("contact_done")), "reason": entry.get("reason")}
+        state = claim.get("states", {}).get(record_id, SENDING)
+        old = {
+            "contact_done": record_id in claim.get("contact_done", set()),
+            "reason": claim.get("reasons", {}).get(record_id),
+        }
         if state in (SENDING, IN_DOUBT):
             lease = float(claim.get("lease_until", 0)) if state == SENDING else 0.0
             old.update(state=SENDING, lease_until=lease, message=claim.get("message") or None)
@@ -549,7 +560,7 @@ def _expiry(now: float) -> dict[str, str]:
 
 _RACES = 3  # re-reads when another writer moved a record between our read and our write
 _UNPROCESSED_ATTEMPTS = 5
-_SERIALIZE, _DESERIALIZE = TypeSerializer(), TypeDeserializer()
+_DESERIALIZE = TypeDeserializer()
 
 
 def _key(record_id: str) -> dict[str, Any]:
