@@ -19,7 +19,8 @@ ERASED. One SAP already held before the erasure keeps its state and is not repor
 A record another message holds under a live lease (the same lead in a Graph page and a
 CSV download, dispatched at once) is `HELD_ELSEWHERE`: that message settles it, and comes
 back if its dispatcher dies, so this copy neither waits out the lease nor reports anything.
-Only a record held for the same message (an attempt that died) waits for its lease.
+Only a record held for the same message (an attempt that died) waits for its lease. A
+record carried twice in one run is claimed for its first message; the copy is HELD_ELSEWHERE.
 """
 
 from __future__ import annotations
