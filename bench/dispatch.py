@@ -15,12 +15,16 @@ Figures: throughput is what SAP accepted (requests not answered 429) per second,
 its first and its last request, as a fraction of C; the 429 share is of all SAP requests;
 duplicates are the interactions SAP holds more than once (the stand-in's inspection
 endpoint); not final are the queued documents the State Keeper does not hold in a final
-state. Records per `$batch` are `--records-per-request` (SAP's capacity is in requests,
-so smaller requests make the run long enough to measure a rate).
+state. Ledger write units per record are the sap-ledger table's, counted at the emulator's
+door (`devstack/door_counts.py`: an UpdateItem bills one unit, a BatchWriteItem put its
+item's size in KB), divided by N; `--in-process` has no door counts. Records per `$batch`
+are `--records-per-request` (SAP's capacity is in requests, so smaller requests make the
+run long enough to measure a rate).
 
     .venv/bin/python bench/dispatch.py --records 2000 --capacity 4
 
-The last line is one JSON object: {"throughput_fraction", "share_429", "duplicates", "not_final"}.
+The last line is one JSON object:
+{"throughput_fraction", "share_429", "duplicates", "not_final", "ledger_wru_per_record", "ledger_requests_per_record"}.
 """
 
 from __future__ import annotations
@@ -97,6 +101,19 @@ def normalized_records(count: int) -> list:
     ]
 
 
+_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+def ledger_writes(stack: object, table: str) -> tuple[float | None, int]:
+    """The ledger table's write units and requests, from the emulator's door (None in-process)."""
+    counts = getattr(stack.emulator, "request_counts", None)  # type: ignore[attr-defined]
+    if counts is None:
+        return None, 0
+    rows = [row for row in counts() if row["service"] == "dynamodb" and row["resource"] == table]
+    units = sum(row["units"] for row in rows if row["operation"] in _WRITES)
+    return float(units), sum(row["requests"] for row in rows)
+
+
 class RequestClock:
     """Samples the stand-in's request counter: when SAP saw its first and its last request."""
 
@@ -160,7 +177,7 @@ def main() -> None:
     stack = DevStack(emulator_port=0, api_port=None, sap_capacity=args.capacity)
     if not args.in_process:
         # as in AWS: DynamoDB, SQS and SAP do not share the dispatchers' CPU
-        stack.emulator = EmulatorProcess()  # type: ignore[assignment]
+        stack.emulator = EmulatorProcess(door_counts=True)  # type: ignore[assignment]
         stack.sap = StandInProcess(capacity=args.capacity)  # type: ignore[assignment]
     stack.start()
     try:
@@ -193,6 +210,7 @@ def main() -> None:
             drained = stack.runtime.wait_until_idle(timeout=args.timeout)
             seconds = time.monotonic() - began
         stats = stack.sap.stats()
+        ledger_units, ledger_requests = ledger_writes(stack, wiring.resources().table("sap-ledger").name)
         sap_records = stack.sap.records()["counts"]
         queries = wiring.state_queries()
         with ThreadPoolExecutor(8) as pool:
@@ -219,6 +237,8 @@ def main() -> None:
             f"{sap_records['duplicates']} duplicates"
         )
         print("State Keeper:", dict(sorted(by_state.items())))
+        if ledger_units is not None:
+            print(f"sap-ledger: {ledger_units:.0f} write units, {ledger_requests} requests (reads included)")
         print(
             "pollers:",
             {
@@ -234,6 +254,10 @@ def main() -> None:
                     "share_429": round(too_many / requests, 4) if requests else 0.0,
                     "duplicates": sap_records["duplicates"],
                     "not_final": not_final,
+                    "ledger_wru_per_record": round(ledger_units / args.records, 3)
+                    if ledger_units is not None
+                    else None,
+                    "ledger_requests_per_record": round(ledger_requests / args.records, 3) if ledger_units else None,
                 }
             )
         )

@@ -19,7 +19,8 @@ ERASED. One SAP already held before the erasure keeps its state and is not repor
 A record another message holds under a live lease (the same lead in a Graph page and a
 CSV download, dispatched at once) is `HELD_ELSEWHERE`: that message settles it, and comes
 back if its dispatcher dies, so this copy neither waits out the lease nor reports anything.
-Only a record held for the same message (an attempt that died) waits for its lease.
+Only a record held for the same message (an attempt that died) waits for its lease. A
+record carried twice in one run is claimed for its first message; the copy is HELD_ELSEWHERE.
 """
 
 from __future__ import annotations
@@ -238,7 +239,17 @@ class _Run:
         return [(record, message_id) for record, message_id in sendable if record.record_id not in withdrawn]
 
     def _send_all(self, sendable: list[tuple[DispatchRecord, str]]) -> list[_Work]:
-        """Claim every record, send the claimed ones (contacts, then interactions), settle them."""
+        """Claim every record, send the claimed ones (contacts, then interactions), settle them.
+
+        A record carried twice in this run is claimed once, for its first message; the copy
+        is HELD_ELSEWHERE at once (that message settles it, or comes back with it)."""
+        first: dict[str, tuple[DispatchRecord, str]] = {}
+        for record, message_id in sendable:
+            if record.record_id in first:
+                self._final(record, message_id, HELD_ELSEWHERE, "held by another message of this run")
+            else:
+                first[record.record_id] = (record, message_id)
+        sendable = list(first.values())
         work = self._classify(sendable, self._claim(sendable)) if sendable else []
         self._send_work(work)
         self._settle(work)

@@ -1,14 +1,27 @@
 """The dispatch ledger: which records SAP holds, guarded by conditional writes.
 
-One item per record (`pk=record#<record_id>, sk=dispatch`) in the sap-ledger table.
 A dispatcher *claims* a record before sending it (a lease), and *settles* it with what
-SAP answered. The states and transitions are data:
+SAP answered. The states and transitions, per record, are data:
 
     (none) ──claim──► SENDING ──settle──► DELIVERED | REJECTED_BY_SAP   (final)
                         │  ▲ └──settle──► PENDING  (SAP definitely did not apply it)
                         │  └───claim─────────┘
                         └─ lease expires (crash) or settled IN_DOUBT ──claim──► SENDING, in doubt
     (none) | PENDING | SENDING with its lease expired ──withdraw──► WITHDRAWN   (final)
+
+In the sap-ledger table (`DynamoDbLedger`) a message's attempt is claimed and settled as
+one item, and each record has one small item that another message can find:
+- a *claim item* per message and attempt (`pk=claim#<owner>#<message id>`): the lease, the
+  message, and per record its state, contact progress and SAP's reason. It is written by
+  BatchWriteItem with no condition (only its owner writes it): once at the claim, once at
+  the settle, whatever the number of records;
+- a *record item* (`pk=record#<record_id>`) *pointing* at the claim item that holds it:
+  the claim moves the pointer with one conditional UpdateItem (it still points where it
+  did when read), so two dispatchers never both hold a record, and a second message
+  finds the first one's claim (its lease, its message: HELD_ELSEWHERE) or its final
+  answer there. Withdrawn and reopened states and the parked mark live on this item.
+A claim reads both with two consistent BatchGetItems. Per record that is one write unit
+(the pointer), plus two claim-item writes per message (see bench/README.md).
 
 A claim over an expired SENDING lease is *in doubt*: the previous holder may have
 died after SAP applied the record. The dispatcher then asks SAP before sending again,
@@ -25,11 +38,12 @@ A record SAP rejected may be *reopened* by an operator's retry (REJECTED_BY_SAP 
 A record whose message ended in the dead-letter queue is *parked*: `parked_at` is set
 once (the time the State Keeper hears PARKED, the same on every watch) and removed on
 replay. Parking never touches a final record, and never leaves an item that cannot be
-claimed (a new item starts PENDING).
+claimed (a record item without a pointer is claimable).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -37,6 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 SENDING = "SENDING"
@@ -215,211 +230,244 @@ class InMemoryLedger:
 
 
 class DynamoDbLedger:
-    """The ledger in the sap-ledger table: one conditional UpdateItem per record and step."""
+    """The ledger in the sap-ledger table: a claim item per message attempt, a pointer per record.
+
+    See the module doc for the layout. The claim items a dispatcher created are remembered
+    here (per owner) until it settles them, so `settle_many` knows which items to rewrite.
+    """
 
     def __init__(self, table_name: str, client: Any, *, clock: Any = time.time, workers: int = 8) -> None:
         self.table_name = table_name
         self.client = client
         self.clock = clock
         self.workers = workers
+        self._held: dict[tuple[str, str], _ClaimItem] = {}  # (owner, record id) -> its claim item
+        self._lock = threading.Lock()
+
+    # -- claim and settle ----------------------------------------------------------------
 
     def claim_many(
         self, record_ids: Iterable[str], owner: str, lease_seconds: float, messages: dict[str, str] | None = None
     ) -> dict[str, Claim]:
-        ids = list(record_ids)
+        now = self.clock()
         held_for = messages or {}
-        return dict(zip(ids, self._parallel(lambda rid: self.claim(rid, owner, lease_seconds, held_for.get(rid)), ids)))
+        ids = list(dict.fromkeys(record_ids))
+        views = self._views(ids)
+        claimable = [rid for rid in ids if _claimable(views[rid].old, now)]
+        claims = {rid: _claim_from(rid, False, views[rid].old, now) for rid in ids if rid not in claimable}
+        by_message: dict[str, list[str]] = {}
+        for rid in claimable:
+            by_message.setdefault(held_for.get(rid, ""), []).append(rid)
+        items = [
+            _ClaimItem(
+                f"{owner}#{message}",
+                owner,
+                message,
+                now + lease_seconds,
+                {rid: {"state": SENDING, "contact_done": bool(views[rid].old.get("contact_done"))} for rid in rids},
+            )
+            for message, rids in by_message.items()
+        ]
+        self._put_claims(items, now)  # before the pointers: a pointer always finds its claim
+        item_of = {rid: item for item in items for rid in item.records}
 
-    def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
-        items = list(settlements)
-        results = self._parallel(lambda s: self.settle(s, owner), items)
-        return {s.record_id: ok for s, ok in zip(items, results)}
+        def point(rid: str) -> Claim:
+            view = views[rid]
+            if self._point(rid, view.claim_key, item_of[rid].key, now):
+                with self._lock:
+                    self._held[(owner, rid)] = item_of[rid]
+                return _claim_from(rid, True, view.old, now)
+            taken = self._views([rid])[rid]  # another dispatcher came first: its state now
+            if _claimable(taken.old, now):
+                return Claim(rid, "busy", busy_until=now + 1.0)
+            return _claim_from(rid, False, taken.old, now)
+
+        claims.update(zip(claimable, self._parallel(point, claimable)))
+        return claims
 
     def claim(self, record_id: str, owner: str, lease_seconds: float, message: str | None = None) -> Claim:
+        messages = {record_id: message} if message else None
+        return self.claim_many([record_id], owner, lease_seconds, messages)[record_id]
+
+    def settle_many(self, settlements: Iterable[Settlement], owner: str) -> dict[str, bool]:
+        """Rewrite each claim item with SAP's answers (BatchWriteItem: only its owner writes it).
+
+        False where the lease had run out: another dispatcher may have moved the pointer to
+        its own claim, and then this answer (written all the same) is no longer read."""
         now = self.clock()
-        claimable = "attribute_not_exists(pk) OR #state = :pending OR (#state = :sending AND #lease_until < :now)"
-        try:
-            response = self.client.update_item(
-                TableName=self.table_name,
-                Key=_key(record_id),
-                UpdateExpression=(
-                    "SET #state = :sending, #owner = :owner, #message = :message, #lease_until = :lease, "
-                    "#updated_at = :now, #expires_at = :expires "
-                    "ADD #attempts :one"
-                ),
-                ConditionExpression=claimable,
-                ExpressionAttributeNames=_names(
-                    "state", "owner", "message", "lease_until", "updated_at", "expires_at", "attempts"
-                ),
-                ExpressionAttributeValues={
-                    ":sending": {"S": SENDING},
-                    ":pending": {"S": PENDING},
-                    ":owner": {"S": owner},
-                    ":message": {"S": message or ""},
-                    ":now": {"N": _number(now)},
-                    ":lease": {"N": _number(now + lease_seconds)},
-                    ":one": {"N": "1"},
-                    ":expires": {"N": str(int(now + RETENTION_SECONDS))},
-                },
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return _claim_from(record_id, True, _plain(response.get("Attributes", {})), now)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            old = error.response.get("Item") or self._get(record_id)
-            return _claim_from(record_id, False, _plain(old), now)
+        settled: dict[str, bool] = {}
+        touched: dict[str, _ClaimItem] = {}
+        with self._lock:
+            for settlement in settlements:
+                item = self._held.pop((owner, settlement.record_id), None)
+                settled[settlement.record_id] = item is not None and now <= item.leased_until
+                if item is None:
+                    continue
+                entry = item.records[settlement.record_id]
+                entry["contact_done"] = settlement.contact_done or entry.get("contact_done", False)
+                entry["state"] = settlement.outcome
+                if settlement.reason and settlement.outcome != IN_DOUBT:
+                    entry["reason"] = settlement.reason
+                else:
+                    entry.pop("reason", None)
+                item.lease_until = 0.0
+                touched[item.key] = item
+        self._put_claims(list(touched.values()), now)
+        return settled
 
     def settle(self, settlement: Settlement, owner: str) -> bool:
-        now = self.clock()
-        names = _names("state", "owner", "lease_until", "updated_at", "contact_done")
-        values: dict[str, Any] = {
-            ":sending": {"S": SENDING},
-            ":owner": {"S": owner},
-            ":zero": {"N": "0"},
-            ":now": {"N": _number(now)},
-            ":contact_done": {"BOOL": settlement.contact_done},
-        }
-        update = "SET #lease_until = :zero, #updated_at = :now, #contact_done = :contact_done"
-        if settlement.outcome != IN_DOUBT:
-            update += ", #state = :outcome, #reason = :reason REMOVE #owner"
-            names["#reason"] = "reason"
-            values[":outcome"] = {"S": settlement.outcome}
-            values[":reason"] = {"S": settlement.reason or ""}
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=_key(settlement.record_id),
-                UpdateExpression=update,
-                ConditionExpression="#state = :sending AND #owner = :owner",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
+        return self.settle_many([settlement], owner)[settlement.record_id]
 
     def state(self, record_id: str) -> str | None:
-        return _plain(self._get(record_id)).get("state")
+        return self._views([record_id])[record_id].state
+
+    # -- withdraw, park, unpark, reopen: rare, one record at a time --------------------------
 
     def withdraw_many(self, record_ids: Iterable[str], reason: str) -> dict[str, Withdrawal]:
-        ids = list(record_ids)
+        ids = list(dict.fromkeys(record_ids))
         return dict(zip(ids, self._parallel(lambda rid: self.withdraw(rid, reason), ids)))
 
     def withdraw(self, record_id: str, reason: str) -> Withdrawal:
-        now = self.clock()
-        withdrawable = "attribute_not_exists(pk) OR #state = :pending OR (#state = :sending AND #lease_until < :now)"
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=_key(record_id),
-                UpdateExpression=(
-                    "SET #state = :withdrawn, #reason = :reason, #lease_until = :zero, "
-                    "#updated_at = :now, #expires_at = :expires REMOVE #owner"
-                ),
-                ConditionExpression=withdrawable,
-                ExpressionAttributeNames=_names("state", "reason", "lease_until", "updated_at", "expires_at", "owner"),
-                ExpressionAttributeValues={
-                    ":withdrawn": {"S": WITHDRAWN},
-                    ":pending": {"S": PENDING},
-                    ":sending": {"S": SENDING},
-                    ":reason": {"S": reason},
-                    ":zero": {"N": "0"},
-                    ":now": {"N": _number(now)},
-                    ":expires": {"N": str(int(now + RETENTION_SECONDS))},
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        for _ in range(_RACES):
+            now = self.clock()
+            view = self._views([record_id])[record_id]
+            if not _claimable(view.old, now):
+                return _withdrawal_from(record_id, False, view.old, now)
+            changed = self._update(
+                record_id,
+                view.claim_key,
+                "SET #state = :withdrawn, #reason = :reason, #expires_at = :expires REMOVE #claim",
+                {":withdrawn": {"S": WITHDRAWN}, ":reason": {"S": reason}, ":expires": _expiry(now)},
             )
-            return Withdrawal(record_id, "withdrawn")
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            old = error.response.get("Item") or self._get(record_id)
-            return _withdrawal_from(record_id, False, _plain(old), now)
+            if changed is not None:
+                return Withdrawal(record_id, "withdrawn")
+        return Withdrawal(record_id, "busy", busy_until=self.clock() + 1.0)
 
     def park_many(self, record_ids: Iterable[str]) -> dict[str, float]:
-        ids = list(record_ids)
+        ids = list(dict.fromkeys(record_ids))
         parked = dict(zip(ids, self._parallel(self.park, ids)))
         return {record_id: at for record_id, at in parked.items() if at is not None}
 
     def park(self, record_id: str) -> float | None:
         """Mark a dead-lettered record parked; its parked time (the first one), None if final."""
-        now = self.clock()
+        for _ in range(_RACES):
+            now = self.clock()
+            view = self._views([record_id])[record_id]
+            if view.state in FINAL_STATES:
+                return None
+            if "parked_at" in view.item:
+                return float(view.item["parked_at"])
+            changed = self._update(
+                record_id,
+                view.claim_key,
+                "SET #parked_at = if_not_exists(#parked_at, :now), #expires_at = if_not_exists(#expires_at, :expires)",
+                {":now": {"N": _number(now)}, ":expires": _expiry(now)},
+            )
+            if changed is not None:
+                return float(changed["parked_at"])
+        return None
+
+    def unpark_many(self, record_ids: Iterable[str]) -> set[str]:
+        ids = list(dict.fromkeys(record_ids))
+        return {record_id for record_id, ok in zip(ids, self._parallel(self.unpark, ids)) if ok}
+
+    def unpark(self, record_id: str) -> bool:
+        """Forget a record's parked time (a replay); False if the record is final."""
+        for _ in range(_RACES):
+            view = self._views([record_id])[record_id]
+            if view.state in FINAL_STATES:
+                return False
+            if "parked_at" not in view.item:  # never create an item here
+                return True
+            if self._update(record_id, view.claim_key, "REMOVE #parked_at", {}) is not None:
+                return True
+        return False
+
+    def reopen(self, record_id: str) -> bool:
+        view = self._views([record_id])[record_id]
+        if view.state != REJECTED_BY_SAP or view.claim_key is None:
+            return False
+        reopened = self._update(
+            record_id, view.claim_key, "SET #state = :pending REMOVE #claim", {":pending": {"S": PENDING}}
+        )
+        return reopened is not None
+
+    # -- items -------------------------------------------------------------------------------
+
+    def _point(self, record_id: str, seen: str | None, claim_key: str, now: float) -> bool:
+        """Point the record at a claim, if nobody moved it since it was read."""
+        return None is not self._update(
+            record_id,
+            seen,
+            "SET #claim = :claim, #expires_at = :expires REMOVE #state, #reason",
+            {":claim": {"S": claim_key}, ":expires": _expiry(now)},
+        )
+
+    def _update(self, record_id: str, seen: str | None, update: str, values: dict[str, Any]) -> dict[str, Any] | None:
+        """One conditional UpdateItem of a record's item: it still points where it did, not withdrawn."""
+        if seen is None:
+            condition = "attribute_not_exists(#claim) AND (attribute_not_exists(#state) OR #state = :pending_state)"
+            values = {**values, ":pending_state": {"S": PENDING}}
+        else:
+            condition = "#claim = :seen"
+            values = {**values, ":seen": {"S": seen}}
+        names = {f"#{name}": name for name in re.findall(r"#(\w+)", f"{update} {condition}")}
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=_key(record_id),
-                UpdateExpression=(
-                    "SET #parked_at = if_not_exists(#parked_at, :now), "
-                    "#state = if_not_exists(#state, :pending), "
-                    "#expires_at = if_not_exists(#expires_at, :expires)"
-                ),
-                ConditionExpression=_NOT_FINAL,
-                ExpressionAttributeNames=_names("parked_at", "state", "expires_at"),
-                ExpressionAttributeValues={
-                    ":now": {"N": _number(now)},
-                    ":pending": {"S": PENDING},
-                    ":expires": {"N": str(int(now + RETENTION_SECONDS))},
-                    **_FINAL_VALUES,
-                },
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             return None
-        return float(response["Attributes"]["parked_at"]["N"])
+        return {name: _DESERIALIZE.deserialize(value) for name, value in response.get("Attributes", {}).items()}
 
-    def unpark_many(self, record_ids: Iterable[str]) -> set[str]:
-        ids = list(record_ids)
-        return {record_id for record_id, ok in zip(ids, self._parallel(self.unpark, ids)) if ok}
+    def _put_claims(self, items: list[_ClaimItem], now: float) -> None:
+        requests = [{"PutRequest": {"Item": item.to_dynamodb(now)}} for item in items]
+        for start in range(0, len(requests), 25):
+            pending = {self.table_name: requests[start : start + 25]}
+            for attempt in range(_UNPROCESSED_ATTEMPTS):
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            if pending:
+                raise LedgerUnavailable("the ledger did not take the claim items")
 
-    def unpark(self, record_id: str) -> bool:
-        """Forget a record's parked time (a replay); False if the record is final."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=_key(record_id),
-                UpdateExpression="REMOVE #parked_at",
-                # never create an item here: a key-only item could not be claimed
-                ConditionExpression=f"attribute_exists(pk) AND ({_NOT_FINAL})",
-                ExpressionAttributeNames=_names("parked_at", "state"),
-                ExpressionAttributeValues=_FINAL_VALUES,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return _plain(error.response.get("Item") or {}).get("state") not in FINAL_STATES
+    def _views(self, record_ids: list[str]) -> dict[str, _View]:
+        """Each record's item and the claim it points at (two consistent BatchGetItems)."""
+        records = self._batch_get([_key(rid) for rid in record_ids])
+        claim_keys = {item["claim"] for item in records.values() if "claim" in item}
+        claims = self._batch_get([_claim_key(key) for key in claim_keys])
+        views = {}
+        for rid in record_ids:
+            item = records.get(f"record#{rid}", {})
+            claim_key = item.get("claim")
+            views[rid] = _View.of(rid, item, claim_key, claims.get(f"claim#{claim_key}") if claim_key else None)
+        return views
 
-    def reopen(self, record_id: str) -> bool:
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=_key(record_id),
-                UpdateExpression="SET #state = :pending, #updated_at = :now REMOVE #reason",
-                ConditionExpression="#state = :rejected",
-                ExpressionAttributeNames=_names("state", "updated_at", "reason"),
-                ExpressionAttributeValues={
-                    ":pending": {"S": PENDING},
-                    ":rejected": {"S": REJECTED_BY_SAP},
-                    ":now": {"N": _number(self.clock())},
-                },
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
-
-    def _get(self, record_id: str) -> dict[str, Any]:
-        return (
-            self.client.get_item(TableName=self.table_name, Key=_key(record_id), ConsistentRead=True).get("Item") or {}
-        )
+    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {self.table_name: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+            for attempt in range(_UNPROCESSED_ATTEMPTS):
+                response = self.client.batch_get_item(RequestItems=pending)
+                for raw in response.get("Responses", {}).get(self.table_name, []):
+                    item = {name: _DESERIALIZE.deserialize(value) for name, value in raw.items()}
+                    found[item["pk"]] = item
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            if pending:
+                raise LedgerUnavailable("the ledger did not answer a read")
+        return found
 
     def _parallel(self, function: Any, items: list[Any]) -> list[Any]:
         if len(items) <= 1 or self.workers <= 1:
@@ -428,25 +476,96 @@ class DynamoDbLedger:
             return list(pool.map(function, items))
 
 
-_NOT_FINAL = "attribute_not_exists(#state) OR NOT (#state IN (:delivered, :rejected, :withdrawn))"
-_FINAL_VALUES = {":delivered": {"S": DELIVERED}, ":rejected": {"S": REJECTED_BY_SAP}, ":withdrawn": {"S": WITHDRAWN}}
+class LedgerUnavailable(Exception):
+    """DynamoDB left part of a batch unprocessed through every retry (throttled)."""
+
+
+@dataclass
+class _ClaimItem:
+    key: str  # "<owner>#<message id>"
+    owner: str
+    message: str
+    lease_until: float
+    records: dict[str, dict[str, Any]]  # record id -> state, contact_done, reason
+    leased_until: float = 0.0  # the lease as claimed (lease_until is 0 once settled)
+
+    def __post_init__(self) -> None:
+        self.leased_until = self.leased_until or self.lease_until
+
+    def to_dynamodb(self, now: float) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": {"S": f"claim#{self.key}"},
+            "sk": {"S": "dispatch"},
+            "owner": {"S": self.owner},
+            "message": {"S": self.message},
+            "lease_until": {"N": _number(self.lease_until)},
+            "updated_at": {"N": _number(now)},
+            "expires_at": _expiry(now),
+            # compact, so a message of 20 records fits one write unit: state per record,
+            # the records whose contact part SAP took, SAP's reasons where it gave one
+            "states": {"M": {rid: {"S": entry["state"]} for rid, entry in self.records.items()}},
+        }
+        done = [rid for rid, entry in self.records.items() if entry.get("contact_done")]
+        if done:
+            item["contact_done"] = {"SS": done}
+        reasons = {rid: {"S": entry["reason"]} for rid, entry in self.records.items() if entry.get("reason")}
+        if reasons:
+            item["reasons"] = {"M": reasons}
+        return item
+
+
+@dataclass(frozen=True)
+class _View:
+    """A record as the per-record ledger of the module doc would hold it (`old`), and where it points."""
+
+    item: dict[str, Any]
+    claim_key: str | None
+    old: dict[str, Any]
+
+    @property
+    def state(self) -> str | None:
+        return self.old.get("state")
+
+    @classmethod
+    def of(cls, record_id: str, item: dict[str, Any], claim_key: str | None, claim: dict[str, Any] | None) -> _View:
+        if claim_key is None:  # never claimed, withdrawn, reopened or parked only
+            return cls(item, None, {"state": item.get("state"), "reason": item.get("reason")})
+        if claim is None:  # its claim item expired (TTL): SAP may hold it
+            return cls(item, claim_key, {"state": SENDING, "lease_until": 0.0})
+        state = claim.get("states", {}).get(record_id, SENDING)
+        old = {
+            "contact_done": record_id in claim.get("contact_done", set()),
+            "reason": claim.get("reasons", {}).get(record_id),
+        }
+        if state in (SENDING, IN_DOUBT):
+            lease = float(claim.get("lease_until", 0)) if state == SENDING else 0.0
+            old.update(state=SENDING, lease_until=lease, message=claim.get("message") or None)
+        else:
+            old["state"] = state
+        return cls(item, claim_key, old)
+
+
+def _claimable(old: dict[str, Any], now: float) -> bool:
+    state = old.get("state")
+    return state in (None, PENDING) or (state == SENDING and float(old.get("lease_until", 0.0)) < now)
+
+
+def _claim_key(key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"claim#{key}"}, "sk": {"S": "dispatch"}}
+
+
+def _expiry(now: float) -> dict[str, str]:
+    return {"N": str(int(now + RETENTION_SECONDS))}
+
+
+_RACES = 3  # re-reads when another writer moved a record between our read and our write
+_UNPROCESSED_ATTEMPTS = 5
+_DESERIALIZE = TypeDeserializer()
 
 
 def _key(record_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"record#{record_id}"}, "sk": {"S": "dispatch"}}
 
 
-def _names(*names: str) -> dict[str, str]:
-    return {f"#{name}": name for name in names}
-
-
 def _number(value: float) -> str:
     return format(float(value), ".3f")
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    plain: dict[str, Any] = {}
-    for name, value in item.items():
-        ((kind, raw),) = value.items()
-        plain[name] = float(raw) if kind == "N" else raw
-    return plain

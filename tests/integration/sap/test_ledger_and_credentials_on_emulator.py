@@ -9,7 +9,15 @@ import pytest
 
 from chalicelib.resources import for_stage
 from chalicelib.sap.credentials import load_credentials
-from chalicelib.sap.ledger import DELIVERED, IN_DOUBT, PENDING, WITHDRAWN, DynamoDbLedger, Settlement
+from chalicelib.sap.ledger import (
+    DELIVERED,
+    IN_DOUBT,
+    PENDING,
+    REJECTED_BY_SAP,
+    WITHDRAWN,
+    DynamoDbLedger,
+    Settlement,
+)
 
 
 class Clock:
@@ -83,6 +91,48 @@ def test_many_claims_at_once(ledger: DynamoDbLedger) -> None:
     claims = ledger.claim_many([f"r{n}" for n in range(20)], "a", 60)
 
     assert {c.status for c in claims.values()} == {"claimed"} and len(claims) == 20
+
+
+def test_a_record_held_for_one_message_is_seen_by_another_and_its_answer_too(ledger: DynamoDbLedger) -> None:
+    # GIVEN dispatcher a holds r1 and r2 for message m1 (one claim item for both)
+    ledger.claim_many(["r1", "r2"], "a", 60, {"r1": "m1", "r2": "m1"})
+
+    # WHEN dispatcher b meets r1 in message m2 while a sends, and again after a settled
+    held = ledger.claim_many(["r1", "r3"], "b", 60, {"r1": "m2", "r3": "m2"})
+    ledger.settle_many([Settlement("r1", DELIVERED, contact_done=True), Settlement("r2", PENDING)], "a")
+    after = ledger.claim_many(["r1", "r2"], "b", 60, {"r1": "m3", "r2": "m3"})
+
+    # THEN b first sees m1's live lease, then r1's answer and r2 free (not in doubt)
+    assert (held["r1"].status, held["r1"].holder, held["r3"].status) == ("busy", "m1", "claimed")
+    assert (after["r1"].status, after["r1"].final_state) == ("final", DELIVERED)
+    assert after["r2"].status == "claimed" and not after["r2"].in_doubt
+    assert ledger.state("r1") == DELIVERED and ledger.state("r2") == "SENDING"
+
+
+def test_a_rejected_record_is_reopened_and_claimed_afresh_while_a_delivered_one_is_not(
+    ledger: DynamoDbLedger,
+) -> None:
+    ledger.claim_many(["bad", "good"], "a", 60, {"bad": "m1", "good": "m1"})
+    ledger.settle_many([Settlement("bad", REJECTED_BY_SAP, reason="400 X"), Settlement("good", DELIVERED)], "a")
+
+    assert ledger.reopen("bad") and not ledger.reopen("good") and not ledger.reopen("never-seen")
+    assert ledger.state("bad") == PENDING
+    claim = ledger.claim("bad", "b", 60, "m2")
+    assert claim.status == "claimed" and not claim.in_doubt
+
+
+def test_parking_a_record_in_flight_keeps_its_claim(ledger: DynamoDbLedger, clock: Clock) -> None:
+    # GIVEN a record whose dispatcher died mid-send, parked twice by the dead-letter watch
+    ledger.claim("r1", "a", 10, "m1")
+    clock.now += 11
+    first = ledger.park_many(["r1"])
+    clock.now += 5
+
+    # THEN its parked time is the first, a replay unparks it, and it is still taken over in doubt
+    assert ledger.park_many(["r1"]) == first == {"r1": 1_011.0}
+    assert ledger.unpark_many(["r1"]) == {"r1"}
+    claim = ledger.claim("r1", "b", 60, "m1")
+    assert claim.status == "claimed" and claim.in_doubt
 
 
 def test_credentials_come_from_the_declared_secret_in_a_deployed_function(stack: boto3.Session) -> None:

@@ -187,6 +187,23 @@ def test_a_copy_of_a_record_another_message_holds_is_done_at_once_and_the_holder
     assert sum(sap.interactions.values()) == 1
 
 
+def test_a_record_carried_by_two_messages_of_one_run_is_sent_once_without_a_lease_wait() -> None:
+    # GIVEN one batch with the same record in two messages (a Graph page and a CSV download)
+    sap, ledger = FakeSap(), InMemoryLedger()
+
+    result = dispatch(
+        [message("m1", a_record(1)), message("m2", a_record(1), a_record(2))], sap, InMemoryThrottle(FAST), ledger
+    )
+
+    # THEN the first message delivers it, the copy defers to it, nothing comes back
+    assert sorted((o.message_id, o.record_id, o.status) for o in result.outcomes) == [
+        ("m1", "record-1", DELIVERED),
+        ("m2", "record-1", HELD_ELSEWHERE),
+        ("m2", "record-2", DELIVERED),
+    ]
+    assert result.retries == [] and sap.duplicates == 0 and sum(sap.interactions.values()) == 2
+
+
 def test_a_record_already_delivered_is_reported_delivered_without_asking_sap() -> None:
     sap, ledger = FakeSap(), InMemoryLedger()
     dispatch([message("m1", a_record(1))], sap, InMemoryThrottle(FAST), ledger)
