@@ -19,8 +19,9 @@ ReturnConsumedCapacity with a constant per call whatever the item size — check
 moto/dynamodb/responses.py — so it cannot be used): `CapacityMeter` below — an item's size
 is the sum of its attribute names and values; a write costs ceil(size / 1 KB), an overwrite
 or update the larger of old and new size, a failed conditional write the existing item's
-size (at least 1), a delete the old size, a transactional write twice that; a GSI costs one
-write per index item put or deleted (two when its key changes). Requests are counted with
+size (at least 1), a delete the old size, a transactional write twice that, a
+BatchWriteItem put like a put; a GSI costs one write per index item put or deleted (two
+when its key changes). Requests are counted with
 botocore `before-call` hooks on the clients. Lookups: `DynamoStateStore.get` (the document's
 item, then its outcome page), median of `--lookups` random keys, after bulk-loading the
 table to 1,000 and then to 100,000 delivered documents laid out as the handler lays them out
@@ -110,6 +111,7 @@ class CapacityMeter:
         self.index_units = 0.0
         self.document_units = 0.0
         self.outcome_page_units = 0.0
+        self.counter_units = 0.0
         self.enabled = True
         self._pending: dict[int, Any] = {}
 
@@ -136,6 +138,19 @@ class CapacityMeter:
             self.write_units += units(item_size(self.shadow.get(key, {})))
             if not failed:
                 self.shadow.pop(key, None)
+        elif operation == "BatchWriteItem":
+            unprocessed = {
+                json.dumps(r, sort_keys=True) for rs in (parsed.get("UnprocessedItems") or {}).values() for r in rs
+            }
+            for requests in params["RequestItems"].values():
+                for entry in requests:
+                    if failed or json.dumps(entry, sort_keys=True) in unprocessed:
+                        continue
+                    if "PutRequest" in entry:
+                        self._put(entry["PutRequest"]["Item"], failed=False)
+                    else:
+                        key = _key(entry["DeleteRequest"]["Key"])
+                        self.write_units += units(item_size(self.shadow.pop(key, {})))
         elif operation == "TransactWriteItems":
             for entry in params["TransactItems"]:
                 if "Put" in entry:
@@ -159,6 +174,8 @@ class CapacityMeter:
             self.document_units += cost
         elif key[0].startswith("out#"):
             self.outcome_page_units += cost
+        elif key[0].startswith(("stats#", "msg#")):
+            self.counter_units += cost
         self._index(old, item)
         self.shadow[key] = item
 
@@ -183,7 +200,10 @@ class CapacityMeter:
                     new[name] = {"SS": left}
                 else:
                     new.pop(name, None)
-        self.write_units += units(max(item_size(old), item_size(new)))
+        cost = units(max(item_size(old), item_size(new)))
+        self.write_units += cost
+        if key[0].startswith(("stats#", "msg#")):
+            self.counter_units += cost
         if not failed:
             self.shadow[key] = new
 
@@ -392,7 +412,8 @@ def main() -> None:
         print(
             f"write units: {meter.write_units:.0f} total = {meter.document_units:.0f} document items"
             f" + {meter.index_units:.0f} subject index + {meter.outcome_page_units:.0f} outcome pages"
-            f" + {rest:.0f} state pages, file pages, counters and markers"
+            f" + {rest:.0f} state pages, file pages and counters (counter items:"
+            f" {meter.counter_units:.0f})"
         )
         doc_sizes = [item_size(i) for (pk, _), i in meter.shadow.items() if pk.startswith("doc#")]
         print(f"document item size: max {max(doc_sizes)} B, mean {statistics.mean(doc_sizes):.0f} B")

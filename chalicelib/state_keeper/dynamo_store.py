@@ -5,15 +5,15 @@ merges, and writes each changed document with a condition on its version (optimi
 locking); a lost race re-reads and re-merges. Unchanged documents are not written at all,
 so a re-delivered message costs reads only. SAP's answers for a queued document go to its
 outcome page instead of its item (`outcome_pages`). State pages list the documents that
-entered a state, for the "stuck documents" queries; hourly counters are added once per
-message, guarded by a marker item.
+entered a state, for the "stuck documents" queries; each message's counter deltas are
+items of their own (no transaction), summed when read.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import zlib
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +24,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.state_keeper import table_layout as layout
 from chalicelib.state_keeper.document_record import DocumentRecord, HistoryEntry, merge, visible
-from chalicelib.state_keeper.lifecycle import State
+from chalicelib.state_keeper.exceptions import CountersNotWritten
+from chalicelib.state_keeper.lifecycle import State, StateChange
 from chalicelib.state_keeper.outcome_pages import (
     additions_by_page,
     goes_to_outcome_page,
@@ -34,7 +35,7 @@ from chalicelib.state_keeper.outcome_pages import (
     records_with_pages,
     with_outcome_page,
 )
-from chalicelib.state_keeper.statistics import HourlyCounters
+from chalicelib.state_keeper.statistics import Deltas
 from chalicelib.state_keeper.store import (
     DEFAULT_HISTORY_RETENTION,
     Batch,
@@ -47,10 +48,8 @@ from chalicelib.state_keeper.store import (
 
 log = logging.getLogger(__name__)
 
-STATS_SHARDS = 4
 MARKER_TTL_SECONDS = 14 * 24 * 3600  # longer than any queue keeps a message
 WRITE_ATTEMPTS = 6
-_TRANSACTION_ITEMS = 99  # 100 per TransactWriteItems, one of them the marker
 
 
 @dataclass
@@ -153,14 +152,14 @@ class DynamoStateStore(StateStore):
         except ClientError:
             log.exception("state pages could not be written")
             return {origin for origin, _ in batches}
-        counting = {origin for origin, _ in healthy}
-        deltas_by_origin = stats_deltas(settled, self._counted_before(counting))
-        for origin in counting:
-            try:
-                self._count(origin, deltas_by_origin.get(origin, {}))
-            except ClientError:
-                log.exception("hourly counters could not be updated")
-                failed.add(origin)
+        homes = {origin: home_hour(changes) for origin, changes in healthy if changes}
+        try:
+            counted = self._counted_before(homes)
+            fresh = {origin: hour for origin, hour in homes.items() if origin not in counted}
+            self._count(fresh, stats_deltas(settled, counted))
+        except (ClientError, CountersNotWritten):
+            log.exception("hourly counters could not be written")
+            failed.update(homes)
         return failed
 
     def _read_records(
@@ -295,67 +294,50 @@ class DynamoStateStore(StateStore):
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def _counted_before(self, origins: set[str]) -> set[str]:
-        """The origins whose counter deltas were added before (their first marker exists):
+    def _counted_before(self, homes: dict[str, str]) -> set[str]:
+        """The origins whose counter deltas were written before (their home item exists):
         transitions are counted against what they counted."""
-        markers = self._batch_get([layout.stats_marker_key(origin, 0) for origin in origins])
-        return {item["pk"]["S"].removeprefix("msg#").rpartition("#")[0] for item in markers}
+        items = self._batch_get([layout.stats_key(hour, origin) for origin, hour in homes.items()])
+        return {item["sk"]["S"] for item in items}
 
-    def _count(self, origin: str, deltas: dict[tuple[str, str | None], HourlyCounters]) -> None:
-        """Add one message's counter deltas exactly once: a marker item in the same transaction."""
-        shard = zlib.crc32(origin.encode()) % STATS_SHARDS
-        updates = []
-        for (hour, source), counters in sorted(deltas.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-            values = counters.attributes()
-            if not values:
-                continue
-            names = {f"#a{i}": name for i, name in enumerate(values)}
-            updates.append(
-                {
-                    "Update": {
-                        "TableName": self.table_name,
-                        "Key": layout.stats_key(hour, source, shard),
-                        "UpdateExpression": "ADD " + ", ".join(f"#a{i} :v{i}" for i in range(len(values))),
-                        "ExpressionAttributeNames": names,
-                        "ExpressionAttributeValues": {f":v{i}": {"N": str(v)} for i, v in enumerate(values.values())},
-                    }
-                }
-            )
-        now = self.clock()
-        # A message that counts nothing still leaves its marker: were it re-delivered after
-        # its entries' origin moved to it, it must not count them then.
-        for part, start in enumerate(range(0, max(len(updates), 1), _TRANSACTION_ITEMS)):
-            marker = {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": {
-                        **layout.stats_marker_key(origin, part),
-                        layout.TTL_ATTRIBUTE: layout.expires_at(now, MARKER_TTL_SECONDS),
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
+    def _count(self, homes: dict[str, str], deltas_by_origin: dict[str, Deltas]) -> None:
+        """Write each message's counter deltas: one item per (hour, message), plain puts.
+
+        A message's home item (the hour of its earliest change, known from the message
+        alone) is written last and is what `_counted_before` looks for, so a re-delivered
+        message writes nothing; a message that counts nothing still writes it (were it
+        re-delivered after its entries' origin moved to it, it must not count them then).
+        The other hours' items go first: a crash between leaves them to be written again."""
+        expires = layout.expires_at(self.clock(), max(int(self.history_retention.total_seconds()), MARKER_TTL_SECONDS))
+        first: list[dict[str, Any]] = []
+        last: list[dict[str, Any]] = []
+        for origin, home in sorted(homes.items()):
+            by_hour: dict[str, dict[str | None, dict[str, int]]] = {home: {}}
+            for (hour, source), counters in deltas_by_origin.get(origin, {}).items():
+                if values := counters.attributes():
+                    by_hour.setdefault(hour, {})[source] = values
+            for hour, by_source in by_hour.items():
+                item = {**layout.stats_item(hour, origin, by_source), layout.TTL_ATTRIBUTE: expires}
+                (last if hour == home else first).append(item)
+        self._batch_put(first)
+        self._batch_put(last)
+
+    def _batch_put(self, items: list[dict[str, Any]]) -> None:
+        for start in range(0, len(items), 25):
+            request = {self.table_name: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
             for attempt in range(WRITE_ATTEMPTS):
-                try:
-                    self.client.transact_write_items(
-                        TransactItems=[marker, *updates[start : start + _TRANSACTION_ITEMS]]
-                    )
+                request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+                if not request:
                     break
-                except ClientError as error:
-                    if _already_counted(error):
-                        break
-                    if (
-                        error.response["Error"]["Code"] != "TransactionCanceledException"
-                        or attempt == WRITE_ATTEMPTS - 1
-                    ):
-                        raise
-                    time.sleep(0.01 * 2**attempt)  # conflict with a concurrent counter update
+                time.sleep(0.01 * 2**attempt)
+            else:
+                raise CountersNotWritten("counter deltas kept coming back unprocessed")
 
     # -- reads ----------------------------------------------------------------------------
 
     def _batch_get(self, keys: list[dict[str, Any]], consistent: bool = True) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        unique = list({k["pk"]["S"]: k for k in keys}.values())
+        unique = list({(k["pk"]["S"], k["sk"]["S"]): k for k in keys}.values())
         for start in range(0, len(unique), 100):
             request = {self.table_name: {"Keys": unique[start : start + 100], "ConsistentRead": consistent}}
             for attempt in range(10):
@@ -475,12 +457,16 @@ class DynamoStateStore(StateStore):
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def counters(self, hours: Sequence[str]) -> list[tuple[str, str | None, dict[str, int]]]:
+        """The counter deltas of the hours, summed per (hour, source): a Query per hour."""
+        with ThreadPoolExecutor(min(self.workers, max(len(hours), 1))) as pool:
+            items_by_hour = list(pool.map(lambda hour: self._query_all({":pk": layout.stats_pk(hour)}), hours))
         rows = []
-        for hour in hours:
-            for item in self._query_all({":pk": {"S": f"stats#{hour}"}}):
-                source = item["sk"]["S"].rpartition("#")[0]
-                values = {k: int(v["N"]) for k, v in item.items() if "N" in v}
-                rows.append((hour, None if source == layout.NO_SOURCE else source, values))
+        for hour, items in zip(hours, items_by_hour):
+            sums: dict[str | None, Counter[str]] = defaultdict(Counter)
+            for item in items:
+                for source, values in layout.counters_of(item).items():
+                    sums[source].update(values)
+            rows += [(hour, source, dict(values)) for source, values in sums.items()]
         return rows
 
     def _query_all(self, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -498,9 +484,10 @@ class DynamoStateStore(StateStore):
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def _already_counted(error: ClientError) -> bool:
-    reasons = error.response.get("CancellationReasons") or []
-    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
+def home_hour(changes: Sequence[StateChange]) -> str:
+    """The hour of a message's home counter item: that of its earliest change, so the
+    same on every delivery of the message."""
+    return layout.utc_hour(min(change.at_ms for change in changes))
 
 
 def _is_last(response: dict[str, Any], page: dict[str, Any]) -> bool:

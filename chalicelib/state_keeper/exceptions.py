@@ -21,3 +21,7 @@ class ConcurrentUpdate(StateKeeperError):
 
 class UnknownDocument(StateKeeperError):
     """No record of this document (HTTP 404)."""
+
+
+class CountersNotWritten(StateKeeperError):
+    """DynamoDB kept returning a message's counter deltas unprocessed (throttling)."""

@@ -8,8 +8,7 @@ One table, these kinds of item (the README explains why):
 | outcome page    | `out#{chunk_id}.{shard}`   | `out`                            |
 | state page      | `list#{STATE}#{YYYY-MM-DD}`| `{epoch second:010d}#{origin}#{source}` |
 | file page       | `file#{file_id}`           | `m#{origin}`                     |
-| hourly counters | `stats#{YYYY-MM-DDTHH}`    | `{source}#{shard}`               |
-| stats marker    | `msg#{origin}#{part}`      | `stats`                          |
+| counter deltas  | `stats#{YYYY-MM-DDTHH}`    | `{origin}`                       |
 
 Attribute names are short on purpose: every byte of a document item is paid on every
 write, and the whole item must stay under 1 KB (one write unit). A history entry is one
@@ -31,6 +30,7 @@ SUBJECT_ATTRIBUTE = "subject"
 OUTCOME_PAGE_ATTRIBUTE = "op"
 VERSIONS_ATTRIBUTE = "vs"  # version id -> `{version time ms}|{interaction type}`
 TTL_ATTRIBUTE = "expires_at"
+COUNTERS_ATTRIBUTE = "c"  # source -> `name:value,…` of a counter-delta item
 NO_SOURCE = "-"
 
 
@@ -169,12 +169,41 @@ def file_page_key(file_id: str, origin: str) -> dict[str, Any]:
     return {"pk": {"S": f"file#{file_id}"}, "sk": {"S": f"m#{origin}"}}
 
 
-def stats_key(hour: str, source: str | None, shard: int) -> dict[str, Any]:
-    return {"pk": {"S": f"stats#{hour}"}, "sk": {"S": f"{source or NO_SOURCE}#{shard}"}}
+def stats_pk(hour: str) -> dict[str, str]:
+    return {"S": f"stats#{hour}"}
 
 
-def stats_marker_key(origin: str, part: int) -> dict[str, Any]:
-    return {"pk": {"S": f"msg#{origin}#{part}"}, "sk": {"S": "stats"}}
+def stats_key(hour: str, origin: str) -> dict[str, Any]:
+    """One message's counter deltas for one hour."""
+    return {"pk": stats_pk(hour), "sk": {"S": origin}}
+
+
+def encode_counters(attributes: dict[str, int]) -> str:
+    """Counter attributes (`HourlyCounters.attributes`) as one string: `name:value,…`."""
+    return ",".join(f"{name}:{value}" for name, value in sorted(attributes.items()))
+
+
+def decode_counters(text: str) -> dict[str, int]:
+    pairs = (pair.partition(":") for pair in text.split(",")) if text else ()
+    return {name: int(value) for name, _, value in pairs}
+
+
+def stats_item(hour: str, origin: str, by_source: dict[str | None, dict[str, int]]) -> dict[str, Any]:
+    """The deltas of one message for one hour: one `name:value,…` string per source."""
+    return {
+        **stats_key(hour, origin),
+        COUNTERS_ATTRIBUTE: {
+            "M": {(source or NO_SOURCE): {"S": encode_counters(values)} for source, values in by_source.items()}
+        },
+    }
+
+
+def counters_of(item: dict[str, Any]) -> dict[str | None, dict[str, int]]:
+    """source -> counter attributes, of an item `stats_item` wrote."""
+    return {
+        (None if source == NO_SOURCE else source): decode_counters(value["S"])
+        for source, value in item.get(COUNTERS_ATTRIBUTE, {}).get("M", {}).items()
+    }
 
 
 def expires_at(now: datetime, seconds: int) -> dict[str, str]:
