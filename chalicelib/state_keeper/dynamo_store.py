@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -146,15 +146,16 @@ class DynamoStateStore(StateStore):
         failed = {origin for d in failed_documents for origin in outcomes[d].origins}
         settled = [o for d, o in outcomes.items() if d not in failed_documents]
         healthy = [(origin, changes) for origin, changes in batches if origin not in failed]
+        homes = {origin: home_hour(changes) for origin, changes in healthy if changes}
         try:
-            self._write_listing(settled)
-            self._write_file_members(healthy)
+            # A message whose counters were written got its pages written before them.
+            counted = self._counted_before(homes)
+            self._write_listing(settled, skip=counted)
+            self._write_file_members([(origin, changes) for origin, changes in healthy if origin not in counted])
         except ClientError:
             log.exception("state pages could not be written")
             return {origin for origin, _ in batches}
-        homes = {origin: home_hour(changes) for origin, changes in healthy if changes}
         try:
-            counted = self._counted_before(homes)
             fresh = {origin: hour for origin, hour in homes.items() if origin not in counted}
             self._count(fresh, stats_deltas(settled, counted))
         except (ClientError, CountersNotWritten):
@@ -248,9 +249,11 @@ class DynamoStateStore(StateStore):
     # A record's `version` is the `v` its item was read with; `document_item` writes
     # version + 1, so the condition `v = :seen` fails exactly when someone wrote in between.
 
-    def _write_listing(self, outcomes: list[Outcome]) -> None:
+    def _write_listing(self, outcomes: list[Outcome], skip: Collection[str] = ()) -> None:
+        """Add and remove state page entries; the pages of the origins in `skip` (written
+        before) are not put again."""
         added, removed = listing_pages(outcomes)
-        for page in added:
+        for page in (p for p in added if p.origin not in skip):
             item = {
                 **layout.state_page_key(page.state, page.at_ms, page.origin, page.source),
                 "o": {"S": page.origin},

@@ -1,13 +1,13 @@
 """Hourly counters for /stats: documents per state and source, and transition times.
 
-Counts are pre-aggregated per (hour, source) in a few counter items, so /stats reads a
-handful of items per hour whatever the volume. Transition times go into a logarithmic
-histogram (four buckets per doubling, so p95 is exact to within ~19 %) plus a sum for
-the average; both are mergeable by addition, so hours and shards add up.
+Each message's counter deltas per (hour, source) are stored once and summed when read.
+Transition times go into a logarithmic histogram (four buckets per doubling, so p95 is
+exact to within ~19 %) plus a sum for the average; both are mergeable by addition, so
+messages and hours add up.
 
 Which message counts an entry: the one that first stored it (the least of them when
 several store it in one batch; on re-delivery after a crash, the one that stored it
-before). Each message's deltas are added once, guarded by a marker item. Transitions are
+before). Each message's deltas are stored once (`dynamo_store`: its home item). Transitions are
 those of adjacent history entries, and a message counts the change its entries make to
 them: an entry arriving between two counted ones adds two transitions and takes back the
 one they made (negative deltas), so the counts are the histories' transitions whatever

@@ -15,9 +15,10 @@ import pytest
 from chalicelib.resources import for_stage
 from chalicelib.state_keeper.dynamo_store import DynamoStateStore
 from chalicelib.state_keeper.handler import handle_state_change_messages
+from chalicelib.state_keeper.lifecycle import State
 from chalicelib.state_keeper.queries import StateQueries
 from chalicelib.state_keeper.reporter import encode_changes
-from tests.unit.state_keeper.changes import T0
+from tests.unit.state_keeper.changes import T0, change
 from tests.unit.state_keeper.test_transition_counts import MESSAGES
 
 TABLE = for_stage("local").table("state").name
@@ -46,3 +47,37 @@ def test_a_document_delivered_via_two_files_is_counted_once_as_delivered(
 
     assert counted(store)[("QUEUED_FOR_SAP", "DELIVERED")] == 1
     assert counted(store) == in_history(store)
+
+
+def test_counters_take_no_transaction_and_a_redelivered_message_writes_nothing(stack: boto3.Session) -> None:
+    # GIVEN a message whose document crosses an hour (counted under two hours)
+    client = stack.client("dynamodb")
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    store = DynamoStateStore(TABLE, client, clock=lambda: T0)
+    late = T0 + timedelta(minutes=59)
+    body = encode_changes(
+        [
+            change("doc-9", State.RECEIVED, 59 * 60),
+            change("doc-9", State.NORMALIZED, 61 * 60),
+            change("doc-9", State.QUEUED_FOR_SAP, 61 * 60 + 1),
+        ]
+    )
+    # WHEN it is delivered, then delivered again
+    assert handle_state_change_messages([body], store) == []
+    first = list(calls)
+    calls.clear()
+    assert handle_state_change_messages([body], store) == []
+
+    # THEN no transaction was used, the second delivery wrote nothing, and it counts once
+    assert "TransactWriteItems" not in first and "BatchWriteItem" in first
+    assert [c for c in calls if c not in ("BatchGetItem", "Query", "GetItem")] == []
+    stats = StateQueries(store, clock=lambda: late + timedelta(hours=1)).stats(since=T0.isoformat())
+    assert {row["hour"]: row["states"] for row in stats["counts"]} == {
+        "2026-11-28T10": {"RECEIVED": 1},
+        "2026-11-28T11": {"NORMALIZED": 1, "QUEUED_FOR_SAP": 1},
+    }
+    assert {(t["from"], t["to"]): t["count"] for t in stats["transitions"]} == {
+        ("RECEIVED", "NORMALIZED"): 1,
+        ("NORMALIZED", "QUEUED_FOR_SAP"): 1,
+    }
