@@ -32,7 +32,7 @@ import requests
 
 from chalicelib.resources import Resources, for_stage
 from infra import hcl
-from infra.permissions import ACCESS, ASYNC_FUNCTIONS, failure_queue_name, function_name
+from infra.permissions import ACCESS, ASYNC_FUNCTIONS, failure_queue_name, function_name, role_name
 from infra.terraform import tf_name
 
 REGION = "eu-central-1"
@@ -113,20 +113,27 @@ def emulator_override_tf() -> dict[str, Any]:
 
 
 def teardown_override_tf(resources: Resources) -> dict[str, Any]:
-    """Deletion protection lifted, as an operator does before destroying a stage."""
+    """Deletion protection lifted and the buckets let go with what they hold (the access-log
+    bucket has the logs of the checks by then), as an operator does before destroying a stage."""
+    buckets = [tf_name(b.key) for b in resources.buckets] + ["access_logs"]
     return {
         "resource": {
-            "aws_dynamodb_table": {tf_name(t.key): {"deletion_protection_enabled": False} for t in resources.tables}
+            "aws_dynamodb_table": {tf_name(t.key): {"deletion_protection_enabled": False} for t in resources.tables},
+            "aws_s3_bucket": {label: {"force_destroy": True} for label in buckets},
         }
     }
 
 
-class StepFunctionsValidation:
-    """A front to the emulator that answers Step Functions' ValidateStateMachineDefinition
-    (the AWS provider calls it when it plans a state machine; moto lacks it, and the
-    provider retries for many minutes) and forwards every other request."""
+class StepFunctionsFront:
+    """A front to the emulator that answers the two Step Functions calls moto lacks and the
+    AWS provider makes for a state machine (it retries them for many minutes): validating
+    a definition (at plan) and listing its versions (at read: none are published), and
+    forwards every other request."""
 
-    TARGET = "AWSStepFunctions.ValidateStateMachineDefinition"
+    ANSWERS = {
+        "AWSStepFunctions.ValidateStateMachineDefinition": b'{"result":"OK","diagnostics":[]}',
+        "AWSStepFunctions.ListStateMachineVersions": b'{"stateMachineVersions":[]}',
+    }
 
     def __init__(self, upstream: str) -> None:
         front = self
@@ -139,10 +146,9 @@ class StepFunctionsValidation:
 
             def forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.headers.get("X-Amz-Target") == front.TARGET:
-                    self.answer(
-                        200, {"Content-Type": "application/x-amz-json-1.0"}, b'{"result":"OK","diagnostics":[]}'
-                    )
+                answer = front.ANSWERS.get(self.headers.get("X-Amz-Target", ""))
+                if answer is not None:
+                    self.answer(200, {"Content-Type": "application/x-amz-json-1.0"}, answer)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 got = requests.request(
@@ -187,7 +193,7 @@ def terraform(out: Path, env: dict[str, str], *args: str) -> subprocess.Complete
 
 def deploy(stage: str, out: Path, endpoint: str, package: Callable[..., Path], cli_config: Path | None) -> Report:
     """Plan, apply, check and destroy `stage` on the emulator at `endpoint`."""
-    front = StepFunctionsValidation(endpoint)
+    front = StepFunctionsFront(endpoint)
     try:
         return _deploy(stage, out, front.endpoint, package, cli_config)
     finally:
@@ -236,10 +242,12 @@ def _deploy(stage: str, out: Path, endpoint: str, package: Callable[..., Path], 
         terraform(out, env, "apply", "-input=false", "-auto-approve", "-parallelism=8", *targets)
         created_checks(client, resources, report)
     finally:
-        if resources.settings.deletion_protection:  # as an operator would: lift it, then destroy
-            (out / "teardown_override.tf").write_text(hcl.render(teardown_override_tf(resources)))
-            tables = [f"-target=aws_dynamodb_table.{tf_name(t.key)}" for t in resources.tables]
-            terraform(out, env, "apply", "-input=false", "-auto-approve", *tables)
+        # as an operator would: lift deletion protection and let the buckets go, then destroy
+        (out / "teardown_override.tf").write_text(hcl.render(teardown_override_tf(resources)))
+        lifted = [f"-target=aws_dynamodb_table.{tf_name(t.key)}" for t in resources.tables] + [
+            f"-target=aws_s3_bucket.{label}" for label in teardown_override_tf(resources)["resource"]["aws_s3_bucket"]
+        ]
+        terraform(out, env, "apply", "-input=false", "-auto-approve", "-parallelism=8", *lifted)
         terraform(out, env, "destroy", "-input=false", "-auto-approve", "-parallelism=8", *targets)
     remaining = json.loads(terraform(out, env, "show", "-json").stdout).get("values") or {}
     report.expect("destroy leaves nothing", not remaining.get("root_module", {}).get("resources"), remaining)
@@ -344,7 +352,7 @@ def created_checks(client: Callable[[str], Any], resources: Resources, report: R
         name = function_name(resources, function)
         config = lambda_.get_function_configuration(FunctionName=name)
         role = config["Role"].rsplit("/", 1)[-1]
-        report.expect(f"function {function} has its own role", role == name, role)
+        report.expect(f"function {function} has its own role", role == role_name(resources, function), role)
         report.expect(
             f"function {function} has the stage's environment",
             config.get("Environment", {}).get("Variables", {}).get("STAGE") == resources.stage,

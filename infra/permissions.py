@@ -340,6 +340,15 @@ STATE_MACHINE_TASKS = tuple(TASK_FUNCTIONS.values())
 
 
 def function_name(resources: Resources, function: str) -> str:
+    """The deployed Lambda function's name: Chalice names the REST API's handler after the
+    app and stage alone, and every other function after its own name too."""
+    if function == "api_handler":
+        return f"{resources.app}-{resources.stage}"
+    return role_name(resources, function)
+
+
+def role_name(resources: Resources, function: str) -> str:
+    """The function's own IAM role (Chalice's name for it)."""
     return f"{resources.app}-{resources.stage}-{function}"
 
 

@@ -129,7 +129,8 @@ def _bucket_tf(
         }
     ]
     if log_delivery:  # S3 server access logging writes with this service principal
-        statements.append(
+        statements.insert(
+            0,
             {
                 "Sid": "ServerAccessLogs",
                 "Effect": "Allow",
@@ -137,7 +138,7 @@ def _bucket_tf(
                 "Action": "s3:PutObject",
                 "Resource": f"{arn}/*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": "${data.aws_caller_identity.current.account_id}"}},
-            }
+            },
         )
     return {
         "aws_s3_bucket": {label: {"bucket": name}},
@@ -268,6 +269,8 @@ def _lake_catalog_tf(resources: Resources) -> dict[str, dict[str, Any]]:
                         ],
                     }
                 ],
+                # the workgroup's Athena spend, found by these in Cost Explorer
+                "tags": {"app": resources.app, "stage": resources.stage, "feature": "gdpr"},
             }
         },
     }

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.resources import for_stage
 from infra.__main__ import bootstrap, package, validate
+from infra.permissions import ACCESS, function_name
 
 needs_terraform = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 
@@ -26,6 +28,10 @@ def test_generated_terraform_validates(stage: str, tmp_path: Path) -> None:
     assert f'name = "data-engine-{stage}-dlq_watch-event"' in chalice
     assert f'name = "data-engine-{stage}-normalize"' in (out / "resources.tf").read_text()
     assert "# checkov:skip=CKV_AWS_21:versioning off on purpose" in (out / "resources.tf").read_text()
+    # the log groups, dashboard and policies name each function as Chalice deploys it
+    resources = for_stage(stage)
+    for function in ACCESS:
+        assert f'function_name = "{function_name(resources, function)}"' in chalice, function
 
 
 @needs_terraform

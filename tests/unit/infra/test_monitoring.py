@@ -65,7 +65,9 @@ def test_asynchronously_invoked_functions_send_failed_events_to_the_failure_queu
 def test_every_function_has_a_log_group_with_the_stage_retention(stage: str, days: int) -> None:
     groups = declared(stage)["aws_cloudwatch_log_group"]
     for function in ACCESS:
-        assert groups[function] == {"name": f"/aws/lambda/data-engine-{stage}-{function}", "retention_in_days": days}
+        # Lambda logs to /aws/lambda/{function name}; Chalice names the REST API's handler after the stage alone
+        name = f"data-engine-{stage}" if function == "api_handler" else f"data-engine-{stage}-{function}"
+        assert groups[function] == {"name": f"/aws/lambda/{name}", "retention_in_days": days}
 
 
 def test_the_stage_recipients_are_subscribed_by_email() -> None:
