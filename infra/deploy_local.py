@@ -124,20 +124,19 @@ def teardown_override_tf(resources: Resources) -> dict[str, Any]:
     }
 
 
+STEP_FUNCTIONS_ANSWERS = {
+    "AWSStepFunctions.ValidateStateMachineDefinition": b'{"result":"OK","diagnostics":[]}',
+    "AWSStepFunctions.ListStateMachineVersions": b'{"stateMachineVersions":[]}',
+}
+
+
 class StepFunctionsFront:
     """A front to the emulator that answers the two Step Functions calls moto lacks and the
     AWS provider makes for a state machine (it retries them for many minutes): validating
     a definition (at plan) and listing its versions (at read: none are published), and
     forwards every other request."""
 
-    ANSWERS = {
-        "AWSStepFunctions.ValidateStateMachineDefinition": b'{"result":"OK","diagnostics":[]}',
-        "AWSStepFunctions.ListStateMachineVersions": b'{"stateMachineVersions":[]}',
-    }
-
     def __init__(self, upstream: str) -> None:
-        front = self
-
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -146,7 +145,7 @@ class StepFunctionsFront:
 
             def forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                answer = front.ANSWERS.get(self.headers.get("X-Amz-Target", ""))
+                answer = STEP_FUNCTIONS_ANSWERS.get(self.headers.get("X-Amz-Target", ""))
                 if answer is not None:
                     self.answer(200, {"Content-Type": "application/x-amz-json-1.0"}, answer)
                     return
@@ -249,8 +248,9 @@ def _deploy(stage: str, out: Path, endpoint: str, package: Callable[..., Path], 
         ]
         terraform(out, env, "apply", "-input=false", "-auto-approve", "-parallelism=8", *lifted)
         terraform(out, env, "destroy", "-input=false", "-auto-approve", "-parallelism=8", *targets)
-    remaining = json.loads(terraform(out, env, "show", "-json").stdout).get("values") or {}
-    report.expect("destroy leaves nothing", not remaining.get("root_module", {}).get("resources"), remaining)
+    state = json.loads(terraform(out, env, "show", "-json").stdout).get("values") or {}
+    remaining = [r["address"] for r in state.get("root_module", {}).get("resources", []) if r["mode"] == "managed"]
+    report.expect("destroy leaves no resource", not remaining, remaining)
     return report
 
 
@@ -334,7 +334,8 @@ def created_checks(client: Callable[[str], Any], resources: Resources, report: R
         "raw bucket notifies ingest_raw_object for incoming/",
         any(
             n["LambdaFunctionArn"].endswith(f":{function_name(resources, 'ingest_raw_object')}")
-            and {"Name": "Prefix", "Value": "incoming/"} in n["Filter"]["Key"]["FilterRules"]
+            and {(r["Name"].lower(), r["Value"]) for r in n["Filter"]["Key"]["FilterRules"]}
+            == {("prefix", "incoming/")}
             for n in notifications
         ),
         notifications,
@@ -382,7 +383,9 @@ def created_checks(client: Callable[[str], Any], resources: Resources, report: R
         machines,
     )
     rules = {r["Name"] for r in client("events").list_rules(NamePrefix=f"{resources.app}-{resources.stage}-")["Rules"]}
-    report.expect("the four schedules, named per stage", len(rules) == 4, rules)
+    report.expect(
+        "a schedule rule per declared schedule, named per stage", len(rules) == len(resources.schedules), rules
+    )
     alarms = _all(client("cloudwatch").get_paginator("describe_alarms"), "MetricAlarms")
     report.expect("the alarms", len(alarms) >= 2 * len(ACCESS) + 10, len(alarms))
     report.expect(
