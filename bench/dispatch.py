@@ -2,9 +2,10 @@
 
 Starts the local stack without the REST API (`DevStack`: the emulator, stage `local`, the
 SAP stand-in at capacity C with the `sap` secret pointing at it, and the local runtime
-polling every queue with `app.py`'s real handlers). The emulator and the stand-in run in
-processes of their own unless `--in-process`: as in AWS, DynamoDB, SQS and SAP do not
-share the handlers' CPU (in one interpreter a DynamoDB call took ~100 ms under this load).
+polling every queue with `app.py`'s real handlers). The emulator always runs in a process
+of its own (the stack's), and the stand-in too unless `--in-process`: as in AWS, DynamoDB,
+SQS and SAP do not share the handlers' CPU (in one interpreter a DynamoDB call took
+~100 ms under this load).
 N normalized records (about two per subject) go through the SAP outbox onto the dispatch
 FIFO queue and are reported QUEUED_FOR_SAP, as the normalize step does; `dispatch_to_sap`
 takes them from there, throttled by the shared bucket in the config table (set to
@@ -17,7 +18,7 @@ duplicates are the interactions SAP holds more than once (the stand-in's inspect
 endpoint); not final are the queued documents the State Keeper does not hold in a final
 state. Ledger write units per record are the sap-ledger table's, counted at the emulator's
 door (`devstack/door_counts.py`: an UpdateItem bills one unit, a BatchWriteItem put its
-item's size in KB), divided by N; `--in-process` has no door counts. Records per `$batch`
+item's size in KB), divided by N. Records per `$batch`
 are `--records-per-request` (SAP's capacity is in requests, so smaller requests make the
 run long enough to measure a rate).
 
@@ -39,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -104,12 +106,9 @@ def normalized_records(count: int) -> list:
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
-def ledger_writes(stack: object, table: str) -> tuple[float | None, int]:
-    """The ledger table's write units and requests, from the emulator's door (None in-process)."""
-    counts = getattr(stack.emulator, "request_counts", None)  # type: ignore[attr-defined]
-    if counts is None:
-        return None, 0
-    rows = [row for row in counts() if row["service"] == "dynamodb" and row["resource"] == table]
+def ledger_writes(stack: Any, table: str) -> tuple[float, int]:
+    """The ledger table's write units and requests, from the emulator's door."""
+    rows = [row for row in stack.emulator.request_counts() if row["service"] == "dynamodb" and row["resource"] == table]
     units = sum(row["units"] for row in rows if row["operation"] in _WRITES)
     return float(units), sum(row["requests"] for row in rows)
 
@@ -160,8 +159,8 @@ def main() -> None:
     parser.add_argument(
         "--in-process",
         action="store_true",
-        help="run the emulator and the stand-in in this process (default: each in its own, "
-        "so neither shares an interpreter with the handlers)",
+        help="run the SAP stand-in in this process (default: in its own, so it does not share "
+        "an interpreter with the handlers; the emulator always has its own)",
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the queues to drain")
     args = parser.parse_args()
@@ -170,14 +169,11 @@ def main() -> None:
     from chalicelib import wiring
     from chalicelib.sap.outbox import SapOutbox
     from chalicelib.state_keeper.lifecycle import FINAL_STATES, State, StateChange
-    from devstack.emulator_process import EmulatorProcess
     from devstack.stack import DevStack
     from devstack.standin_process import StandInProcess
 
     stack = DevStack(emulator_port=0, api_port=None, sap_capacity=args.capacity)
-    if not args.in_process:
-        # as in AWS: DynamoDB, SQS and SAP do not share the dispatchers' CPU
-        stack.emulator = EmulatorProcess(door_counts=True)  # type: ignore[assignment]
+    if not args.in_process:  # as in AWS: SAP does not share the dispatchers' CPU
         stack.sap = StandInProcess(capacity=args.capacity)  # type: ignore[assignment]
     stack.start()
     try:
@@ -237,8 +233,7 @@ def main() -> None:
             f"{sap_records['duplicates']} duplicates"
         )
         print("State Keeper:", dict(sorted(by_state.items())))
-        if ledger_units is not None:
-            print(f"sap-ledger: {ledger_units:.0f} write units, {ledger_requests} requests (reads included)")
+        print(f"sap-ledger: {ledger_units:.0f} write units, {ledger_requests} requests (reads included)")
         print(
             "pollers:",
             {
@@ -254,10 +249,8 @@ def main() -> None:
                     "share_429": round(too_many / requests, 4) if requests else 0.0,
                     "duplicates": sap_records["duplicates"],
                     "not_final": not_final,
-                    "ledger_wru_per_record": round(ledger_units / args.records, 3)
-                    if ledger_units is not None
-                    else None,
-                    "ledger_requests_per_record": round(ledger_requests / args.records, 3) if ledger_units else None,
+                    "ledger_wru_per_record": round(ledger_units / args.records, 3),
+                    "ledger_requests_per_record": round(ledger_requests / args.records, 3),
                 }
             )
         )
