@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+from botocore.exceptions import ClientError
 from chalice.app import (
     Chalice,
     S3EventConfig,
@@ -258,6 +259,11 @@ class LocalRuntime:
             raise LookupError(f"no function named {name!r}; known: {', '.join(sorted(self.sandboxes))}")
         return sandboxes.kill_one()
 
+    def deliver_twice(self, share: float) -> None:
+        """Hand `share` of every poller's deliveries (SQS batches, S3 events) to its handler twice."""
+        for poller in self.pollers:
+            poller.duplicate_share = share
+
     def _running(self) -> bool:
         return any(p.busy for p in self.pollers) or any(s.running for s in self.sandboxes.values())
 
@@ -267,10 +273,13 @@ class LocalRuntime:
             return False
         sqs = self.session.client("sqs")
         for poller in self.pollers:
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=poller.queue_url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
+            try:
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=poller.queue_url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+            except ClientError:  # SQS misbehaving (a chaos run's faults): ask again later
+                return False
             if any(int(value) for value in attributes.values()):
                 return False
         return not self._running()
