@@ -400,6 +400,16 @@ def replay_normalize_dead_letters(limit: int = 1000) -> int:
     return move_messages(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)
 
 
+def replay_state_change_dead_letters(limit: int = 1000) -> int:
+    """State changes the State Keeper could not record (its DLQ) moved back to its queue: a
+    change is recorded once however often it comes (the State Keeper is idempotent)."""
+    from chalicelib.queues import move_messages
+
+    queue = resources().queue("state-changes")
+    assert queue.dead_letter is not None
+    return move_messages(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)
+
+
 # -- GDPR -------------------------------------------------------------------------------
 
 
