@@ -27,6 +27,7 @@ from chalice.app import (
     SQSEventConfig,
 )
 
+from chalicelib.queues import move_messages
 from devstack.emulator import Emulator, LambdaContext
 from devstack.emulator_process import EmulatorProcess
 from devstack.events import scheduled_event
@@ -82,6 +83,7 @@ class LocalRuntime:
         self.concurrency = dict(concurrency or {})
         self.default_concurrency = default_concurrency
         self.pollers: list[QueuePoller] = []
+        self.s3_dead_letters: dict[str, str] = {}  # S3-notification queue URL -> its DLQ's
         self.schedules: dict[str, ScheduledFunction] = {}
         self.sandboxes: dict[str, FunctionSandboxes] = {}  # by the function's name in the app
         self._context: Any = None
@@ -171,6 +173,7 @@ class LocalRuntime:
                     ),
                 },
             )["QueueUrl"]
+            self.s3_dead_letters[url] = dlq_url
             rules = [{"Name": "prefix", "Value": source.prefix}] if source.prefix else []
             rules += [{"Name": "suffix", "Value": source.suffix}] if source.suffix else []
             config: dict[str, Any] = {"QueueArn": _queue_arn(sqs, url), "Events": source.events}
@@ -258,6 +261,12 @@ class LocalRuntime:
         if sandboxes is None:
             raise LookupError(f"no function named {name!r}; known: {', '.join(sorted(self.sandboxes))}")
         return sandboxes.kill_one()
+
+    def replay_s3_dead_letters(self, limit: int = 1000) -> int:
+        """S3 events whose handler failed three times (Lambda's on-failure destination, here a
+        DLQ of each notification queue) handed back to their queue; returns how many."""
+        sqs = self.session.client("sqs")
+        return sum(move_messages(sqs, dlq, url, limit) for url, dlq in self.s3_dead_letters.items())
 
     def deliver_twice(self, share: float) -> None:
         """Hand `share` of every poller's deliveries (SQS batches, S3 events) to its handler twice."""
