@@ -93,7 +93,7 @@ def schedule(
     """(seconds from the start, what, how): the faults of the run, in order."""
     sap, emulator, runtime = stack.sap, stack.emulator, stack.runtime
     step = args.pace
-    outage_at = 10 * step
+    outage_at = args.outage_step * step
 
     def kill(name: str) -> Callable[[], Any]:
         def act() -> None:
@@ -110,16 +110,20 @@ def schedule(
     storm = max(1.0, args.aws_seconds / 6)
     return [
         (0.0, "AWS faults on", lambda: emulator.set_faults(aws_rules(args.aws_seconds, args.aws_share))),
-        (1 * step, "SAP 429 storm", lambda: sap.add_fault(kind="status", status=429, count=40, retry_after=1)),
+        (
+            1 * step,
+            "SAP 429 storm",
+            lambda: sap.add_fault(kind="status", status=429, count=2 * args.storm, retry_after=1),
+        ),
         (2 * step, "kill ingest_raw_object", kill("ingest_raw_object")),
         (3 * step, "kill normalize_chunks", kill("normalize_chunks")),
         (
             4 * step,
             "SAP 5xx burst, answers lost",
             lambda: (
-                sap.add_fault(kind="status", status=500, count=10, path_contains="$batch"),
-                sap.add_fault(kind="status", status=503, count=10, path_contains="$batch"),
-                sap.add_fault(kind="reset", count=3, when="after", path_contains="$batch"),
+                sap.add_fault(kind="status", status=500, count=max(1, args.storm // 2), path_contains="$batch"),
+                sap.add_fault(kind="status", status=503, count=max(1, args.storm // 2), path_contains="$batch"),
+                sap.add_fault(kind="reset", count=max(1, args.storm // 7), when="after", path_contains="$batch"),
             ),
         ),
         (5 * step, "kill keep_state", kill("keep_state")),
@@ -127,7 +131,7 @@ def schedule(
             6 * step,
             "SAP slow answers",
             lambda: (
-                sap.add_fault(kind="slow", delay=min(3.0, step), count=20, path_contains="$batch"),
+                sap.add_fault(kind="slow", delay=min(3.0, step), count=args.storm, path_contains="$batch"),
                 # longer than the SAP client's 30 s read timeout: SAP applied it, the answer is lost
                 sap.add_fault(kind="slow", delay=args.lost_answer_delay, count=2, when="after", path_contains="$batch"),
             ),
@@ -315,6 +319,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-records", type=int, default=400, help="records per batch source (6 sources)")
     parser.add_argument("--webhook-records", type=int, default=300, help="Google Ads leads posted to the webhook")
     parser.add_argument("--outage", type=float, default=120.0, help="seconds SAP is down")
+    parser.add_argument(
+        "--storm", type=int, default=20, help="SAP requests hit by the 5xx burst and slowed (twice as many get 429)"
+    )
+    parser.add_argument("--outage-step", type=float, default=10.0, help="the outage starts after this many paces")
     parser.add_argument("--pace", type=float, default=6.0, help="seconds between the scheduled faults")
     parser.add_argument("--aws-seconds", type=float, default=90.0, help="seconds AWS misbehaves")
     parser.add_argument("--aws-share", type=float, default=0.1, help="share of a service's requests that fail")
