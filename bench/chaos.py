@@ -107,6 +107,18 @@ def schedule(
 
         return act
 
+    def fire(name: str) -> Callable[[], Any]:
+        """A schedule firing as EventBridge would, in a thread of its own (it may fail: AWS misbehaves)."""
+
+        def run() -> None:
+            try:
+                runtime.fire(name)
+                tally.note(began, f"{name} ran")
+            except Exception as error:  # noqa: BLE001 - a failed scheduled run waits for its next fire
+                tally.note(began, f"{name} failed: {type(error).__name__}")
+
+        return lambda: threading.Thread(target=run, name=f"fire-{name}", daemon=True).start()
+
     storm = max(1.0, args.aws_seconds / 6)
     return [
         (0.0, "AWS faults on", lambda: emulator.set_faults(aws_rules(args.aws_seconds, args.aws_share))),
@@ -115,6 +127,7 @@ def schedule(
             "SAP 429 storm",
             lambda: sap.add_fault(kind="status", status=429, count=2 * args.storm, retry_after=1),
         ),
+        (1.5 * step, "daily_summary fires (mail through SES)", fire("daily_summary")),
         (2 * step, "kill ingest_raw_object", kill("ingest_raw_object")),
         (3 * step, "kill normalize_chunks", kill("normalize_chunks")),
         (
@@ -127,6 +140,7 @@ def schedule(
             ),
         ),
         (5 * step, "kill keep_state", kill("keep_state")),
+        (5.5 * step, "dlq_watch fires", fire("dlq_watch")),
         (
             6 * step,
             "SAP slow answers",
