@@ -4,7 +4,8 @@ The local stack (`DevStack`, its REST API, the emulator and the SAP stand-in eac
 of its own) with short visibility timeouts (`--visibility-timeout`: a killed batch comes back
 in seconds; the deployed queues keep theirs) takes every batch source's files
 (`bench/fake_people.py`) and Google Ads leads posted to its webhook route. Meanwhile, on a
-schedule (`--pace` seconds a step):
+schedule (`--pace` seconds a step; SAP's faults and the dispatcher's kills from SAP's first
+request, the rest from the first upload):
 
 - SAP: a 429 storm, a 5xx burst with answers lost after SAP applied them (connection resets,
   and answers slower than the SAP client's read timeout), slow answers, then `--outage`
@@ -23,7 +24,7 @@ the drain again, and the counts: received (by the State Keeper, and by the lake 
 local query engine), final, parked, lost = records sent − final − parked, SAP duplicates.
 
     .venv/bin/python bench/chaos.py
-    .venv/bin/python bench/chaos.py --batch-records 20 --webhook-records 10 --outage 5 --pace 1 --aws-seconds 8
+    .venv/bin/python bench/chaos.py --batch-records 20 --webhook-records 10 --outage 8 --pace 1 --aws-seconds 30
 
 Last line, one JSON object: {"records", "final", "parked", "lost", "sap_duplicates", "faults_injected"}.
 """
@@ -67,7 +68,8 @@ class Tally:
 
 
 def aws_rules(seconds: float, share: float) -> list[dict[str, Any]]:
-    """AWS misbehaving for `seconds`: each service on `share` of its requests (SES on more)."""
+    """AWS misbehaving for `seconds`: each service on `share` of its requests; SES on more, and
+    until the faults are cleared."""
     return [
         {"service": "dynamodb", "kind": "throttle", "probability": share, "seconds": seconds},
         {
@@ -82,15 +84,19 @@ def aws_rules(seconds: float, share: float) -> list[dict[str, Any]]:
         {"service": "sqs", "status": 503, "probability": share / 2, "seconds": seconds},
         {"service": "s3", "status": 500, "probability": share / 2, "seconds": seconds},
         {"service": "s3", "status": 503, "probability": share / 2, "seconds": seconds},
-        {"service": "ses", "status": 500, "probability": 0.5, "seconds": seconds},
-        {"service": "ses", "kind": "throttle", "probability": 0.2, "seconds": seconds},
+        # SES until the drain: the schedules that mail may run late
+        {"service": "ses", "status": 500, "probability": 0.4},
+        {"service": "ses", "kind": "throttle", "probability": 0.2},
     ]
 
 
-def schedule(
-    args: argparse.Namespace, stack: Any, tally: Tally, began: float
-) -> list[tuple[float, str, Callable[[], Any]]]:
-    """(seconds from the start, what, how): the faults of the run, in order."""
+Event = tuple[float, str, Callable[[], Any]]  # (seconds from its clock's start, what, how)
+
+
+def schedule(args: argparse.Namespace, stack: Any, tally: Tally, began: float) -> tuple[list[Event], list[Event]]:
+    """The faults of the run on two clocks: from the first upload (AWS, the early workers, the
+    schedules), and from SAP's first request (SAP's faults and the dispatcher's kills: SAP
+    misbehaves while there is something to send)."""
     sap, emulator, runtime = stack.sap, stack.emulator, stack.runtime
     step = args.pace
     outage_at = args.outage_step * step
@@ -119,57 +125,54 @@ def schedule(
 
         return lambda: threading.Thread(target=run, name=f"fire-{name}", daemon=True).start()
 
+    def burst() -> None:
+        sap.add_fault(kind="status", status=500, count=max(1, args.storm // 2), path_contains="$batch")
+        sap.add_fault(kind="status", status=503, count=max(1, args.storm // 2), path_contains="$batch")
+        sap.add_fault(kind="reset", count=max(1, args.storm // 7), when="after", path_contains="$batch")
+
+    def slow() -> None:
+        sap.add_fault(kind="slow", delay=min(3.0, step), count=args.storm, path_contains="$batch")
+        # longer than the SAP client's 30 s read timeout: SAP applied it, the answer is lost
+        sap.add_fault(kind="slow", delay=args.lost_answer_delay, count=2, when="after", path_contains="$batch")
+
     storm = max(1.0, args.aws_seconds / 6)
-    return [
+    from_upload: list[Event] = [
         (0.0, "AWS faults on", lambda: emulator.set_faults(aws_rules(args.aws_seconds, args.aws_share))),
-        (
-            1 * step,
-            "SAP 429 storm",
-            lambda: sap.add_fault(kind="status", status=429, count=2 * args.storm, retry_after=1),
-        ),
-        (1.5 * step, "daily_summary fires (mail through SES)", fire("daily_summary")),
-        (2 * step, "kill ingest_raw_object", kill("ingest_raw_object")),
-        (3 * step, "kill normalize_chunks", kill("normalize_chunks")),
+        (0.5 * step, "daily_summary fires (mail through SES)", fire("daily_summary")),
+        (1 * step, "kill ingest_raw_object", kill("ingest_raw_object")),
+        (2 * step, "kill normalize_chunks", kill("normalize_chunks")),
+        (3 * step, "kill keep_state", kill("keep_state")),
+        (3.5 * step, "dlq_watch fires", fire("dlq_watch")),
         (
             4 * step,
-            "SAP 5xx burst, answers lost",
-            lambda: (
-                sap.add_fault(kind="status", status=500, count=max(1, args.storm // 2), path_contains="$batch"),
-                sap.add_fault(kind="status", status=503, count=max(1, args.storm // 2), path_contains="$batch"),
-                sap.add_fault(kind="reset", count=max(1, args.storm // 7), when="after", path_contains="$batch"),
-            ),
-        ),
-        (5 * step, "kill keep_state", kill("keep_state")),
-        (5.5 * step, "dlq_watch fires", fire("dlq_watch")),
-        (
-            6 * step,
-            "SAP slow answers",
-            lambda: (
-                sap.add_fault(kind="slow", delay=min(3.0, step), count=args.storm, path_contains="$batch"),
-                # longer than the SAP client's 30 s read timeout: SAP applied it, the answer is lost
-                sap.add_fault(kind="slow", delay=args.lost_answer_delay, count=2, when="after", path_contains="$batch"),
-            ),
-        ),
-        (
-            7 * step,
             "DynamoDB storm",
             lambda: emulator.set_faults(
                 [{"service": "dynamodb", "kind": "throttle", "probability": 0.7, "seconds": storm}]
             ),
         ),
-        (8 * step, "kill dispatch_to_sap", kill("dispatch_to_sap")),
-        (9 * step, "kill collect_webhooks", kill("collect_webhooks")),
-        (outage_at, f"SAP down for {args.outage:.0f} s", lambda: sap.add_fault(kind="down", seconds=args.outage)),
-        (outage_at + 2 * step, "kill normalize_chunks", kill("normalize_chunks")),
-        (outage_at + args.outage / 2, "kill dispatch_to_sap", kill("dispatch_to_sap")),
-        (outage_at + args.outage + step, "kill keep_state", kill("keep_state")),
-        (outage_at + args.outage + 2 * step, "kill dispatch_to_sap", kill("dispatch_to_sap")),
+        (5 * step, "kill collect_webhooks", kill("collect_webhooks")),
+        (6 * step, "kill normalize_chunks", kill("normalize_chunks")),
+        (8 * step, "kill keep_state", kill("keep_state")),
     ]
+    from_sap: list[Event] = [
+        (0.0, "SAP 429 storm", lambda: sap.add_fault(kind="status", status=429, count=2 * args.storm, retry_after=1)),
+        (1 * step, "SAP 5xx burst, answers lost", burst),
+        (2 * step, "kill dispatch_to_sap", kill("dispatch_to_sap")),
+        (3 * step, "SAP slow answers", slow),
+        (outage_at, f"SAP down for {args.outage:.0f} s", lambda: sap.add_fault(kind="down", seconds=args.outage)),
+        (outage_at + args.outage / 2, "kill dispatch_to_sap", kill("dispatch_to_sap")),
+        (outage_at + args.outage + step, "kill dispatch_to_sap", kill("dispatch_to_sap")),
+    ]
+    return from_upload, from_sap
 
 
-def run_schedule(events: list[tuple[float, str, Callable[[], Any]]], tally: Tally, began: float) -> None:
+def run_schedule(events: list[Event], tally: Tally, began: float, start: Callable[[], bool] | None = None) -> None:
+    """Play `events` on their clock: from now, or from when `start()` first holds."""
+    while start is not None and not start():
+        time.sleep(0.1)
+    zero = time.monotonic()
     for at, what, act in sorted(events, key=lambda event: event[0]):
-        time.sleep(max(0.0, began + at - time.monotonic()))
+        time.sleep(max(0.0, zero + at - time.monotonic()))
         tally.note(began, what)
         try:
             act()
@@ -336,7 +339,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--storm", type=int, default=20, help="SAP requests hit by the 5xx burst and slowed (twice as many get 429)"
     )
-    parser.add_argument("--outage-step", type=float, default=10.0, help="the outage starts after this many paces")
+    parser.add_argument(
+        "--outage-step", type=float, default=5.0, help="the outage starts this many paces after SAP's first request"
+    )
     parser.add_argument("--pace", type=float, default=6.0, help="seconds between the scheduled faults")
     parser.add_argument("--aws-seconds", type=float, default=90.0, help="seconds AWS misbehaves")
     parser.add_argument("--aws-share", type=float, default=0.1, help="share of a service's requests that fail")
@@ -383,9 +388,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tally = Tally()
         began = time.monotonic()
         stack.runtime.deliver_twice(0.0 if args.no_faults else args.duplicates)
-        events = [] if args.no_faults else schedule(args, stack, tally, began)
-        chaos = threading.Thread(target=run_schedule, args=(events, tally, began), name="chaos", daemon=True)
-        chaos.start()
+        from_upload, from_sap = ([], []) if args.no_faults else schedule(args, stack, tally, began)
+        sap_busy = lambda: stack.sap.stats().get("requests", 0) > 0  # noqa: E731
+        chaos = [
+            threading.Thread(target=run_schedule, args=(from_upload, tally, began), name="chaos", daemon=True),
+            threading.Thread(
+                target=run_schedule, args=(from_sap, tally, began, sap_busy), name="chaos-sap", daemon=True
+            ),
+        ]
+        for thread in chaos:
+            thread.start()
         with ThreadPoolExecutor(2) as pool:
             uploaded = pool.submit(upload_all, stack, files, bucket)
             refused = pool.submit(deliver_all, stack, deliveries)
@@ -394,7 +406,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tally.note(
             began, f"{len(files)} files uploaded, {len(deliveries)} leads delivered ({webhook_refusals} refusals)"
         )
-        chaos.join()
+        for thread in chaos:
+            thread.join()
         drained = stack.runtime.wait_until_idle(timeout=args.timeout)
         tally.note(began, "drained" if drained else "NOT DRAINED")
 

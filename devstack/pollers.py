@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from devstack.emulator import LambdaContext
 from devstack.events import sqs_record
 
@@ -95,6 +97,9 @@ class QueuePoller:
         while not self._stop.is_set():
             try:
                 self.poll_once()
+            except ClientError as error:  # SQS misbehaving: poll again, as Lambda's poller does
+                log.warning("poller for %s: %s", self.function_name, error)
+                self._stop.wait(1)
             except Exception:  # keep polling, as Lambda's poller does; the batch is retried
                 log.exception("poller for %s failed", self.function_name)
                 self._stop.wait(1)

@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = [
     *("--batch-records", "20", "--webhook-records", "10"),
-    *("--pace", "1", "--outage-step", "3", "--outage", "8", "--storm", "4", "--lost-answer-delay", "6"),
-    *("--aws-seconds", "10", "--aws-share", "0.15", "--duplicates", "0.2"),
+    *("--pace", "1", "--outage", "8", "--storm", "4", "--lost-answer-delay", "6"),
+    *("--aws-seconds", "30", "--aws-share", "0.15", "--duplicates", "0.2"),
     *("--visibility-timeout", "5", "--lease", "10", "--timeout", "240"),
 ]
 
