@@ -297,11 +297,16 @@ def sap_ledger() -> DynamoDbLedger:
 
 @builder()
 def dispatcher() -> SapDispatchHandler:
-    """The `dispatch_to_sap` handler; `SAP_RECORDS_PER_REQUEST` sets the records per `$batch`."""
+    """The `dispatch_to_sap` handler; `SAP_RECORDS_PER_REQUEST` sets the records per `$batch`,
+    `SAP_LEASE_SECONDS` the ledger's lease (local runs with short visibility timeouts only: the
+    deployed functions keep the default, which outlasts their timeout)."""
     from chalicelib.sap.dispatcher import DispatchOptions
     from chalicelib.sap.handler import SapDispatchHandler
 
-    options = DispatchOptions(records_per_request=int(os.environ.get("SAP_RECORDS_PER_REQUEST", "100")))
+    options = DispatchOptions(
+        records_per_request=int(os.environ.get("SAP_RECORDS_PER_REQUEST", "100")),
+        lease_seconds=float(os.environ.get("SAP_LEASE_SECONDS", DispatchOptions.lease_seconds)),
+    )
     return SapDispatchHandler(
         sap_client,
         sap_throttle(),
@@ -396,6 +401,16 @@ def replay_normalize_dead_letters(limit: int = 1000) -> int:
     from chalicelib.queues import move_messages
 
     queue = resources().queue("normalize")
+    assert queue.dead_letter is not None
+    return move_messages(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)
+
+
+def replay_state_change_dead_letters(limit: int = 1000) -> int:
+    """State changes the State Keeper could not record (its DLQ) moved back to its queue: a
+    change is recorded once however often it comes (the State Keeper is idempotent)."""
+    from chalicelib.queues import move_messages
+
+    queue = resources().queue("state-changes")
     assert queue.dead_letter is not None
     return move_messages(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)
 

@@ -85,6 +85,15 @@ class DoorCounts:
         return app(environ, start_response)
 
 
+def identify(environ: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The AWS service and operation of a request (None, None for unsigned ones); the body
+    of a query-protocol request is read, and put back, for its `Action`."""
+    service, operation = _service_and_operation(environ)
+    if service is not None and operation is None:
+        operation = _query_action(environ, b"")
+    return service, operation
+
+
 def _service_and_operation(environ: dict[str, Any]) -> tuple[str | None, str | None]:
     scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     path = environ.get("PATH_INFO", "")

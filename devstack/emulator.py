@@ -16,6 +16,7 @@ emulator passes their Invoke calls and the control routes it does not know on to
 from __future__ import annotations
 
 import argparse
+import http
 import json
 import logging
 import os
@@ -32,7 +33,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from moto.server import MotoRequestHandler  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from devstack.door_counts import DoorCounts
+from devstack.door_counts import DoorCounts, identify
+from devstack.faults import FaultRules, error_answer
 
 log = logging.getLogger(__name__)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call drowns the rest
@@ -140,6 +142,8 @@ class FunctionFront:
             status = "200 OK"
         except LookupError as error:
             result, status = {"error": str(error)}, "404 Not Found"
+        except ValueError as error:
+            result, status = {"error": str(error)}, "400 Bad Request"
         start_response(status, [("Content-Type", "application/json")])
         return [json.dumps(result, default=str).encode()]
 
@@ -154,7 +158,9 @@ class Emulator:
         self.functions = self.front.functions
         self.control_routes = self.front.control_routes
         self.door = DoorCounts()
+        self.faults = FaultRules()
         self.control_routes["requests"] = lambda request: self.door.snapshot(reset=bool(request.get("reset")))
+        self.control_routes["faults"] = self.faults.control
         self.control_routes["forward"] = self._forward
         self._forward_url: str | None = None
         self._forwarded: set[str] = set()
@@ -200,6 +206,14 @@ class Emulator:
     def register_function(self, name: str, function: LambdaFunction) -> None:
         self.functions[name] = function
 
+    def set_faults(self, rules: list[dict[str, Any]], clear: bool = False) -> dict[str, Any]:
+        """Make AWS misbehave (`FaultRule` fields per rule); `clear` first drops the rules in force."""
+        return self.faults.control({"rules": rules, "clear": clear})
+
+    def faults_injected(self) -> dict[str, int]:
+        """Faults injected so far, by `service:code`."""
+        return self.faults.counts()
+
     def _forward(self, request: dict[str, Any]) -> dict[str, Any]:
         """`{"url", "functions"}`: where the functions named (and unknown control routes) are served."""
         self._forward_url = request.get("url", self._forward_url)
@@ -220,7 +234,27 @@ class Emulator:
             if route.split("/")[0] in self.control_routes or self._forward_url is None:
                 return self.front.control(route, environ, start_response)
             return self._pass_on(environ, start_response)
+        faulted = self._fault(environ, start_response)
+        if faulted is not None:
+            return faulted
         return self.door.count(environ, self._moto_app, start_response)
+
+    def _fault(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes] | None:
+        """A scripted AWS error for this request (`devstack/faults.py`), else None. A faulted
+        request is not counted at the door: AWS bills no throttled or failed request."""
+        service, operation = identify(environ)
+        if service is None:
+            return None
+        rule = self.faults.take(service, operation)
+        if rule is None:
+            return None
+        _read_body(environ)  # the client sent it; read it so the connection stays usable
+        answer = error_answer(rule, json_protocol="amz-json" in environ.get("CONTENT_TYPE", ""))
+        start_response(
+            f"{answer.status} {http.HTTPStatus(answer.status).phrase}",
+            [*answer.headers, ("Content-Length", str(len(answer.body)))],
+        )
+        return [answer.body]
 
     def _pass_on(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """The request as the functions' own front answers it (a function runs up to 15 minutes)."""

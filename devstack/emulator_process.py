@@ -79,6 +79,19 @@ class EmulatorProcess:
         response.raise_for_status()
         return list(response.json())
 
+    def set_faults(self, rules: list[dict[str, Any]], clear: bool = False) -> dict[str, Any]:
+        """Make AWS misbehave at the child's door (`devstack/faults.py`)."""
+        return self._control("faults", {"rules": rules, "clear": clear})
+
+    def faults_injected(self) -> dict[str, int]:
+        """Faults injected so far, by `service:code`."""
+        return dict(self._control("faults", {})["injected"])
+
+    def _control(self, route: str, request: dict[str, Any]) -> Any:
+        response = requests.post(f"{self.endpoint}/_devstack/{route}", json=request, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
     def register_function(self, name: str, function: LambdaFunction) -> None:
         """`function` answers the emulator's Lambda Invoke calls for `name` (run in this process)."""
         self.functions[name] = function

@@ -5,17 +5,24 @@ calls the handler with Lambda's SQS event, and deletes what succeeded. A raised 
 leaves the whole batch to reappear after the queue's visibility timeout; a returned
 `{"batchItemFailures": [...]}` leaves only those records. The queue's own redrive
 policy (`maxReceiveCount`) moves messages that keep failing to the dead-letter queue.
+
+SQS delivers at least once and S3 may notify twice: with `duplicate_share` above 0 (off by
+default; the chaos bench sets it) that share of batches, or of S3 events, is handed to the
+handler a second time right after the first, as a redelivery would be.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from devstack.emulator import LambdaContext
 from devstack.events import sqs_record
@@ -32,6 +39,7 @@ class PollerStats:
     messages: int = 0
     failed_batches: int = 0
     failed_messages: int = 0
+    duplicated_messages: int = 0  # handed to the handler a second time (`duplicate_share`)
 
 
 class QueuePoller:
@@ -45,8 +53,10 @@ class QueuePoller:
         batching_window: float = 0.0,
         wait_seconds: int = 1,
         concurrency: int = 1,
+        duplicate_share: float = 0.0,
     ) -> None:
-        """`concurrency` is the event source's `maximum_concurrency`: handlers running at once."""
+        """`concurrency` is the event source's `maximum_concurrency`: handlers running at once;
+        `duplicate_share` the share of deliveries handed over twice."""
         self.sqs = sqs
         self.queue_url = queue_url
         self.handler = handler
@@ -55,6 +65,8 @@ class QueuePoller:
         self.batching_window = batching_window
         self.wait_seconds = wait_seconds
         self.concurrency = max(1, concurrency)
+        self.duplicate_share = duplicate_share
+        self._random = random.Random()
         self.stats = PollerStats()
         self._running = 0
         self._running_lock = threading.Lock()
@@ -85,6 +97,9 @@ class QueuePoller:
         while not self._stop.is_set():
             try:
                 self.poll_once()
+            except ClientError as error:  # SQS misbehaving: poll again, as Lambda's poller does
+                log.warning("poller for %s: %s", self.function_name, error)
+                self._stop.wait(1)
             except Exception:  # keep polling, as Lambda's poller does; the batch is retried
                 log.exception("poller for %s failed", self.function_name)
                 self._stop.wait(1)
@@ -132,6 +147,12 @@ class QueuePoller:
             self.stats.failed_messages += len(messages)
             log.warning("%s failed on a batch of %d: %s", self.function_name, len(messages), type(error).__name__)
             return
+        if self._twice():
+            self.stats.duplicated_messages += len(messages)
+            try:  # the redelivery's own failures come back as the first's would; the first decides
+                self.handler(event, LambdaContext(self.function_name))
+            except Exception as error:  # noqa: BLE001 - as above
+                log.warning("%s failed on a redelivered batch: %s", self.function_name, type(error).__name__)
         failed = _failed_message_ids(result)
         self.stats.failed_messages += len(failed)
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -143,6 +164,9 @@ class QueuePoller:
                     for i, m in enumerate(done[start : start + _MAX_RECEIVE])
                 ],
             )
+
+    def _twice(self) -> bool:
+        return self.duplicate_share > 0 and self._random.random() < self.duplicate_share
 
 
 def _failed_message_ids(result: Any) -> set[str]:
@@ -172,6 +196,12 @@ class S3NotificationPoller(QueuePoller):
                 self.stats.failed_messages += 1
                 log.warning("%s failed on an S3 event: %s", self.function_name, type(error).__name__)
                 continue
+            if self._twice():
+                self.stats.duplicated_messages += 1
+                try:
+                    self.handler(body, LambdaContext(self.function_name))
+                except Exception as error:  # noqa: BLE001 - as above
+                    log.warning("%s failed on a repeated S3 event: %s", self.function_name, type(error).__name__)
             self._delete(message)
 
     def _delete(self, message: dict[str, Any]) -> None:

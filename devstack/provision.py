@@ -9,18 +9,25 @@ from typing import Any
 from chalicelib.resources import DeadLetterQueue, Queue, Resources, Table
 
 
-def provision(resources: Resources, session: Any, secret_values: dict[str, str] | None = None) -> None:
+def provision(
+    resources: Resources,
+    session: Any,
+    secret_values: dict[str, str] | None = None,
+    visibility_timeout: int | None = None,
+) -> None:
     """Create every bucket, queue, table, secret and mail identity of `resources`.
 
     Existing ones are kept. A secret gets its value from `secret_values` (by key) or,
     failing that, a random one, as an operator would put after `terraform apply`.
+    `visibility_timeout` replaces every queue's declared one (local runs only: a chaos run's
+    killed batches come back in seconds, not six function timeouts).
     """
     s3 = session.client("s3")
     for bucket in resources.buckets:
         create_bucket(s3, bucket.name, session.region_name)
     sqs = session.client("sqs")
     for queue in resources.queues:
-        create_queue(sqs, queue)
+        create_queue(sqs, queue, visibility_timeout)
     secrets = session.client("secretsmanager")
     existing_secrets = {s["Name"] for s in secrets.list_secrets()["SecretList"]}
     for secret in resources.secrets:
@@ -64,10 +71,10 @@ def create_bucket(s3: Any, name: str, region: str) -> None:
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
 
 
-def create_queue(sqs: Any, queue: Queue) -> str:
+def create_queue(sqs: Any, queue: Queue, visibility_timeout: int | None = None) -> str:
     """Create a queue and its dead-letter queue; return the queue's URL."""
     attributes: dict[str, str] = {
-        "VisibilityTimeout": str(queue.visibility_timeout),
+        "VisibilityTimeout": str(visibility_timeout or queue.visibility_timeout),
         "MessageRetentionPeriod": str(queue.retention_seconds),
     }
     if queue.fifo:

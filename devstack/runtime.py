@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+from botocore.exceptions import ClientError
 from chalice.app import (
     Chalice,
     S3EventConfig,
@@ -26,6 +27,7 @@ from chalice.app import (
     SQSEventConfig,
 )
 
+from chalicelib.queues import move_messages
 from devstack.emulator import Emulator, LambdaContext
 from devstack.emulator_process import EmulatorProcess
 from devstack.events import scheduled_event
@@ -81,6 +83,7 @@ class LocalRuntime:
         self.concurrency = dict(concurrency or {})
         self.default_concurrency = default_concurrency
         self.pollers: list[QueuePoller] = []
+        self.s3_dead_letters: dict[str, str] = {}  # S3-notification queue URL -> its DLQ's
         self.schedules: dict[str, ScheduledFunction] = {}
         self.sandboxes: dict[str, FunctionSandboxes] = {}  # by the function's name in the app
         self._context: Any = None
@@ -170,6 +173,7 @@ class LocalRuntime:
                     ),
                 },
             )["QueueUrl"]
+            self.s3_dead_letters[url] = dlq_url
             rules = [{"Name": "prefix", "Value": source.prefix}] if source.prefix else []
             rules += [{"Name": "suffix", "Value": source.suffix}] if source.suffix else []
             config: dict[str, Any] = {"QueueArn": _queue_arn(sqs, url), "Events": source.events}
@@ -258,6 +262,17 @@ class LocalRuntime:
             raise LookupError(f"no function named {name!r}; known: {', '.join(sorted(self.sandboxes))}")
         return sandboxes.kill_one()
 
+    def replay_s3_dead_letters(self, limit: int = 1000) -> int:
+        """S3 events whose handler failed three times (Lambda's on-failure destination, here a
+        DLQ of each notification queue) handed back to their queue; returns how many."""
+        sqs = self.session.client("sqs")
+        return sum(move_messages(sqs, dlq, url, limit) for url, dlq in self.s3_dead_letters.items())
+
+    def deliver_twice(self, share: float) -> None:
+        """Hand `share` of every poller's deliveries (SQS batches, S3 events) to its handler twice."""
+        for poller in self.pollers:
+            poller.duplicate_share = share
+
     def _running(self) -> bool:
         return any(p.busy for p in self.pollers) or any(s.running for s in self.sandboxes.values())
 
@@ -267,10 +282,13 @@ class LocalRuntime:
             return False
         sqs = self.session.client("sqs")
         for poller in self.pollers:
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=poller.queue_url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
+            try:
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=poller.queue_url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+            except ClientError:  # SQS misbehaving (a chaos run's faults): ask again later
+                return False
             if any(int(value) for value in attributes.values()):
                 return False
         return not self._running()

@@ -43,9 +43,12 @@ class DevStack:
         host: str = "127.0.0.1",
         sap_port: int = 0,
         sap_capacity: float | None = 50.0,
+        visibility_timeout: int | None = None,
     ) -> None:
-        """`sap_port` 0 picks a free port for the SAP stand-in; `sap_capacity` is its requests/s."""
+        """`sap_port` 0 picks a free port for the SAP stand-in; `sap_capacity` is its requests/s;
+        `visibility_timeout` (seconds) replaces the queues' declared ones (a chaos run's)."""
         self.host = host
+        self.visibility_timeout = visibility_timeout
         self.api_port = api_port
         self.emulator: Emulator | EmulatorProcess = EmulatorProcess(host=host, port=emulator_port)
         self.sap = StandIn(host, sap_port, capacity=sap_capacity)
@@ -95,6 +98,7 @@ class DevStack:
                 "sap": json.dumps({"base_url": self.sap.url, "user": self.sap.user, "password": self.sap.password}),
                 **self.platforms.secret_values(),
             },
+            visibility_timeout=self.visibility_timeout,
         )
         from chalicelib import wiring
 

@@ -67,6 +67,13 @@ class StandInProcess:
     def records(self) -> dict[str, Any]:
         return self._control("records")
 
+    def add_fault(self, **fields: Any) -> None:
+        """Script a fault (`sapstandin.faults.Fault`'s fields), as `StandIn.add_fault`."""
+        requests.post(f"{self.url}/_standin/faults", json=fields, timeout=10).raise_for_status()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.url}/_standin/faults", timeout=10).raise_for_status()
+
     def stats(self) -> dict[str, int]:
         return self._control("stats")
 

@@ -142,7 +142,7 @@ ACCESS: dict[str, tuple[Grant, ...]] = {
     # the authorizer looks up a token's hash: one GetItem on the config table, nothing else
     "token_auth": (table("config", "get", "touch"),),  # reads the token; its last use, at most hourly
     # every route: uploads into incoming/ (never a delete anywhere), the State Keeper's
-    # reads, settings in the config table, webhook deliveries, the three replays (DLQ ->
+    # reads, settings in the config table, webhook deliveries, the four replays (DLQ ->
     # queue), queue depths, erasure jobs started now, and the runs handed to functions
     "api_handler": (
         table("config", "read", "write"),
@@ -152,7 +152,7 @@ ACCESS: dict[str, tuple[Grant, ...]] = {
         *(queue(key, "watch") for key in ALL_QUEUES),
         queue("webhooks", "send"),
         *(queue(key, "send") for key in ("normalize", "sap-dispatch")),
-        *(queue(key, "consume") for key in ("normalize-dlq", "sap-dispatch-dlq", "webhooks-dlq")),
+        *(queue(key, "consume") for key in ("normalize-dlq", "sap-dispatch-dlq", "webhooks-dlq", "state-changes-dlq")),
         STATE_REPORTS,
         secret("subject-key"),
         secret("google-ads"),

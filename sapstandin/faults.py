@@ -75,13 +75,13 @@ class FaultScript:
             return [dict(vars(f)) for f in self._faults]
 
     def take(self, path: str) -> Fault | None:
-        """The fault that hits this request (consuming one of its count), if any."""
+        """The fault that hits this request (consuming one of its count), if any. SAP down
+        answers every request while it lasts, before any counted fault."""
         now = time.monotonic()
         with self._lock:
             self._faults = [f for f in self._faults if (f.until or now + 1) > now]
-            for fault in self._faults:
-                if fault.path_contains and fault.path_contains not in path:
-                    continue
+            hitting = [f for f in self._faults if not f.path_contains or f.path_contains in path]
+            for fault in sorted(hitting, key=lambda f: f.kind != "down"):
                 if fault.kind == "down":
                     return fault
                 fault.count -= 1

@@ -160,6 +160,7 @@ class StandInApp:
     # -- front door -------------------------------------------------------------------------
 
     def _play(self, fault: Fault, service: ServiceModel) -> Response | None:
+        self._count(f"faults_{fault.kind}")  # what was played, for a chaos run's tally
         if fault.kind == "reset":
             self._count("resets")
             raise ResetConnection("scripted connection reset")

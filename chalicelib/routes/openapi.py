@@ -121,6 +121,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         path=s.DocumentPath,
         errors=(409,),
     ),
+    ("POST", "/state-changes/replay"): op(
+        "Move state changes the State Keeper could not record back to its queue",
+        STATE,
+        {200: s.Replayed},
+        query=s.ReplayQuery,
+    ),
     ("GET", "/stats"): op(
         "Records per state and source per hour; transition times", STATE, {200: s.Stats}, query=s.Window
     ),

@@ -47,6 +47,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/subjects/{subject_id}/documents"): _read(),
     ("GET", "/subjects"): Rule(PRIVACY, audited=True),  # ?email=: a personal-data lookup
     ("GET", "/stats"): _read(),
+    ("POST", "/state-changes/replay"): _change(OPERATOR),
     # SAP
     ("GET", "/sap/throttle"): _read(OPERATOR),
     ("PUT", "/sap/throttle"): _change(ADMIN),

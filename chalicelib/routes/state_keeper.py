@@ -1,5 +1,6 @@
 """The State Keeper's queries: documents, files, a subject's documents (by id or email), stats;
-and sending one parked or rejected document to SAP again."""
+sending one parked or rejected document to SAP again; replaying state changes the State Keeper
+could not record (its DLQ)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from chalicelib.ingest.file_outcomes import file_view
 from chalicelib.normalize.subject_ids import subject_id_of_email
 from chalicelib.routes.access import note_targets, token_auth
 from chalicelib.routes.errors import Routes
-from chalicelib.routes.params import query_params
+from chalicelib.routes.params import query_params, replay_limit
 
 routes = Routes(__name__)
 
@@ -98,3 +99,9 @@ def retry_document(document_id: str) -> Response:
 def stats() -> dict[str, Any]:
     params = query_params(routes.current_request)
     return wiring.state_queries().stats(params.get("since"), params.get("until"))
+
+
+@routes.route("/state-changes/replay", methods=["POST"], authorizer=token_auth)
+def replay_state_changes() -> dict[str, Any]:
+    """Move state changes from the State Keeper's DLQ back to its queue (`?limit=`, default 1000)."""
+    return {"replayed": wiring.replay_state_change_dead_letters(replay_limit(routes.current_request))}

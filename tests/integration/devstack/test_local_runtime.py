@@ -127,6 +127,20 @@ def test_it_delivers_s3_notifications_matching_prefix_and_suffix(runtime: LocalR
     assert calls()["uploaded"] == [["rec-bucket", "incoming/a file.json"]]
 
 
+def test_asked_to_it_hands_every_sqs_batch_and_s3_event_over_twice(runtime: LocalRuntime, aws: boto3.Session) -> None:
+    # GIVEN deliveries doubled, as SQS (at least once) and S3 notifications may do
+    runtime.deliver_twice(1.0)
+    # WHEN a message and an upload arrive
+    send(aws, "rec-orders.fifo", ['{"n": 1}'], MessageGroupId="g")
+    aws.client("s3").put_object(Bucket="rec-bucket", Key="incoming/twice.json", Body=b"{}")
+    # THEN each handler sees it twice, and the message is gone after
+    wait_for(lambda: len(calls()["orders"]) == 2 and len(calls()["uploaded"]) == 2)
+    assert calls()["orders"] == [{"n": 1}, {"n": 1}]
+    assert calls()["uploaded"] == [["rec-bucket", "incoming/twice.json"]] * 2
+    assert runtime.wait_until_idle(timeout=10)
+    assert sum(p.stats.duplicated_messages for p in runtime.pollers) == 2
+
+
 def test_a_cron_schedule_fires_when_its_time_comes(runtime: LocalRuntime) -> None:
     nightly = runtime.schedules["nightly"]
     assert (nightly.next_at.hour, nightly.next_at.minute) == (3, 0)

@@ -171,6 +171,7 @@ def test_the_api_handler_cannot_delete_or_touch_the_lake() -> None:
         ("sqs/sap-dispatch.fifo", "sqs:ReceiveMessage", {"dispatch_to_sap"}),
         ("sqs/webhooks", "sqs:ReceiveMessage", {"collect_webhooks"}),
         ("sqs/normalize-dlq", "sqs:ReceiveMessage", {"dlq_watch", "replay_normalize_dead_letters", "api_handler"}),
+        ("sqs/state-changes-dlq", "sqs:ReceiveMessage", {"api_handler"}),  # POST /state-changes/replay
         ("sqs/sap-dispatch", "sqs:SendMessage", set()),  # the FIFO queue's name ends in .fifo
         ("sqs/sap-dispatch.fifo", "sqs:SendMessage", {"normalize_chunks", "replay_sap_dead_letters", "api_handler"}),
         # the erasure workflow, Athena, mail, asynchronous runs
