@@ -69,6 +69,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 for _name in ("SAP_SECRET_ARN", "SAP_PARAMETER", "SAP_BASE_URL"):
     os.environ.pop(_name, None)  # the deployed path: SAP_SECRET
 
+RESULTS = ROOT / "bench" / "results" / "pipeline-requests.json"
+PHASES = ("batch", "webhooks", "low", "high")
 HOPS = ("upload", "RECEIVED", "NORMALIZED", "QUEUED_FOR_SAP", "DELIVERED")
 PAGE = 50  # attendees per Eventbrite page
 # State Keeper bytes kept per document (README, The State Keeper: the item ~420 B, its
@@ -118,12 +120,13 @@ def build_phases(args: argparse.Namespace) -> list[Phase]:
     deliveries = [
         json.dumps({**json.loads(google_ads_webhook(line)), "google_key": GOOGLE_KEY}).encode() for line in leads
     ]
-    return [
+    phases = [
         Phase("batch", keyed(batch)),
         Phase("webhooks", [], deliveries=deliveries),
         Phase("low", keyed(paced[: args.low_pages])),
         Phase("high", keyed(paced[args.low_pages :])),
     ]
+    return [phase for phase in phases if phase.name in args.phases]
 
 
 def keyed(files: list[Any]) -> list[Any]:
@@ -364,8 +367,21 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="the emulator and the stand-in in this process")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a phase may take to drain")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline-requests.json")
+    parser.add_argument(
+        "--phases",
+        type=lambda value: [name.strip() for name in value.split(",") if name.strip()],
+        default=list(PHASES),
+        help=f"the phases to run, comma-separated (default {','.join(PHASES)}; low and high need batch)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="counts file (default: the results file, when every phase runs)"
+    )
     args = parser.parse_args()
+    unknown = set(args.phases) - set(PHASES)
+    if unknown or not args.phases:
+        parser.error(f"--phases: one or more of {', '.join(PHASES)} (not {', '.join(sorted(unknown))})")
+    if {"low", "high"} & set(args.phases) and "batch" not in args.phases:
+        parser.error("--phases: low and high are offered a share of the batch phase's rate; add batch")
     os.environ["SAP_RECORDS_PER_REQUEST"] = str(args.sap_records_per_request)
 
     from chalicelib import wiring
@@ -418,17 +434,17 @@ def main() -> None:
                 for p in phases
             )
             print(f"  {hop:<28} {cells}")
-        low_p95 = quantile(times["low"]["upload→final"], 0.95)
-        high_p95 = quantile(times["high"]["upload→final"], 0.95)
-        ratio = high_p95 / low_p95 if low_p95 else 0.0
-        print(f"  p95 upload→final, high over low load: {high_p95:.2f} / {low_p95:.2f} = {ratio:.2f}")
+        ratio = None
+        if "low" in times and "high" in times:
+            low_p95 = quantile(times["low"]["upload→final"], 0.95)
+            high_p95 = quantile(times["high"]["upload→final"], 0.95)
+            ratio = round(high_p95 / low_p95, 2) if low_p95 else 0.0
+            print(f"  p95 upload→final, high over low load: {high_p95:.2f} / {low_p95:.2f} = {ratio:.2f}")
 
         app, stage = stack.resources.app, stack.resources.stage
-        mixes = {
-            "batch": per_record([phases[0]], app, stage),
-            "webhooks": per_record([phases[1]], app, stage),
-            "all": per_record(phases, app, stage),
-        }
+        named = {phase.name: phase for phase in phases}
+        mixes = {name: per_record([named[name]], app, stage) for name in ("batch", "webhooks") if name in named}
+        mixes["all"] = per_record(phases, app, stage)
         print("\nAWS requests per record (all phases; local-only calls left out of the cost)")
         for row in mixes["all"]["requests"]:
             print(
@@ -461,34 +477,33 @@ def main() -> None:
         )
         print(f"wall time {time.monotonic() - began:.0f} s")
 
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        command = "python bench/pipeline.py " + " ".join(sys.argv[1:])
-        args.out.write_text(
-            json.dumps(
-                {
-                    "taken": datetime.now(UTC).strftime("%Y-%m-%d"),
-                    "command": command.strip(),
-                    "note": "per record; resources by purpose (the name without data-engine-{stage}-)",
-                    "per_record": mixes,
-                },
-                indent=1,
+        summary = {
+            "records": sum(len(p.records) for p in phases),
+            "records_per_hour_batch": round(records_per_hour(named["batch"])) if "batch" in named else None,
+            "records_per_hour_webhooks": round(records_per_hour(named["webhooks"])) if "webhooks" in named else None,
+            "transition_p95_ratio": ratio,
+            "usd_per_million_records": round(sum(costs["all"].values()), 2),
+            "not_final": not_final,
+            "sap_duplicates": held["duplicates"],
+        }
+        out = args.out or (RESULTS if len(phases) == len(PHASES) else None)  # committed: every phase's
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            command = "python bench/pipeline.py " + " ".join(sys.argv[1:])
+            out.write_text(
+                json.dumps(
+                    {
+                        "taken": datetime.now(UTC).strftime("%Y-%m-%d"),
+                        "command": command.strip(),
+                        "note": "per record; resources by purpose (the name without data-engine-{stage}-)",
+                        "per_record": mixes,
+                    },
+                    indent=1,
+                )
+                + "\n"
             )
-            + "\n"
-        )
-        print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
-        print(
-            json.dumps(
-                {
-                    "records": sum(len(p.records) for p in phases),
-                    "records_per_hour_batch": round(records_per_hour(phases[0])),
-                    "records_per_hour_webhooks": round(records_per_hour(phases[1])),
-                    "transition_p95_ratio": round(ratio, 2),
-                    "usd_per_million_records": round(sum(costs["all"].values()), 2),
-                    "not_final": not_final,
-                    "sap_duplicates": held["duplicates"],
-                }
-            )
-        )
+            print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+        print(json.dumps(summary))
     finally:
         stack.stop()
 
