@@ -122,7 +122,10 @@ class QueuePoller:
                 ).get("Messages", [])
             messages.extend(received)
             wait = 0
-            if not received and (messages or time.monotonic() >= deadline):
+            window_over = time.monotonic() >= deadline
+            if messages and (window_over or not received):  # Lambda invokes when its window ends
+                break
+            if not received and window_over:
                 break
         return messages
 
