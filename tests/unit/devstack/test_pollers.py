@@ -1,4 +1,4 @@
-"""The local event source mapping's threads receive from their queue one at a time."""
+"""The local event source mapping: its threads receive one at a time; its batching window ends a batch."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ class CountingSqs:
 
 def test_a_mappings_threads_take_turns_receiving() -> None:
     sqs = CountingSqs()
-    poller = QueuePoller(sqs, "http://queue/q", lambda event, context: None, "f", batch_size=3, concurrency=4)
+    poller = QueuePoller(
+        sqs, "http://queue/q", lambda event, context: None, "f", batch_size=3, batching_window=30, concurrency=4
+    )
     threads = [threading.Thread(target=poller.poll_once) for _ in range(4)]
     for thread in threads:
         thread.start()
@@ -50,3 +52,18 @@ def test_a_mappings_threads_take_turns_receiving() -> None:
     assert sqs.most_at_once == 1
     assert sqs.serial == 12  # every thread still gathered its batch of three
     assert sqs.deleted == 12
+
+
+def test_a_batch_is_handed_over_when_its_window_ends_though_messages_keep_coming() -> None:
+    sqs = CountingSqs()
+    batches: list[int] = []
+    poller = QueuePoller(
+        sqs,
+        "http://queue/q",
+        lambda event, context: batches.append(len(event["Records"])),
+        "f",
+        batch_size=500,
+        batching_window=0.1,
+    )
+    poller.poll_once()
+    assert batches and 2 <= batches[0] < 500  # a receive takes 20 ms: the window ends after a few
