@@ -8,8 +8,9 @@ unless asked. Four phases, each on records of its own (`bench/fake_people.py`):
 
 1. batch: every batch source's files (Eventbrite and Graph API pages, the lead download,
    Amazon's report, the shop's export, canonical lines) uploaded at once;
-2. webhooks: Google Ads leads posted one by one to the API's webhook route, as Google sends
-   them (`chalice local` in a process of its own); the route queues each delivery and
+2. webhooks: `--webhook-records` Google Ads leads, one per request, posted to the API's
+   webhook route `--webhook-concurrency` at a time, as Google sends them (concurrently;
+   `chalice local` in a process of its own); the route queues each delivery and
    `collect_webhooks` writes a batch of them as one raw file;
 3. low load and 4. high load: Eventbrite pages offered one at a time at `--low-share` and
    `--high-share` of the batch phase's measured rate.
@@ -92,6 +93,7 @@ class Phase:
     drained: bool = False
     deliveries: list[bytes] = field(default_factory=list)  # webhook bodies, posted to the API
     api_cpu_seconds: float = 0.0  # the API process's CPU time during the phase
+    concurrency: int = 1  # webhook deliveries posted at once
 
 
 def eventbrite_files(items: list[Any], name: str) -> list[Any]:
@@ -122,7 +124,7 @@ def build_phases(args: argparse.Namespace) -> list[Phase]:
     ]
     phases = [
         Phase("batch", keyed(batch)),
-        Phase("webhooks", [], deliveries=deliveries),
+        Phase("webhooks", [], deliveries=deliveries, concurrency=args.webhook_concurrency),
         Phase("low", keyed(paced[: args.low_pages])),
         Phase("high", keyed(paced[args.low_pages :])),
     ]
@@ -153,11 +155,12 @@ def raw_keys(s3: Any, bucket: str, prefix: str) -> set[str]:
 
 
 def deliver(phase: Phase, stack: Any) -> None:
-    """Post every webhook body to the API, eight at a time, as Google would; each must get 200."""
+    """Post every webhook body to the API, `concurrency` at a time, as Google sends leads
+    (concurrently); each must get 200."""
     import requests
 
     session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=8))
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=phase.concurrency))
 
     def post(body: bytes) -> int:
         answer = session.post(
@@ -165,7 +168,7 @@ def deliver(phase: Phase, stack: Any) -> None:
         )
         return answer.status_code
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(phase.concurrency) as pool:
         refused = [status for status in pool.map(post, phase.deliveries) if status != 200]
     if refused:
         raise RuntimeError(f"{len(refused)} webhook deliveries were refused: {sorted(set(refused))}")
@@ -354,8 +357,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-records", type=int, default=200, help="records per batch source (6 sources)")
     parser.add_argument(
-        "--webhook-records", type=int, default=1000, help="Google Ads leads posted to the webhook route"
+        "--webhook-records", type=int, default=2000, help="Google Ads leads posted to the webhook route"
     )
+    parser.add_argument("--webhook-concurrency", type=int, default=32, help="webhook deliveries posted at once")
     parser.add_argument("--low-pages", type=int, default=4, help="Eventbrite pages (50 records) at low load")
     parser.add_argument("--high-pages", type=int, default=8, help="Eventbrite pages (50 records) at high load")
     parser.add_argument("--low-share", type=float, default=0.2, help="low load: share of the batch rate offered")

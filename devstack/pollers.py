@@ -121,7 +121,7 @@ class QueuePoller:
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
             messages.extend(received)
-            wait = 0
+            wait = 0 if messages else self.wait_seconds  # an empty queue is long-polled, not spun on
             window_over = time.monotonic() >= deadline
             if messages and (window_over or not received):  # Lambda invokes when its window ends
                 break
