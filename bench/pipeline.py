@@ -8,8 +8,9 @@ unless asked. Four phases, each on records of its own (`bench/fake_people.py`):
 
 1. batch: every batch source's files (Eventbrite and Graph API pages, the lead download,
    Amazon's report, the shop's export, canonical lines) uploaded at once;
-2. webhooks: Google Ads leads posted one by one to the API's webhook route, as Google sends
-   them (`chalice local` in a process of its own); the route queues each delivery and
+2. webhooks: `--webhook-records` Google Ads leads, one per request, posted to the API's
+   webhook route `--webhook-concurrency` at a time, as Google sends them (concurrently;
+   `chalice local` in a process of its own); the route queues each delivery and
    `collect_webhooks` writes a batch of them as one raw file;
 3. low load and 4. high load: Eventbrite pages offered one at a time at `--low-share` and
    `--high-share` of the batch phase's measured rate.
@@ -69,6 +70,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 for _name in ("SAP_SECRET_ARN", "SAP_PARAMETER", "SAP_BASE_URL"):
     os.environ.pop(_name, None)  # the deployed path: SAP_SECRET
 
+RESULTS = ROOT / "bench" / "results" / "pipeline-requests.json"
+PHASES = ("batch", "webhooks", "low", "high")
 HOPS = ("upload", "RECEIVED", "NORMALIZED", "QUEUED_FOR_SAP", "DELIVERED")
 PAGE = 50  # attendees per Eventbrite page
 # State Keeper bytes kept per document (README, The State Keeper: the item ~420 B, its
@@ -90,6 +93,8 @@ class Phase:
     drained: bool = False
     deliveries: list[bytes] = field(default_factory=list)  # webhook bodies, posted to the API
     api_cpu_seconds: float = 0.0  # the API process's CPU time during the phase
+    concurrency: int = 1  # webhook deliveries posted at once
+    resent: int = 0  # webhook deliveries sent again after a refused connection
 
 
 def eventbrite_files(items: list[Any], name: str) -> list[Any]:
@@ -118,12 +123,13 @@ def build_phases(args: argparse.Namespace) -> list[Phase]:
     deliveries = [
         json.dumps({**json.loads(google_ads_webhook(line)), "google_key": GOOGLE_KEY}).encode() for line in leads
     ]
-    return [
+    phases = [
         Phase("batch", keyed(batch)),
-        Phase("webhooks", [], deliveries=deliveries),
+        Phase("webhooks", [], deliveries=deliveries, concurrency=args.webhook_concurrency),
         Phase("low", keyed(paced[: args.low_pages])),
         Phase("high", keyed(paced[args.low_pages :])),
     ]
+    return [phase for phase in phases if phase.name in args.phases]
 
 
 def keyed(files: list[Any]) -> list[Any]:
@@ -150,19 +156,32 @@ def raw_keys(s3: Any, bucket: str, prefix: str) -> set[str]:
 
 
 def deliver(phase: Phase, stack: Any) -> None:
-    """Post every webhook body to the API, eight at a time, as Google would; each must get 200."""
+    """Post every webhook body to the API, `concurrency` at a time, as Google sends leads
+    (concurrently); each must get 200. A connection `chalice local` refused (its listen
+    backlog is five) is sent again, as Google retries a delivery that failed."""
     import requests
 
     session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=8))
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=phase.concurrency))
 
     def post(body: bytes) -> int:
-        answer = session.post(
-            f"{stack.api_url}/hooks/google-ads", data=body, headers={"Content-Type": "application/json"}, timeout=30
-        )
-        return answer.status_code
+        for attempt in range(5):
+            try:
+                answer = session.post(
+                    f"{stack.api_url}/hooks/google-ads",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                    timeout=30,
+                )
+                return answer.status_code
+            except requests.ConnectionError:
+                if attempt == 4:
+                    raise
+                phase.resent += 1
+                time.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(phase.concurrency) as pool:
         refused = [status for status in pool.map(post, phase.deliveries) if status != 200]
     if refused:
         raise RuntimeError(f"{len(refused)} webhook deliveries were refused: {sorted(set(refused))}")
@@ -353,6 +372,7 @@ def main() -> None:
     parser.add_argument(
         "--webhook-records", type=int, default=1000, help="Google Ads leads posted to the webhook route"
     )
+    parser.add_argument("--webhook-concurrency", type=int, default=8, help="webhook deliveries posted at once")
     parser.add_argument("--low-pages", type=int, default=4, help="Eventbrite pages (50 records) at low load")
     parser.add_argument("--high-pages", type=int, default=8, help="Eventbrite pages (50 records) at high load")
     parser.add_argument("--low-share", type=float, default=0.2, help="low load: share of the batch rate offered")
@@ -364,8 +384,21 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="the emulator and the stand-in in this process")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a phase may take to drain")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline-requests.json")
+    parser.add_argument(
+        "--phases",
+        type=lambda value: [name.strip() for name in value.split(",") if name.strip()],
+        default=list(PHASES),
+        help=f"the phases to run, comma-separated (default {','.join(PHASES)}; low and high need batch)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="counts file (default: the results file, when every phase runs)"
+    )
     args = parser.parse_args()
+    unknown = set(args.phases) - set(PHASES)
+    if unknown or not args.phases:
+        parser.error(f"--phases: one or more of {', '.join(PHASES)} (not {', '.join(sorted(unknown))})")
+    if {"low", "high"} & set(args.phases) and "batch" not in args.phases:
+        parser.error("--phases: low and high are offered a share of the batch phase's rate; add batch")
     os.environ["SAP_RECORDS_PER_REQUEST"] = str(args.sap_records_per_request)
 
     from chalicelib import wiring
@@ -403,6 +436,8 @@ def main() -> None:
             rate = records_per_hour(phase)
             batch_rate = rate / 3600 if phase.name == "batch" else batch_rate
             offered = f", one page every {phase.interval:.1f} s" if phase.interval else ", all at once"
+            if phase.deliveries:
+                offered = f", {len(phase.deliveries)} deliveries {phase.concurrency} at a time ({phase.resent} resent)"
             print(
                 f"{phase.name}: {len(phase.files)} files{offered}; {len(phase.records)} documents, {count} final; "
                 f"{rate:,.0f} records/hour until recorded ({phase.drained_at - phase.began:.0f} s), "
@@ -418,17 +453,17 @@ def main() -> None:
                 for p in phases
             )
             print(f"  {hop:<28} {cells}")
-        low_p95 = quantile(times["low"]["upload→final"], 0.95)
-        high_p95 = quantile(times["high"]["upload→final"], 0.95)
-        ratio = high_p95 / low_p95 if low_p95 else 0.0
-        print(f"  p95 upload→final, high over low load: {high_p95:.2f} / {low_p95:.2f} = {ratio:.2f}")
+        ratio = None
+        if "low" in times and "high" in times:
+            low_p95 = quantile(times["low"]["upload→final"], 0.95)
+            high_p95 = quantile(times["high"]["upload→final"], 0.95)
+            ratio = round(high_p95 / low_p95, 2) if low_p95 else 0.0
+            print(f"  p95 upload→final, high over low load: {high_p95:.2f} / {low_p95:.2f} = {ratio:.2f}")
 
         app, stage = stack.resources.app, stack.resources.stage
-        mixes = {
-            "batch": per_record([phases[0]], app, stage),
-            "webhooks": per_record([phases[1]], app, stage),
-            "all": per_record(phases, app, stage),
-        }
+        named = {phase.name: phase for phase in phases}
+        mixes = {name: per_record([named[name]], app, stage) for name in ("batch", "webhooks") if name in named}
+        mixes["all"] = per_record(phases, app, stage)
         print("\nAWS requests per record (all phases; local-only calls left out of the cost)")
         for row in mixes["all"]["requests"]:
             print(
@@ -461,34 +496,33 @@ def main() -> None:
         )
         print(f"wall time {time.monotonic() - began:.0f} s")
 
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        command = "python bench/pipeline.py " + " ".join(sys.argv[1:])
-        args.out.write_text(
-            json.dumps(
-                {
-                    "taken": datetime.now(UTC).strftime("%Y-%m-%d"),
-                    "command": command.strip(),
-                    "note": "per record; resources by purpose (the name without data-engine-{stage}-)",
-                    "per_record": mixes,
-                },
-                indent=1,
+        summary = {
+            "records": sum(len(p.records) for p in phases),
+            "records_per_hour_batch": round(records_per_hour(named["batch"])) if "batch" in named else None,
+            "records_per_hour_webhooks": round(records_per_hour(named["webhooks"])) if "webhooks" in named else None,
+            "transition_p95_ratio": ratio,
+            "usd_per_million_records": round(sum(costs["all"].values()), 2),
+            "not_final": not_final,
+            "sap_duplicates": held["duplicates"],
+        }
+        out = args.out or (RESULTS if len(phases) == len(PHASES) else None)  # committed: every phase's
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            command = "python bench/pipeline.py " + " ".join(sys.argv[1:])
+            out.write_text(
+                json.dumps(
+                    {
+                        "taken": datetime.now(UTC).strftime("%Y-%m-%d"),
+                        "command": command.strip(),
+                        "note": "per record; resources by purpose (the name without data-engine-{stage}-)",
+                        "per_record": mixes,
+                    },
+                    indent=1,
+                )
+                + "\n"
             )
-            + "\n"
-        )
-        print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
-        print(
-            json.dumps(
-                {
-                    "records": sum(len(p.records) for p in phases),
-                    "records_per_hour_batch": round(records_per_hour(phases[0])),
-                    "records_per_hour_webhooks": round(records_per_hour(phases[1])),
-                    "transition_p95_ratio": round(ratio, 2),
-                    "usd_per_million_records": round(sum(costs["all"].values()), 2),
-                    "not_final": not_final,
-                    "sap_duplicates": held["duplicates"],
-                }
-            )
-        )
+            print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+        print(json.dumps(summary))
     finally:
         stack.stop()
 

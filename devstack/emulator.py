@@ -148,6 +148,23 @@ class FunctionFront:
         return [json.dumps(result, default=str).encode()]
 
 
+# moto's SQS deletes rebuild a queue's message list without its lock: two deletes at once
+# put a deleted message back (in flight, to come back after the visibility timeout) and a
+# send during a delete is lost. So these calls run one at a time; receives (which may wait)
+# do not, and the local runtime's pollers take turns receiving from a queue themselves.
+QUEUE_WRITES = frozenset(
+    f"AmazonSQS.{action}"
+    for action in (
+        "SendMessage",
+        "SendMessageBatch",
+        "DeleteMessage",
+        "DeleteMessageBatch",
+        "ChangeMessageVisibility",
+        "ChangeMessageVisibilityBatch",
+    )
+)
+
+
 class Emulator:
     """moto plus our Lambda functions behind one loopback HTTP server."""
 
@@ -165,6 +182,7 @@ class Emulator:
         self._forward_url: str | None = None
         self._forwarded: set[str] = set()
         self._moto_app = DomainDispatcherApplication(create_backend_app)
+        self._queue_writes = threading.Lock()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -237,6 +255,9 @@ class Emulator:
         faulted = self._fault(environ, start_response)
         if faulted is not None:
             return faulted
+        if environ.get("HTTP_X_AMZ_TARGET") in QUEUE_WRITES:
+            with self._queue_writes:  # answered in full before the next one starts
+                return list(self.door.count(environ, self._moto_app, start_response))
         return self.door.count(environ, self._moto_app, start_response)
 
     def _fault(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes] | None:

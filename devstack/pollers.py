@@ -73,6 +73,10 @@ class QueuePoller:
         self._queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
+        # moto's ReceiveMessage is not safe against itself: two at once on a queue can both
+        # take a message, or fail after marking messages in flight (HTTP 500, retried), which
+        # then reappear only after the visibility timeout; so this mapping's threads take turns
+        self._receive_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -123,16 +127,20 @@ class QueuePoller:
         deadline = time.monotonic() + self.batching_window
         wait = self.wait_seconds
         while len(messages) < self.batch_size and not self._stop.is_set():
-            received = self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(_MAX_RECEIVE, self.batch_size - len(messages)),
-                WaitTimeSeconds=wait,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            with self._receive_lock:
+                received = self.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=min(_MAX_RECEIVE, self.batch_size - len(messages)),
+                    WaitTimeSeconds=wait,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
             messages.extend(received)
-            wait = 0
-            if not received and (messages or time.monotonic() >= deadline):
+            wait = 0 if messages else self.wait_seconds  # an empty queue is long-polled, not spun on
+            window_over = time.monotonic() >= deadline
+            if messages and (window_over or not received):  # Lambda invokes when its window ends
+                break
+            if not received and window_over:
                 break
         return messages
 
