@@ -105,6 +105,8 @@ class QueuePoller:
                 log.warning("poller for %s: %s", self.function_name, error)
                 self._stop.wait(1)
             except Exception:  # keep polling, as Lambda's poller does; the batch is retried
+                if self._stop.is_set():  # the stack is going down (the emulator may be gone first)
+                    return
                 log.exception("poller for %s failed", self.function_name)
                 self._stop.wait(1)
 

@@ -155,6 +155,8 @@ class DevStack:
         return self._api_log.read().decode(errors="replace")[-size:]
 
     def stop(self) -> None:
+        if self.runtime is not None:  # first: its pollers would poll an emulator going down
+            self.runtime.stop()
         if self._api is not None and self._api.poll() is None:
             self._api.terminate()
             try:
@@ -163,8 +165,6 @@ class DevStack:
                 self._api.kill()
         if self._api_log is not None:
             self._api_log.close()
-        if self.runtime is not None:
-            self.runtime.stop()
         self.sap.stop()
         self.platforms.stop()
         self.emulator.stop()
