@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from devstack.emulator import LambdaContext
 from devstack.events import sqs_record
@@ -101,7 +101,9 @@ class QueuePoller:
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except ClientError as error:  # SQS misbehaving: poll again, as Lambda's poller does
+            except (ClientError, EndpointConnectionError) as error:  # SQS misbehaving or gone: poll again
+                if self._stop.is_set():
+                    return
                 log.warning("poller for %s: %s", self.function_name, error)
                 self._stop.wait(1)
             except Exception:  # keep polling, as Lambda's poller does; the batch is retried
