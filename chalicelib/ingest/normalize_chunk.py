@@ -1,6 +1,8 @@
 """Normalize the chunks on the normalize queue: lake, quarantine, SAP queue, State Keeper.
 
-For each chunk message:
+For each chunk message (an invocation's chunks are normalized one by one, their valid
+records sent to SAP's queue in one outbox send, so a dispatch message carries many
+records rather than one chunk's share of each subject shard):
 - every record is normalized (`chalicelib.normalize.normalize`);
 - valid records are written to the lake as one Parquet object per (source, event date)
   partition, keyed by the chunk id, so a chunk processed twice overwrites its own objects;
@@ -81,6 +83,27 @@ class ChunkResult:
     quarantine_key: str | None = None
 
 
+@dataclass
+class _Prepared:
+    """A chunk normalized and written to the lake and quarantine, its states not yet reported."""
+
+    message: ChunkMessage
+    result: ChunkResult
+    valid: list[NormalizedRecord]
+    rejected: list[tuple[Rejected, dict[str, Any]]]
+    erased: list[str]
+    normalized_at: datetime
+
+
+@dataclass
+class _Queued:
+    """What the outbox made of one chunk's valid records: queued, or not for SAP and why."""
+
+    at: datetime
+    queued: list[str] = field(default_factory=list)
+    unsendable: dict[str, str] = field(default_factory=dict)
+
+
 def quarantine_key(message: ChunkMessage) -> str:
     """`quarantine/{source}/{file_id}/{chunk_id}.jsonl`: the rejected raw records of a chunk."""
     return f"{QUARANTINE_PREFIX}{message.source}/{message.file_id}/{message.chunk_id}.jsonl"
@@ -144,8 +167,10 @@ class ChunkNormalizer:
         self.clock = clock
 
     def handle(self, sqs_records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
-        """The SQS handler's work: every chunk on its own; failed ones come back."""
-        failures = []
+        """The SQS handler's work: each chunk on its own, their valid records sent to SAP's
+        queue together (`_send_together`); failed chunks come back."""
+        failures: list[dict[str, str]] = []
+        prepared: list[tuple[str, _Prepared]] = []
         for record in sqs_records:
             try:
                 message = ChunkMessage.model_validate_json(record["body"])
@@ -154,26 +179,32 @@ class ChunkNormalizer:
                 log.error("message %s is not a chunk message (%d errors)", record["messageId"], error.error_count())
                 failures.append({"itemIdentifier": record["messageId"]})
                 continue
-            with observability.correlated(
-                correlation_id=message.chunk_id, chunk_id=message.chunk_id, file_id=message.file_id
-            ):
+            with self._correlated(message):
                 try:
-                    result = self.normalize_chunk(message)
+                    prepared.append((record["messageId"], self._prepare(message)))
                 except Exception as error:  # noqa: BLE001 - one message fails alone, the batch carries on
-                    # where it failed, not the message: an exception may quote a personal value
-                    log.error(
-                        "chunk %s failed with %s; SQS will bring it back\n%s",
-                        message.chunk_id,
-                        type(error).__name__,
-                        "".join(traceback.format_tb(error.__traceback__)),
-                    )
-                    observability.count("ChunksFailed", source=message.source)
+                    self._failed(message, error)
                     failures.append({"itemIdentifier": record["messageId"]})
+        try:
+            sent = self._send_together([chunk for _, chunk in prepared])
+        except Exception as error:  # noqa: BLE001 - SAP's queue unavailable: every chunk of the send comes back
+            for message_id, chunk in prepared:
+                with self._correlated(chunk.message):
+                    self._failed(chunk.message, error)
+                failures.append({"itemIdentifier": message_id})
+            return {"batchItemFailures": failures}
+        for (message_id, chunk), outbox_result in zip(prepared, sent):
+            with self._correlated(chunk.message):
+                try:
+                    result = self._report(chunk, outbox_result)
+                except Exception as error:  # noqa: BLE001 - one message fails alone, the batch carries on
+                    self._failed(chunk.message, error)
+                    failures.append({"itemIdentifier": message_id})
                     continue
-                observability.count("ChunksNormalized", source=message.source)
+                observability.count("ChunksNormalized", source=chunk.message.source)
                 log.info(
                     "chunk %s: %d valid, %d invalid, %d queued for SAP, %d of erased subjects",
-                    message.chunk_id,
+                    chunk.message.chunk_id,
                     result.valid,
                     result.invalid,
                     result.queued,
@@ -182,6 +213,30 @@ class ChunkNormalizer:
         return {"batchItemFailures": failures}
 
     def normalize_chunk(self, message: ChunkMessage) -> ChunkResult:
+        """One chunk alone: lake, quarantine, SAP's queue, State Keeper."""
+        chunk = self._prepare(message)
+        (outbox_result,) = self._send_together([chunk])
+        return self._report(chunk, outbox_result)
+
+    @staticmethod
+    def _correlated(message: ChunkMessage) -> Any:
+        return observability.correlated(
+            correlation_id=message.chunk_id, chunk_id=message.chunk_id, file_id=message.file_id
+        )
+
+    @staticmethod
+    def _failed(message: ChunkMessage, error: Exception) -> None:
+        # where it failed, not the message: an exception may quote a personal value
+        log.error(
+            "chunk %s failed with %s; SQS will bring it back\n%s",
+            message.chunk_id,
+            type(error).__name__,
+            "".join(traceback.format_tb(error.__traceback__)),
+        )
+        observability.count("ChunksFailed", source=message.source)
+
+    def _prepare(self, message: ChunkMessage) -> _Prepared:
+        """Normalize a chunk and write its lake objects and quarantine; nothing queued or reported yet."""
         result = ChunkResult(chunk_id=message.chunk_id)
         valid: list[NormalizedRecord] = []
         rejected: list[tuple[Rejected, dict[str, Any]]] = []
@@ -207,8 +262,37 @@ class ChunkNormalizer:
             result.lake_keys.append(lake_object.key)
         if rejected:
             result.quarantine_key = self._quarantine(message, rejected)
+        return _Prepared(message, result, valid, rejected, erased, normalized_at=self.clock())
 
-        normalized_at = self.clock()
+    def _send_together(self, chunks: list[_Prepared]) -> list[_Queued]:
+        """One outbox send for the valid records of all `chunks` (so SAP's messages carry many
+        records, not a chunk's share of each subject shard), then what each chunk's share became.
+
+        Stamped before the send: a dispatcher may deliver the first records while the rest are
+        still being sent, and its DELIVERED must come after QUEUED_FOR_SAP."""
+        queued_at = self.clock()
+        records = [record for chunk in chunks for record in chunk.valid]
+        if not records:
+            return [_Queued(queued_at) for _ in chunks]
+        sent = self.outbox.send(records)
+        queued = set(sent.queued)
+        return [
+            _Queued(
+                queued_at,
+                [r.document_id for r in chunk.valid if r.document_id in queued],
+                {
+                    r.document_id: sent.unsendable[r.document_id]
+                    for r in chunk.valid
+                    if r.document_id in sent.unsendable
+                },
+            )
+            for chunk in chunks
+        ]
+
+    def _report(self, chunk: _Prepared, sent: _Queued) -> ChunkResult:
+        """The State Keeper hears every record's states of the chunk, in one reporter flush."""
+        message, result = chunk.message, chunk.result
+        normalized_at = chunk.normalized_at
         with self.reporter() as reporter:
             for item in message.records:
                 raw = RawRecord(item.position, item.source_record_id, item.data)
@@ -220,7 +304,7 @@ class ChunkNormalizer:
                         message.ingested_at,
                     )
                 )
-            for record in valid:
+            for record in chunk.valid:
                 reporter.report(
                     self._change(
                         message,
@@ -231,7 +315,7 @@ class ChunkNormalizer:
                         version=record,
                     )
                 )
-            for outcome, _ in rejected:
+            for outcome, _ in chunk.rejected:
                 reporter.report(
                     self._change(
                         message,
@@ -242,13 +326,18 @@ class ChunkNormalizer:
                         reasons=field_reasons((r.field, r.code) for r in outcome.reasons) or None,
                     )
                 )
-            for document_id in erased:  # no subject: the erasure removed the link, nothing puts it back
+            for document_id in chunk.erased:  # no subject: the erasure removed the link, nothing puts it back
                 reporter.report(
                     self._change(message, document_id, State.ERASED, normalized_at, reason_code=SUBJECT_ERASED)
                 )
-            if valid:
-                queued = self._queue_for_sap(message, valid, reporter)
-                result.queued = len(queued)
+            subjects = {record.document_id: record.subject_id for record in chunk.valid}
+            for document_id in dict.fromkeys(sent.queued):
+                reporter.report(
+                    self._change(message, document_id, State.QUEUED_FOR_SAP, sent.at, subject_id=subjects[document_id])
+                )
+            for document_id, reason_code in sent.unsendable.items():
+                reporter.report(self._change(message, document_id, State.NOT_FOR_SAP, sent.at, reason_code=reason_code))
+        result.queued = len(set(sent.queued))
         return result
 
     def _drop_erased(
@@ -282,22 +371,6 @@ class ChunkNormalizer:
         if erased:
             log.info("chunk %s: %d records of erased subjects dropped", message.chunk_id, len(erased))
         return kept_valid, kept_rejected, erased
-
-    def _queue_for_sap(self, message: ChunkMessage, valid: list[NormalizedRecord], reporter: Any) -> list[str]:
-        # Stamped before the send: a dispatcher may deliver the first records while the rest
-        # are still being sent, and its DELIVERED must come after QUEUED_FOR_SAP.
-        queued_at = self.clock()
-        sent = self.outbox.send(valid)
-        by_id = {record.document_id: record for record in valid}
-        for document_id in sent.queued:
-            reporter.report(
-                self._change(
-                    message, document_id, State.QUEUED_FOR_SAP, queued_at, subject_id=by_id[document_id].subject_id
-                )
-            )
-        for document_id, reason_code in sent.unsendable.items():
-            reporter.report(self._change(message, document_id, State.NOT_FOR_SAP, queued_at, reason_code=reason_code))
-        return list(sent.queued)
 
     def _quarantine(self, message: ChunkMessage, rejected: list[tuple[Rejected, dict[str, Any]]]) -> str:
         key = quarantine_key(message)
