@@ -401,10 +401,14 @@ class DynamoDbLedger:
             seen,
             "SET #claim = :claim, #expires_at = :expires REMOVE #state, #reason",
             {":claim": {"S": claim_key}, ":expires": _expiry(now)},
+            returns="NONE",  # the claim needs to know it moved, not what it holds now
         )
 
-    def _update(self, record_id: str, seen: str | None, update: str, values: dict[str, Any]) -> dict[str, Any] | None:
-        """One conditional UpdateItem of a record's item: it still points where it did, not withdrawn."""
+    def _update(
+        self, record_id: str, seen: str | None, update: str, values: dict[str, Any], returns: str = "ALL_NEW"
+    ) -> dict[str, Any] | None:
+        """One conditional UpdateItem of a record's item: it still points where it did, not
+        withdrawn. The item as updated (`returns` "NONE": empty), None if the condition failed."""
         if seen is None:
             condition = "attribute_not_exists(#claim) AND (attribute_not_exists(#state) OR #state = :pending_state)"
             values = {**values, ":pending_state": {"S": PENDING}}
@@ -420,7 +424,7 @@ class DynamoDbLedger:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
+                ReturnValues=returns,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
