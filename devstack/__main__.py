@@ -92,9 +92,10 @@ def status(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    os.environ.update(
-        {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": args.endpoint, "STAGE": "local"}
-    )
+    # the stack serves DynamoDB from a process of its own: it names the endpoints
+    endpoints = requests.post(f"{args.endpoint}/_devstack/endpoints", timeout=30)
+    endpoints.raise_for_status()
+    os.environ.update({**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, **endpoints.json(), "STAGE": "local"})
     from chalicelib import wiring
 
     print(wiring.token_store().create(args.name, args.role, args.expires_in_days).token)

@@ -190,6 +190,10 @@ class Emulator:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def environment(self) -> dict[str, str]:
+        """The endpoint variable a client needs: every service is here."""
+        return {"AWS_ENDPOINT_URL": self.endpoint}
+
     def start(self) -> None:
         if self.port:
             check_port_free(self.host, self.port)

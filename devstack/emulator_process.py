@@ -5,6 +5,11 @@ The child is `python -m devstack.emulator` (moto, counting every AWS request at 
 `FunctionFront` on a port of its own; the child passes their Lambda Invoke calls (Step
 Functions' task states among them) and the control routes it does not serve itself on to
 it. So `EmulatorProcess` answers as `Emulator` does, from another process.
+
+With `own_dynamodb`, DynamoDB is served by a second child of its own (the same emulator,
+its own door counts and faults), so moto's two busiest services work on two cores:
+clients reach it through `AWS_ENDPOINT_URL_DYNAMODB` (`environment()`), and a process
+started with the main endpoint alone asks `POST /_devstack/endpoints` for it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
@@ -23,19 +28,36 @@ from devstack.emulator import MOTO_CONFIG, FunctionFront, LambdaFunction, check_
 
 
 class EmulatorProcess:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, own_dynamodb: bool = False) -> None:
         self.host = host
         self.port = port
+        self.dynamodb_port: int | None = None
+        self.own_dynamodb = own_dynamodb
         self.front = FunctionFront()
         self.functions = self.front.functions
         self.control_routes: dict[str, Callable[[dict[str, Any]], Any]] = self.front.control_routes
+        self.control_routes["endpoints"] = lambda request: self.environment()
         self._child: subprocess.Popen[bytes] | None = None
+        self._dynamodb_child: subprocess.Popen[bytes] | None = None
         self._front_server: BaseWSGIServer | None = None
         self._front_thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def endpoints(self) -> list[str]:
+        """Every child's endpoint: the main one first."""
+        own = [f"http://{self.host}:{self.dynamodb_port}"] if self.dynamodb_port else []
+        return [self.endpoint, *own]
+
+    def environment(self) -> dict[str, str]:
+        """The endpoint variables a client needs (botocore reads the per-service one first)."""
+        variables = {"AWS_ENDPOINT_URL": self.endpoint}
+        if self.dynamodb_port:
+            variables["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://{self.host}:{self.dynamodb_port}"
+        return variables
 
     def start(self) -> None:
         if self.port:
@@ -54,16 +76,28 @@ class EmulatorProcess:
         )
         front_url = f"http://{self.host}:{self._front_server.server_address[1]}"
         self._forward({"url": front_url, "functions": sorted(self.functions)})
+        if self.own_dynamodb:
+            port = free_port(self.host)
+            self._dynamodb_child = start_child(
+                [sys.executable, "-m", "devstack.emulator", "--host", self.host, "--port", str(port)],
+                lambda: _configure(f"http://{self.host}:{port}"),
+                "the emulator's DynamoDB process",
+            )
+            self.dynamodb_port = port
 
     def configure(self) -> None:
-        requests.post(f"{self.endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
+        _configure(self.endpoint)
 
     def reset(self) -> None:
         """Forget every resource and item (moto's reset), keeping registered functions."""
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=30).raise_for_status()
-        self.configure()
+        for endpoint in self.endpoints:
+            requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
+            _configure(endpoint)
 
     def stop(self) -> None:
+        stop_child(self._dynamodb_child)
+        self._dynamodb_child = None
+        self.dynamodb_port = None
         stop_child(self._child)
         self._child = None
         if self._front_server is not None:
@@ -74,21 +108,35 @@ class EmulatorProcess:
             self._front_thread.join(timeout=10)
 
     def request_counts(self, reset: bool = False) -> list[dict[str, Any]]:
-        """The AWS requests the emulator served, see `DoorCounts`."""
-        response = requests.post(f"{self.endpoint}/_devstack/requests", json={"reset": reset}, timeout=30)
-        response.raise_for_status()
-        return list(response.json())
+        """The AWS requests the emulator served (both children's), see `DoorCounts`."""
+        rows: list[dict[str, Any]] = []
+        for endpoint in self.endpoints:
+            response = requests.post(f"{endpoint}/_devstack/requests", json={"reset": reset}, timeout=30)
+            response.raise_for_status()
+            rows.extend(response.json())
+        return sorted(rows, key=lambda row: (row["service"], row["operation"], row["resource"]))
 
     def set_faults(self, rules: list[dict[str, Any]], clear: bool = False) -> dict[str, Any]:
-        """Make AWS misbehave at the child's door (`devstack/faults.py`)."""
-        return self._control("faults", {"rules": rules, "clear": clear})
+        """Make AWS misbehave at the door of the child that serves each rule's service (`devstack/faults.py`)."""
+        answers = [
+            self._control(
+                endpoint, "faults", {"rules": [r for r in rules if self._serves(endpoint, r)], "clear": clear}
+            )
+            for endpoint in self.endpoints
+        ]
+        return {"rules": [r for a in answers for r in a["rules"]], "injected": _summed(a["injected"] for a in answers)}
 
     def faults_injected(self) -> dict[str, int]:
         """Faults injected so far, by `service:code`."""
-        return dict(self._control("faults", {})["injected"])
+        return _summed(self._control(endpoint, "faults", {})["injected"] for endpoint in self.endpoints)
 
-    def _control(self, route: str, request: dict[str, Any]) -> Any:
-        response = requests.post(f"{self.endpoint}/_devstack/{route}", json=request, timeout=30)
+    def _serves(self, endpoint: str, rule: dict[str, Any]) -> bool:
+        own = self.dynamodb_port is not None and rule.get("service") == "dynamodb"
+        return own == (endpoint != self.endpoint)
+
+    @staticmethod
+    def _control(endpoint: str, route: str, request: dict[str, Any]) -> Any:
+        response = requests.post(f"{endpoint}/_devstack/{route}", json=request, timeout=30)
         response.raise_for_status()
         return response.json()
 
@@ -100,3 +148,15 @@ class EmulatorProcess:
 
     def _forward(self, request: dict[str, Any]) -> None:
         requests.post(f"{self.endpoint}/_devstack/forward", json=request, timeout=10).raise_for_status()
+
+
+def _configure(endpoint: str) -> None:
+    requests.post(f"{endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
+
+
+def _summed(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for count in counts:
+        for key, value in count.items():
+            total[key] = total.get(key, 0) + value
+    return dict(sorted(total.items()))

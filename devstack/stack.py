@@ -50,7 +50,7 @@ class DevStack:
         self.host = host
         self.visibility_timeout = visibility_timeout
         self.api_port = api_port
-        self.emulator: Emulator | EmulatorProcess = EmulatorProcess(host=host, port=emulator_port)
+        self.emulator: Emulator | EmulatorProcess = EmulatorProcess(host=host, port=emulator_port, own_dynamodb=True)
         self.sap = StandIn(host, sap_port, capacity=sap_capacity)
         self.platforms = LocalPlatforms(host)
         self.resources: Resources = for_stage("local")
@@ -75,7 +75,7 @@ class DevStack:
         return {
             **FAKE_CREDENTIALS,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.emulator.endpoint,
+            **self.emulator.environment(),
             **self.resources.environment(),
         }
 
@@ -168,6 +168,7 @@ class DevStack:
         self.sap.stop()
         self.platforms.stop()
         self.emulator.stop()
+        os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)  # a later client must not look for it
 
     def __enter__(self) -> DevStack:
         self.start()

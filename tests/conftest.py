@@ -42,6 +42,7 @@ def emulator() -> Iterator[Emulator]:
 def aws(emulator: Emulator) -> Iterator[boto3.Session]:
     """A boto3 session on a freshly reset emulator (no resources)."""
     os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint
+    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)  # a local stack's, gone with it
     emulator.reset()
     from chalicelib import wiring
 
