@@ -181,6 +181,7 @@ class Emulator:
         self.control_routes["forward"] = self._forward
         self._forward_url: str | None = None
         self._forwarded: set[str] = set()
+        self._services_elsewhere: dict[str, str] = {}  # service -> the emulator process that serves it
         self._moto_app = DomainDispatcherApplication(create_backend_app)
         self._queue_writes = threading.Lock()
         self._server: BaseWSGIServer | None = None
@@ -237,10 +238,12 @@ class Emulator:
         return self.faults.counts()
 
     def _forward(self, request: dict[str, Any]) -> dict[str, Any]:
-        """`{"url", "functions"}`: where the functions named (and unknown control routes) are served."""
+        """`{"url", "functions", "services"}`: where the functions named (and unknown control
+        routes) are served, and the services another emulator process serves (`{name: url}`)."""
         self._forward_url = request.get("url", self._forward_url)
         self._forwarded.update(request.get("functions", []))
-        return {"url": self._forward_url, "functions": sorted(self._forwarded)}
+        self._services_elsewhere.update(request.get("services", {}))
+        return {"url": self._forward_url, "functions": sorted(self._forwarded), "services": self._services_elsewhere}
 
     # -- WSGI -------------------------------------------------------------------------
 
@@ -256,6 +259,9 @@ class Emulator:
             if route.split("/")[0] in self.control_routes or self._forward_url is None:
                 return self.front.control(route, environ, start_response)
             return self._pass_on(environ, start_response)
+        elsewhere = self._services_elsewhere.get(identify(environ)[0] or "")
+        if elsewhere is not None:  # a client that knows this endpoint only: counted where it is served
+            return _relay(elsewhere, environ, start_response)
         faulted = self._fault(environ, start_response)
         if faulted is not None:
             return faulted
@@ -305,6 +311,27 @@ def invoked_function(environ: dict[str, Any]) -> str | None:
     if match is None:
         return None
     return unquote(match.group("name")).split(":function:")[-1].split(":")[0]
+
+
+def _relay(url: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """The request as the emulator process at `url` answers it, signature and all."""
+    headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    query = environ.get("QUERY_STRING")
+    answer = requests.request(
+        environ.get("REQUEST_METHOD", "POST"),
+        f"{url}{environ.get('PATH_INFO', '')}{'?' + query if query else ''}",
+        data=_read_body(environ),
+        headers=headers,
+        timeout=FUNCTION_TIMEOUT_SECONDS,
+    )
+    dropped = {"content-length", "transfer-encoding", "connection", "content-encoding"}
+    start_response(
+        f"{answer.status_code} {answer.reason}",
+        [(key, value) for key, value in answer.headers.items() if key.lower() not in dropped],
+    )
+    return [answer.content]
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

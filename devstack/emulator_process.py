@@ -7,9 +7,9 @@ Functions' task states among them) and the control routes it does not serve itse
 it. So `EmulatorProcess` answers as `Emulator` does, from another process.
 
 With `own_dynamodb`, DynamoDB is served by a second child of its own (the same emulator,
-its own door counts and faults), so moto's two busiest services work on two cores:
-clients reach it through `AWS_ENDPOINT_URL_DYNAMODB` (`environment()`), and a process
-started with the main endpoint alone asks `POST /_devstack/endpoints` for it.
+its own door counts and faults), so moto's two busiest services work on two cores. The
+stack's clients reach it through `AWS_ENDPOINT_URL_DYNAMODB` (`environment()`, also at
+`POST /_devstack/endpoints`); a client that knows the main endpoint only is relayed there.
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ class EmulatorProcess:
                 "the emulator's DynamoDB process",
             )
             self.dynamodb_port = port
+            # a client given the main endpoint alone (the AWS CLI's --endpoint-url) is relayed there
+            self._forward({"services": {"dynamodb": f"http://{self.host}:{port}"}})
 
     def configure(self) -> None:
         _configure(self.endpoint)

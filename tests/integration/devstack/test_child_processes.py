@@ -88,3 +88,43 @@ def test_the_stand_in_process_answers_its_inspection_and_stops() -> None:
         url = standin.url
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=2)
+
+
+def test_dynamodb_in_a_process_of_its_own_answers_both_ways_and_counts_once() -> None:
+    # GIVEN the emulator with DynamoDB in a second process
+    emulator = EmulatorProcess(own_dynamodb=True)
+    emulator.start()
+    try:
+        direct = boto3.client(
+            "dynamodb",
+            endpoint_url=emulator.environment()["AWS_ENDPOINT_URL_DYNAMODB"],
+            region_name="eu-central-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        relayed = aws_client(emulator, "dynamodb")  # a client that knows the main endpoint only
+        assert emulator.environment()["AWS_ENDPOINT_URL_DYNAMODB"] != emulator.endpoint
+        emulator.request_counts(reset=True)
+        # WHEN a table is made directly and an item written and read through the main endpoint
+        direct.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        relayed.put_item(TableName="t", Item={"pk": {"S": "a"}})
+        with pytest.raises(relayed.exceptions.ConditionalCheckFailedException):
+            relayed.put_item(TableName="t", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)")
+        # THEN both see one table; each request is counted once; a DynamoDB fault hits the DynamoDB process
+        assert direct.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}
+        puts = [row for row in emulator.request_counts() if row["operation"] == "PutItem"]
+        assert [row["requests"] for row in puts] == [2]
+        emulator.set_faults([{"service": "dynamodb", "kind": "throttle", "every": 1}])
+        with pytest.raises(direct.exceptions.ProvisionedThroughputExceededException):
+            direct.get_item(TableName="t", Key={"pk": {"S": "a"}})
+        assert sum(emulator.faults_injected().values()) >= 1
+        emulator.set_faults([], clear=True)
+        emulator.reset()
+        assert direct.list_tables()["TableNames"] == []
+    finally:
+        emulator.stop()
