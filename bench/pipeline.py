@@ -231,20 +231,40 @@ def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, timeout: float) ->
 
 
 def hop_times(phase: Phase) -> dict[str, list[float]]:
-    """Seconds per hop and end to end (upload to final), one value per document."""
+    """Seconds per hop and end to end (upload to final), one value per carriage: a document
+    a later file carries again (an attendee in two pages) is timed from each file's upload to
+    the first final state after that file's own entries, not from one file's upload to another's
+    final state. Entries name their chunk, so their file (`{file_id}-{chunk}`); the final
+    states (the dispatcher's) come after the carriage's last normalize entry."""
     from chalicelib.state_keeper.lifecycle import FINAL_STATES
 
     hops: dict[str, list[float]] = defaultdict(list)
     for record in phase.records:
-        first: dict[str, float] = {"upload": phase.uploaded_at.get(record.file_id or "", phase.began)}
-        for entry in record.history:
-            first.setdefault(entry.state.value, entry.at_ms / 1000)
-        for a, b in itertools.pairwise(HOPS):
-            if a in first and b in first:
-                hops[f"{a}→{b}"].append(max(0.0, first[b] - first[a]))
-        if record.state in FINAL_STATES:
-            final = max(e.at_ms for e in record.history if e.state in FINAL_STATES) / 1000
-            hops["upload→final"].append(max(0.0, final - first["upload"]))
+        entries = sorted(record.history, key=lambda e: e.at_ms)
+        carriages: dict[str, dict[str, float]] = defaultdict(dict)
+        for entry in entries:
+            if entry.chunk_id:
+                carriages[entry.chunk_id.rsplit("-", 1)[0]].setdefault(entry.state.value, entry.at_ms / 1000)
+        for file_id, first in carriages.items():
+            if file_id not in phase.uploaded_at:
+                continue  # carried by a file of another phase
+            first["upload"] = phase.uploaded_at[file_id]
+            own_final = [first[s.value] for s in FINAL_STATES if s.value in first]
+            last_own = max(t for state, t in first.items() if state != "upload")
+            later_final = [
+                (e.state.value, e.at_ms / 1000)
+                for e in entries
+                if e.state in FINAL_STATES and e.at_ms / 1000 >= last_own
+            ]
+            if not own_final and later_final:
+                state, at = later_final[0]
+                first.setdefault(state, at)
+                own_final = [at]
+            for a, b in itertools.pairwise(HOPS):
+                if a in first and b in first:
+                    hops[f"{a}→{b}"].append(max(0.0, first[b] - first[a]))
+            if own_final:
+                hops["upload→final"].append(max(0.0, min(own_final) - first["upload"]))
     return hops
 
 
