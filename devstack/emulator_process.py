@@ -79,7 +79,17 @@ class EmulatorProcess:
         if self.own_dynamodb:
             port = free_port(self.host)
             self._dynamodb_child = start_child(
-                [sys.executable, "-m", "devstack.emulator", "--host", self.host, "--port", str(port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "devstack.emulator",
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(port),
+                    "--service",
+                    "dynamodb",
+                ],
                 lambda: _configure(f"http://{self.host}:{port}"),
                 "the emulator's DynamoDB process",
             )
