@@ -292,7 +292,9 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
                 "SAP_DISPATCH_QUEUE",
                 visibility_timeout=6 * FUNCTION_TIMEOUT,
                 dead_letter=dlq("sap-dispatch-dlq", "SAP_DISPATCH_DLQ", fifo=True),
-                max_receive_count=8,
+                # with backoff capped at a minute (sap/dispatcher.py): an SAP outage of a few
+                # minutes parks nothing; a message SAP keeps failing is parked after ~7.5 minutes
+                max_receive_count=20,
                 fifo=True,
             ),
             # verified webhook deliveries, buffered: one collector run writes one raw file

@@ -21,6 +21,11 @@ CSV download, dispatched at once) is `HELD_ELSEWHERE`: that message settles it, 
 back if its dispatcher dies, so this copy neither waits out the lease nor reports anything.
 Only a record held for the same message (an attempt that died) waits for its lease. A
 record carried twice in one run is claimed for its first message; the copy is HELD_ELSEWHERE.
+
+A message that must wait comes back after full-jitter backoff capped at
+`RETRY_CAP_SECONDS` (never below SAP's Retry-After): with the dispatch queue's 20 receives
+that rides out an SAP outage of 7.5 minutes on average (over 5.5 in 95 of 100) before
+the message is parked, and a recovered SAP sees its backlog within a minute.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ RETRYING = "RETRYING"
 HELD_ELSEWHERE = "HELD_ELSEWHERE"
 FINAL_OUTCOMES = frozenset({DELIVERED, REJECTED_BY_SAP, INVALID_FOR_SAP, WITHDRAWN, SENT_BEFORE_ERASURE})
 OVERLOAD_STATUSES = frozenset({429, 503})
+RETRY_CAP_SECONDS = 60.0  # a message's wait between receives, see the module doc
 
 
 @dataclass(frozen=True)
@@ -498,7 +504,9 @@ class _Run:
             group = message.group_id
             if message.message_id in retry_after or (group is not None and group in blocked_groups):
                 delay = backoff_seconds(
-                    message.receive_count, retry_after=max(retry_after.get(message.message_id, 0.0), busy)
+                    message.receive_count,
+                    retry_after=max(retry_after.get(message.message_id, 0.0), busy),
+                    cap=RETRY_CAP_SECONDS,
                 )
                 self.result.retries.append(MessageRetry(message.message_id, message.receipt_handle, delay))
                 if group is not None:
