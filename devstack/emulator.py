@@ -282,10 +282,11 @@ class Emulator:
             if route.split("/")[0] in self.control_routes or self._forward_url is None:
                 return self.front.control(route, environ, start_response)
             return self._pass_on(environ, start_response)
-        elsewhere = self._services_elsewhere.get(identify(environ)[0] or "")
+        service, operation = identify(environ)
+        elsewhere = self._services_elsewhere.get(service or "")
         if elsewhere is not None:  # a client that knows this endpoint only: counted where it is served
             return _relay(elsewhere, environ, start_response)
-        faulted = self._fault(environ, start_response)
+        faulted = self._fault(environ, start_response, service, operation)
         if faulted is not None:
             return faulted
         if environ.get("HTTP_X_AMZ_TARGET") in QUEUE_WRITES:
@@ -293,10 +294,11 @@ class Emulator:
                 return list(self.door.count(environ, self._moto_app, start_response))
         return self.door.count(environ, self._moto_app, start_response)
 
-    def _fault(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes] | None:
+    def _fault(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], service: str | None, operation: str | None
+    ) -> list[bytes] | None:
         """A scripted AWS error for this request (`devstack/faults.py`), else None. A faulted
         request is not counted at the door: AWS bills no throttled or failed request."""
-        service, operation = identify(environ)
         if service is None:
             return None
         rule = self.faults.take(service, operation)
