@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import threading
 import traceback
@@ -383,6 +384,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--service", help="serve this one service (dynamodb), see `Emulator`")
     args = parser.parse_args()
+    # Ctrl-C reaches the whole terminal group: the stack that started this process stops its
+    # pollers first and then this (SIGTERM), so none polls an emulator already gone
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     emulator = Emulator(args.host, args.port, service=args.service)
     emulator.start()
     threading.Event().wait()

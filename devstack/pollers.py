@@ -92,10 +92,19 @@ class QueuePoller:
         for thread in self._threads:
             thread.start()
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Take no new batch (a long poll under way ends on its own)."""
         self._stop.set()
+
+    def stop(self, idle_until: float | None = None) -> None:
+        """Halt, and wait for a batch being handled to finish; a thread that is only waiting
+        in a long poll holds nothing, so it is waited for until `idle_until` (monotonic
+        time; a second from now by default), not for the rest of its poll."""
+        self.halt()
+        grace_ends = time.monotonic() + 1.0 if idle_until is None else idle_until
         for thread in self._threads:
-            thread.join(timeout=self.wait_seconds + 30)
+            busy = self.busy
+            thread.join(timeout=self.wait_seconds + 30 if busy else max(0.0, grace_ends - time.monotonic()))
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -307,7 +307,10 @@ class LocalRuntime:
     def stop(self) -> None:
         self._stop.set()
         for poller in self.pollers:
-            poller.stop()
+            poller.halt()
+        idle_until = time.monotonic() + 1.0  # one second for every idle poller together
+        for poller in self.pollers:
+            poller.stop(idle_until)
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
         for thread in self._warming:

@@ -60,9 +60,15 @@ def forkserver(preload: list[str]) -> Any:
     return context
 
 
+def ignore_interrupts() -> None:
+    """Ctrl-C reaches every process of the terminal's group: a sandbox leaves it to the stack,
+    which stops its sandboxes in order (a worker interrupted mid-wait printed a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _Sandbox:
     def __init__(self, context: Any) -> None:
-        self.executor = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        self.executor = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=ignore_interrupts)
         self.pid: int = self.executor.submit(os.getpid).result()  # starts (forks) the process now
         self.dead = False
 
