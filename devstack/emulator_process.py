@@ -17,6 +17,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -47,16 +48,20 @@ class EmulatorProcess:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def dynamodb_endpoint(self) -> str | None:
+        """The DynamoDB child's endpoint, None when DynamoDB is served by the main one."""
+        return f"http://{self.host}:{self.dynamodb_port}" if self.dynamodb_port else None
+
+    @property
     def endpoints(self) -> list[str]:
         """Every child's endpoint: the main one first."""
-        own = [f"http://{self.host}:{self.dynamodb_port}"] if self.dynamodb_port else []
-        return [self.endpoint, *own]
+        return [self.endpoint, *([self.dynamodb_endpoint] if self.dynamodb_endpoint else [])]
 
     def environment(self) -> dict[str, str]:
         """The endpoint variables a client needs (botocore reads the per-service one first)."""
         variables = {"AWS_ENDPOINT_URL": self.endpoint}
-        if self.dynamodb_port:
-            variables["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://{self.host}:{self.dynamodb_port}"
+        if self.dynamodb_endpoint:
+            variables["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_endpoint
         return variables
 
     def start(self) -> None:
@@ -95,7 +100,7 @@ class EmulatorProcess:
             )
             self.dynamodb_port = port
             # a client given the main endpoint alone (the AWS CLI's --endpoint-url) is relayed there
-            self._forward({"services": {"dynamodb": f"http://{self.host}:{port}"}})
+            self._forward({"services": {"dynamodb": self.dynamodb_endpoint}})
 
     def configure(self) -> None:
         _configure(self.endpoint)
@@ -167,8 +172,4 @@ def _configure(endpoint: str) -> None:
 
 
 def _summed(counts: Iterable[dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for count in counts:
-        for key, value in count.items():
-            total[key] = total.get(key, 0) + value
-    return dict(sorted(total.items()))
+    return dict(sorted(sum(map(Counter, counts), Counter()).items()))
