@@ -16,10 +16,10 @@ one item, and each record has one small item that another message can find:
   BatchWriteItem with no condition (only its owner writes it): once at the claim, once at
   the settle, whatever the number of records;
 - a *record item* (`pk=record#<record_id>`) *pointing* at the claim item that holds it:
-  the claim moves the pointer with one conditional UpdateItem (it still points where it
-  did when read), so two dispatchers never both hold a record, and a second message
-  finds the first one's claim (its lease, its message: HELD_ELSEWHERE) or its final
-  answer there. Withdrawn and reopened states and the parked mark live on this item.
+  the claim moves the pointer with one conditional PutItem (the item is still as it was
+  read: the same pointer and parked mark), so two dispatchers never both hold a record,
+  and a second message finds the first one's claim (its lease, its message:
+  HELD_ELSEWHERE) or its final answer there. Withdrawn and reopened states and the parked mark live on this item.
 A claim reads both with two consistent BatchGetItems. Per record that is one write unit
 (the pointer), plus two claim-item writes per message (see bench/README.md).
 
@@ -273,7 +273,7 @@ class DynamoDbLedger:
 
         def point(rid: str) -> Claim:
             view = views[rid]
-            if self._point(rid, view.claim_key, item_of[rid].key, now):
+            if self._point(rid, view.item, item_of[rid].key, now):
                 with self._lock:
                     self._held[(owner, rid)] = item_of[rid]
                 return _claim_from(rid, True, view.old, now)
@@ -394,21 +394,46 @@ class DynamoDbLedger:
 
     # -- items -------------------------------------------------------------------------------
 
-    def _point(self, record_id: str, seen: str | None, claim_key: str, now: float) -> bool:
-        """Point the record at a claim, if nobody moved it since it was read."""
-        return None is not self._update(
-            record_id,
-            seen,
-            "SET #claim = :claim, #expires_at = :expires REMOVE #state, #reason",
-            {":claim": {"S": claim_key}, ":expires": _expiry(now)},
-            returns="NONE",  # the claim needs to know it moved, not what it holds now
-        )
+    def _point(self, record_id: str, item: dict[str, Any], claim_key: str, now: float) -> bool:
+        """Point the record at a claim, if nobody changed its item since it was read (`item`).
 
-    def _update(
-        self, record_id: str, seen: str | None, update: str, values: dict[str, Any], returns: str = "ALL_NEW"
-    ) -> dict[str, Any] | None:
+        One conditional PutItem of the whole small item, a compare-and-swap: the pointer as
+        read, and the parked mark as read (the one attribute kept), so a park or unpark in
+        between fails it as a move would. The same write unit as an UpdateItem, and half
+        the work for DynamoDB's emulator, which evaluates update expressions slowly."""
+        new_item: dict[str, Any] = {**_key(record_id), "claim": {"S": claim_key}, "expires_at": _expiry(now)}
+        names = {"#claim": "claim", "#parked_at": "parked_at"}
+        values: dict[str, Any] = {}
+        if "claim" in item:
+            condition = "#claim = :seen"
+            values[":seen"] = {"S": item["claim"]}
+        else:
+            condition = "attribute_not_exists(#claim) AND (attribute_not_exists(#state) OR #state = :pending_state)"
+            names["#state"] = "state"
+            values[":pending_state"] = {"S": PENDING}
+        if "parked_at" in item:
+            new_item["parked_at"] = {"N": _number(float(item["parked_at"]))}
+            condition += " AND #parked_at = :parked_at"
+            values[":parked_at"] = new_item["parked_at"]
+        else:
+            condition += " AND attribute_not_exists(#parked_at)"
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=new_item,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def _update(self, record_id: str, seen: str | None, update: str, values: dict[str, Any]) -> dict[str, Any] | None:
         """One conditional UpdateItem of a record's item: it still points where it did, not
-        withdrawn. The item as updated (`returns` "NONE": empty), None if the condition failed."""
+        withdrawn. The item as updated, None if the condition failed."""
         if seen is None:
             condition = "attribute_not_exists(#claim) AND (attribute_not_exists(#state) OR #state = :pending_state)"
             values = {**values, ":pending_state": {"S": PENDING}}
@@ -424,7 +449,7 @@ class DynamoDbLedger:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
-                ReturnValues=returns,
+                ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":

@@ -135,6 +135,42 @@ def test_parking_a_record_in_flight_keeps_its_claim(ledger: DynamoDbLedger, cloc
     assert claim.status == "claimed" and claim.in_doubt
 
 
+def test_a_claim_keeps_the_parked_mark_of_a_record_parked_before_it_was_sent(ledger: DynamoDbLedger) -> None:
+    # GIVEN a record parked before any dispatcher held it (its message dead-lettered)
+    assert ledger.park_many(["r1"]) == {"r1": 1_000.0}
+
+    # WHEN a dispatcher claims it (a replay before the unpark, say)
+    claim = ledger.claim("r1", "a", 60, "m1")
+
+    # THEN it holds the record, and the parked mark is still there to be cleared by the replay
+    assert claim.status == "claimed"
+    assert ledger.park_many(["r1"]) == {"r1": 1_000.0}
+
+
+def test_a_park_between_a_claims_read_and_its_write_makes_the_claim_yield(
+    ledger: DynamoDbLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the dead-letter watch parks the record just after a dispatcher read it
+    read = ledger._views  # the test puts a second writer between the claim's read and its write
+    raced: list[bool] = []
+
+    def read_then_park(record_ids: list[str]) -> dict[str, object]:
+        views = read(record_ids)
+        if not raced:
+            raced.append(True)
+            DynamoDbLedger(ledger.table_name, ledger.client, clock=ledger.clock).park_many(record_ids)
+        return views
+
+    monkeypatch.setattr(ledger, "_views", read_then_park)
+
+    # WHEN the dispatcher moves the pointer
+    claim = ledger.claim("r1", "a", 60, "m1")
+
+    # THEN the move fails (the item changed since it was read) and the record comes back busy, still parked
+    assert claim.status == "busy"
+    assert ledger.park_many(["r1"]) == {"r1": 1_000.0}
+
+
 def test_credentials_come_from_the_declared_secret_in_a_deployed_function(stack: boto3.Session) -> None:
     # GIVEN operators put the communication user into the declared secret
     secrets, name = stack.client("secretsmanager"), for_stage("local").secret("sap").name
