@@ -126,9 +126,21 @@ def boundary_of(content_type: str) -> str:
 
 
 def split_multipart(body: bytes, boundary: str) -> list[bytes]:
-    """The parts between `--boundary` delimiters (RFC 2046), CRLF or LF line ends."""
-    delimiter = re.escape(b"--" + boundary.encode())
-    segments = re.split(rb"(?:\r?\n|^)" + delimiter, body, flags=re.MULTILINE)
+    """The parts between `--boundary` delimiters (RFC 2046), CRLF or LF line ends.
+
+    A delimiter counts at the start of the body or of a line only. Plain byte splitting:
+    every changeset answer has a boundary of its own, and a regular expression per
+    boundary would be compiled anew for each."""
+    delimiter = b"--" + boundary.encode()
+    pieces = body.split(delimiter)
+    segments = [pieces[0]]
+    for piece in pieces[1:]:
+        before = segments[-1]
+        if before.endswith(b"\n") or (len(segments) == 1 and not before):
+            segments[-1] = before.removesuffix(b"\n").removesuffix(b"\r")
+            segments.append(piece)
+        else:  # the boundary's text inside a part, not a delimiter
+            segments[-1] = before + delimiter + piece
     parts: list[bytes] = []
     for segment in segments[1:]:
         if segment.startswith(b"--"):

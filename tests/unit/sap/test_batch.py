@@ -77,3 +77,20 @@ def test_a_changeset_answered_with_fewer_responses_than_operations_is_not_accept
     first, _ = batch.parse(body, content_type, CHANGESETS)
 
     assert not first.accepted
+
+
+def test_a_boundarys_text_inside_a_part_does_not_split_it() -> None:
+    body = (
+        b"preamble --b1 not a delimiter\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsays --b1 mid-line\r\n"
+        b"--b1  \r\n\r\nsecond\n--b1--\r\nepilogue"
+    )
+
+    parts = batch.split_multipart(body, "b1")
+
+    assert parts == [b"Content-Type: text/plain\r\n\r\nsays --b1 mid-line", b"\r\nsecond"]
+
+
+def test_a_body_that_starts_with_its_delimiter_and_never_closes_is_a_protocol_error() -> None:
+    assert batch.split_multipart(b"--b1\r\none\r\n--b1--", "b1") == [b"one"]
+    with pytest.raises(SapProtocolError):
+        batch.split_multipart(b"--b1\r\none\r\n--b1\r\ntwo", "b1")
