@@ -196,6 +196,13 @@ def _failed_message_ids(result: Any) -> set[str]:
     return set()
 
 
+def _error_name(error: Exception) -> str:
+    """The error's type, and for an AWS error its operation and code (never its message)."""
+    if isinstance(error, ClientError):
+        return f"{type(error).__name__} {error.operation_name} {error.response.get('Error', {}).get('Code')}"
+    return type(error).__name__
+
+
 class S3NotificationPoller(QueuePoller):
     """Delivers S3 event notifications, which moto puts on an SQS queue, to a handler.
 
@@ -215,14 +222,14 @@ class S3NotificationPoller(QueuePoller):
                 self.handler(body, LambdaContext(self.function_name))
             except Exception as error:  # noqa: BLE001 - a handler error fails its event, as in Lambda
                 self.stats.failed_messages += 1
-                log.warning("%s failed on an S3 event: %s", self.function_name, type(error).__name__)
+                log.warning("%s failed on an S3 event: %s", self.function_name, _error_name(error))
                 continue
             if self._twice():
                 self.stats.duplicated_messages += 1
                 try:
                     self.handler(body, LambdaContext(self.function_name))
                 except Exception as error:  # noqa: BLE001 - as above
-                    log.warning("%s failed on a repeated S3 event: %s", self.function_name, type(error).__name__)
+                    log.warning("%s failed on a repeated S3 event: %s", self.function_name, _error_name(error))
             self._delete(message)
 
     def _delete(self, message: dict[str, Any]) -> None:

@@ -32,6 +32,7 @@ from chalicelib.normalize.connectors.base import Connector
 from chalicelib.normalize.exceptions import MalformedRawKey, UnknownSource
 from chalicelib.normalize.mappings import MappedConnector
 from chalicelib.normalize.sources import connector_for, source_from_key
+from chalicelib.queues import send_batches
 from chalicelib.raw_files.reader import read_file
 from chalicelib.raw_files.records import DEFAULT_LIMITS, FileProblem, RawRecord, ReadLimits
 from chalicelib.raw_files.splitter import Facts
@@ -168,17 +169,18 @@ class FileSplitter:
         outcome.problems = [problem, *outcome.problems][:MAX_PROBLEMS_KEPT]
 
     def _send(self, messages: list[ChunkMessage]) -> None:
-        entries = [
-            {"Id": str(index), "MessageBody": message.model_dump_json()} for index, message in enumerate(messages)
-        ]
-        for attempt in range(5):
-            response = self.sqs.send_message_batch(QueueUrl=self.normalize_queue_url, Entries=entries)
-            failed = {failure["Id"] for failure in response.get("Failed", [])}
-            entries = [entry for entry in entries if entry["Id"] in failed]
-            if not entries:
-                return
-            log.warning("normalize queue refused %d chunk messages (attempt %d)", len(entries), attempt + 1)
-        raise RuntimeError(f"{len(entries)} chunk messages could not be queued")
+        bodies = [message.model_dump_json() for message in messages]
+        for batch in send_batches(bodies, str):
+            entries = [{"Id": str(index), "MessageBody": body} for index, body in enumerate(batch)]
+            for attempt in range(5):
+                response = self.sqs.send_message_batch(QueueUrl=self.normalize_queue_url, Entries=entries)
+                failed = {failure["Id"] for failure in response.get("Failed", [])}
+                entries = [entry for entry in entries if entry["Id"] in failed]
+                if not entries:
+                    break
+                log.warning("normalize queue refused %d chunk messages (attempt %d)", len(entries), attempt + 1)
+            else:
+                raise RuntimeError(f"{len(entries)} chunk messages could not be queued")
 
     def _problem(self, outcome: FileOutcome, problem: Problem) -> None:
         outcome.problems_total += 1

@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib.queues import send_batches
 from chalicelib.sap.ledger import DispatchLedger
 from chalicelib.sap.payloads import DispatchMessage
 from chalicelib.state_keeper.lifecycle import State, StateChange
@@ -173,21 +174,23 @@ def replay_dead_letters(
             if not batch:
                 break
             queued_at = clock()  # before the send: a fast dispatcher's DELIVERED must come later
-            response = sqs.send_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {
-                        "Id": str(index),
-                        "MessageBody": message["Body"],
-                        "MessageGroupId": message.get("Attributes", {}).get("MessageGroupId") or "replayed",
-                        "MessageDeduplicationId": hashlib.sha256(
-                            f"{replay_id}:{message['MessageId']}".encode()
-                        ).hexdigest(),
-                    }
-                    for index, message in enumerate(batch)
-                ],
-            )
-            done = [batch[int(entry["Id"])] for entry in response.get("Successful", [])]
+            done = []
+            for part in send_batches(batch, lambda message: message["Body"]):
+                response = sqs.send_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {
+                            "Id": str(index),
+                            "MessageBody": message["Body"],
+                            "MessageGroupId": message.get("Attributes", {}).get("MessageGroupId") or "replayed",
+                            "MessageDeduplicationId": hashlib.sha256(
+                                f"{replay_id}:{message['MessageId']}".encode()
+                            ).hexdigest(),
+                        }
+                        for index, message in enumerate(part)
+                    ],
+                )
+                done += [part[int(entry["Id"])] for entry in response.get("Successful", [])]
             if done:
                 sqs.delete_message_batch(
                     QueueUrl=dlq_url,

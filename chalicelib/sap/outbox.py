@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.normalize.schema import Answer, InteractionType, NormalizedRecord
 from chalicelib.normalize.versions import first_of_each_interaction, interaction_key
+from chalicelib.queues import send_batches
 from chalicelib.sap import metadata
 from chalicelib.sap.exceptions import OutboxUnavailable
 from chalicelib.sap.metadata import CONTACT_SERVICE, INTERACTION_SERVICE
@@ -70,8 +70,6 @@ INVALID_FOR_SAP = "INVALID_FOR_SAP"
 
 RECORDS_PER_MESSAGE = 100  # the dispatcher's records per $batch: one message, one request per service
 MAX_MESSAGE_BYTES = 240 * 1024  # below SQS's 256 KB
-MAX_BATCH_BYTES = 250 * 1024  # SendMessageBatch: the sum of the bodies
-MAX_BATCH_ENTRIES = 10
 SEND_ATTEMPTS = 5
 # InteractionContent has no MaxLength in the EDMX (an unbounded string); bounded here so
 # one record stays a small part of a dispatch message
@@ -250,7 +248,7 @@ class SapOutbox:
             except Unsendable as unsendable:
                 result.unsendable[record.document_id] = unsendable.reason_code
         messages = pack(sendable, self.shards, self.per_message)
-        for batch in _batches(messages):
+        for batch in send_batches(messages, lambda message: message.body):
             self._send_batch(batch)
             result.queued.extend(d for message in batch for d in message.document_ids)
         result.queued = list(dict.fromkeys(result.queued))
@@ -278,18 +276,3 @@ class SapOutbox:
             if not entries:
                 return
         raise OutboxUnavailable(f"{len(entries)} SAP dispatch messages could not be queued")
-
-
-def _batches(messages: Iterable[OutboxMessage]) -> Iterator[list[OutboxMessage]]:
-    """SendMessageBatch calls: at most 10 entries and MAX_BATCH_BYTES of bodies each."""
-    batch: list[OutboxMessage] = []
-    size = 0
-    for message in messages:
-        length = len(message.body.encode())
-        if batch and (len(batch) == MAX_BATCH_ENTRIES or size + length > MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(message)
-        size += length
-    if batch:
-        yield batch

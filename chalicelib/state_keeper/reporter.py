@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib import observability
+from chalicelib.queues import MAX_BATCH_ENTRIES, send_batches
 from chalicelib.state_keeper.exceptions import InvalidStateMessage
 from chalicelib.state_keeper.lifecycle import State, StateChange
 
@@ -30,8 +31,6 @@ log = logging.getLogger(__name__)
 
 BODY_PREFIX = "sk1:"
 MAX_MESSAGE_BYTES = 240 * 1024  # below SQS's 256 KB, leaving room for attributes
-MAX_BATCH_BYTES = 250 * 1024  # SendMessageBatch: the sum of the bodies
-MAX_BATCH_ENTRIES = 10
 DEFAULT_CHANGES_PER_MESSAGE = 2000
 SEND_ATTEMPTS = 5
 REJECTED = frozenset({State.INVALID, State.REJECTED_BY_SAP})  # counted as `Rejects` by reason code
@@ -133,7 +132,7 @@ class StateReporter(_BufferingReporter):
         self.client = client
 
     def _send(self, bodies: list[str]) -> None:
-        for batch in _batches(bodies):
+        for batch in send_batches(bodies, str):
             entries = {str(i): body for i, body in enumerate(batch)}
             for _attempt in range(SEND_ATTEMPTS):
                 response = self.client.send_message_batch(
@@ -162,20 +161,6 @@ class InMemoryStateReporter(_BufferingReporter):
     @property
     def changes(self) -> list[StateChange]:
         return [change for body in self.sent for change in decode_changes(body)]
-
-
-def _batches(bodies: list[str]) -> Iterable[list[str]]:
-    batch: list[str] = []
-    size = 0
-    for body in bodies:
-        length = len(body.encode())
-        if batch and (len(batch) == MAX_BATCH_ENTRIES or size + length > MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(body)
-        size += length
-    if batch:
-        yield batch
 
 
 def message_origin(body: str) -> str:

@@ -60,3 +60,19 @@ def test_replayed_chunks_are_normalized_and_leave_parked(pipeline: Pipeline) -> 
     assert pipeline.keeper.handle(pipeline.drain("state-changes")) == {"batchItemFailures": []}
     assert pipeline.queries.file_outcome(file_id)["states"] == {"QUEUED_FOR_SAP": 3}
     assert pipeline.drain("normalize-dlq") == []
+
+
+def test_a_replay_moves_large_messages_in_calls_within_sqs_batch_limits(pipeline: Pipeline) -> None:
+    # GIVEN ten parked chunk messages of 100 KB each (a million bytes together)
+    sqs = pipeline.session.client("sqs")
+    bodies = [json.dumps({"n": n, "pad": "x" * 100_000}) for n in range(10)]
+    for body in bodies:
+        sqs.send_message(QueueUrl=pipeline.url("normalize-dlq"), MessageBody=body)
+
+    # WHEN they are replayed
+    moved = move_messages(sqs, pipeline.url("normalize-dlq"), pipeline.url("normalize"))
+
+    # THEN every one is back on its queue, and none is left behind
+    assert moved == 10
+    assert sorted(m["body"] for m in pipeline.drain("normalize")) == sorted(bodies)
+    assert pipeline.drain("normalize-dlq") == []

@@ -10,7 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from chalicelib import wiring
-from chalicelib.ingest.uploads import file_id_for
+from chalicelib.ingest.file_outcomes import FileOutcomeStore
+from chalicelib.ingest.split_file import FileSplitter
+from chalicelib.ingest.uploads import file_id_for, raw_key
 from tests.integration.ingest.conftest import RESOURCES, SAMPLES, Pipeline
 
 
@@ -168,3 +170,29 @@ def test_each_platform_file_yields_exactly_the_expected_lake_and_quarantine_reco
 
     states = pipeline.queries.file_outcome(file_id_for(content))["states"]
     assert states == {k: v for k, v in {"QUEUED_FOR_SAP": valid, "INVALID": records - valid}.items() if v}
+
+
+def test_a_file_of_many_full_chunks_queues_them_all_within_sqs_batch_limits(pipeline: Pipeline) -> None:
+    # GIVEN a canonical export whose chunks each come near SQS's message size
+    record = {
+        "platform": "shop",
+        "contact": {"email": "person{n}@example.org", "first_name": "Person"},
+        "interaction": {"type": "registration", "occurred_at": "2026-08-01T12:00:00Z", "note": "x" * 600},
+    }
+    lines = [json.dumps({**record, "record_id": f"r-{n}"}).replace("{n}", str(n)) for n in range(1500)]
+    content = "\n".join(lines).encode()
+    key = raw_key("canonical", file_id_for(content), ".jsonl")
+    pipeline.session.client("s3").put_object(Bucket=RESOURCES.bucket("raw").name, Key=key, Body=content)
+    splitter = FileSplitter(
+        pipeline.session.client("s3"),
+        pipeline.session.client("sqs"),
+        pipeline.url("normalize"),
+        FileOutcomeStore(RESOURCES.table("state").name, pipeline.session.client("dynamodb")),
+    )
+
+    # WHEN it is split with the default chunk limits
+    outcome = splitter.split_file(RESOURCES.bucket("raw").name, key)
+
+    # THEN its chunks, together far above one SendMessageBatch's 256 KiB, are all queued
+    assert outcome.chunks >= 4 and outcome.records == 1500
+    assert len(pipeline.drain("normalize")) == outcome.chunks
