@@ -388,7 +388,7 @@ def peak_rss_mb() -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch-records", type=int, default=200, help="records per batch source (6 sources)")
+    parser.add_argument("--batch-records", type=int, default=1000, help="records per batch source (6 sources)")
     parser.add_argument(
         "--webhook-records", type=int, default=1000, help="Google Ads leads posted to the webhook route"
     )
