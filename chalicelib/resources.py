@@ -15,6 +15,22 @@ from typing import Any
 APP_NAME = "data-engine"
 STAGES = ("local", "dev", "staging", "prod")
 
+# Functions invoked asynchronously (S3 events, schedules, `InvocationType=Event`): each gets
+# an on-failure destination (`Resources.async_failures`, infra/monitoring.py), from which
+# `POST /async-failures/replay` invokes them again.
+ASYNC_FUNCTIONS = (
+    "ingest_raw_object",
+    "reprocess_file",
+    "pull_sources",
+    "pull_source",
+    "dlq_watch",
+    "gdpr_anonymization",
+    "gdpr_anonymization_run",
+    "gdpr_erasure_batch",
+    "compact_lake",
+    "daily_summary",
+)
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -192,6 +208,9 @@ class Resources:
     functions: tuple[FunctionSettings, ...] = ()
     alerting: Alerting = Alerting()
     settings: StageSettings = field(default_factory=StageSettings)
+    # where Lambda puts an asynchronously invoked function's event once its retries are
+    # spent (the on-failure destination of `ASYNC_FUNCTIONS`); `POST /async-failures/replay`
+    async_failures: DeadLetterQueue | None = None
 
     def bucket(self, key: str) -> Bucket:
         return _by_key(self.buckets, key)
@@ -217,8 +236,15 @@ class Resources:
     def state_machine(self, key: str) -> StateMachine:
         return _by_key(self.state_machines, key)
 
+    def failure_queue(self) -> DeadLetterQueue:
+        """The on-failure destination of the asynchronously invoked functions."""
+        if self.async_failures is None:
+            raise KeyError(f"stage {self.stage!r} declares no async-failures queue")
+        return self.async_failures
+
     def all_queues(self) -> list[Queue | DeadLetterQueue]:
-        return [q for queue in self.queues for q in queue.all_queues]
+        declared = [q for queue in self.queues for q in queue.all_queues]
+        return declared + ([self.async_failures] if self.async_failures else [])
 
     def environment(self) -> dict[str, str]:
         """The environment variables every function of this stage gets."""
@@ -447,6 +473,7 @@ def for_stage(stage: str, app: str = APP_NAME) -> Resources:
             FunctionSettings("daily_summary", timeout=300, memory_mb=512),
         ),
         settings=settings,
+        async_failures=DeadLetterQueue("async-failures", f"{prefix}-async-failures", "ASYNC_FAILURES_QUEUE"),
     )
 
 

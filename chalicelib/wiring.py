@@ -29,7 +29,7 @@ from chalicelib.auth.audit import AuditLog
 from chalicelib.auth.tokens import TokenStore
 from chalicelib.ingest.file_outcomes import FileOutcomeStore
 from chalicelib.mail import SesMailer
-from chalicelib.resources import FUNCTION_TIMEOUT, Resources, current
+from chalicelib.resources import ASYNC_FUNCTIONS, FUNCTION_TIMEOUT, Resources, current
 from chalicelib.state_keeper.dynamo_store import DynamoStateStore
 from chalicelib.state_keeper.handler import StateKeeper
 from chalicelib.state_keeper.queries import StateQueries
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from chalicelib.lake_access.rewrite_object import SubjectOf
     from chalicelib.operations.daily_summary import SummarySources
     from chalicelib.operations.incidents import DynamoIncidents
+    from chalicelib.queues import InvocationsReplayed
     from chalicelib.sap.client import SapClient
     from chalicelib.sap.dead_letters import ParkedLetters, Replayed
     from chalicelib.sap.erasure import SapErasure
@@ -403,6 +404,18 @@ def replay_normalize_dead_letters(limit: int = 1000) -> int:
     queue = resources().queue("normalize")
     assert queue.dead_letter is not None
     return move_messages(client("sqs"), queue_url(queue.dead_letter.name), queue_url(queue.name), limit)
+
+
+def replay_async_failures(limit: int = 1000) -> InvocationsReplayed:
+    """Failed asynchronous invocations (an S3 event whose split failed, a scheduled run)
+    invoked again, each in the function it failed in."""
+    from chalicelib.queues import replay_failed_invocations
+
+    declared = resources()
+    functions = {f"{declared.app}-{declared.stage}-{name}" for name in ASYNC_FUNCTIONS}
+    return replay_failed_invocations(
+        client("sqs"), client("lambda"), queue_url(declared.failure_queue().name), functions, limit
+    )
 
 
 def replay_state_change_dead_letters(limit: int = 1000) -> int:

@@ -24,6 +24,7 @@ import re
 import signal
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +45,8 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call
 LambdaFunction = Callable[[Any, Any], Any]
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 FUNCTION_TIMEOUT_SECONDS = 900  # Lambda's longest
+# Lambda retries a failed asynchronous invoke twice (a minute, then two, later); here sooner
+ASYNC_RETRY_DELAYS = (1.0, 2.0)
 # Step Functions execute real ASL; Lambda never tries Docker
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -90,6 +93,10 @@ class FunctionFront:
     def __init__(self) -> None:
         self.functions: dict[str, LambdaFunction] = {}
         self.control_routes: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        # called with (function, event, error) once an asynchronous invoke failed its retries,
+        # as Lambda hands the event to the function's on-failure destination
+        self.on_async_failure: Callable[[str, Any, Exception], None] | None = None
+        self.async_retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """The whole front as a WSGI app: Invoke of a registered function, or a control route."""
@@ -128,10 +135,17 @@ class FunctionFront:
         return [payload.encode()]
 
     def _run_async(self, name: str, event: Any) -> None:
-        try:
-            self.functions[name](event, LambdaContext(name))
-        except Exception as error:  # noqa: BLE001 - Lambda would log it and retry twice; the function records its own failure
-            log.warning("function %s failed (asynchronous invoke): %s", name, type(error).__name__)
+        """Run an asynchronous invoke as Lambda does: two retries, then the on-failure destination."""
+        for delay in (*self.async_retry_delays, None):
+            try:
+                self.functions[name](event, LambdaContext(name))
+                return
+            except Exception as error:  # noqa: BLE001 - Lambda logs it and retries
+                log.warning("function %s failed (asynchronous invoke): %s", name, type(error).__name__)
+                if delay is not None:
+                    time.sleep(delay)
+                elif self.on_async_failure is not None:
+                    self.on_async_failure(name, event, error)
 
     def control(self, route: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         handler = self.control_routes.get(route.split("/")[0])

@@ -28,6 +28,8 @@ def provision(
     sqs = session.client("sqs")
     for queue in resources.queues:
         create_queue(sqs, queue, visibility_timeout)
+    if resources.async_failures is not None:
+        _create_dead_letter_queue(sqs, resources.async_failures)
     secrets = session.client("secretsmanager")
     existing_secrets = {s["Name"] for s in secrets.list_secrets()["SecretList"]}
     for secret in resources.secrets:

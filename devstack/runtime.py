@@ -9,9 +9,11 @@ its event source's `maximum_concurrency`, else its declared reserved concurrency
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +30,7 @@ from chalice.app import (
 )
 
 from chalicelib.queues import move_messages
+from chalicelib.resources import for_stage
 from devstack.emulator import Emulator, LambdaContext
 from devstack.emulator_process import EmulatorProcess
 from devstack.events import scheduled_event
@@ -43,6 +46,9 @@ S3_NOTIFY_MAX_RECEIVE = 3  # Lambda retries a failed asynchronous S3 invocation 
 def resolve_handler(app_module: ModuleType, handler_string: str) -> Handler:
     """Chalice's handler string (`app.function`) to the callable Lambda would run."""
     return getattr(app_module, handler_string.rpartition(".")[2])
+
+
+LOCAL_ACCOUNT = "123456789012"  # the emulator's account
 
 
 def function_name(app: Chalice, stage: str, name: str) -> str:
@@ -112,6 +118,7 @@ class LocalRuntime:
                 function_name(self.app, self.stage, function.name),
                 self._handler(function.name, function.handler_string),
             )
+        self.emulator.front.on_async_failure = self._failed_invocation
         self.emulator.control_routes["fire"] = lambda request: self.fire(request["path"].split("/", 1)[1])
         self.emulator.control_routes["status"] = lambda request: self.status()
         self.emulator.control_routes["idle"] = lambda request: {
@@ -262,6 +269,30 @@ class LocalRuntime:
             raise LookupError(f"no function named {name!r}; known: {', '.join(sorted(self.sandboxes))}")
         return sandboxes.kill_one()
 
+    def _failed_invocation(self, function: str, event: Any, error: Exception) -> None:
+        """An asynchronous invoke that failed its retries, put on the stage's on-failure queue as
+        Lambda's invocation record (`POST /async-failures/replay` invokes it again)."""
+        declared = for_stage(self.stage, self.app.app_name)
+        if declared.async_failures is None:
+            return
+        region = self.session.region_name or "us-east-1"
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT}:function:{function}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3,
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": {"errorType": type(error).__name__},  # Lambda adds the message; not here
+        }
+        sqs = self.session.client("sqs")
+        url = sqs.get_queue_url(QueueName=declared.async_failures.name)["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+
     def replay_s3_dead_letters(self, limit: int = 1000) -> int:
         """S3 events whose handler failed three times (Lambda's on-failure destination, here a
         DLQ of each notification queue) handed back to their queue; returns how many."""
@@ -306,6 +337,7 @@ class LocalRuntime:
 
     def stop(self) -> None:
         self._stop.set()
+        self.emulator.front.on_async_failure = None
         for poller in self.pollers:
             poller.halt()
         idle_until = time.monotonic() + 1.0  # one second for every idle poller together

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from infra.permissions import ASYNC_FUNCTIONS
+from chalicelib.resources import ASYNC_FUNCTIONS
 
 
 @dataclass(frozen=True)

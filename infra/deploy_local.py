@@ -30,9 +30,9 @@ from typing import Any
 import boto3
 import requests
 
-from chalicelib.resources import Resources, for_stage
+from chalicelib.resources import ASYNC_FUNCTIONS, Resources, for_stage
 from infra import hcl
-from infra.permissions import ACCESS, ASYNC_FUNCTIONS, failure_queue_name, function_name, role_name
+from infra.permissions import ACCESS, function_name, role_name
 from infra.terraform import tf_name
 
 REGION = "eu-central-1"
@@ -309,7 +309,7 @@ def created_checks(client: Callable[[str], Any], resources: Resources, report: R
             )
         report.expect(f"queue {queue.key} visibility", int(attributes["VisibilityTimeout"]) == queue.visibility_timeout)
     report.expect(
-        "the on-failure queue exists", bool(sqs.get_queue_url(QueueName=failure_queue_name(resources))["QueueUrl"])
+        "the on-failure queue exists", bool(sqs.get_queue_url(QueueName=resources.failure_queue().name)["QueueUrl"])
     )
     dynamodb = client("dynamodb")
     for table in resources.tables:
@@ -374,7 +374,7 @@ def created_checks(client: Callable[[str], Any], resources: Resources, report: R
         invoke = lambda_.get_function_event_invoke_config(FunctionName=function_name(resources, function))
         destination = invoke["DestinationConfig"]["OnFailure"]["Destination"]
         report.expect(
-            f"{function} sends failures to async-failures", destination.endswith(failure_queue_name(resources))
+            f"{function} sends failures to async-failures", destination.endswith(resources.failure_queue().name)
         )
     machines = client("stepfunctions").list_state_machines()["stateMachines"]
     report.expect(

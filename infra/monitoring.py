@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.resources import Resources
-from infra.permissions import ACCESS, ASYNC_FUNCTIONS, failure_queue_name, function_name
+from chalicelib.resources import ASYNC_FUNCTIONS, Resources
+from infra.permissions import ACCESS, function_name
 from infra.terraform import tf_name
 
 ALERTS = "${aws_sns_topic.alerts.arn}"
@@ -38,7 +38,7 @@ def monitoring_tf(resources: Resources) -> dict[str, Any]:
         },
         "aws_sqs_queue": {
             "async_failures": {
-                "name": failure_queue_name(resources),
+                "name": resources.failure_queue().name,
                 "message_retention_seconds": 14 * 24 * 3600,
                 "sqs_managed_sse_enabled": True,
             }
@@ -277,7 +277,7 @@ def dashboard(resources: Resources) -> dict[str, Any]:
                     "AWS/SQS",
                     "ApproximateNumberOfMessagesVisible",
                     "QueueName",
-                    failure_queue_name(resources),
+                    resources.failure_queue().name,
                     {"stat": "Maximum"},
                 ]
             ],

@@ -27,7 +27,7 @@ from chalicelib.ingest.normalize_chunk import QUARANTINE_PREFIX, REASONS_PREFIX
 from chalicelib.intake.collect_deliveries import DELIVERIES_PREFIX
 from chalicelib.normalize.lake import LAKE_PREFIX
 from chalicelib.normalize.sources import RAW_PREFIX
-from chalicelib.resources import Resources
+from chalicelib.resources import ASYNC_FUNCTIONS, Resources
 
 # where the Athena workgroup writes query results (infra/terraform.py declares it)
 ATHENA_RESULTS_PREFIX = "athena/"
@@ -163,6 +163,8 @@ ACCESS: dict[str, tuple[Grant, ...]] = {
         invoke("gdpr_anonymization_run"),
         invoke("pull_source"),
         invoke("reprocess_file"),
+        queue("async-failures", "consume"),  # failed asynchronous runs invoked again
+        *(invoke(function) for function in ASYNC_FUNCTIONS),
     ),
     # -- the pipeline ----------------------------------------------------------------------
     "ingest_raw_object": (
@@ -319,20 +321,6 @@ ACCESS: dict[str, tuple[Grant, ...]] = {
     ),
 }
 
-# Functions invoked asynchronously (S3 events, schedules, `InvocationType=Event`): each gets
-# an on-failure destination (infra/terraform.py).
-ASYNC_FUNCTIONS = (
-    "ingest_raw_object",
-    "reprocess_file",
-    "pull_sources",
-    "pull_source",
-    "dlq_watch",
-    "gdpr_anonymization",
-    "gdpr_anonymization_run",
-    "gdpr_erasure_batch",
-    "compact_lake",
-    "daily_summary",
-)
 # The HTTP edge: reserved concurrency keeps a flood of requests from starving the pipeline.
 AUTHORIZERS = ("token_auth",)
 API_FUNCTIONS = ("api_handler", *AUTHORIZERS)
@@ -350,12 +338,6 @@ def function_name(resources: Resources, function: str) -> str:
 def role_name(resources: Resources, function: str) -> str:
     """The function's own IAM role (Chalice's name for it)."""
     return f"{resources.app}-{resources.stage}-{function}"
-
-
-def failure_queue_name(resources: Resources) -> str:
-    """The on-failure destination of the asynchronously invoked functions (Terraform only:
-    no function reads it; an alarm watches it)."""
-    return f"{resources.app}-{resources.stage}-async-failures"
 
 
 def policy(resources: Resources, function: str) -> dict[str, Any]:
@@ -378,7 +360,7 @@ def policy(resources: Resources, function: str) -> dict[str, Any]:
         statements += _statements(resources, grant)
     if function in ASYNC_FUNCTIONS:  # Lambda sends a failed event to the destination with the function's role
         statements.append(
-            _allow("FailureDestination", ["sqs:SendMessage"], [f"arn:aws:sqs:*:*:{failure_queue_name(resources)}"])
+            _allow("FailureDestination", ["sqs:SendMessage"], [f"arn:aws:sqs:*:*:{resources.failure_queue().name}"])
         )
     return {"Version": "2012-10-17", "Statement": _merged(statements)}
 

@@ -30,6 +30,7 @@
     "normalize-dlq": "/ingest/replay",
     "sap-dispatch-dlq": "/sap/replay",
     "webhooks-dlq": "/sources/replay",
+    "async-failures": "/async-failures/replay",
   };
   const ROLE_DENIED = "your role cannot do this";
   const charts = {}; // uPlot instances, kept outside Alpine's reactive state

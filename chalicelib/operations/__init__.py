@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib.mail import Mailer
 from chalicelib.operations.incidents import IncidentBook, Observation, review
-from chalicelib.resources import Resources
+from chalicelib.resources import DeadLetterQueue, Resources
 from chalicelib.state_keeper.lifecycle import IN_FLIGHT_STATES, RANK, State, epoch_millis
 from chalicelib.state_keeper.store import StateStore
 
@@ -39,7 +39,7 @@ def queue_depths(resources: Resources, sqs: Any) -> list[dict[str, Any]]:
             {
                 "queue": queue.key,
                 "name": queue.name,
-                "dead_letter": queue.key.endswith("-dlq"),
+                "dead_letter": isinstance(queue, DeadLetterQueue),
                 "waiting": int(attributes.get("ApproximateNumberOfMessages", 0)),
                 "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
                 "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),

@@ -86,6 +86,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     # operations
     ("GET", "/health"): op("Is the app up", OPS, {200: s.Health}),
     ("GET", "/queues"): op("Depths of every queue and dead-letter queue", OPS, {200: s.Queues}),
+    ("POST", "/async-failures/replay"): op(
+        "Invoke failed asynchronous runs again (a raw file's split, a pull, a scheduled run)",
+        OPS,
+        {200: s.InvocationsReplayed},
+        query=s.ReplayQuery,
+    ),
     # ingest
     ("POST", "/ingest/{source}"): op(
         "Upload a platform's file or JSON body (up to 5 MB)",

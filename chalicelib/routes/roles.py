@@ -38,6 +38,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     # ingest
     ("POST", "/ingest/{source}"): _change(OPERATOR),
     ("POST", "/ingest/replay"): _change(OPERATOR),
+    ("POST", "/async-failures/replay"): _change(OPERATOR),
     # the State Keeper
     ("GET", "/documents"): _read(),
     ("GET", "/documents/{document_id}"): _read(),

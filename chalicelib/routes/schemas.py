@@ -232,6 +232,12 @@ class Replayed(Answer):
     replayed: int
 
 
+class InvocationsReplayed(Answer):
+    invoked: int = Field(description="events invoked again, each in the function it failed in")
+    left: int = Field(description="messages naming no function of this stage (they stay in the queue)")
+    by_function: dict[str, int]
+
+
 class SapReplayed(Answer):
     messages: int
     requeued_records: int

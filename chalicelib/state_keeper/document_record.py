@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 
 from chalicelib.state_keeper.lifecycle import (
     RANK,
@@ -44,8 +45,9 @@ class HistoryEntry:
     origin: str = ""
     reasons: tuple[tuple[str, str], ...] = ()  # INVALID: (field, code) pairs
 
-    @property
+    @cached_property
     def entry_id(self) -> str:
+        """Hashed once per entry: merges and counters ask for it many times."""
         return entry_id(self.state, self.at_ms, self.component, self.attempt)
 
     @property

@@ -88,6 +88,14 @@ def slow_note(event: dict[str, Any], context: Any) -> None:
     record("slow_note", event["note"])
 
 
+@app.lambda_function(name="flaky")
+def flaky(event: dict[str, Any], context: Any) -> None:
+    """Fails while the file `fail_while` names exists."""
+    record("flaky", event["n"])
+    if os.path.exists(event["fail_while"]):
+        raise RuntimeError("told to fail")
+
+
 @app.on_sqs_message(queue="rec-slow", batch_size=1, maximum_concurrency=2)
 def slow(event: Any) -> None:
     """Bodies `name:seconds`: records its start (with its process), sleeps, records its end."""

@@ -8,11 +8,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from chalicelib.queues import replay_failed_invocations
 from devstack.emulator import Emulator
 from devstack.runtime import LocalRuntime
 from tests.integration.devstack import recording_app
@@ -251,3 +253,35 @@ def test_killing_a_worker_of_a_function_without_one_says_so(runtime: LocalRuntim
     assert runtime.kill_a_worker("recorder-local-double") is False
     with pytest.raises(LookupError):
         runtime.kill_a_worker("nope")
+
+
+def test_an_asynchronous_invoke_failing_its_retries_lands_in_the_failure_queue_and_is_replayed(
+    runtime: LocalRuntime, aws: boto3.Session, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a function that fails while a marker file exists, and the app's on-failure queue
+    sqs, failing = aws.client("sqs"), tmp_path / "fail"
+    url = sqs.create_queue(QueueName="recorder-local-async-failures")["QueueUrl"]
+    monkeypatch.setattr(emulator.front, "async_retry_delays", (0.1, 0.1))
+    failing.touch()
+    event = {"n": 1, "fail_while": str(failing)}
+
+    # WHEN it is invoked asynchronously
+    aws.client("lambda").invoke(
+        FunctionName="recorder-local-flaky", InvocationType="Event", Payload=json.dumps(event).encode()
+    )
+
+    # THEN it ran three times (Lambda's two retries), then Lambda's invocation record was queued
+    messages = wait_for(lambda: sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages"))
+    record = json.loads(messages[0]["Body"])
+    assert calls()["flaky"] == [1, 1, 1]
+    assert record["requestPayload"] == event and record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["functionArn"].split(":")[6] == "recorder-local-flaky"
+
+    # WHEN the cause is gone and the failure queue is replayed
+    failing.unlink()
+    replayed = replay_failed_invocations(sqs, aws.client("lambda"), url, {"recorder-local-flaky"})
+
+    # THEN the event ran once more, and the queue is empty
+    assert (replayed.invoked, replayed.left) == (1, 0)
+    assert wait_for(lambda: calls()["flaky"] == [1, 1, 1, 1])
+    assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages") is None

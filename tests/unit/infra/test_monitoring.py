@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chalicelib.resources import for_stage
+from chalicelib.resources import ASYNC_FUNCTIONS, for_stage
 from infra.monitoring import monitoring_tf
-from infra.permissions import ACCESS, ASYNC_FUNCTIONS, policy
+from infra.permissions import ACCESS, policy
 
 PROD = for_stage("prod")
 

@@ -184,6 +184,10 @@ def test_the_api_handler_cannot_delete_or_touch_the_lake() -> None:
         ),
         ("lambda/function:reprocess_file", "lambda:InvokeFunction", {"api_handler"}),
         ("lambda/function:gdpr_anonymization_run", "lambda:InvokeFunction", {"api_handler"}),
+        # POST /async-failures/replay: the failed events of asynchronous runs invoked again
+        ("sqs/async-failures", "sqs:ReceiveMessage", {"api_handler"}),
+        ("lambda/function:ingest_raw_object", "lambda:InvokeFunction", {"api_handler"}),
+        ("lambda/function:keep_state", "lambda:InvokeFunction", set()),
     ],
 )
 def test_who_may_do_what(resource: str, action: str, functions: set[str]) -> None:

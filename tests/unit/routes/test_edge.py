@@ -85,7 +85,7 @@ def test_every_route_but_health_the_webhooks_the_console_and_the_api_docs_names_
     from chalicelib.routes.access import token_auth
 
     entries = [(path, method, entry) for path, methods in app.routes.items() for method, entry in methods.items()]
-    assert len(entries) == 49
+    assert len(entries) == 50
     public = {
         "/health",
         "/hooks/google-ads",

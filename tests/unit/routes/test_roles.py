@@ -90,7 +90,7 @@ def test_the_table_is_the_apps_routes() -> None:
 
     declared = {(method, path) for path, methods in app.routes.items() for method in methods}
     assert declared == set(ROUTE_RULES)
-    assert len(ROUTE_RULES) == 49
+    assert len(ROUTE_RULES) == 50
 
 
 @pytest.mark.parametrize("role", ROLES)
