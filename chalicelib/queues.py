@@ -23,19 +23,25 @@ MAX_BATCH_BYTES = 250 * 1024  # the sum of a SendMessageBatch call's bodies; SQS
 T = TypeVar("T")
 
 
-def send_batches(messages: Iterable[T], body: Callable[[T], str]) -> Iterator[list[T]]:
-    """`messages` in order, grouped for SendMessageBatch calls (`body` gives each one's body)."""
+def packed(items: Iterable[T], max_count: int, max_bytes: int, size: Callable[[T], int]) -> Iterator[list[T]]:
+    """`items` in order, in lists of at most `max_count` and `max_bytes` (by `size`); an item
+    larger than `max_bytes` on its own makes a list of its own."""
     batch: list[T] = []
-    size = 0
-    for message in messages:
-        length = len(body(message).encode())
-        if batch and (len(batch) == MAX_BATCH_ENTRIES or size + length > MAX_BATCH_BYTES):
+    used = 0
+    for item in items:
+        item_size = size(item)
+        if batch and (len(batch) >= max_count or used + item_size > max_bytes):
             yield batch
-            batch, size = [], 0
-        batch.append(message)
-        size += length
+            batch, used = [], 0
+        batch.append(item)
+        used += item_size
     if batch:
         yield batch
+
+
+def send_batches(messages: Iterable[T], body: Callable[[T], str]) -> Iterator[list[T]]:
+    """`messages` in order, grouped for SendMessageBatch calls (`body` gives each one's body)."""
+    return packed(messages, MAX_BATCH_ENTRIES, MAX_BATCH_BYTES, lambda message: len(body(message).encode()))
 
 
 def move_messages(sqs: Any, dlq_url: str, queue_url: str, limit: int = 1000) -> int:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from chalicelib.normalize.exceptions import ChunkItemTooLarge
+from chalicelib.queues import packed
 
 SQS_MAX_MESSAGE_BYTES = 256 * 1024
 DEFAULT_MAX_BYTES = 200 * 1024  # ~56 KiB headroom for the envelope and JSON list syntax
@@ -58,16 +59,11 @@ def chunks(
     record limit keeps that from happening)."""
     if max_records < 1 or max_bytes < 1:
         raise ValueError("max_records and max_bytes must be positive")
-    chunk: list[T] = []
-    used = 0
-    for item in items:
+
+    def checked(item: T) -> int:
         item_size = size(item)
         if item_size > max_bytes:
             raise ChunkItemTooLarge(f"one item is {item_size} bytes, over the chunk budget of {max_bytes}")
-        if chunk and (len(chunk) >= max_records or used + item_size > max_bytes):
-            yield chunk
-            chunk, used = [], 0
-        chunk.append(item)
-        used += item_size
-    if chunk:
-        yield chunk
+        return item_size
+
+    return packed(items, max_records, max_bytes, checked)
