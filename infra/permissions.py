@@ -132,6 +132,8 @@ QUARANTINE = (QUARANTINE_PREFIX, REASONS_PREFIX)
 JOBS = (JOBS_PREFIX,)
 ALL_QUEUES = ("normalize", "state-changes", "sap-dispatch", "webhooks")
 DEAD_LETTER_QUEUES = tuple(f"{key}-dlq" for key in ALL_QUEUES)
+# what `operations.queue_depths` reads: every queue, its DLQ, and the on-failure queue
+EVERY_QUEUE = (*ALL_QUEUES, *DEAD_LETTER_QUEUES, "async-failures")
 STATE_REPORTS = queue("state-changes", "send")  # StateReporter: every component reports state changes
 
 # Rewriting objects in place (erasure, anonymization): read, write the new version, drop the old one.
@@ -222,7 +224,7 @@ ACCESS: dict[str, tuple[Grant, ...]] = {
     # -- dead letters ----------------------------------------------------------------------
     # parks what the normalize and SAP DLQs hold (state changes, ledger) and mails one summary
     "dlq_watch": (
-        *(queue(key, "watch") for key in ALL_QUEUES),
+        *(queue(key, "watch") for key in EVERY_QUEUE),
         queue("normalize-dlq", "consume"),
         queue("sap-dispatch-dlq", "consume"),
         queue("sap-dispatch-dlq", "send"),
@@ -266,7 +268,7 @@ ACCESS: dict[str, tuple[Grant, ...]] = {
     "daily_summary": (
         table("state", "read"),
         table("config", "read"),
-        *(queue(key, "watch") for key in (*ALL_QUEUES, *DEAD_LETTER_QUEUES)),
+        *(queue(key, "watch") for key in EVERY_QUEUE),
         listing("athena-results", JOBS_PREFIX),
         objects("athena-results", JOBS, "get"),
         MAIL,

@@ -194,6 +194,12 @@ def test_who_may_do_what(resource: str, action: str, functions: set[str]) -> Non
     assert who(resource, action) == functions
 
 
+@pytest.mark.parametrize("queue", [q.name.removeprefix("data-engine-prod-") for q in for_stage("prod").all_queues()])
+def test_the_functions_that_read_every_queues_depth_may_read_each_one(queue: str) -> None:
+    # operations.queue_depths: GET /queues, the dead-letter watch and the daily summary
+    assert {"api_handler", "dlq_watch", "daily_summary"} <= who(f"sqs/{queue}", "sqs:GetQueueAttributes")
+
+
 def test_each_function_touches_only_its_resources() -> None:
     table = {function: {key(r) for r in touched(function)} for function in ACCESS}
     assert table["keep_state"] == {"state-changes", "state"}
