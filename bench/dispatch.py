@@ -54,6 +54,9 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+# the dispatcher's JSON log lines and metrics would drown the figures (set these to see them)
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 for _name in ("SAP_SECRET_ARN", "SAP_PARAMETER", "SAP_BASE_URL"):
     os.environ.pop(_name, None)  # the bench takes the deployed path: SAP_SECRET
 
