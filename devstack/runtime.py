@@ -290,8 +290,11 @@ class LocalRuntime:
             "responsePayload": {"errorType": type(error).__name__},  # Lambda adds the message; not here
         }
         sqs = self.session.client("sqs")
-        url = sqs.get_queue_url(QueueName=declared.async_failures.name)["QueueUrl"]
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+        try:
+            url = sqs.get_queue_url(QueueName=declared.async_failures.name)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+        except ClientError as error:  # the event is lost, as when Lambda has no destination
+            log.warning("%s: no on-failure queue took its failed event (%s)", function, error.response["Error"]["Code"])
 
     def replay_s3_dead_letters(self, limit: int = 1000) -> int:
         """S3 events whose handler failed three times (Lambda's on-failure destination, here a
