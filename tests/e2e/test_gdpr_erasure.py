@@ -140,6 +140,7 @@ def test_two_subjects_are_erased_from_raw_lake_quarantine_state_keeper_and_sap(
         time.sleep(0.5)
     assert [s["status"] for s in shown] == ["DONE", "DONE"], json.dumps(shown)[:3000]
     erased = {s["subject_id"] for s in shown}
+    devstack.wait_until_idle()  # the State Keeper records ERASED from its queue, after the job's step
     assert all(s["report"]["rows_removed"] >= 2 and s["report"]["verification"]["clean"] for s in shown)
 
     # THEN a full scan finds no object holding their emails or subject ids ...
