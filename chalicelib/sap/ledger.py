@@ -19,7 +19,8 @@ one item, and each record has one small item that another message can find:
   the claim moves the pointer with one conditional PutItem (the item is still as it was
   read: the same pointer and parked mark), so two dispatchers never both hold a record,
   and a second message finds the first one's claim (its lease, its message:
-  HELD_ELSEWHERE) or its final answer there. Withdrawn and reopened states and the parked mark live on this item.
+  HELD_ELSEWHERE) or its final answer there. Withdrawn and reopened states and the
+  parked mark live on this item.
 A claim reads both with two consistent BatchGetItems. Per record that is one write unit
 (the pointer), plus two claim-item writes per message (see bench/README.md).
 
