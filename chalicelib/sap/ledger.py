@@ -398,11 +398,14 @@ class DynamoDbLedger:
     def _point(self, record_id: str, item: dict[str, Any], claim_key: str, now: float) -> bool:
         """Point the record at a claim, if nobody changed its item since it was read (`item`).
 
-        One conditional PutItem of the whole small item, a compare-and-swap: the pointer as
-        read, and the parked mark as read (the one attribute kept), so a park or unpark in
-        between fails it as a move would. The same write unit as an UpdateItem, and half
-        the work for DynamoDB's emulator, which evaluates update expressions slowly."""
+        One conditional PutItem of the whole small item, a compare-and-swap: a record never
+        seen must still have no item (a claim, park or withdrawal in between creates one);
+        else the pointer and the parked mark as read (the one attribute kept), so a park or
+        unpark in between fails it as a move would. The same write unit as an UpdateItem,
+        and half the work for DynamoDB's emulator, which evaluates update expressions slowly."""
         new_item: dict[str, Any] = {**_key(record_id), "claim": {"S": claim_key}, "expires_at": _expiry(now)}
+        if not item:  # never seen: the item must still be absent (the cheapest condition to evaluate)
+            return self._put_if(new_item, "attribute_not_exists(pk)", {}, {})
         names = {"#claim": "claim", "#parked_at": "parked_at"}
         values: dict[str, Any] = {}
         if "claim" in item:
@@ -418,12 +421,16 @@ class DynamoDbLedger:
             values[":parked_at"] = new_item["parked_at"]
         else:
             condition += " AND attribute_not_exists(#parked_at)"
+        return self._put_if(new_item, condition, names, values)
+
+    def _put_if(self, item: dict[str, Any], condition: str, names: dict[str, str], values: dict[str, Any]) -> bool:
+        """One conditional PutItem; False if the condition failed."""
         try:
             self.client.put_item(
                 TableName=self.table_name,
-                Item=new_item,
+                Item=item,
                 ConditionExpression=condition,
-                ExpressionAttributeNames=names,
+                **({"ExpressionAttributeNames": names} if names else {}),
                 **({"ExpressionAttributeValues": values} if values else {}),
             )
         except ClientError as error:

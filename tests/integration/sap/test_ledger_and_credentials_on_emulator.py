@@ -171,6 +171,54 @@ def test_a_park_between_a_claims_read_and_its_write_makes_the_claim_yield(
     assert ledger.park_many(["r1"]) == {"r1": 1_000.0}
 
 
+def test_two_dispatchers_claiming_a_new_record_at_once_hold_it_once(
+    ledger: DynamoDbLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN another dispatcher claims a never-seen record just after this one read it
+    read = ledger._views  # the test puts a second writer between the claim's read and its write
+    raced: list[bool] = []
+
+    def read_then_claim_elsewhere(record_ids: list[str]) -> dict[str, object]:
+        views = read(record_ids)
+        if not raced:
+            raced.append(True)
+            other = DynamoDbLedger(ledger.table_name, ledger.client, clock=ledger.clock)
+            assert other.claim("new", "b", 60, "m2").status == "claimed"
+        return views
+
+    monkeypatch.setattr(ledger, "_views", read_then_claim_elsewhere)
+
+    # WHEN this dispatcher points the record at its own claim
+    claim = ledger.claim("new", "a", 60, "m1")
+
+    # THEN it yields to the first: busy, held for the other message
+    assert claim.status == "busy"
+    assert claim.holder == "m2"
+
+
+def test_a_withdrawal_between_a_claims_read_and_its_write_wins(
+    ledger: DynamoDbLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the erasure withdraws a never-seen record just after a dispatcher read it
+    read = ledger._views
+    raced: list[bool] = []
+
+    def read_then_withdraw(record_ids: list[str]) -> dict[str, object]:
+        views = read(record_ids)
+        if not raced:
+            raced.append(True)
+            DynamoDbLedger(ledger.table_name, ledger.client, clock=ledger.clock).withdraw_many(record_ids, "ERASED")
+        return views
+
+    monkeypatch.setattr(ledger, "_views", read_then_withdraw)
+
+    # WHEN the dispatcher claims it
+    claim = ledger.claim("gone", "a", 60, "m1")
+
+    # THEN it is final and withdrawn: never sent
+    assert (claim.status, claim.final_state) == ("final", WITHDRAWN)
+
+
 def test_credentials_come_from_the_declared_secret_in_a_deployed_function(stack: boto3.Session) -> None:
     # GIVEN operators put the communication user into the declared secret
     secrets, name = stack.client("secretsmanager"), for_stage("local").secret("sap").name
