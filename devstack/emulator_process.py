@@ -53,6 +53,11 @@ class EmulatorProcess:
         return f"http://{self.host}:{self.dynamodb_port}" if self.dynamodb_port else None
 
     @property
+    def dynamodb_pid(self) -> int | None:
+        """The DynamoDB child's process id (benches read its CPU time), None without one."""
+        return self._dynamodb_child.pid if self._dynamodb_child else None
+
+    @property
     def endpoints(self) -> list[str]:
         """Every child's endpoint: the main one first."""
         return [self.endpoint, *([self.dynamodb_endpoint] if self.dynamodb_endpoint else [])]
