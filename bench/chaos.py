@@ -51,7 +51,7 @@ from bench.pipeline import keyed, raw_keys  # noqa: E402 - sets the bench's envi
 
 PIPELINE = ("ingest_raw_object", "normalize_chunks", "keep_state", "dispatch_to_sap", "collect_webhooks")
 # what the operations API replays, DLQ by DLQ (each answers {"replayed": n} or the SAP replay's counts)
-REPLAY_ROUTES = ("/ingest/replay", "/sap/replay", "/sources/replay", "/state-changes/replay")
+REPLAY_ROUTES = ("/ingest/replay", "/sap/replay", "/sources/replay", "/state-changes/replay", "/async-failures/replay")
 
 
 @dataclass
@@ -241,8 +241,9 @@ def operator_headers(stack: Any) -> dict[str, str]:
 
 
 def replay_everything(stack: Any, headers: dict[str, str]) -> dict[str, Any]:
-    """Every DLQ back to its queue: the operations API's replays, and the local S3-notification
-    DLQs (Lambda's on-failure destination of the S3 events)."""
+    """Every DLQ back to its queue: the operations API's replays (the on-failure queue's too:
+    S3 events that failed their retries), and the local S3-notification DLQs (events the
+    on-failure queue could not take)."""
     import requests
 
     replayed: dict[str, Any] = {}
@@ -255,9 +256,16 @@ def replay_everything(stack: Any, headers: dict[str, str]) -> dict[str, Any]:
 
 
 def dead_letters(stack: Any) -> dict[str, int]:
-    """Messages in every DLQ, the declared ones and the local S3-notification ones."""
+    """Messages in every DLQ (the on-failure queue too), the declared ones and the local
+    S3-notification ones."""
+    from chalicelib.resources import DeadLetterQueue
+
     sqs = stack.session.client("sqs")
-    urls = [sqs.get_queue_url(QueueName=q.name)["QueueUrl"] for q in stack.resources.all_queues() if "dlq" in q.key]
+    urls = [
+        sqs.get_queue_url(QueueName=q.name)["QueueUrl"]
+        for q in stack.resources.all_queues()
+        if isinstance(q, DeadLetterQueue)
+    ]
     urls += list(stack.runtime.s3_dead_letters.values())
     depths = {}
     for url in urls:

@@ -95,7 +95,7 @@ class FunctionFront:
         self.control_routes: dict[str, Callable[[dict[str, Any]], Any]] = {}
         # called with (function, event, error) once an asynchronous invoke failed its retries,
         # as Lambda hands the event to the function's on-failure destination
-        self.on_async_failure: Callable[[str, Any, Exception], None] | None = None
+        self.on_async_failure: Callable[[str, Any, Exception], object] | None = None
         self.async_retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:

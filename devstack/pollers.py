@@ -207,8 +207,19 @@ class S3NotificationPoller(QueuePoller):
     """Delivers S3 event notifications, which moto puts on an SQS queue, to a handler.
 
     Lambda receives S3 notifications one event per invocation; the queue is an
-    implementation detail of the local runtime, invisible to the handler.
+    implementation detail of the local runtime, invisible to the handler. An event that
+    failed its `max_receives`-th time goes to `on_exhausted` (Lambda's on-failure
+    destination), and leaves the queue once that took it; else the queue's redrive keeps it.
     """
+
+    max_receives = 0  # 0: the queue's redrive policy alone decides
+    on_exhausted: Callable[[str, Any, Exception], bool] | None = None
+
+    def _exhausted(self, message: dict[str, Any], body: Any, error: Exception) -> bool:
+        received = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        if not self.max_receives or received < self.max_receives or self.on_exhausted is None:
+            return False
+        return self.on_exhausted(self.function_name, body, error)
 
     def _handle(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
@@ -223,6 +234,8 @@ class S3NotificationPoller(QueuePoller):
             except Exception as error:  # noqa: BLE001 - a handler error fails its event, as in Lambda
                 self.stats.failed_messages += 1
                 log.warning("%s failed on an S3 event: %s", self.function_name, _error_name(error))
+                if self._exhausted(message, body, error):
+                    self._delete(message)
                 continue
             if self._twice():
                 self.stats.duplicated_messages += 1

@@ -76,10 +76,13 @@ class LocalRuntime:
         poll_wait_seconds: int = 1,
         concurrency: Mapping[str, int] | None = None,
         default_concurrency: int = 1,
+        s3_retry_seconds: int = 30,
     ) -> None:
         """`app_module` is the module holding the Chalice app as `app`, as Lambda loads it (the
         sandboxes import it by name). `concurrency` is the reserved concurrency declared per
-        function (by its name in the app), `default_concurrency` that of the others."""
+        function (by its name in the app), `default_concurrency` that of the others.
+        `s3_retry_seconds`: how long a failed S3 event waits before its retry (Lambda waits
+        about one and then two minutes)."""
         self.app_module = app_module
         self.app: Chalice = app_module.app
         self.stage = stage
@@ -88,6 +91,7 @@ class LocalRuntime:
         self.poll_wait_seconds = poll_wait_seconds
         self.concurrency = dict(concurrency or {})
         self.default_concurrency = default_concurrency
+        self.s3_retry_seconds = s3_retry_seconds
         self.pollers: list[QueuePoller] = []
         self.s3_dead_letters: dict[str, str] = {}  # S3-notification queue URL -> its DLQ's
         self.schedules: dict[str, ScheduledFunction] = {}
@@ -113,7 +117,9 @@ class LocalRuntime:
             else:
                 log.warning("the local runtime has no support for %s (%s)", type(source).__name__, source.name)
         self.pollers.extend(self._s3_pollers(sqs, s3_sources))
-        for function in self.app.pure_lambda_functions:
+        # every function can be invoked by its name, as in Lambda (a replay of a failed S3 event
+        # or schedule run invokes its handler); the event sources' share their sandboxes
+        for function in (*self.app.pure_lambda_functions, *self.app.event_sources):
             self.emulator.register_function(
                 function_name(self.app, self.stage, function.name),
                 self._handler(function.name, function.handler_string),
@@ -174,7 +180,7 @@ class LocalRuntime:
             url = sqs.create_queue(
                 QueueName=f"devstack-s3-{name}",
                 Attributes={
-                    "VisibilityTimeout": "30",
+                    "VisibilityTimeout": str(self.s3_retry_seconds),
                     "RedrivePolicy": json.dumps(
                         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(S3_NOTIFY_MAX_RECEIVE)}
                     ),
@@ -188,17 +194,17 @@ class LocalRuntime:
                 config["Filter"] = {"Key": {"FilterRules": rules}}
             per_bucket.setdefault(source.bucket, []).append(config)
             handler = self._handler(source.name, source.handler_string)
-            pollers.append(
-                S3NotificationPoller(
-                    sqs,
-                    url,
-                    handler,
-                    name,
-                    batch_size=10,
-                    wait_seconds=self.poll_wait_seconds,
-                    concurrency=self.sandboxes[source.name].concurrency,
-                )
+            poller = S3NotificationPoller(
+                sqs,
+                url,
+                handler,
+                name,
+                batch_size=10,
+                wait_seconds=self.poll_wait_seconds,
+                concurrency=self.sandboxes[source.name].concurrency,
             )
+            poller.max_receives, poller.on_exhausted = S3_NOTIFY_MAX_RECEIVE, self._failed_invocation
+            pollers.append(poller)
         s3 = self.session.client("s3")
         for bucket, configs in per_bucket.items():
             s3.put_bucket_notification_configuration(
@@ -269,12 +275,13 @@ class LocalRuntime:
             raise LookupError(f"no function named {name!r}; known: {', '.join(sorted(self.sandboxes))}")
         return sandboxes.kill_one()
 
-    def _failed_invocation(self, function: str, event: Any, error: Exception) -> None:
-        """An asynchronous invoke that failed its retries, put on the stage's on-failure queue as
-        Lambda's invocation record (`POST /async-failures/replay` invokes it again)."""
+    def _failed_invocation(self, function: str, event: Any, error: Exception) -> bool:
+        """An asynchronous invoke (or S3 event) that failed its retries, put on the stage's
+        on-failure queue as Lambda's invocation record (`POST /async-failures/replay` invokes
+        it again); False when no queue took it."""
         declared = for_stage(self.stage, self.app.app_name)
         if declared.async_failures is None:
-            return
+            return False
         region = self.session.region_name or "us-east-1"
         record = {
             "version": "1.0",
@@ -295,10 +302,12 @@ class LocalRuntime:
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
         except ClientError as error:  # the event is lost, as when Lambda has no destination
             log.warning("%s: no on-failure queue took its failed event (%s)", function, error.response["Error"]["Code"])
+            return False
+        return True
 
     def replay_s3_dead_letters(self, limit: int = 1000) -> int:
-        """S3 events whose handler failed three times (Lambda's on-failure destination, here a
-        DLQ of each notification queue) handed back to their queue; returns how many."""
+        """S3 events that failed three times and that the on-failure queue did not take (they
+        wait in a DLQ of their notification queue) handed back to their queue; returns how many."""
         sqs = self.session.client("sqs")
         return sum(move_messages(sqs, dlq, url, limit) for url, dlq in self.s3_dead_letters.items())
 

@@ -69,7 +69,14 @@ def orders(event: Any) -> None:
 
 @app.on_s3_event(bucket="rec-bucket", prefix="incoming/", suffix=".json")
 def uploaded(event: Any) -> None:
+    """Fails on a key under `incoming/fail/` while the file `failing_uploads()` names exists."""
     record("uploaded", [event.bucket, event.key])
+    if event.key.startswith("incoming/fail/") and os.path.exists(failing_uploads()):
+        raise RuntimeError("told to fail")
+
+
+def failing_uploads() -> str:
+    return os.environ[CALLS_FILE] + ".fail-uploads"
 
 
 @app.schedule("cron(0 3 * * ? *)")

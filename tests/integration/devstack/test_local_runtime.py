@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 import pytest
@@ -18,7 +19,7 @@ from chalicelib.queues import replay_failed_invocations
 from devstack.emulator import Emulator
 from devstack.runtime import LocalRuntime
 from tests.integration.devstack import recording_app
-from tests.integration.devstack.recording_app import CALLS_FILE, calls, clear_calls
+from tests.integration.devstack.recording_app import CALLS_FILE, calls, clear_calls, failing_uploads
 
 # the handlers run in worker processes, which see the environment of the moment the first starts
 os.environ.setdefault(CALLS_FILE, os.path.join(tempfile.mkdtemp(prefix="recording-app-"), "calls.jsonl"))
@@ -59,7 +60,7 @@ def runtime(aws: boto3.Session, emulator: Emulator) -> Iterator[LocalRuntime]:
         Bucket="rec-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
     )
     clear_calls()
-    running = LocalRuntime(recording_app, aws, emulator)
+    running = LocalRuntime(recording_app, aws, emulator, s3_retry_seconds=1)
     running.start()
     yield running
     running.stop()
@@ -284,4 +285,34 @@ def test_an_asynchronous_invoke_failing_its_retries_lands_in_the_failure_queue_a
     # THEN the event ran once more, and the queue is empty
     assert (replayed.invoked, replayed.left) == (1, 0)
     assert wait_for(lambda: calls()["flaky"] == [1, 1, 1, 1])
+    assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages") is None
+
+
+def test_an_s3_event_failing_its_retries_lands_in_the_failure_queue_and_is_replayed(
+    runtime: LocalRuntime, aws: boto3.Session
+) -> None:
+    # GIVEN an S3 handler that fails on one upload, and the app's on-failure queue
+    sqs, failing = aws.client("sqs"), Path(failing_uploads())
+    url = sqs.create_queue(QueueName="recorder-local-async-failures")["QueueUrl"]
+    failing.touch()
+    try:
+        # WHEN the upload's event fails three times (Lambda's two retries)
+        aws.client("s3").put_object(Bucket="rec-bucket", Key="incoming/fail/a.json", Body=b"{}")
+        messages = wait_for(lambda: sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages"), 30)
+
+        # THEN Lambda's invocation record of the S3 event is on the queue, and no DLQ holds it
+        record = json.loads(messages[0]["Body"])
+        assert record["requestContext"]["functionArn"].split(":")[6] == "recorder-local-uploaded"
+        assert unquote_plus(record["requestPayload"]["Records"][0]["s3"]["object"]["key"]) == "incoming/fail/a.json"
+        assert calls()["uploaded"] == [["rec-bucket", "incoming/fail/a.json"]] * 3
+        assert runtime.replay_s3_dead_letters() == 0
+    finally:
+        failing.unlink()
+
+    # WHEN the cause is gone and the failure queue is replayed
+    replayed = replay_failed_invocations(sqs, aws.client("lambda"), url, {"recorder-local-uploaded"})
+
+    # THEN the handler ran once more on the same event, and the queue is empty
+    assert (replayed.invoked, replayed.left) == (1, 0)
+    assert wait_for(lambda: len(calls()["uploaded"]) == 4)
     assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages") is None
