@@ -44,7 +44,7 @@ import resource
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -285,6 +285,23 @@ def finals(phase: Phase) -> tuple[int, float]:
     return len(done), last
 
 
+def report_not_final(phases: list[Phase], stack: Any, later: float = 30.0) -> None:
+    """Each document not final at its phase's drain: its history (states and components, no
+    values), and its state `later` seconds on (late, or stuck)."""
+    from chalicelib import wiring
+    from chalicelib.state_keeper.lifecycle import FINAL_STATES
+
+    stuck = [r for p in phases for r in p.records if r.state not in FINAL_STATES]
+    if not stuck:
+        return
+    for record in stuck[:10]:
+        trail = " → ".join(f"{e.state.value} ({e.component})" for e in record.history)
+        print(f"not final at the drain: {record.document_id}: {trail}")
+    time.sleep(later)
+    now = wiring.state_store().get_many([r.document_id for r in stuck[:10]])
+    print(f"{later:.0f} s later: {dict(Counter(r.state.value for r in now.values()))}")
+
+
 def records_per_hour(phase: Phase, until_recorded: bool = True) -> float:
     """Final documents per hour from the first upload: until the State Keeper held every final
     state (the drain), or, with `until_recorded` False, until the last final state happened."""
@@ -500,6 +517,7 @@ def main() -> None:
         print(f"  (Lambda at the wall time measured here, mostly waiting on the emulator: {wall.get('lambda', 0):.2f})")
 
         not_final = sum(1 for p in phases for r in p.records if r.state not in FINAL_STATES)
+        report_not_final(phases, stack)
         expected = sum(len(p.uploaded_at) for p in phases)
         held = stack.sap.records()["counts"]
         failed = {

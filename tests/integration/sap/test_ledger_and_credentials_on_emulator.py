@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import boto3
 import pytest
@@ -147,21 +148,29 @@ def test_a_claim_keeps_the_parked_mark_of_a_record_parked_before_it_was_sent(led
     assert ledger.park_many(["r1"]) == {"r1": 1_000.0}
 
 
+def race_after_read(
+    ledger: DynamoDbLedger, monkeypatch: pytest.MonkeyPatch, other: Callable[[DynamoDbLedger, list[str]], None]
+) -> None:
+    """Let `other` (another ledger user, on the same table) write once, just after `ledger`'s
+    first read: between a claim's read and its write."""
+    read = ledger._views  # the test puts a second writer between the claim's read and its write
+    raced: list[bool] = []
+
+    def read_then_race(record_ids: list[str]) -> dict[str, object]:
+        views = read(record_ids)
+        if not raced:
+            raced.append(True)
+            other(DynamoDbLedger(ledger.table_name, ledger.client, clock=ledger.clock), record_ids)
+        return views
+
+    monkeypatch.setattr(ledger, "_views", read_then_race)
+
+
 def test_a_park_between_a_claims_read_and_its_write_makes_the_claim_yield(
     ledger: DynamoDbLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the dead-letter watch parks the record just after a dispatcher read it
-    read = ledger._views  # the test puts a second writer between the claim's read and its write
-    raced: list[bool] = []
-
-    def read_then_park(record_ids: list[str]) -> dict[str, object]:
-        views = read(record_ids)
-        if not raced:
-            raced.append(True)
-            DynamoDbLedger(ledger.table_name, ledger.client, clock=ledger.clock).park_many(record_ids)
-        return views
-
-    monkeypatch.setattr(ledger, "_views", read_then_park)
+    race_after_read(ledger, monkeypatch, lambda watch, ids: watch.park_many(ids))
 
     # WHEN the dispatcher moves the pointer
     claim = ledger.claim("r1", "a", 60, "m1")
@@ -175,42 +184,22 @@ def test_two_dispatchers_claiming_a_new_record_at_once_hold_it_once(
     ledger: DynamoDbLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN another dispatcher claims a never-seen record just after this one read it
-    read = ledger._views  # the test puts a second writer between the claim's read and its write
-    raced: list[bool] = []
-
-    def read_then_claim_elsewhere(record_ids: list[str]) -> dict[str, object]:
-        views = read(record_ids)
-        if not raced:
-            raced.append(True)
-            other = DynamoDbLedger(ledger.table_name, ledger.client, clock=ledger.clock)
-            assert other.claim("new", "b", 60, "m2").status == "claimed"
-        return views
-
-    monkeypatch.setattr(ledger, "_views", read_then_claim_elsewhere)
+    claimed: list[str] = []
+    race_after_read(ledger, monkeypatch, lambda other, ids: claimed.append(other.claim(ids[0], "b", 60, "m2").status))
 
     # WHEN this dispatcher points the record at its own claim
     claim = ledger.claim("new", "a", 60, "m1")
 
-    # THEN it yields to the first: busy, held for the other message
-    assert claim.status == "busy"
-    assert claim.holder == "m2"
+    # THEN the other holds it, and this one yields: busy, held for the other message
+    assert claimed == ["claimed"]
+    assert (claim.status, claim.holder) == ("busy", "m2")
 
 
 def test_a_withdrawal_between_a_claims_read_and_its_write_wins(
     ledger: DynamoDbLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the erasure withdraws a never-seen record just after a dispatcher read it
-    read = ledger._views
-    raced: list[bool] = []
-
-    def read_then_withdraw(record_ids: list[str]) -> dict[str, object]:
-        views = read(record_ids)
-        if not raced:
-            raced.append(True)
-            DynamoDbLedger(ledger.table_name, ledger.client, clock=ledger.clock).withdraw_many(record_ids, "ERASED")
-        return views
-
-    monkeypatch.setattr(ledger, "_views", read_then_withdraw)
+    race_after_read(ledger, monkeypatch, lambda erasure, ids: erasure.withdraw_many(ids, "ERASED"))
 
     # WHEN the dispatcher claims it
     claim = ledger.claim("gone", "a", 60, "m1")
