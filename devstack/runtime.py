@@ -118,7 +118,7 @@ class LocalRuntime:
                 log.warning("the local runtime has no support for %s (%s)", type(source).__name__, source.name)
         self.pollers.extend(self._s3_pollers(sqs, s3_sources))
         # every function can be invoked by its name, as in Lambda (a replay of a failed S3 event
-        # or schedule run invokes its handler); the event sources' share their sandboxes
+        # or schedule run invokes its handler); an event source's handler keeps its sandboxes
         for function in (*self.app.pure_lambda_functions, *self.app.event_sources):
             self.emulator.register_function(
                 function_name(self.app, self.stage, function.name),
