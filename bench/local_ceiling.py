@@ -47,25 +47,21 @@ os.environ.update(
 import boto3
 from botocore.config import Config
 
+from bench.pipeline import process_cpu_seconds
 from devstack.emulator_process import EmulatorProcess
 
 TABLE = "ceiling"
 TARGET_RECORDS_PER_HOUR = 1_000_000
 REQUESTS_FILE = Path(__file__).resolve().parent / "results" / "pipeline-requests.json"
 ITEM_BYTES = 600  # about a ledger record item or a small document
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+SEEDED = [f"seed#{n}" for n in range(100)]  # items the reads read
 
 
 def item(key: str, version: int = 1) -> dict[str, Any]:
     return {"pk": {"S": key}, "sk": {"S": "doc"}, "v": {"N": str(version)}, "h": {"S": "x" * ITEM_BYTES}}
 
 
-def kinds(client: Any, seeded: list[str]) -> dict[str, tuple[Callable[[], None], int]]:
+def kinds(client: Any) -> dict[str, tuple[Callable[[], None], int]]:
     """Each kind of request as a call, and how many keys or items one call carries."""
 
     def new_key() -> str:
@@ -97,10 +93,10 @@ def kinds(client: Any, seeded: list[str]) -> dict[str, tuple[Callable[[], None],
         )
 
     def get() -> None:
-        client.get_item(TableName=TABLE, Key={"pk": {"S": seeded[0]}, "sk": {"S": "doc"}}, ConsistentRead=True)
+        client.get_item(TableName=TABLE, Key={"pk": {"S": SEEDED[0]}, "sk": {"S": "doc"}}, ConsistentRead=True)
 
     def batch_get() -> None:
-        keys = [{"pk": {"S": key}, "sk": {"S": "doc"}} for key in seeded[:100]]
+        keys = [{"pk": {"S": key}, "sk": {"S": "doc"}} for key in SEEDED]
         client.batch_get_item(RequestItems={TABLE: {"Keys": keys, "ConsistentRead": True}})
 
     def batch_write() -> None:
@@ -118,9 +114,7 @@ def kinds(client: Any, seeded: list[str]) -> dict[str, tuple[Callable[[], None],
 
 def measure(pid: int, make_client: Callable[[], Any], name: str, clients: int, seconds: float) -> float:
     """Server CPU milliseconds per key or item of one kind, with `clients` threads at once."""
-    seeded = [f"seed#{n}" for n in range(100)]
-    per_thread = [make_client() for _ in range(clients)]
-    calls = [kinds(client, seeded)[name] for client in per_thread]
+    calls = [kinds(make_client())[name] for _ in range(clients)]
     done = [0] * clients
     stop = time.monotonic() + seconds
 
@@ -130,13 +124,13 @@ def measure(pid: int, make_client: Callable[[], Any], name: str, clients: int, s
             call()
             done[index] += 1
 
-    before = cpu_seconds(pid)
+    before = process_cpu_seconds(pid)
     threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    used = cpu_seconds(pid) - before
+    used = process_cpu_seconds(pid) - before
     units = sum(done) * calls[0][1]
     return 1000 * used / units if units else float("nan")
 
@@ -197,12 +191,12 @@ def main() -> None:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        for start in range(0, 100, 25):
+        for start in range(0, len(SEEDED), 25):
             client.batch_write_item(
-                RequestItems={TABLE: [{"PutRequest": {"Item": item(f"seed#{n}")}} for n in range(start, start + 25)]}
+                RequestItems={TABLE: [{"PutRequest": {"Item": item(key)}} for key in SEEDED[start : start + 25]]}
             )
         ms: dict[str, float] = {}
-        for name in kinds(client, []):
+        for name in kinds(client):
             ms[name] = measure(pid, make_client, name, args.clients, args.seconds)
             print(f"{name:42} {ms[name]:6.2f} ms of the DynamoDB process's CPU per request, key or item")
     finally:

@@ -285,13 +285,11 @@ def finals(phase: Phase) -> tuple[int, float]:
     return len(done), last
 
 
-def report_not_final(phases: list[Phase], stack: Any, later: float = 30.0) -> None:
+def report_not_final(stuck: list[Any], later: float = 30.0) -> None:
     """Each document not final at its phase's drain: its history (states and components, no
     values), and its state `later` seconds on (late, or stuck)."""
     from chalicelib import wiring
-    from chalicelib.state_keeper.lifecycle import FINAL_STATES
 
-    stuck = [r for p in phases for r in p.records if r.state not in FINAL_STATES]
     if not stuck:
         return
     for record in stuck[:10]:
@@ -516,8 +514,9 @@ def main() -> None:
         wall = priced(mixes["all"], stage, wall=True)
         print(f"  (Lambda at the wall time measured here, mostly waiting on the emulator: {wall.get('lambda', 0):.2f})")
 
-        not_final = sum(1 for p in phases for r in p.records if r.state not in FINAL_STATES)
-        report_not_final(phases, stack)
+        stuck = [r for p in phases for r in p.records if r.state not in FINAL_STATES]
+        not_final = len(stuck)
+        report_not_final(stuck)
         expected = sum(len(p.uploaded_at) for p in phases)
         held = stack.sap.records()["counts"]
         failed = {
