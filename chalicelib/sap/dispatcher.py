@@ -68,6 +68,12 @@ HELD_ELSEWHERE = "HELD_ELSEWHERE"
 FINAL_OUTCOMES = frozenset({DELIVERED, REJECTED_BY_SAP, INVALID_FOR_SAP, WITHDRAWN, SENT_BEFORE_ERASURE})
 OVERLOAD_STATUSES = frozenset({429, 503})
 RETRY_CAP_SECONDS = 60.0  # a message's wait between receives, see the module doc
+# A request SAP turned away for overload (429/503, nothing applied) with a Retry-After of at
+# most IN_RUN_RETRY_AFTER_SECONDS is sent again in the same run, up to IN_RUN_RETRIES times,
+# once the throttle lets it: its message keeps its place instead of coming back after a
+# backoff (and holding up its FIFO group meanwhile). A longer Retry-After hands it back.
+IN_RUN_RETRIES = 2
+IN_RUN_RETRY_AFTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -406,42 +412,65 @@ class _Run:
         size = self.options.records_per_request
         for start in range(0, len(items), size):
             chunk = items[start : start + size]
-            self._take_tokens(records=len(chunk), requests=1 + self._csrf_fetches_due())
-            by_ref = {item.record.record_id: item for item in chunk}
-            try:
-                outcomes = self.client.send_batch(service, [changeset(item) for item in chunk])
-            except SapUnavailable as error:
-                self._overload(error)
-                for item in chunk:
-                    item.outcome, item.reason, item.retry_after = RETRYING, error.reason, error.retry_after
-                    item.in_doubt = error.in_doubt and creates
-                continue
-            except SapProtocolError as error:
-                # an answer we cannot read: SAP may have applied the creates
-                log.error("unreadable $batch answer from %s: %s", service, error)
-                for item in chunk:
-                    item.outcome, item.reason, item.in_doubt = RETRYING, "unreadable SAP answer", creates
-                continue
-            finally:
-                self.result.sap_requests += 1
-            overloaded_retry_after: list[float | None] = []
-            for outcome in outcomes:
-                item = by_ref[outcome.ref]
-                if outcome.kind == "accepted":
-                    accepted(item, outcome)
-                elif outcome.kind == "rejected":
-                    item.outcome = REJECTED_BY_SAP
-                    item.reason = redact(
-                        f"{outcome.status} {outcome.code}: {outcome.message}", item.record.personal_values()
-                    )
-                else:
-                    item.outcome, item.retry_after = RETRYING, outcome.retry_after
-                    item.reason = f"SAP answered {outcome.status} for this part"
-                    if outcome.status in OVERLOAD_STATUSES:
-                        overloaded_retry_after.append(outcome.retry_after)
-                        observability.count("SapOverloads", status=str(outcome.status))
-            if overloaded_retry_after:
-                self.throttle.overloaded(max((r or 0.0) for r in overloaded_retry_after) or None)
+            for attempt in range(1 + IN_RUN_RETRIES):
+                overloaded = self._send_request(service, chunk, changeset, accepted, creates=creates)
+                if not overloaded or attempt == IN_RUN_RETRIES:
+                    break  # what is still overloaded stays RETRYING: its message comes back
+                for item in overloaded:  # sent again now, before the next request keeps the order
+                    item.outcome = item.reason = item.retry_after = None
+                chunk = overloaded
+
+    def _send_request(
+        self,
+        service: str,
+        chunk: list[_Work],
+        changeset: Callable[[_Work], Changeset],
+        accepted: Callable[[_Work, ChangesetOutcome], None],
+        *,
+        creates: bool,
+    ) -> list[_Work]:
+        """One `$batch` request for `chunk`; returns the items SAP turned away for overload
+        with a short Retry-After (nothing applied), which the run may send again."""
+        self._take_tokens(records=len(chunk), requests=1 + self._csrf_fetches_due())
+        by_ref = {item.record.record_id: item for item in chunk}
+        try:
+            outcomes = self.client.send_batch(service, [changeset(item) for item in chunk])
+        except SapUnavailable as error:
+            self._overload(error)
+            for item in chunk:
+                item.outcome, item.reason, item.retry_after = RETRYING, error.reason, error.retry_after
+                item.in_doubt = error.in_doubt and creates
+            return chunk if _short_overload(error.status, error.retry_after) and not error.in_doubt else []
+        except SapProtocolError as error:
+            # an answer we cannot read: SAP may have applied the creates
+            log.error("unreadable $batch answer from %s: %s", service, error)
+            for item in chunk:
+                item.outcome, item.reason, item.in_doubt = RETRYING, "unreadable SAP answer", creates
+            return []
+        finally:
+            self.result.sap_requests += 1
+        overloaded: list[_Work] = []
+        overloaded_retry_after: list[float | None] = []
+        for outcome in outcomes:
+            item = by_ref[outcome.ref]
+            if outcome.kind == "accepted":
+                accepted(item, outcome)
+            elif outcome.kind == "rejected":
+                item.outcome = REJECTED_BY_SAP
+                item.reason = redact(
+                    f"{outcome.status} {outcome.code}: {outcome.message}", item.record.personal_values()
+                )
+            else:
+                item.outcome, item.retry_after = RETRYING, outcome.retry_after
+                item.reason = f"SAP answered {outcome.status} for this part"
+                if outcome.status in OVERLOAD_STATUSES:
+                    overloaded_retry_after.append(outcome.retry_after)
+                    observability.count("SapOverloads", status=str(outcome.status))
+                    if _short_overload(outcome.status, outcome.retry_after):
+                        overloaded.append(item)
+        if overloaded_retry_after:
+            self.throttle.overloaded(max((r or 0.0) for r in overloaded_retry_after) or None)
+        return overloaded
 
     def _take_tokens(self, *, records: int, requests: int) -> None:
         while True:
@@ -511,6 +540,10 @@ class _Run:
                 self.result.retries.append(MessageRetry(message.message_id, message.receipt_handle, delay))
                 if group is not None:
                     blocked_groups.add(group)
+
+
+def _short_overload(status: int | None, retry_after: float | None) -> bool:
+    return status in OVERLOAD_STATUSES and (retry_after or 0.0) <= IN_RUN_RETRY_AFTER_SECONDS
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")

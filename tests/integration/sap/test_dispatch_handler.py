@@ -201,16 +201,17 @@ def test_csrf_expiry_mid_run_fetches_a_new_token_and_delivers_everything(sap: Sa
 
 
 def test_sap_down_then_back_comes_back_through_sqs_visibility_and_delivers_once(sap: Sap) -> None:
-    # GIVEN SAP answers 503 (Retry-After 1 s) for a second and a half
-    sap.standin.go_down(1.5, retry_after=1)
+    # GIVEN SAP answers 503 (Retry-After 1 s) for four seconds: longer than the run's own two
+    # retries wait (a second each)
+    sap.standin.go_down(4, retry_after=1)
     sap.queue([a_normalized(n) for n in range(20)])
 
-    # WHEN the poller runs until the queue is empty (retries wait in SQS, not in Lambda)
+    # WHEN the poller runs until the queue is empty (the rest of the wait is in SQS, not in Lambda)
     started = time.monotonic()
     sap.run_until_empty()
 
     # THEN everything is delivered once, after SAP came back
-    assert time.monotonic() - started >= 1.0
+    assert time.monotonic() - started >= 4.0
     assert set(sap.states().values()) == {"DELIVERED"} and len(sap.states()) == 20
     assert sap.standin.stats()["status_503"] >= 1
     assert sap.standin.records()["counts"]["duplicates"] == 0

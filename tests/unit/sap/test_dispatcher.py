@@ -80,9 +80,54 @@ def test_a_429_brings_the_message_back_no_earlier_than_retry_after_and_slows_eve
     assert result.batch_item_failures() == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
 
 
+def test_a_429_with_a_short_retry_after_is_waited_out_in_the_run_and_the_message_stays_done() -> None:
+    # GIVEN SAP answers the contact batch with 429, Retry-After 0.1 s
+    sap = FakeSap(script=[SapUnavailable("429", status=429, retry_after=0.1)])
+    throttle = InMemoryThrottle(FAST)
+
+    result = dispatch([message("m1", a_record(1), a_record(2))], sap, throttle, InMemoryLedger())
+
+    # THEN the same request goes again once the throttle lets it, and nothing comes back
+    assert statuses(result) == {"record-1": DELIVERED, "record-2": DELIVERED}
+    assert result.retries == [] and throttle.overloads == 1
+    assert sap.calls[:2] == [("API_MKT_CONTACT_SRV", ["record-1", "record-2"])] * 2
+    assert sap.duplicates == 0
+
+
+def test_a_part_answered_503_is_sent_again_in_the_run_before_the_next_request() -> None:
+    sap = FakeSap(retry_part={"record-2": 503})
+    options = DispatchOptions(records_per_request=2)
+
+    result = dispatch(
+        [message("m1", a_record(1), a_record(2), a_record(3))],
+        sap,
+        InMemoryThrottle(FAST),
+        InMemoryLedger(),
+        options=options,
+    )
+
+    assert statuses(result) == {"record-1": DELIVERED, "record-2": DELIVERED, "record-3": DELIVERED}
+    assert [call for call in sap.calls if call[0] == "API_MKT_INTERACTION_SRV"] == [
+        ("API_MKT_INTERACTION_SRV", ["record-1", "record-2"]),
+        ("API_MKT_INTERACTION_SRV", ["record-2"]),
+        ("API_MKT_INTERACTION_SRV", ["record-3"]),
+    ]
+    assert result.retries == [] and sap.duplicates == 0
+
+
+def test_an_overload_that_outlasts_the_retries_in_the_run_hands_the_message_back() -> None:
+    sap = FakeSap(script=[SapUnavailable("429", status=429, retry_after=0.01)] * 3)
+
+    result = dispatch([message("m1", a_record(1))], sap, InMemoryThrottle(FAST), InMemoryLedger())
+
+    assert statuses(result) == {"record-1": RETRYING}
+    assert [r.message_id for r in result.retries] == ["m1"]
+    assert sap.calls == [("API_MKT_CONTACT_SRV", ["record-1"])] * 3
+
+
 def test_only_messages_with_failed_records_come_back_and_delivered_records_are_not_resent() -> None:
-    # GIVEN record 2's interaction part gets a 503 inside the batch
-    sap, ledger = FakeSap(retry_part={"record-2": 503}), InMemoryLedger()
+    # GIVEN record 2's interaction part gets a 500 inside the batch (no overload: not sent again in the run)
+    sap, ledger = FakeSap(retry_part={"record-2": 500}), InMemoryLedger()
     first = dispatch(
         [message("m1", a_record(1), group="a"), message("m2", a_record(2), group="b")],
         sap,
@@ -107,7 +152,7 @@ def test_only_messages_with_failed_records_come_back_and_delivered_records_are_n
 
 
 def test_later_messages_of_a_fifo_group_come_back_with_a_failed_one() -> None:
-    sap = FakeSap(retry_part={"record-1": 503})
+    sap = FakeSap(retry_part={"record-1": 500})
 
     result = dispatch(
         [message("m1", a_record(1)), message("m2", a_record(2)), message("m3", a_record(3), group="x")],
