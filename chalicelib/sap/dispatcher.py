@@ -22,7 +22,8 @@ back if its dispatcher dies, so this copy neither waits out the lease nor report
 Only a record held for the same message (an attempt that died) waits for its lease. A
 record carried twice in one run is claimed for its first message; the copy is HELD_ELSEWHERE.
 
-A message that must wait comes back after full-jitter backoff capped at
+A request SAP turns away for overload with a short Retry-After is sent again in the run
+(`IN_RUN_RETRIES`); a message that must wait longer comes back after full-jitter backoff capped at
 `RETRY_CAP_SECONDS` (never below SAP's Retry-After): with the dispatch queue's 20 receives
 that rides out an SAP outage of 7.5 minutes on average (over 5.5 in 95 of 100) before
 the message is parked, and a recovered SAP sees its backlog within a minute.

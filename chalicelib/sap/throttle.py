@@ -6,9 +6,12 @@ so a change takes effect at once, without a deploy. The bucket state lives in th
 item and is updated with an optimistic condition on `version`, so any number of
 concurrently running dispatchers share one budget.
 
-Adaptive (AIMD): an overload signal from SAP (429/503) halves the effective rate and
-blocks everyone until Retry-After has passed; the rate then climbs back linearly
-(`recovery_per_second` of the configured rate per second) while SAP stays quiet.
+Adaptive (AIMD): an overload signal from SAP (429/503) cuts the effective rate to 0.7 of
+what it was (`decrease_factor`, the factor of CUBIC and of the AWS SDKs' adaptive retry
+mode) and blocks everyone until Retry-After has passed; the rate then climbs back linearly
+(`recovery_per_second` of the configured rate per second) while SAP stays quiet. Set close
+to SAP's capacity, the throttle mostly meets a 429 from requests bunched on the way, not
+from a wrong rate: halving would leave a quarter of SAP unused for the 25 s of the climb.
 
 Overload signals and operators' changes are also counted per UTC hour (`pk=throttle-events`,
 `sk={YYYY-MM-DDTHH}`, kept 35 days), so the daily summary can say what happened. Each
@@ -45,7 +48,7 @@ class ThrottleSettings:
     # bucket size in seconds of rate: small, so a burst never exceeds SAP's capacity
     burst_seconds: float = 0.2
     min_factor: float = 0.05
-    decrease_factor: float = 0.5
+    decrease_factor: float = 0.7
     recovery_per_second: float = 0.02
     # overload signals closer together than this count as one (many dispatchers see the same 429)
     decrease_cooldown_seconds: float = 1.0
