@@ -81,7 +81,14 @@ def failing_uploads() -> str:
 
 @app.schedule("cron(0 3 * * ? *)")
 def nightly(event: Any) -> None:
+    """Fails while the file `failing_nightly()` names exists."""
     record("nightly", event.to_dict()["detail-type"])
+    if os.path.exists(failing_nightly()):
+        raise RuntimeError("told to fail")
+
+
+def failing_nightly() -> str:
+    return os.environ[CALLS_FILE] + ".fail-nightly"
 
 
 @app.lambda_function(name="double")

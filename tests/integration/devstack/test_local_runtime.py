@@ -19,7 +19,7 @@ from chalicelib.queues import replay_failed_invocations
 from devstack.emulator import Emulator
 from devstack.runtime import LocalRuntime
 from tests.integration.devstack import recording_app
-from tests.integration.devstack.recording_app import CALLS_FILE, calls, clear_calls, failing_uploads
+from tests.integration.devstack.recording_app import CALLS_FILE, calls, clear_calls, failing_nightly, failing_uploads
 
 # the handlers run in worker processes, which see the environment of the moment the first starts
 os.environ.setdefault(CALLS_FILE, os.path.join(tempfile.mkdtemp(prefix="recording-app-"), "calls.jsonl"))
@@ -315,4 +315,34 @@ def test_an_s3_event_failing_its_retries_lands_in_the_failure_queue_and_is_repla
     # THEN the handler ran once more on the same event, and the queue is empty
     assert (replayed.invoked, replayed.left) == (1, 0)
     assert wait_for(lambda: len(calls()["uploaded"]) == 4)
+    assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages") is None
+
+
+def test_a_scheduled_run_failing_its_retries_lands_in_the_failure_queue_and_is_replayed(
+    runtime: LocalRuntime, aws: boto3.Session
+) -> None:
+    # GIVEN a scheduled function that fails, and the app's on-failure queue
+    sqs, failing = aws.client("sqs"), Path(failing_nightly())
+    url = sqs.create_queue(QueueName="recorder-local-async-failures")["QueueUrl"]
+    runtime.schedule_retry_delays = (0.1, 0.1)
+    failing.touch()
+    try:
+        # WHEN its rule fires and the run fails three times (Lambda's two retries)
+        runtime.schedules["nightly"].next_at = datetime.now(UTC)
+        messages = wait_for(lambda: sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages"))
+
+        # THEN Lambda's invocation record of the scheduled event is on the queue
+        record = json.loads(messages[0]["Body"])
+        assert record["requestContext"]["functionArn"].split(":")[6] == "recorder-local-nightly"
+        assert record["requestPayload"]["detail-type"] == "Scheduled Event"
+        assert calls()["nightly"] == ["Scheduled Event"] * 3
+    finally:
+        failing.unlink()
+
+    # WHEN the cause is gone and the failure queue is replayed
+    replayed = replay_failed_invocations(sqs, aws.client("lambda"), url, {"recorder-local-nightly"})
+
+    # THEN the function ran once more, and the queue is empty
+    assert (replayed.invoked, replayed.left) == (1, 0)
+    assert wait_for(lambda: len(calls()["nightly"]) == 4)
     assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages") is None
