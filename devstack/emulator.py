@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import http
+import io
 import json
 import logging
 import os
@@ -166,8 +167,10 @@ class FunctionFront:
 
 # moto's SQS deletes rebuild a queue's message list without its lock: two deletes at once
 # put a deleted message back (in flight, to come back after the visibility timeout) and a
-# send during a delete is lost. So these calls run one at a time; receives (which may wait)
-# do not, and the local runtime's pollers take turns receiving from a queue themselves.
+# send during a delete is lost. So these calls run one at a time per queue (a webhook's send
+# does not wait behind another queue's batch); receives (which may wait) do not, and the
+# local runtime's pollers take turns receiving from a queue themselves.
+_QUEUE_NAME = re.compile(rb'"QueueUrl"\s*:\s*"[^"]*/(?P<name>[^"/]+)"')
 QUEUE_WRITES = frozenset(
     f"AmazonSQS.{action}"
     for action in (
@@ -208,7 +211,8 @@ class Emulator:
         self._moto_app = DomainDispatcherApplication(create_backend_app)
         if service is not None:
             self._moto_app = _one_service(service, self._moto_app)
-        self._queue_writes = threading.Lock()
+        self._queue_writes: dict[bytes, threading.Lock] = {}  # by queue name
+        self._queue_writes_lock = threading.Lock()
         self._server: BaseWSGIServer | None = None
         self._waitress: Any = None
         self._thread: threading.Thread | None = None
@@ -305,9 +309,18 @@ class Emulator:
         if faulted is not None:
             return faulted
         if environ.get("HTTP_X_AMZ_TARGET") in QUEUE_WRITES:
-            with self._queue_writes:  # answered in full before the next one starts
+            with self._queue_write_lock(environ):  # answered in full before the next one starts
                 return list(self.door.count(environ, self._moto_app, start_response))
         return self.door.count(environ, self._moto_app, start_response)
+
+    def _queue_write_lock(self, environ: dict[str, Any]) -> threading.Lock:
+        """The lock of the queue a write names (its body is read, and put back)."""
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        named = _QUEUE_NAME.search(body)
+        name = named.group("name") if named else b""
+        with self._queue_writes_lock:
+            return self._queue_writes.setdefault(name, threading.Lock())
 
     def _fault(
         self, environ: dict[str, Any], start_response: Callable[..., Any], service: str | None, operation: str | None
