@@ -93,6 +93,7 @@ class Phase:
     drained: bool = False
     deliveries: list[bytes] = field(default_factory=list)  # webhook bodies, posted to the API
     api_cpu_seconds: float = 0.0  # the API process's CPU time during the phase
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # by kind of process, see `cpu_by_kind`
     concurrency: int = 1  # webhook deliveries posted at once
     resent: int = 0  # webhook deliveries sent again after a refused connection
 
@@ -195,6 +196,7 @@ def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, timeout: float) ->
     stack.emulator.request_counts(reset=True)
     stack.runtime.usage(reset=True)
     api_cpu = process_cpu_seconds(stack.api_pid) if phase.deliveries else 0.0
+    cpu_before = cpu_by_kind()
     phase.began = time.time()
 
     def upload(raw: Any) -> None:
@@ -213,6 +215,7 @@ def run_phase(phase: Phase, stack: Any, s3: Any, bucket: str, timeout: float) ->
         deliver(phase, stack)
     phase.drained = stack.runtime.wait_until_idle(timeout=timeout)
     phase.drained_at = time.time()
+    phase.cpu_seconds = {kind: used - cpu_before.get(kind, 0.0) for kind, used in cpu_by_kind().items()}
     phase.counts = stack.emulator.request_counts()
     phase.handler_time = {
         name: [used.invocations, used.seconds, used.cpu_seconds]
@@ -371,34 +374,63 @@ def priced(counted: dict[str, Any], stage: str, wall: bool = False) -> dict[str,
     return {service: round(value, 4) for service, value in sorted(usd.items()) if value}
 
 
-def peak_rss_mb() -> dict[str, float]:
-    """Peak resident memory of this process and of its descendants (the emulator, the stand-in,
-    the forkserver and the functions' worker processes it forked)."""
-    peaks = {"bench (pollers)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    processes: dict[str, tuple[str, str, float]] = {}  # pid -> (parent pid, command, peak MB)
+def descendants() -> dict[str, tuple[str, Path]]:
+    """This process's children, grandchildren (the workers) and great-grandchildren: pid ->
+    (a name for what it is, its `/proc` directory)."""
+    processes: dict[str, tuple[str, str]] = {}  # pid -> (parent pid, command)
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            status = (proc / "status").read_text()
+            parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except OSError:
             continue
-        fields_ = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if "VmHWM" in fields_:
-            processes[proc.name] = (fields_["PPid"].strip(), command, int(fields_["VmHWM"].split()[0]) / 1024)
+        processes[proc.name] = (parent, command)
     ours = {str(os.getpid())}
-    for _ in range(3):  # children, grandchildren (the workers), great-grandchildren
-        ours |= {pid for pid, (parent, _, _) in processes.items() if parent in ours}
+    for _ in range(3):
+        ours |= {pid for pid, (parent, _) in processes.items() if parent in ours}
+    named: dict[str, tuple[str, Path]] = {}
     for pid in sorted(ours - {str(os.getpid())}, key=int):
-        parent, command, mb = processes[pid]
+        parent, command = processes[pid]
         words = command.split()
         if "multiprocessing" in command:  # the forkserver, the workers it forked, the resource tracker
             name = "worker" if parent != str(os.getpid()) else command.split("multiprocessing.")[1].split()[0]
+        elif "--service" in words[:-1]:
+            name = "emulator " + words[words.index("--service") + 1]
         else:
-            name = words[words.index("-m") + 1] if "-m" in words[:-1] else command[:40]
-        peaks[f"{name} ({pid})"] = mb
+            scripts = [w for w in words if not Path(w).name.startswith("python")]
+            name = words[words.index("-m") + 1] if "-m" in words[:-1] else Path(scripts[0]).name if scripts else "?"
+        named[pid] = (name, Path("/proc", pid))
+    return named
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process and of its descendants (the emulator, the stand-in,
+    the forkserver and the functions' worker processes it forked)."""
+    peaks = {"bench (pollers)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    for pid, (name, proc) in descendants().items():
+        try:
+            status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if "VmHWM" in status:
+            peaks[f"{name} ({pid})"] = int(status["VmHWM"].split()[0]) / 1024
     return {name: round(mb, 1) for name, mb in peaks.items()}
+
+
+def cpu_by_kind() -> dict[str, float]:
+    """CPU seconds used so far by this process (the pollers and the bench) and its
+    descendants, summed per kind (every worker as `worker`): a phase's share is the
+    difference of two readings (a process started meanwhile counts from zero)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = {"bench (pollers)": usage.ru_utime + usage.ru_stime}
+    for pid, (name, _) in descendants().items():
+        try:
+            seconds[name] = seconds.get(name, 0.0) + process_cpu_seconds(int(pid))
+        except OSError:
+            continue
+    return seconds
 
 
 def main() -> None:
@@ -478,6 +510,21 @@ def main() -> None:
                 f"{rate:,.0f} records/hour until recorded ({phase.drained_at - phase.began:.0f} s), "
                 f"{records_per_hour(phase, until_recorded=False):,.0f} until the last final state happened"
                 f"{'' if phase.drained else ' (NOT DRAINED)'}"
+            )
+
+        print("\nCPU milliseconds per record, by kind of process (all of the phase, to the drain)")
+        for phase in phases:
+            total = sum(phase.cpu_seconds.values())
+            per_kind = ", ".join(
+                f"{kind} {used / max(len(phase.records), 1) * 1000:.1f}"
+                for kind, used in sorted(phase.cpu_seconds.items(), key=lambda kv: -kv[1])
+                if used >= 0.05
+            )
+            per_record_ms = total / max(len(phase.records), 1) * 1000
+            cores = os.cpu_count() or 1
+            print(
+                f"  {phase.name}: {per_record_ms:.1f} ms ({per_kind}); {cores} cores at that: "
+                f"{cores * 3600e3 / per_record_ms if per_record_ms else 0:,.0f} records an hour at most"
             )
 
         print("\ntransition seconds p50 / p95 per hop")
