@@ -144,10 +144,15 @@ def _query_action(environ: dict[str, Any], body: bytes) -> str:
     return form.get("Action", [environ.get("REQUEST_METHOD", "?")])[0]
 
 
+def queue_named(body: bytes) -> str:
+    """The queue an SQS request's (JSON) body names, "" for none."""
+    match = _QUEUE_URL.search(body)
+    return match.group("name").decode() if match else ""
+
+
 def _resource(service: str, environ: dict[str, Any], body: bytes) -> str:
     if service == "sqs":
-        match = _QUEUE_URL.search(body)
-        return match.group("name").decode() if match else ""
+        return queue_named(body)
     if service == "dynamodb":
         match = _TABLE.search(body) or _FIRST_TABLE.search(body)
         return match.group("name").decode() if match else ""

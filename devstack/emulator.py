@@ -37,7 +37,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from moto.server import MotoRequestHandler  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from devstack.door_counts import DoorCounts, identify
+from devstack.door_counts import DoorCounts, identify, queue_named
 from devstack.faults import FaultRules, error_answer
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class FunctionFront:
         event = json.loads(body) if body else {}
         if environ.get("HTTP_X_AMZ_INVOCATION_TYPE") == "Event":
             # asynchronous, as Lambda: 202 at once, the function runs on its own
-            threading.Thread(target=self._run_async, args=(name, event), name=f"invoke-{name}", daemon=True).start()
+            threading.Thread(target=self.run_async, args=(name, event), name=f"invoke-{name}", daemon=True).start()
             start_response("202 Accepted", [("Content-Type", "application/json")])
             return [b""]
         headers = [("Content-Type", "application/json"), ("X-Amz-Executed-Version", "$LATEST")]
@@ -135,7 +135,7 @@ class FunctionFront:
         start_response("200 OK", headers)
         return [payload.encode()]
 
-    def _run_async(self, name: str, event: Any) -> None:
+    def run_async(self, name: str, event: Any) -> None:
         """Run an asynchronous invoke as Lambda does: two retries, then the on-failure destination."""
         for delay in (*self.async_retry_delays, None):
             try:
@@ -170,7 +170,6 @@ class FunctionFront:
 # send during a delete is lost. So these calls run one at a time per queue (a webhook's send
 # does not wait behind another queue's batch); receives (which may wait) do not, and the
 # local runtime's pollers take turns receiving from a queue themselves.
-_QUEUE_NAME = re.compile(rb'"QueueUrl"\s*:\s*"[^"]*/(?P<name>[^"/]+)"')
 QUEUE_WRITES = frozenset(
     f"AmazonSQS.{action}"
     for action in (
@@ -211,7 +210,7 @@ class Emulator:
         self._moto_app = DomainDispatcherApplication(create_backend_app)
         if service is not None:
             self._moto_app = _one_service(service, self._moto_app)
-        self._queue_writes: dict[bytes, threading.Lock] = {}  # by queue name
+        self._queue_writes: dict[str, threading.Lock] = {}  # by queue name
         self._queue_writes_lock = threading.Lock()
         self._server: BaseWSGIServer | None = None
         self._waitress: Any = None
@@ -317,10 +316,8 @@ class Emulator:
         """The lock of the queue a write names (its body is read, and put back)."""
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
-        named = _QUEUE_NAME.search(body)
-        name = named.group("name") if named else b""
         with self._queue_writes_lock:
-            return self._queue_writes.setdefault(name, threading.Lock())
+            return self._queue_writes.setdefault(queue_named(body), threading.Lock())
 
     def _fault(
         self, environ: dict[str, Any], start_response: Callable[..., Any], service: str | None, operation: str | None

@@ -31,7 +31,7 @@ from chalice.app import (
 
 from chalicelib.queues import move_messages
 from chalicelib.resources import for_stage
-from devstack.emulator import ASYNC_RETRY_DELAYS, Emulator, LambdaContext
+from devstack.emulator import Emulator, LambdaContext
 from devstack.emulator_process import EmulatorProcess
 from devstack.events import scheduled_event
 from devstack.pollers import Handler, QueuePoller, S3NotificationPoller
@@ -92,7 +92,6 @@ class LocalRuntime:
         self.concurrency = dict(concurrency or {})
         self.default_concurrency = default_concurrency
         self.s3_retry_seconds = s3_retry_seconds
-        self.schedule_retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS
         self.pollers: list[QueuePoller] = []
         self.s3_dead_letters: dict[str, str] = {}  # S3-notification queue URL -> its DLQ's
         self.schedules: dict[str, ScheduledFunction] = {}
@@ -234,26 +233,14 @@ class LocalRuntime:
             for scheduled in self.schedules.values():
                 if scheduled.next_at <= now:
                     scheduled.next_at = next_fire(scheduled.expression, now)
-                    threading.Thread(
-                        target=self._fire_as_rule, args=(scheduled,), name=f"rule-{scheduled.name}", daemon=True
-                    ).start()
-
-    def _fire_as_rule(self, scheduled: ScheduledFunction) -> None:
-        """A rule invokes its function asynchronously, each fire on its own: Lambda retries a
-        failed run twice, then puts its event on the on-failure queue (as S3 events)."""
-        for delay in (*self.schedule_retry_delays, None):
-            try:
-                self._fire(scheduled)
-                return
-            except Exception as error:  # noqa: BLE001 - Lambda logs it and retries
-                if self._stop.is_set():  # the stack is going down under it
-                    return
-                log.warning("schedule %s failed: %s", scheduled.name, type(error).__name__)
-                if delay is None:
+                    # a rule invokes its function asynchronously, each fire on its own: retried
+                    # twice, then left on the on-failure queue, as Lambda does
+                    scheduled.fired += 1
                     name = function_name(self.app, self.stage, scheduled.name)
-                    self._failed_invocation(name, scheduled_event(scheduled.rule_name), error)
-                elif self._stop.wait(delay):
-                    return
+                    event = scheduled_event(scheduled.rule_name)
+                    threading.Thread(
+                        target=self.emulator.front.run_async, args=(name, event), name=f"rule-{name}", daemon=True
+                    ).start()
 
     def fire(self, name: str) -> dict[str, Any]:
         """Run a scheduled function now, as its rule would; returns what it returned."""

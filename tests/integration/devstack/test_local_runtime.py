@@ -319,12 +319,12 @@ def test_an_s3_event_failing_its_retries_lands_in_the_failure_queue_and_is_repla
 
 
 def test_a_scheduled_run_failing_its_retries_lands_in_the_failure_queue_and_is_replayed(
-    runtime: LocalRuntime, aws: boto3.Session
+    runtime: LocalRuntime, aws: boto3.Session, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a scheduled function that fails, and the app's on-failure queue
     sqs, failing = aws.client("sqs"), Path(failing_nightly())
     url = sqs.create_queue(QueueName="recorder-local-async-failures")["QueueUrl"]
-    runtime.schedule_retry_delays = (0.1, 0.1)
+    monkeypatch.setattr(emulator.front, "async_retry_delays", (0.1, 0.1))
     failing.touch()
     try:
         # WHEN its rule fires and the run fails three times (Lambda's two retries)
