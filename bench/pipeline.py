@@ -12,8 +12,13 @@ unless asked. Four phases, each on records of its own (`bench/fake_people.py`):
    webhook route `--webhook-concurrency` at a time, as Google sends them (concurrently;
    `chalice local` in a process of its own); the route queues each delivery and
    `collect_webhooks` writes a batch of them as one raw file;
-3. low load and 4. high load: Eventbrite pages offered one at a time at `--low-share` and
-   `--high-share` of the batch phase's measured rate.
+3. low load: Eventbrite pages offered one at a time at `--low-share` of the batch phase's
+   measured rate; 4. high load: more pages at `--high-share` of the *paced capacity*, the
+   rate the machine's cores carry pages offered one at a time: the cores left beyond the
+   idle stack's own use, over the low phase's CPU per record beyond idle (`paced_capacity`).
+   Pages one at a time cost more CPU per record than files all at once (less to batch), so
+   a share of the batch rate can offer more than the cores carry, and then p95 measures a
+   queue growing for as long as the phase lasts, not a load.
 
 Each phase ends when every queue is empty and no handler runs (the drain). Records per hour
 are the documents in a final state over the time from the first upload (or delivery) to the drain, when
@@ -419,6 +424,21 @@ def peak_rss_mb() -> dict[str, float]:
     return {name: round(mb, 1) for name, mb in peaks.items()}
 
 
+def idle_cpu_rate(seconds: float = 3.0) -> float:
+    """CPU seconds a second the drained stack uses with nothing to do (its pollers' waits)."""
+    before = sum(cpu_by_kind().values())
+    time.sleep(seconds)
+    return max(0.0, sum(cpu_by_kind().values()) - before) / seconds
+
+
+def paced_capacity(phase: Phase, idle_rate: float) -> tuple[float, float]:
+    """Records a second the cores would carry at `phase`'s CPU per record beyond idle, and
+    that CPU per record in seconds: the work pages offered one at a time cost."""
+    lasted = phase.drained_at - phase.began
+    work = max(1e-9, sum(phase.cpu_seconds.values()) - idle_rate * lasted) / max(len(phase.records), 1)
+    return max(0.0, (os.cpu_count() or 1) - idle_rate) / work, work
+
+
 def cpu_by_kind() -> dict[str, float]:
     """CPU seconds used so far by this process (the pollers and the bench) and its
     descendants, summed per kind (every worker as `worker`): a phase's share is the
@@ -440,10 +460,12 @@ def main() -> None:
         "--webhook-records", type=int, default=1000, help="Google Ads leads posted to the webhook route"
     )
     parser.add_argument("--webhook-concurrency", type=int, default=8, help="webhook deliveries posted at once")
-    parser.add_argument("--low-pages", type=int, default=4, help="Eventbrite pages (50 records) at low load")
-    parser.add_argument("--high-pages", type=int, default=8, help="Eventbrite pages (50 records) at high load")
+    parser.add_argument("--low-pages", type=int, default=8, help="Eventbrite pages (50 records) at low load")
+    parser.add_argument("--high-pages", type=int, default=16, help="Eventbrite pages (50 records) at high load")
     parser.add_argument("--low-share", type=float, default=0.2, help="low load: share of the batch rate offered")
-    parser.add_argument("--high-share", type=float, default=0.8, help="high load: share of the batch rate offered")
+    parser.add_argument(
+        "--high-share", type=float, default=0.8, help="high load: share of the paced capacity (after low) offered"
+    )
     parser.add_argument("--sap-capacity", type=float, default=1000.0, help="SAP stand-in requests/s (low: SAP limits)")
     parser.add_argument(
         "--sap-records-per-request", type=int, default=100, help="changesets per $batch (fewer: SAP limits sooner)"
@@ -466,6 +488,8 @@ def main() -> None:
         parser.error(f"--phases: one or more of {', '.join(PHASES)} (not {', '.join(sorted(unknown))})")
     if {"low", "high"} & set(args.phases) and "batch" not in args.phases:
         parser.error("--phases: low and high are offered a share of the batch phase's rate; add batch")
+    if "high" in args.phases and "low" not in args.phases:
+        parser.error("--phases: high is offered a share of the capacity the low phase measures; add low")
     os.environ["SAP_RECORDS_PER_REQUEST"] = str(args.sap_records_per_request)
 
     from chalicelib import wiring
@@ -493,11 +517,14 @@ def main() -> None:
         )
         s3 = stack.session.client("s3")
         bucket = stack.resources.bucket("raw").name
-        batch_rate = 0.0
+        batch_rate = paced_rate = idle_rate = 0.0
+        page_documents = float(PAGE)  # documents a page carries (fewer: attendees listed twice)
         for phase in phases:
-            if phase.name in ("low", "high"):
-                share = args.low_share if phase.name == "low" else args.high_share
-                phase.interval = PAGE / max(1e-6, share * batch_rate)
+            if phase.name == "low":
+                idle_rate = idle_cpu_rate()
+                phase.interval = PAGE / max(1e-6, args.low_share * batch_rate)
+            if phase.name == "high":
+                phase.interval = page_documents / max(1e-6, args.high_share * paced_rate)
             run_phase(phase, stack, s3, bucket, args.timeout)
             count, _ = finals(phase)
             rate = records_per_hour(phase)
@@ -511,6 +538,18 @@ def main() -> None:
                 f"{records_per_hour(phase, until_recorded=False):,.0f} until the last final state happened"
                 f"{'' if phase.drained else ' (NOT DRAINED)'}"
             )
+            if phase.name == "low":
+                paced_rate, work = paced_capacity(phase, idle_rate)
+                page_documents = len(phase.records) / max(len(phase.files), 1)
+                print(
+                    f"paced capacity: {paced_rate * 3600:,.0f} records/hour ({os.cpu_count()} cores less "
+                    f"{idle_rate:.2f} idle, {work * 1000:.1f} ms of CPU a record beyond idle at low load); "
+                    f"high load is offered {args.high_share} of it"
+                )
+            if phase.name == "high":
+                own, _ = paced_capacity(phase, idle_rate)
+                offered_rate = len(phase.records) / (len(phase.files) * phase.interval)
+                print(f"  high load: {offered_rate / own:.2f} of what its own CPU per record allows")
 
         print("\nCPU milliseconds per record, by kind of process (all of the phase, to the drain)")
         for phase in phases:
