@@ -477,7 +477,7 @@ def main() -> None:
         "--phases",
         type=lambda value: [name.strip() for name in value.split(",") if name.strip()],
         default=list(PHASES),
-        help=f"the phases to run, comma-separated (default {','.join(PHASES)}; low and high need batch)",
+        help=f"phases to run, comma-separated (default {','.join(PHASES)}; low and high need batch, high needs low)",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="counts file (default: the results file, when every phase runs)"
